@@ -1,0 +1,252 @@
+"""The `memeswap` command line."""
+
+import json
+import logging
+import sys
+import traceback
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from bot.components import Components, build_components
+from bot.settings import Settings
+from inference.errors import InputError, OutputTooLargeError
+from inference.media.decode import load_image, probe_media
+from inference.media.encode import write_atomically
+from inference.pipeline import AI_LABEL, SwapOptions, run_swap
+from inference.templates.library import CompiledTemplate
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
+                  help="memeswap: your face in every frame of a meme.")
+templates_app = typer.Typer(no_args_is_help=True, help="Add, list, show and remove templates.")
+app.add_typer(templates_app, name="templates")
+
+err = Console(stderr=True)
+out = Console()
+
+
+class CliState:
+    """What the top-level options decide, handed to every command through the typer context."""
+
+    def __init__(self, verbose: bool) -> None:
+        self.verbose = verbose
+        self.settings = Settings()
+        self._components: Components | None = None
+
+    @property
+    def components(self) -> Components:
+        if self._components is None:
+            self._components = build_components(self.settings, quiet=not self.verbose)
+        return self._components
+
+
+def _state(ctx: typer.Context) -> CliState:
+    return ctx.ensure_object(CliState)
+
+
+@app.callback()
+def root(ctx: typer.Context,
+         verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show library logs and tracebacks.")] = False
+         ) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = CliState(verbose)
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=err, transient=True, disable=not err.is_terminal)
+
+
+def _resolve_template(state: CliState, name_or_path: str, progress: Progress) -> CompiledTemplate:
+    library = state.components.library
+    task = progress.add_task("analysing template", total=None)
+
+    def advance(done: int, total: int | None) -> None:
+        progress.update(task, completed=done, total=total)
+
+    path = Path(name_or_path)
+    if path.suffix or "/" in name_or_path or path.exists():
+        if not path.is_file():
+            raise InputError(f"no such file: {name_or_path}")
+        compiled = library.ad_hoc(path, advance)
+    else:
+        compiled = library.compile(library.get(name_or_path), advance)
+    progress.remove_task(task)
+    return compiled
+
+
+class FormatChoice(str, Enum):
+    gif = "gif"
+    mp4 = "mp4"
+    webp = "webp"
+
+
+def _output_format(output: Path, fmt: Optional[FormatChoice]) -> str:
+    if fmt:
+        return fmt.value
+    suffix = output.suffix.lower().lstrip(".")
+    return suffix if suffix in ("gif", "mp4", "webp") else "gif"
+
+
+def _check_output(output: Path) -> None:
+    folder = output.parent if str(output.parent) else Path(".")
+    if not folder.is_dir():
+        raise InputError(f"the output folder does not exist: {folder}")
+
+
+def _swap_to_file(state: CliState, selfie_image, template: CompiledTemplate, output: Path, fmt: str,
+                  max_bytes: Optional[int], faces: str, progress: Progress):
+    c = state.components
+    options = SwapOptions(format=fmt, max_bytes=max_bytes, faces=faces,
+                          label=AI_LABEL if state.settings.label_outputs else None)
+    task = progress.add_task("swapping", total=template.tracks.frame_count)
+    result = run_swap(selfie_image, template, c.analyser, c.swapper, options, c.limits,
+                      progress=lambda done, total: progress.update(task, completed=done, total=total))
+    write_atomically(output, result.media.data)
+    return result
+
+
+@app.command()
+def swap(
+    ctx: typer.Context,
+    selfie: Annotated[Path, typer.Argument(help="A photo with your face.")],
+    template: Annotated[str, typer.Option("--template", "-t", help="Template name or a media file.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the result.")],
+    fmt: Annotated[Optional[FormatChoice], typer.Option(
+        "--format", help="Output format (default: from the file name, else gif).")] = None,
+    max_bytes: Annotated[Optional[int], typer.Option("--max-bytes", min=1, help="Byte budget for the output.")] = None,
+    face: Annotated[str, typer.Option("--face", help="Template faces to swap: all, largest or a number.")] = "all",
+) -> None:
+    """Swap the face in SELFIE into every frame of a template."""
+    state = _state(ctx)
+    if face not in ("all", "largest") and not face.isdigit():
+        raise InputError("--face must be all, largest or a face number such as 0")
+    _check_output(output)
+    if not selfie.is_file():
+        raise InputError(f"no such file: {selfie}")
+    image = load_image(selfie, state.components.limits)
+    with _progress() as progress:
+        compiled = _resolve_template(state, template, progress)
+        result = _swap_to_file(state, image, compiled, output, _output_format(output, fmt), max_bytes, face, progress)
+    for notice in result.notices:
+        err.print(f"note: {notice}")
+    media = result.media
+    out.print(f"wrote {output} ({media.format}, {media.width}x{media.height}, {media.frame_count} frames, "
+              f"{len(media.data) / 1024:.0f} KiB) in {result.timings['total']:.1f} s")
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    output: Annotated[Path, typer.Option("--output", "-o")] = Path("demo.gif"),
+    template: Annotated[str, typer.Option("--template", "-t")] = "deal-with-it",
+) -> None:
+    """Swap a sample face (shipped inside insightface) into a built-in template."""
+    from inference.samples import sample_selfie
+
+    state = _state(ctx)
+    _check_output(output)
+    selfie, credit = sample_selfie(state.components.analyser)
+    with _progress() as progress:
+        compiled = _resolve_template(state, template, progress)
+        result = _swap_to_file(state, selfie, compiled, output, _output_format(output, None), None, "all", progress)
+    media = result.media
+    out.print(f"wrote {output}: {credit} swapped into '{template}' "
+              f"({media.frame_count} frames, {len(media.data) / 1024:.0f} KiB, {result.timings['total']:.1f} s)")
+
+
+@templates_app.command("list")
+def templates_list(ctx: typer.Context,
+                   as_json: Annotated[bool, typer.Option("--json", help="One JSON array.")] = False) -> None:
+    """List built-in and added templates."""
+    templates = _state(ctx).components.library.templates()
+    if as_json:
+        out.print_json(json.dumps([{**t.manifest.model_dump(), "builtin": t.builtin} for t in templates]))
+        return
+    for t in templates:
+        kind = "built-in" if t.builtin else "added"
+        out.print(f"{t.name:<16} {t.manifest.title:<24} {kind:<9} {', '.join(t.manifest.tags)}", highlight=False)
+
+
+@templates_app.command("show")
+def templates_show(ctx: typer.Context, name: str) -> None:
+    """Show one template's manifest and its faces."""
+    state = _state(ctx)
+    template = state.components.library.get(name)
+    with _progress() as progress:
+        compiled = _resolve_template(state, name, progress)
+    info = probe_media(template.media_path, state.components.limits)
+    details = {**template.manifest.model_dump(), "builtin": template.builtin, "width": info.width,
+               "height": info.height, "frames": compiled.tracks.frame_count,
+               "faces": [{"track": i, "first_frame": t.first, "last_frame": t.last}
+                         for i, t in enumerate(compiled.tracks.tracks)]}
+    out.print_json(json.dumps(details))
+
+
+@templates_app.command("add")
+def templates_add(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="A GIF, MP4/WebM, animated WebP or still image.")],
+    name: Annotated[str, typer.Option("--name", help="Lowercase letters, digits and dashes.")],
+    title: Annotated[Optional[str], typer.Option("--title")] = None,
+    tag: Annotated[Optional[list[str]], typer.Option("--tag", help="Repeat for several tags.")] = None,
+    caption: Annotated[Optional[str], typer.Option("--caption")] = None,
+) -> None:
+    """Validate, analyse and add a template."""
+    state = _state(ctx)
+    if not path.is_file():
+        raise InputError(f"no such file: {path}")
+    with _progress() as progress:
+        task = progress.add_task("analysing template", total=None)
+        compiled = state.components.library.add(
+            path, name, title=title, tags=tag or [], caption=caption,
+            progress=lambda done, total: progress.update(task, completed=done, total=total))
+    out.print(f"added template '{name}': {compiled.tracks.frame_count} frames, {compiled.face_count} face track(s)")
+
+
+@templates_app.command("remove")
+def templates_remove(ctx: typer.Context, name: str) -> None:
+    """Remove an added template."""
+    _state(ctx).components.library.remove(name)
+    out.print(f"removed template '{name}'")
+
+
+@app.command()
+def bench(ctx: typer.Context,
+          as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+          template: Annotated[str, typer.Option("--template", "-t")] = "dramatic-zoom") -> None:
+    """Time a swap job against a bare transcode and per-frame analysis."""
+    from inference.benchmark import format_report, run_benchmark
+
+    state = _state(ctx)
+    c = state.components
+    report = run_benchmark(c.analyser, c.swapper, c.library, c.limits, template)
+    if as_json:
+        print(json.dumps(report))
+    else:
+        out.print(format_report(report), highlight=False)
+
+
+def main() -> None:
+    verbose = "--verbose" in sys.argv[1:] or "-v" in sys.argv[1:]
+    try:
+        app()  # usage errors and --help are handled (and exit) inside
+    except InputError as error:
+        err.print(f"error: {error}", highlight=False, markup=False)
+        sys.exit(2)
+    except OutputTooLargeError as error:
+        err.print(f"error: {error}", highlight=False, markup=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except Exception as error:  # anything else is our bug: one line, details on --verbose
+        if verbose:
+            traceback.print_exc()
+        err.print(f"internal error: {type(error).__name__}: {error} (run with --verbose for details)",
+                  highlight=False, markup=False)
+        sys.exit(1)

@@ -1,0 +1,22 @@
+from typing import Protocol
+
+import numpy as np
+
+from inference.faces.face import Face
+
+
+class FaceAnalyser(Protocol):
+    """Finds faces in an RGB uint8 image.
+
+    `version` names the models and settings; compiled template tracks are cached under it,
+    so it must change whenever the analyser's output would.
+    """
+
+    name: str
+    version: str
+
+    def prepare(self) -> None:
+        """Load the models; called once per worker before the first `analyse`."""
+
+    def analyse(self, image: np.ndarray) -> list[Face]:
+        """All faces in the image, largest first."""

@@ -1,0 +1,158 @@
+"""One swap job: the selfie's face into every frame of a compiled template.
+
+Decoding runs in a thread, ffmpeg encodes in its own process, and the swap runs here in
+between, so the three stages overlap on a multi-core machine. The face analyser runs
+exactly once per job, on the selfie; template faces come from the compiled tracks.
+"""
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from inference.errors import NoFaceError
+from inference.faces.analyser import FaceAnalyser
+from inference.faces.face import Face
+from inference.media.decode import read_frames
+from inference.media.encode import EncodedMedia, OutputFormat, StreamingEncoder
+from inference.media.limits import MediaLimits
+from inference.media.overlay import caption_layer, composite, read_overlay
+from inference.swappers.base import Swapper
+from inference.templates.library import CompiledTemplate
+
+AI_LABEL = "AI-generated face swap made with memeswap"
+
+
+@dataclass(frozen=True)
+class SwapOptions:
+    format: OutputFormat = "gif"
+    max_bytes: int | None = None
+    faces: str = "all"  # "all", "largest" or a track number
+    label: str | None = AI_LABEL
+    batch_size: int = 8
+
+
+@dataclass
+class SwapResult:
+    media: EncodedMedia
+    notices: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def pick_selfie_face(selfie: np.ndarray, analyser: FaceAnalyser) -> tuple[Face, list[str]]:
+    """The selfie's largest face, with a notice when there were several."""
+    faces = analyser.analyse(selfie)
+    if not faces:
+        raise NoFaceError("no face found in the photo; send a clear, front-facing photo of one face")
+    notices = []
+    if len(faces) > 1:
+        notices.append(f"found {len(faces)} faces in the photo; used the largest one")
+    return max(faces, key=lambda f: f.area), notices
+
+
+def run_swap(
+    selfie: np.ndarray,
+    template: CompiledTemplate,
+    analyser: FaceAnalyser,
+    swapper: Swapper,
+    options: SwapOptions = SwapOptions(),
+    limits: MediaLimits = MediaLimits(),
+    progress: Callable[[int, int], None] | None = None,
+) -> SwapResult:
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    face, notices = pick_selfie_face(selfie, analyser)
+    source = swapper.prepare_source(selfie, face)
+    timings["selfie_analysis"] = time.perf_counter() - started
+
+    manifest = template.template.manifest
+    tracks = template.tracks
+    tracks.select(options.faces)  # fail fast on a bad --face before any work
+    total = tracks.frame_count
+    caption = (caption_layer(tracks.width, tracks.height, manifest.caption, manifest.caption_position)
+               if manifest.caption else None)
+    overlays = read_overlay(template.template.overlay_path) if template.template.overlay_path else None
+    frames = _prefetch(read_frames(template.template.media_path, limits, max_side=limits.max_template_side))
+
+    swap_time = 0.0
+    with StreamingEncoder(options.format, fps=manifest.fps, max_bytes=options.max_bytes,
+                          loop=manifest.loop, comment=options.label) as encoder:
+        done = 0
+        for batch in _batches(frames, options.batch_size):
+            t0 = time.perf_counter()
+            targets = [tracks.faces_at(done + i, options.faces) for i in range(len(batch))]
+            swapped = swapper.swap(batch, targets, source)
+            for frame in swapped:
+                if overlays is not None:
+                    layer = next(overlays, None)
+                    if layer is not None:
+                        frame = composite(frame, layer)
+                if caption is not None:
+                    frame = composite(frame, caption)
+                encoder.write(frame)
+            swap_time += time.perf_counter() - t0
+            done += len(batch)
+            if progress:
+                progress(done, total)
+        t0 = time.perf_counter()
+        media = encoder.finish()
+        timings["encode_finish"] = time.perf_counter() - t0
+    timings["swap"] = swap_time
+    timings["total"] = time.perf_counter() - started
+    return SwapResult(media, notices, timings)
+
+
+def _batches(frames: Iterator[np.ndarray], size: int) -> Iterator[list[np.ndarray]]:
+    batch: list[np.ndarray] = []
+    for frame in frames:
+        batch.append(frame)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+_DONE = object()
+
+
+def _prefetch(frames: Iterator[np.ndarray], depth: int = 16) -> Iterator[np.ndarray]:
+    """Decode ahead in a thread; errors surface in the consumer."""
+    buffer: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for frame in frames:
+                while not stop.is_set():
+                    try:
+                        buffer.put(frame, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            buffer.put(_DONE)
+        except BaseException as error:  # handed to the consumer, which re-raises it
+            buffer.put(error)
+        finally:
+            close = getattr(frames, "close", None)
+            if close:
+                close()
+
+    thread = threading.Thread(target=produce, name="decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = buffer.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)

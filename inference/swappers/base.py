@@ -1,0 +1,28 @@
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from inference.faces.face import Face
+
+
+class Swapper(Protocol):
+    """Puts one source face onto target faces, frame by frame.
+
+    `prepare_source` runs once per job on the selfie; `swap` takes a batch of frames with
+    the target faces of each frame and returns new frames (inputs are not modified), so a
+    swapper that can batch (a learned model on a GPU) runs a whole batch at once.
+    """
+
+    name: str
+
+    def prepare(self) -> None:
+        """Load models; called once per worker."""
+
+    def prepare_source(self, image: np.ndarray, face: Face) -> Any:
+        """Everything the swapper needs from the selfie, computed once per job."""
+
+    def swap(
+        self, frames: Sequence[np.ndarray], targets: Sequence[Sequence[Face]], source: Any
+    ) -> list[np.ndarray]:
+        ...

@@ -1,0 +1,150 @@
+"""Face tracks: the faces of a template linked across frames, gap-filled and de-jittered."""
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
+
+from inference.faces import mesh
+from inference.faces.face import Face, box_iou
+
+
+@dataclass
+class FaceTrack:
+    """One face followed through a template: dense landmarks for each frame it is in."""
+
+    frames: np.ndarray  # (n,) int, consecutive frame indices
+    landmarks: np.ndarray  # (n, 478, 3) float32
+    scores: np.ndarray  # (n,) float32, 0 for interpolated frames
+
+    @property
+    def first(self) -> int:
+        return int(self.frames[0])
+
+    @property
+    def last(self) -> int:
+        return int(self.frames[-1])
+
+    def face_at(self, frame_index: int) -> Face | None:
+        if not self.first <= frame_index <= self.last:
+            return None
+        points = self.landmarks[frame_index - self.first]
+        box = np.array([*points[:, :2].min(axis=0), *points[:, :2].max(axis=0)], np.float32)
+        return Face(box=box, score=float(self.scores[frame_index - self.first]),
+                    kps=points[list(mesh.KEYPOINTS), :2].copy(), landmarks=points)
+
+    def mean_area(self) -> float:
+        span = self.landmarks[:, :, :2].max(axis=1) - self.landmarks[:, :, :2].min(axis=1)
+        return float((span[:, 0] * span[:, 1]).mean())
+
+
+def link_faces(per_frame: list[list[Face]], max_gap: int = 4, min_length: int = 3) -> list[FaceTrack]:
+    """Link per-frame detections into tracks, fill short gaps and smooth the landmarks.
+
+    Faces are matched greedily to each open track's latest face, by box overlap or, for a
+    sudden zoom where boxes barely overlap, by how close their centres are. A track
+    survives a gap of up to `max_gap` missed frames, which is filled by linear interpolation.
+    Tracks shorter than `min_length` frames (spurious detections) are dropped unless the
+    template itself is that short.
+    """
+    open_tracks: list[dict] = []
+    done: list[dict] = []
+    for index, faces in enumerate(per_frame):
+        still_open = []
+        for track in open_tracks:
+            if index - track["frames"][-1] > max_gap + 1:
+                done.append(track)
+            else:
+                still_open.append(track)
+        open_tracks = still_open
+        pairs = sorted(
+            ((_affinity(t["faces"][-1], f), ti, fi)
+             for ti, t in enumerate(open_tracks) for fi, f in enumerate(faces)),
+            reverse=True,
+        )
+        used_tracks, used_faces = set(), set()
+        for overlap, ti, fi in pairs:
+            if overlap < 0.15 or ti in used_tracks or fi in used_faces:
+                continue
+            open_tracks[ti]["frames"].append(index)
+            open_tracks[ti]["faces"].append(faces[fi])
+            used_tracks.add(ti)
+            used_faces.add(fi)
+        for fi, face in enumerate(faces):
+            if fi not in used_faces and face.landmarks is not None:
+                open_tracks.append({"frames": [index], "faces": [face]})
+    done.extend(open_tracks)
+    min_length = min(min_length, len(per_frame))
+    tracks = [_fill_gaps(t["frames"], t["faces"]) for t in done if len(t["frames"]) >= min_length]
+    tracks = _join_across_cuts([smooth_track(t) for t in tracks], max_gap)
+    return sorted(tracks, key=lambda t: (t.first, -t.mean_area()))
+
+
+def _join_across_cuts(tracks: list[FaceTrack], max_gap: int) -> list[FaceTrack]:
+    """Join a track that ends to the one that starts right after it (a hard cut or a
+    sudden zoom punch), when no other track ends or starts then, so the same person stays
+    one track and `--face largest` or a track number covers the whole template."""
+    tracks = sorted(tracks, key=lambda t: t.first)
+    joined = True
+    while joined:
+        joined = False
+        for a in tracks:
+            followers = [b for b in tracks if 0 < b.first - a.last <= max_gap + 1]
+            rivals = [c for c in tracks if c is not a and 0 < followers[0].first - c.last <= max_gap + 1] if followers else []
+            if len(followers) == 1 and not rivals:
+                b = followers[0]
+                merged = _fill_gaps(
+                    list(a.frames) + list(b.frames),
+                    [a.face_at(i) for i in a.frames] + [b.face_at(i) for i in b.frames],
+                )
+                tracks = [t for t in tracks if t is not a and t is not b] + [merged]
+                joined = True
+                break
+    return tracks
+
+
+def _affinity(previous: Face, current: Face) -> float:
+    size = max(previous.width, previous.height, current.width, current.height)
+    distance = float(np.linalg.norm(previous.center - current.center))
+    return max(box_iou(previous.box, current.box), 0.5 * (1 - distance / (0.6 * size)))
+
+
+def _fill_gaps(frames: list[int], faces: list[Face]) -> FaceTrack:
+    seen = np.array(frames)
+    points = np.stack([f.landmarks for f in faces]).astype(np.float32)
+    scores = np.array([f.score for f in faces], np.float32)
+    every = np.arange(seen[0], seen[-1] + 1)
+    flat = points.reshape(len(seen), -1)
+    filled = np.stack([np.interp(every, seen, flat[:, k]) for k in range(flat.shape[1])], axis=1)
+    all_scores = np.zeros(len(every), np.float32)
+    all_scores[seen - seen[0]] = scores
+    return FaceTrack(every, filled.reshape(len(every), -1, 3).astype(np.float32), all_scores)
+
+
+def smooth_track(track: FaceTrack, sigma: float = 1.0) -> FaceTrack:
+    """Remove landmark jitter without lagging behind real motion.
+
+    Each frame is split into a similarity transform (position, scale, in-plane rotation,
+    fitted on all 478 points, so it barely jitters) and the residual shape; only the
+    residual is smoothed over time, so shakes and zooms are followed exactly.
+    """
+    if len(track.frames) < 3:
+        return track
+    xy = track.landmarks[:, :, :2].astype(np.float64)
+    centres = xy.mean(axis=1, keepdims=True)
+    centred = xy - centres
+    scales = np.sqrt((centred ** 2).sum(axis=(1, 2)) / xy.shape[1])[:, None, None]
+    unit = centred / scales
+    reference = unit[0]
+    rotations = []
+    for shape in unit:
+        u, _, vt = np.linalg.svd(shape.T @ reference)
+        d = np.sign(np.linalg.det(u @ vt))
+        rotations.append(u @ np.diag([1.0, d]) @ vt)  # shape @ rotation ~ reference
+    rotations = np.stack(rotations)
+    canonical = np.einsum("npj,nji->npi", unit, rotations)
+    smoothed = gaussian_filter1d(canonical, sigma, axis=0, mode="nearest")
+    back = np.einsum("npj,nij->npi", smoothed, rotations) * scales + centres
+    depth = gaussian_filter1d(track.landmarks[:, :, 2], sigma, axis=0, mode="nearest")
+    landmarks = np.concatenate([back, depth[..., None]], axis=2).astype(np.float32)
+    return FaceTrack(track.frames, landmarks, track.scores)

@@ -1,0 +1,82 @@
+"""Shared fixtures: faces come from images that ship inside installed packages, templates
+from the built-in library. Expensive objects (the analyser, compiled tracks) are built
+once per test session."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skimage.data
+
+from inference.faces.mediapipe_analyser import MediaPipeAnalyser
+from inference.media.limits import MediaLimits
+from inference.samples import group_faces
+from inference.swappers.classic import ClassicSwapper
+from inference.templates.compile import TrackCache
+from inference.templates.library import TemplateLibrary
+
+
+class CountingAnalyser:
+    """Wraps an analyser and counts `analyse` calls, to prove what a job analyses."""
+
+    def __init__(self, inner: MediaPipeAnalyser) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.version = inner.version
+        self.calls = 0
+
+    def prepare(self) -> None:
+        self.inner.prepare()
+
+    def analyse(self, image: np.ndarray):
+        self.calls += 1
+        return self.inner.analyse(image)
+
+
+@pytest.fixture(scope="session")
+def analyser() -> MediaPipeAnalyser:
+    a = MediaPipeAnalyser()
+    a.prepare()
+    yield a
+    a.close()
+
+
+@pytest.fixture(scope="session")
+def swapper() -> ClassicSwapper:
+    return ClassicSwapper()
+
+
+@pytest.fixture(scope="session")
+def group(analyser):
+    """insightface's t1.jpg and its six faces, left to right."""
+    return group_faces(analyser)
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    return skimage.data.astronaut()
+
+
+@pytest.fixture(scope="session")
+def track_cache(tmp_path_factory) -> TrackCache:
+    return TrackCache(tmp_path_factory.mktemp("tracks"))
+
+
+@pytest.fixture()
+def library(tmp_path: Path, analyser, track_cache) -> TemplateLibrary:
+    """A library with the built-in templates and an empty custom folder of its own."""
+    return TemplateLibrary(tmp_path / "templates", track_cache, analyser, MediaLimits())
+
+
+@pytest.fixture(scope="session")
+def compiled_builtins(analyser, track_cache, tmp_path_factory):
+    """Compile each built-in template once per session; returns a getter by name."""
+    library = TemplateLibrary(tmp_path_factory.mktemp("custom"), track_cache, analyser)
+    cache = {}
+
+    def get(name: str):
+        if name not in cache:
+            cache[name] = library.compile(library.get(name))
+        return cache[name]
+
+    return get
