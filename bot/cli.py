@@ -25,8 +25,8 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_
 templates_app = typer.Typer(no_args_is_help=True, help="Add, list, show and remove templates.")
 app.add_typer(templates_app, name="templates")
 
-err = Console(stderr=True)
-out = Console()
+err = Console(stderr=True, soft_wrap=True)  # soft wrap: a message stays one line
+out = Console(soft_wrap=True)
 
 
 class CliState:
@@ -235,12 +235,9 @@ def main() -> None:
     verbose = "--verbose" in sys.argv[1:] or "-v" in sys.argv[1:]
     try:
         app()  # usage errors and --help are handled (and exit) inside
-    except InputError as error:
+    except (InputError, OutputTooLargeError) as error:  # OutputTooLarge: the --max-bytes asked for
         err.print(f"error: {error}", highlight=False, markup=False)
         sys.exit(2)
-    except OutputTooLargeError as error:
-        err.print(f"error: {error}", highlight=False, markup=False)
-        sys.exit(1)
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)

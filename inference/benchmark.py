@@ -97,7 +97,7 @@ def format_report(report: dict) -> str:
         f"medians of {report['rounds']} rounds on {report['cpu_count']} cores",
         f"  selfie analysis          {report['selfie_analysis_s']:.3f} s  (the only analyser call of the job)",
         f"  swap                     {report['swap_s']:.3f} s  ({report['swap_per_frame_ms']:.1f} ms per frame)",
-        f"  encode (after last frame){report['encode_tail_s']:.3f} s",
+        f"  encode after last frame  {report['encode_tail_s']:.3f} s",
         f"  whole swap job           {report['job_total_s']:.3f} s",
         f"  bare transcode           {report['bare_transcode_s']:.3f} s  (decode + encode, no swap)",
         f"  job / transcode          {report['job_over_transcode']:.2f}x  (goal: <= 2.0x)",

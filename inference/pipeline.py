@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from inference.errors import NoFaceError
+from inference.errors import InputError, NoFaceError
 from inference.faces.analyser import FaceAnalyser
 from inference.faces.face import Face
 from inference.media.decode import read_frames
@@ -65,7 +65,12 @@ def run_swap(
     timings: dict[str, float] = {}
     started = time.perf_counter()
     face, notices = pick_selfie_face(selfie, analyser)
-    source = swapper.prepare_source(selfie, face)
+    try:
+        source = swapper.prepare_source(selfie, face)
+    except InputError as refusal:
+        if notices:  # say which face was refused
+            raise InputError(f"{notices[0]}, but {refusal}", refusal.code) from refusal
+        raise
     timings["selfie_analysis"] = time.perf_counter() - started
 
     manifest = template.template.manifest

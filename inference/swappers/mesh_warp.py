@@ -40,12 +40,47 @@ def build_mesh_warp(
     frame_shape: tuple[int, int],
     dst_depth: np.ndarray | None = None,
     src_area_sign: np.ndarray | None = None,
+    max_raster_side: int = 160,
 ) -> MeshWarp | None:
     """Map each pixel of the destination mesh to source texture coordinates.
 
     `src_area_sign` (+1/-1 per triangle, from the source face) culls destination triangles
     whose winding flipped, i.e. that face away from the camera in this frame.
+
+    A piecewise-affine map is linear inside each triangle, so for a large face the map is
+    rasterised on a coarser grid (at most `max_raster_side` px across the face) and
+    upsampled bilinearly; only the pixels right on a triangle edge differ, by a fraction
+    of a pixel, and the cost stays flat however large the face is.
     """
+    span = float(np.ptp(dst_points[:, :2], axis=0).max())
+    step = max(1, int(np.ceil(span / max_raster_side)))
+    if step == 1:
+        return _rasterise(src_points, dst_points, triangles, frame_shape, dst_depth, src_area_sign)
+    height, width = frame_shape
+    coarse = dst_points.astype(np.float64).copy()
+    coarse[:, :2] = (coarse[:, :2] + 0.5) / step - 0.5  # pixel centres line up with cv2.resize
+    small = _rasterise(src_points, coarse, triangles, (-(-height // step), -(-width // step)),
+                       dst_depth, src_area_sign)
+    if small is None:
+        return None
+    x0, y0 = small.x0 * step, small.y0 * step
+    w = min(small.coverage.shape[1] * step, width - x0)
+    h = min(small.coverage.shape[0] * step, height - y0)
+    full = (small.coverage.shape[1] * step, small.coverage.shape[0] * step)
+    map_x = cv2.resize(small.map_x, full, interpolation=cv2.INTER_LINEAR)[:h, :w]
+    map_y = cv2.resize(small.map_y, full, interpolation=cv2.INTER_LINEAR)[:h, :w]
+    coverage = cv2.resize(small.coverage, full, interpolation=cv2.INTER_NEAREST)[:h, :w]
+    return MeshWarp(x0, y0, map_x, map_y, coverage)
+
+
+def _rasterise(
+    src_points: np.ndarray,
+    dst_points: np.ndarray,
+    triangles: np.ndarray,
+    frame_shape: tuple[int, int],
+    dst_depth: np.ndarray | None,
+    src_area_sign: np.ndarray | None,
+) -> MeshWarp | None:
     height, width = frame_shape
     dst_area = signed_areas(dst_points, triangles)
     keep = np.abs(dst_area) > 0.05
@@ -70,25 +105,30 @@ def build_mesh_warp(
     x0, y0 = lo[counts > 0].min(axis=0)
     x1, y1 = hi[counts > 0].max(axis=0)
 
-    # Barycentric coordinates from homogeneous destination vertices.
-    corners = np.concatenate([dst, np.ones((len(tris), 3, 1))], axis=2).transpose(0, 2, 1)  # (T,3,3)
-    invertible = np.abs(np.linalg.det(corners)) > 1e-9
-    counts = np.where(invertible, counts, 0)
-    inverse = np.zeros_like(corners)
-    inverse[invertible] = np.linalg.inv(corners[invertible])
+    # Per triangle, four affine functions of the pixel position: the barycentric
+    # coordinates l1, l2 (for the inside test) and the source x, y.
+    a, v0, v1 = dst[:, 0], dst[:, 1] - dst[:, 0], dst[:, 2] - dst[:, 0]
+    den = v0[:, 0] * v1[:, 1] - v1[:, 0] * v0[:, 1]
+    l1 = np.stack([v1[:, 1], -v1[:, 0], v1[:, 0] * a[:, 1] - v1[:, 1] * a[:, 0]], axis=1) / den[:, None]
+    l2 = np.stack([-v0[:, 1], v0[:, 0], v0[:, 1] * a[:, 0] - v0[:, 0] * a[:, 1]], axis=1) / den[:, None]
+    s0, s1, s2 = src[:, 0], src[:, 1], src[:, 2]
+    base = np.zeros((len(tris), 3))
+    base[:, 2] = 1.0
+    coefficients = [l1, l2]
+    for axis in (0, 1):
+        coefficients.append(base * s0[:, axis, None] + l1 * (s1 - s0)[:, axis, None] + l2 * (s2 - s0)[:, axis, None])
+    table = np.stack(coefficients, axis=1).astype(np.float32)  # (T, 4, 3)
 
     owner = np.repeat(np.arange(len(tris)), counts)
     offset = np.arange(owner.size) - np.repeat(np.cumsum(counts) - counts, counts)
     span_x = spans[owner, 0]
     px = lo[owner, 0] + offset % span_x
     py = lo[owner, 1] + offset // span_x
-    inv = inverse[owner].astype(np.float32)
-    fx, fy = px.astype(np.float32), py.astype(np.float32)
-    bary = inv[:, :, 0] * fx[:, None] + inv[:, :, 1] * fy[:, None] + inv[:, :, 2]
-    inside = (bary >= -1e-3).all(axis=1)
-    owner, px, py, bary = owner[inside], px[inside], py[inside], bary[inside]
-    sx = np.einsum("ij,ij->i", bary, src[owner, :, 0].astype(np.float32))
-    sy = np.einsum("ij,ij->i", bary, src[owner, :, 1].astype(np.float32))
+    rows = table[owner]
+    values = rows[:, :, 0] * px[:, None].astype(np.float32) + rows[:, :, 1] * py[:, None].astype(np.float32) + rows[:, :, 2]
+    eps = 1e-3
+    inside = (values[:, 0] >= -eps) & (values[:, 1] >= -eps) & (values[:, 0] + values[:, 1] <= 1 + eps)
+    px, py, sx, sy = px[inside], py[inside], values[inside, 2], values[inside, 3]
 
     shape = (y1 - y0 + 1, x1 - x0 + 1)
     map_x = np.full(shape, -1.0, np.float32)

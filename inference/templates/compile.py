@@ -44,7 +44,8 @@ class TemplateTracks:
         if not 0 <= index < len(self.tracks):
             from inference.errors import InputError
 
-            raise InputError(f"this template has {len(self.tracks)} face(s); choose --face 0 to {len(self.tracks) - 1}")
+            choices = "0" if len(self.tracks) == 1 else f"0 to {len(self.tracks) - 1}"
+            raise InputError(f"this template has {len(self.tracks)} face track(s); choose face {choices}")
         return [self.tracks[index]]
 
 

@@ -82,7 +82,8 @@ class TemplateLibrary:
             tracks = analyse_frames(frames, self.analyser, progress)
             self.cache.store(digest, self.analyser.version, tracks)
         if not tracks.tracks:
-            raise NoFaceError(f"no face found in template {template.name!r}")
+            raise NoFaceError(f"no face found in the template {template.manifest.title!r}; "
+                              "pick a GIF or video where a face is clearly visible")
         return CompiledTemplate(template, tracks)
 
     def ad_hoc(self, path: Path, progress: Progress | None = None) -> CompiledTemplate:

@@ -107,7 +107,7 @@ def test_every_face_of_a_multi_face_template_or_one(selfie, analyser, swapper, c
     assert changed_faces("all") == 2
     assert changed_faces("largest") == 1
     assert changed_faces("1") == 1
-    with pytest.raises(InputError, match="has 2 face"):
+    with pytest.raises(InputError, match="has 2 face track"):
         run_swap(selfie, compiled, analyser, swapper, SwapOptions(faces="5"))
 
 
