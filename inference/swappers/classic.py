@@ -54,8 +54,10 @@ class ExpressionPlan:
 class ClassicSwapper:
     name = "classic"
 
-    def __init__(self, max_yaw_degrees: float = 30.0, shape_strength: float = 1.0, threads: int | None = None) -> None:
+    def __init__(self, max_yaw_degrees: float = 30.0, shape_strength: float = 1.0, lighting_scale: float = 0.25,
+                 threads: int | None = None) -> None:
         self.max_yaw_degrees = max_yaw_degrees
+        self.lighting_scale = lighting_scale
         self.shape_strength = shape_strength
         threads = threads or min(4, os.cpu_count() or 1)
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="swap") if threads > 1 else None
@@ -146,7 +148,7 @@ class ClassicSwapper:
         if is_greyscale(region):
             warped[:] = warped.mean(axis=2, keepdims=True)
         face_size = max(target.width, target.height)
-        corrected = match_lighting(warped, original, warp.coverage, sigma=face_size / 8)
+        corrected = match_lighting(warped, original, warp.coverage, sigma=face_size * self.lighting_scale)
         alpha = feathered_alpha(warp.coverage, feather=max(2.0, face_size / 14))[..., None]
         blended = original + (corrected - original) * alpha
         region[:] = np.clip(blended, 0, 255).astype(np.uint8)

@@ -67,10 +67,23 @@ def build_mesh_warp(
     w = min(small.coverage.shape[1] * step, width - x0)
     h = min(small.coverage.shape[0] * step, height - y0)
     full = (small.coverage.shape[1] * step, small.coverage.shape[0] * step)
-    map_x = cv2.resize(small.map_x, full, interpolation=cv2.INTER_LINEAR)[:h, :w]
-    map_y = cv2.resize(small.map_y, full, interpolation=cv2.INTER_LINEAR)[:h, :w]
-    coverage = cv2.resize(small.coverage, full, interpolation=cv2.INTER_NEAREST)[:h, :w]
-    return MeshWarp(x0, y0, map_x, map_y, coverage)
+    map_x, map_y = _extend_past_edges(small.map_x, small.map_y, small.coverage)
+    map_x = cv2.resize(map_x, full, interpolation=cv2.INTER_LINEAR)[:h, :w]
+    map_y = cv2.resize(map_y, full, interpolation=cv2.INTER_LINEAR)[:h, :w]
+    coverage = cv2.resize(small.coverage.astype(np.float32), full, interpolation=cv2.INTER_LINEAR)[:h, :w]
+    return MeshWarp(x0, y0, map_x, map_y, (coverage >= 0.5).astype(np.uint8))
+
+
+def _extend_past_edges(map_x: np.ndarray, map_y: np.ndarray, coverage: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fill the pixels just outside the mesh (and inside its eye and mouth holes) with
+    their neighbours' source coordinates, so bilinear upsampling never mixes a real
+    coordinate with the -1 that marks "outside"."""
+    weight = cv2.blur(coverage.astype(np.float32), (5, 5))
+    filled = []
+    for values in (map_x, map_y):
+        spread = cv2.blur(values * coverage, (5, 5)) / np.maximum(weight, 1e-6)
+        filled.append(np.where(coverage > 0, values, np.where(weight > 0, spread, -1)).astype(np.float32))
+    return filled[0], filled[1]
 
 
 def _rasterise(

@@ -16,7 +16,7 @@ from inference.errors import InputError
 from inference.media.decode import read_frames
 from inference.samples import crop_face
 
-TEMPLATES = ("dramatic-zoom", "wobble", "pan", "bounce")
+TEMPLATES = ("dramatic-zoom", "bounce", "shake", "deal-with-it")
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +41,22 @@ def describe():
     return descriptor
 
 
+@pytest.fixture(scope="module")
+def original_descriptors(describe, compiled_builtins):
+    """Descriptors of each template frame's own face, computed once for all six people."""
+    cache = {}
+
+    def get(name: str, index: int, frame: np.ndarray, box: np.ndarray) -> np.ndarray:
+        if (name, index) not in cache:
+            cache[name, index] = describe(frame, box)
+        return cache[name, index]
+
+    return get
+
+
 @pytest.mark.parametrize("person", range(6))
-def test_swapped_face_is_the_selfies_person(person, group, analyser, swapper, compiled_builtins, describe):
+def test_swapped_face_is_the_selfies_person(person, group, analyser, swapper, compiled_builtins, describe,
+                                            original_descriptors):
     image, faces = group
     selfie = crop_face(image, faces[person])
     selfie_face = max(analyser.analyse(selfie), key=lambda f: f.area)
@@ -63,7 +77,7 @@ def test_swapped_face_is_the_selfies_person(person, group, analyser, swapper, co
             out = swapper.swap([frame], [targets], source)[0]
             box = track.face_at(index).box if track.face_at(index) else targets[0].box
             swapped = describe(out, box)
-            original = describe(frame, box)
+            original = original_descriptors(name, index, frame, box)
             to_selfie = np.linalg.norm(swapped - selfie_descriptor)
             to_original = np.linalg.norm(swapped - original)
             assert to_selfie < to_original, f"{name} frame {index}: {to_selfie:.3f} vs original {to_original:.3f}"
