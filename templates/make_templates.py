@@ -593,7 +593,7 @@ def make_bounce() -> Template:
 
 def make_pan() -> Template:
     """The camera pans across the photo and back: the face travels side to side."""
-    geo, photo, fps, n = face_geometry(), source_photo(), 12, 36
+    photo, fps, n = source_photo(), 12, 36
     size = (480, 360)
     frames, mats = [], []
     for i in range(n):

@@ -27,7 +27,7 @@ from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
 from inference.errors import InputError, LimitExceededError, UnsupportedMediaError
 from inference.media import ffmpeg
-from inference.media.limits import MediaLimits
+from inference.media.limits import MediaLimits, human_bytes
 
 NOT_AN_IMAGE = "that file is not an image I can read (JPEG, PNG, WebP, GIF)"
 NOT_A_TEMPLATE = "that file is not a GIF, WebP, PNG, JPEG or video (MP4, MOV, WebM) I can read"
@@ -67,14 +67,6 @@ class MediaInfo:
 # --------------------------------------------------------------------------- helpers
 
 
-def _human_bytes(n: float) -> str:
-    if n >= 1024 * 1024:
-        return f"{n / (1024 * 1024):.1f} MB"
-    if n >= 1024:
-        return f"{n / 1024:.0f} KB"
-    return f"{int(n)} bytes"
-
-
 def _too_long(limits: MediaLimits) -> LimitExceededError:
     return LimitExceededError(
         f"the template is too long: more than {limits.max_frames} frames / "
@@ -110,7 +102,7 @@ def _check_file(path: Path, max_bytes: int, noun: str) -> int:
         raise UnsupportedMediaError(f"the {noun} file is empty")
     if st.st_size > max_bytes:
         raise LimitExceededError(
-            f"the {noun} file is too large: {_human_bytes(st.st_size)}; the limit is {_human_bytes(max_bytes)}"
+            f"the {noun} file is too large: {human_bytes(st.st_size)}; the limit is {human_bytes(max_bytes)}"
         )
     return st.st_size
 
@@ -210,8 +202,8 @@ def load_image(source: bytes | Path, limits: MediaLimits = MediaLimits()) -> np.
             raise UnsupportedMediaError("the image file is empty")
         if len(data) > limits.max_upload_bytes:
             raise LimitExceededError(
-                f"the image file is too large: {_human_bytes(len(data))}; "
-                f"the limit is {_human_bytes(limits.max_upload_bytes)}"
+                f"the image file is too large: {human_bytes(len(data))}; "
+                f"the limit is {human_bytes(limits.max_upload_bytes)}"
             )
     else:
         path = Path(os.fspath(source))

@@ -26,8 +26,8 @@ from __future__ import annotations
 import io
 import math
 import os
-import struct
 import shutil
+import struct
 import subprocess
 import tempfile
 import threading
@@ -45,6 +45,7 @@ from PIL import Image
 
 from inference.errors import InputError, OutputTooLargeError
 from inference.media import ffmpeg
+from inference.media.limits import human_bytes
 
 OutputFormat = Literal["gif", "mp4", "webp"]
 
@@ -122,14 +123,6 @@ def _step_size(width: int, height: int, scale: float, even: bool) -> tuple[int, 
     if even:
         width, height = max(2, width - width % 2), max(2, height - height % 2)
     return width, height
-
-
-def _human_bytes(n: float) -> str:
-    if n >= 1024 * 1024:
-        return f"{n / (1024 * 1024):.1f} MB"
-    if n >= 1024:
-        return f"{n / 1024:.0f} KB"
-    return f"{int(n)} bytes"
 
 
 # --------------------------------------------------------------------------- GIF
@@ -505,7 +498,7 @@ class StreamingEncoder:
                     )
                 if index == len(steps) - 1:
                     raise OutputTooLargeError(
-                        f"the result does not fit in {_human_bytes(self.max_bytes)}, "
+                        f"the result does not fit in {human_bytes(self.max_bytes)}, "
                         "even at the smallest size and quality"
                     )
                 index = _next_step(steps, index, size, self.max_bytes)

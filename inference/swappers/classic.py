@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from inference.errors import InputError
@@ -84,8 +85,6 @@ class ClassicSwapper:
         points[:, 1] -= y0
         scale = _TEXTURE_MAX_SIDE / max(texture.shape[:2])
         if scale < 1:
-            import cv2
-
             texture = cv2.resize(texture, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
             points *= scale
         winding = {name: np.sign(signed_areas(points, tris)) for name, tris in _REGIONS.items()}

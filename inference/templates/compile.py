@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from inference.errors import InputError
 from inference.faces.analyser import FaceAnalyser
 from inference.faces.face import Face
 from inference.templates.tracks import FaceTrack, link_faces
@@ -42,8 +43,6 @@ class TemplateTracks:
             return [max(self.tracks, key=lambda t: t.mean_area() * len(t.frames))]
         index = int(selection)
         if not 0 <= index < len(self.tracks):
-            from inference.errors import InputError
-
             choices = "0" if len(self.tracks) == 1 else f"0 to {len(self.tracks) - 1}"
             raise InputError(f"this template has {len(self.tracks)} face track(s); choose face {choices}")
         return [self.tracks[index]]

@@ -11,7 +11,13 @@ from inference.faces.analyser import FaceAnalyser
 from inference.media.decode import probe_media, read_frames
 from inference.media.encode import StreamingEncoder
 from inference.media.limits import MediaLimits
-from inference.templates.compile import Progress, TemplateTracks, TrackCache, analyse_frames, media_hash
+from inference.templates.compile import (
+    Progress,
+    TemplateTracks,
+    TrackCache,
+    analyse_frames,
+    media_hash,
+)
 from inference.templates.manifest import TemplateManifest, validate_template_name
 
 MANIFEST = "manifest.json"

@@ -1,6 +1,5 @@
 """The `memeswap` command as a user runs it: a real process, its exit status and what it prints."""
 
-import io
 import json
 import os
 import struct

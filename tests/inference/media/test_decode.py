@@ -21,6 +21,7 @@ from inference.errors import InputError, LimitExceededError, UnsupportedMediaErr
 from inference.media import ffmpeg
 from inference.media.decode import MediaInfo, load_image, probe_media, read_frames
 from inference.media.limits import MediaLimits
+from tests.inference.media.frames import moving_frames
 
 
 def encode_still(array_or_image, fmt: str, **save_args) -> bytes:
@@ -47,18 +48,6 @@ def gif_of_pixels(frame_count: int, canvas: int = 16, delay_cs: int = 10) -> byt
         + b"\x02\x02\x44\x01\x00"  # LZW: clear, index 0, end
     )
     return head + frame * frame_count + b"\x3b"
-
-
-def moving_frames(n: int, width: int, height: int) -> list[np.ndarray]:
-    y, x = np.mgrid[0:height, 0:width]
-    base = np.stack([x * 255 // max(1, width - 1), y * 255 // max(1, height - 1), np.full_like(x, 90)], -1)
-    frames = []
-    for i in range(n):
-        f = base.astype(np.uint8).copy()
-        cx = int((width - 20) * i / max(1, n - 1)) + 10
-        cv2.circle(f, (cx, height // 2), min(width, height) // 5, (255, 255, 0), -1)
-        frames.append(f)
-    return frames
 
 
 def make_video(path: Path, seconds: float, fps: int = 30, size: str = "96x64", extra: list[str] | None = None) -> Path:

@@ -14,20 +14,13 @@ from PIL import Image
 from inference.errors import InputError, OutputTooLargeError
 from inference.media import ffmpeg
 from inference.media.decode import probe_media, read_frames
-from inference.media.encode import EncodedMedia, StreamingEncoder, encode_frames, write_atomically
-
-
-def moving_frames(n: int, width: int, height: int) -> list[np.ndarray]:
-    """A gradient background with a disc moving across it."""
-    y, x = np.mgrid[0:height, 0:width]
-    base = np.stack([x * 255 // max(1, width - 1), y * 255 // max(1, height - 1), np.full_like(x, 90)], -1)
-    frames = []
-    for i in range(n):
-        f = base.astype(np.uint8).copy()
-        cx = int((width - 20) * i / max(1, n - 1)) + 10
-        cv2.circle(f, (cx, height // 2), min(width, height) // 5, (255, 255, 0), -1)
-        frames.append(f)
-    return frames
+from inference.media.encode import (
+    EncodedMedia,
+    StreamingEncoder,
+    encode_frames,
+    write_atomically,
+)
+from tests.inference.media.frames import moving_frames
 
 
 def photo_frames(n: int, size: int) -> list[np.ndarray]:
