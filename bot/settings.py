@@ -16,6 +16,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MEMESWAP_", env_file=".env", extra="ignore")
 
     data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir("memeswap")))
+    models_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_cache_dir("memeswap")) / "models")
     max_upload_bytes: int = 20 * 1024 * 1024
     max_image_pixels: int = 40_000_000
     max_template_bytes: int = 50 * 1024 * 1024
