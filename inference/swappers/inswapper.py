@@ -1,0 +1,300 @@
+"""The learned swapper: insightface's inswapper_128.onnx on onnxruntime (TensorRT, CUDA or CPU).
+
+It follows insightface's `INSwapper.get` (insightface/model_zoo/inswapper.py, 0.7.3) step
+by step: the target face is aligned to a 128x128 crop on the ArcFace template
+(`face_align.estimate_norm(kps, 128)`), fed as RGB in 0..1, the selfie's latent is its
+normalised ArcFace embedding times the model's `emap` (the graph's last initializer),
+normalised again, and the 0..1 RGB output goes back through the inverse similarity with
+an eroded and blurred mask. Two things differ, both for speed: all faces of a batch of
+frames run through the model at once where the graph allows it (insightface runs one face
+per call), and the paste-back works on the face box only, not on whole frames.
+"""
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnx
+import onnxruntime
+from onnx import numpy_helper
+
+from inference.errors import InputError, NoFaceError
+from inference.faces import mesh
+from inference.faces.arcface import ArcFaceEmbedder, estimate_norm, has_keypoints
+from inference.faces.face import Face
+from inference.onnx_providers import create_session
+from inference.swappers.blend import is_greyscale
+
+log = logging.getLogger("memeswap.onnx")
+
+_MOUTH = list(mesh.LIPS_INNER_UPPER) + list(reversed(mesh.LIPS_INNER_LOWER[1:-1]))
+
+
+@dataclass
+class InSwapperSource:
+    """The selfie as the model sees it."""
+
+    latent: np.ndarray  # (1, 512) float32: normalised(normalised embedding @ emap)
+    embedding: np.ndarray  # (512,) float32, the normalised ArcFace embedding
+
+
+def _graph_inputs(graph: onnx.GraphProto) -> list[onnx.ValueInfoProto]:
+    """Real inputs (old exports also list their initializers as inputs)."""
+    constants = {t.name for t in graph.initializer}
+    return [v for v in graph.input if v.name not in constants]
+
+
+def _dims(value: onnx.ValueInfoProto) -> list[int | str]:
+    return [d.dim_param if d.HasField("dim_param") else d.dim_value for d in value.type.tensor_type.shape.dim]
+
+
+def make_batch_symbolic(model: onnx.ModelProto, name: str = "N") -> bool:
+    """Rename a batch dimension fixed to 1 to the symbol `name` on every input and output,
+    in place, and drop the intermediate shapes recorded with batch 1 (onnxruntime infers
+    them again). False, and the model untouched, when some batch dimension is neither 1
+    nor symbolic.
+    """
+    values = _graph_inputs(model.graph) + list(model.graph.output)
+    firsts = [_dims(v)[0] if _dims(v) else None for v in values]
+    if any(d is None or (isinstance(d, int) and d != 1) for d in firsts):
+        return False
+    for value in values:
+        dim = value.type.tensor_type.shape.dim[0]
+        if not dim.HasField("dim_param"):
+            dim.dim_param = name  # replaces dim_value: they share a oneof
+    del model.graph.value_info[:]
+    return True
+
+
+class InSwapper:
+    """insightface-compatible inswapper_128 face swapper, batched over faces and frames."""
+
+    name = "inswapper"
+
+    def __init__(self, model_path: Path, embedder: ArcFaceEmbedder, providers: str = "auto",
+                 batch_size: int = 16, mouth_mask: bool = False) -> None:
+        """`batch_size` is the most faces per model call; 1 runs one face per call as
+        insightface does. `mouth_mask` keeps the template's own open mouth (needs the
+        target faces' dense MediaPipe landmarks)."""
+        self.model_path = Path(model_path)
+        self.embedder = embedder
+        self.providers = providers
+        self.batch_size = max(1, int(batch_size))
+        self.mouth_mask = mouth_mask
+        self.session: onnxruntime.InferenceSession | None = None
+        self.batched = False
+        self.emap: np.ndarray | None = None
+        self.input_size = 128
+        self.target_name = self.source_name = self.output_name = ""
+
+    def prepare(self) -> None:
+        if self.session is not None:
+            return
+        if not self.model_path.is_file():
+            raise FileNotFoundError(f"swap model not found: {self.model_path}")
+        model = onnx.load(str(self.model_path))
+        self.emap = numpy_helper.to_array(model.graph.initializer[-1]).astype(np.float32)  # as INSwapper does
+        self._read_io(model)
+        self.session, self.batched = self._open(model)
+        del model
+        log.info("%s: %s", self.model_path.name,
+                 f"batched, up to {self.batch_size} faces per run" if self.batched else "one face per run")
+        self.embedder.prepare()
+
+    def _read_io(self, model: onnx.ModelProto) -> None:
+        """Find the crop and the latent inputs by shape (N x 3 x S x S and N x 512)."""
+        inputs = _graph_inputs(model.graph)
+        images = [v for v in inputs if len(_dims(v)) == 4]
+        latents = [v for v in inputs if len(_dims(v)) == 2]
+        if len(inputs) != 2 or len(images) != 1 or len(latents) != 1 or len(model.graph.output) != 1:
+            raise ValueError(f"{self.model_path.name} is not an inswapper model: it needs an image input, "
+                             f"a latent input and one output")
+        size = _dims(images[0])[2]
+        latent_size = _dims(latents[0])[1]
+        if not isinstance(size, int) or self.emap.shape != (latent_size, latent_size):
+            raise ValueError(f"{self.model_path.name}: unexpected input sizes {_dims(images[0])}, "
+                             f"{_dims(latents[0])} or emap {self.emap.shape}")
+        self.input_size = size
+        self.target_name, self.source_name = images[0].name, latents[0].name
+        self.output_name = model.graph.output[0].name
+
+    def _trt_profile(self) -> tuple[str, str, str]:
+        """TensorRT's min/opt/max shapes: one engine for 1 to batch_size faces."""
+        s, n = self.input_size, self.emap.shape[0]
+        low, high = (f"{self.target_name}:{b}x3x{s}x{s},{self.source_name}:{b}x{n}" for b in (1, self.batch_size))
+        return low, high, high
+
+    def _open(self, model: onnx.ModelProto) -> tuple[onnxruntime.InferenceSession, bool]:
+        """A session, batched when the graph runs a symbolic batch and a dry run agrees
+        with single runs; otherwise the file as it is, one face per run."""
+        if self.batch_size > 1:
+            symbolic = all(isinstance(_dims(v)[0], str) for v in _graph_inputs(model.graph))
+            if symbolic or make_batch_symbolic(model):
+                try:
+                    data = self.model_path if symbolic else model.SerializeToString()
+                    session = create_session(data, self.providers, cache_dir=self.model_path.parent / "trt_cache",
+                                             trt_profile=self._trt_profile())
+                    if self._batch_agrees(session):
+                        return session, True
+                    log.warning("%s: a batched run differs from single runs; running one face at a time",
+                                self.model_path.name)
+                except Exception as error:  # any failure here only costs speed
+                    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+                    log.warning("%s: cannot run batched (%s); running one face at a time",
+                                self.model_path.name, reason)
+            else:
+                log.info("%s: the batch dimension is fixed; running one face at a time", self.model_path.name)
+        return create_session(self.model_path, self.providers), False
+
+    def _batch_agrees(self, session: onnxruntime.InferenceSession) -> bool:
+        """A two-item run equals two one-item runs (to within a pixel level)."""
+        rng = np.random.default_rng(0)
+        s, n = self.input_size, self.emap.shape[0]
+        crops = rng.random((2, 3, s, s), dtype=np.float32)
+        latents = rng.standard_normal((2, n)).astype(np.float32)
+        latents /= np.linalg.norm(latents, axis=1, keepdims=True)
+        both = self._run(session, crops, latents)
+        singles = np.concatenate([self._run(session, crops[i:i + 1], latents[i:i + 1]) for i in range(2)])
+        return both.shape == singles.shape and bool(np.allclose(both, singles, rtol=0, atol=1 / 255))
+
+    def _run(self, session: onnxruntime.InferenceSession, crops: np.ndarray, latents: np.ndarray) -> np.ndarray:
+        return session.run([self.output_name], {self.target_name: crops, self.source_name: latents})[0]
+
+    def _require_prepared(self) -> None:
+        if self.session is None:
+            self.prepare()
+
+    def prepare_source(self, image: np.ndarray, face: Face) -> InSwapperSource:
+        self._require_prepared()
+        if face.embedding is not None:
+            embedding = np.asarray(face.embedding, np.float32).reshape(-1)
+        elif not has_keypoints(face):
+            raise NoFaceError("the face in the photo has no keypoints to align it; "
+                              "send a clear, front-facing photo")
+        else:
+            embedding = self.embedder.embed(image, face)
+        if embedding.shape != (self.emap.shape[0],):
+            raise InputError(f"the face's identity embedding has {embedding.size} values; "
+                             f"this swap model needs {self.emap.shape[0]} (ArcFace)")
+        norm = float(np.linalg.norm(embedding))
+        if not np.isfinite(norm) or norm == 0:
+            raise InputError("could not compute an identity for the face in the photo")
+        embedding = embedding / norm
+        latent = embedding.reshape(1, -1) @ self.emap
+        latent /= np.linalg.norm(latent)
+        return InSwapperSource(latent.astype(np.float32), embedding)
+
+    def swap(self, frames: Sequence[np.ndarray], targets: Sequence[Sequence[Face]],
+             source: InSwapperSource) -> list[np.ndarray]:
+        """Swap every target face of every frame; one model call per `batch_size` faces."""
+        self._require_prepared()
+        s = self.input_size
+        jobs: list[tuple[int, Face, np.ndarray]] = []
+        crops: list[np.ndarray] = []
+        for index, (frame, faces) in enumerate(zip(frames, targets)):
+            for face in faces:
+                if not has_keypoints(face):
+                    continue
+                matrix = estimate_norm(face.kps, s)  # face_align.norm_crop2, as INSwapper.get
+                crops.append(cv2.warpAffine(frame, matrix, (s, s), borderValue=0.0))
+                jobs.append((index, face, matrix))
+        outputs = [np.array(frame, copy=True) for frame in frames]
+        if not jobs:
+            return outputs
+        for (index, face, matrix), fake in zip(jobs, self._generate(np.stack(crops), source.latent)):
+            self._paste(outputs[index], fake, face, matrix)
+        return outputs
+
+    def _generate(self, crops: np.ndarray, latent: np.ndarray) -> np.ndarray:
+        """RGB uint8 crops in, swapped RGB uint8 crops out.
+
+        INSwapper.get feeds `blobFromImage(bgr, 1/255, swapRB=True)`, i.e. RGB / 255 in
+        NCHW, and reads the output as RGB (it flips it to BGR for its BGR frames). Our
+        frames are RGB, so neither end needs a flip.
+        """
+        blob = np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32) * np.float32(1 / 255)
+        step = self.batch_size if self.batched else 1
+        preds = [self._run(self.session, blob[i:i + step], np.repeat(latent, len(blob[i:i + step]), axis=0))
+                 for i in range(0, len(blob), step)]
+        pred = np.concatenate(preds).transpose(0, 2, 3, 1)
+        return np.rint(np.clip(pred * 255, 0, 255)).astype(np.uint8)
+
+    def _paste(self, frame: np.ndarray, fake: np.ndarray, face: Face, matrix: np.ndarray) -> None:
+        """Blend the swapped crop back inside the face box, in place.
+
+        The mask is insightface's paste_back mask (the warped crop square, eroded by
+        about a tenth of its size, blurred by about a twentieth) cut to the face box, and
+        eroded from the box's inner edges so it fades to zero before them: pixels outside
+        the box are never touched. Only the box is warped and blended.
+        """
+        height, width = frame.shape[:2]
+        s = self.input_size
+        inverse = cv2.invertAffineTransform(matrix)
+        corners = np.array([[0, 0, 1], [s, 0, 1], [0, s, 1], [s, s, 1]], np.float64) @ inverse.T
+        x0 = max(0, math.floor(max(face.box[0], corners[:, 0].min())))
+        y0 = max(0, math.floor(max(face.box[1], corners[:, 1].min())))
+        x1 = min(width, math.ceil(min(face.box[2], corners[:, 0].max())))
+        y1 = min(height, math.ceil(min(face.box[3], corners[:, 1].max())))
+        if x1 - x0 < 4 or y1 - y0 < 4:
+            return
+        # The crop-from-frame matrix shifted to the box, used as an inverse map: the same
+        # warp as cv2.warpAffine(fake, invertAffineTransform(M)) on the whole frame.
+        shifted = matrix.copy()
+        shifted[:, 2] += matrix[:, :2] @ np.array([x0, y0], np.float64)
+        size, flags = (x1 - x0, y1 - y0), cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+        warped = cv2.warpAffine(fake, shifted, size, flags=flags, borderValue=0.0)
+        inside = cv2.warpAffine(np.ones((s, s), np.float32), shifted, size, flags=flags, borderValue=0.0)
+        alpha = self._feather((inside > 20 / 255).astype(np.float32), s / math.sqrt(abs(np.linalg.det(matrix[:, :2]))),
+                              (x0 == 0, y0 == 0, x1 == width, y1 == height))
+        if self.mouth_mask:
+            alpha *= 1 - self._mouth(face, x0, y0, alpha.shape)
+        region = frame[y0:y1, x0:x1]
+        if is_greyscale(region):
+            warped = np.repeat(cv2.cvtColor(warped, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+        original = region.astype(np.float32)
+        blended = original + (warped.astype(np.float32) - original) * alpha[..., None]
+        region[:] = np.rint(np.clip(blended, 0, 255)).astype(np.uint8)
+
+    @staticmethod
+    def _feather(mask: np.ndarray, crop_side: float, frame_edges: tuple[bool, bool, bool, bool]) -> np.ndarray:
+        """Erode and blur a box mask. `crop_side` is the crop's side in frame pixels
+        (insightface's mask_size); box sides on the frame's edge are not faded."""
+        box_side = min(mask.shape)
+        blur = min(max(int(crop_side) // 20, 5), max(1, box_side // 8))
+        erode = max(max(int(crop_side) // 10, 10) // 2, blur + 1)
+        erode = min(erode, max(1, box_side // 4))
+        blur = min(blur, erode - 1) if erode > 1 else 0
+        pad = erode + blur + 1
+        padded = np.pad(mask, pad)  # zeros beyond inner box edges fade the mask there
+        left, top, right, bottom = frame_edges
+        if top:
+            padded[:pad] = padded[pad]
+        if bottom:
+            padded[-pad:] = padded[-pad - 1]
+        if left:
+            padded[:, :pad] = padded[:, pad:pad + 1]
+        if right:
+            padded[:, -pad:] = padded[:, -pad - 1:-pad]
+        padded = cv2.erode(padded, np.ones((2 * erode + 1, 2 * erode + 1), np.uint8))
+        if blur > 0:
+            padded = cv2.GaussianBlur(padded, (2 * blur + 1, 2 * blur + 1), 0)
+        return padded[pad:-pad, pad:-pad]
+
+    @staticmethod
+    def _mouth(face: Face, x0: int, y0: int, shape: tuple[int, int]) -> np.ndarray:
+        """A soft mask of the template's inner-lip opening (0 where the landmarks are not
+        MediaPipe's dense mesh)."""
+        mask = np.zeros(shape, np.float32)
+        points = face.landmarks
+        if points is None or points.ndim != 2 or points.shape[0] < 478:
+            return mask
+        polygon = (points[_MOUTH, :2] - (x0, y0)) * 4
+        cv2.fillPoly(mask, [np.round(polygon).astype(np.int32)], 1.0, lineType=cv2.LINE_AA, shift=2)
+        width = float(np.linalg.norm(points[61, :2] - points[291, :2]))
+        grow = max(1, int(round(width * 0.06)))
+        mask = cv2.dilate(mask, np.ones((2 * grow + 1, 2 * grow + 1), np.uint8))
+        return cv2.GaussianBlur(mask, (2 * grow + 1, 2 * grow + 1), 0)
