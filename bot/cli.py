@@ -87,6 +87,12 @@ def _resolve_template(state: CliState, name_or_path: str, progress: Progress) ->
     return compiled
 
 
+class SwapperChoice(str, Enum):
+    auto = "auto"
+    classic = "classic"
+    inswapper = "inswapper"
+
+
 class FormatChoice(str, Enum):
     gif = "gif"
     mp4 = "mp4"
@@ -128,9 +134,13 @@ def swap(
         "--format", help="Output format (default: from the file name, else gif).")] = None,
     max_bytes: Annotated[Optional[int], typer.Option("--max-bytes", min=1, help="Byte budget for the output.")] = None,
     face: Annotated[str, typer.Option("--face", help="Template faces to swap: all, largest or a number.")] = "all",
+    swapper: Annotated[Optional[SwapperChoice], typer.Option(
+        "--swapper", help="classic, inswapper, or auto (inswapper when its models verify).")] = None,
 ) -> None:
     """Swap the face in SELFIE into every frame of a template."""
     state = _state(ctx)
+    if swapper is not None:
+        state.settings = state.settings.model_copy(update={"swapper": swapper.value})
     if face not in ("all", "largest") and not face.isdigit():
         raise InputError("--face must be all, largest or a face number such as 0")
     _check_output(output)

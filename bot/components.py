@@ -1,11 +1,18 @@
+import logging
 from dataclasses import dataclass
 
 from bot.settings import Settings
 from inference.faces.mediapipe_analyser import MediaPipeAnalyser
 from inference.media.limits import MediaLimits
+from inference.models.registry import USABLE_STATUSES, ModelStore
+from inference.swappers.base import Swapper
 from inference.swappers.classic import ClassicSwapper
 from inference.templates.compile import TrackCache
 from inference.templates.library import TemplateLibrary
+
+log = logging.getLogger("memeswap.components")
+
+LEARNED_SWAPPER_MODELS = ("inswapper_128", "w600k_r50")
 
 
 @dataclass
@@ -13,13 +20,35 @@ class Components:
     """The engine parts one process builds from its settings, once."""
 
     analyser: MediaPipeAnalyser
-    swapper: ClassicSwapper
+    swapper: Swapper
     library: TemplateLibrary
     limits: MediaLimits
+
+
+def build_swapper(settings: Settings, store: ModelStore) -> Swapper:
+    """The swapper `settings.swapper` asks for; `auto` takes the learned one when its models verify."""
+    if settings.swapper == "classic":
+        return ClassicSwapper(settings.max_selfie_yaw_degrees)
+    if settings.swapper == "auto":
+        missing = [n for n in LEARNED_SWAPPER_MODELS if store.status(n) not in USABLE_STATUSES]
+        if missing:
+            log.info("swapper: classic (the learned swapper needs %s in %s; see `memeswap models list`)",
+                     ", ".join(missing), store.folder)
+            return ClassicSwapper(settings.max_selfie_yaw_degrees)
+    from inference.faces.arcface import ArcFaceEmbedder
+    from inference.swappers.inswapper import InSwapper
+
+    swapper_path, recogniser_path = (store.require(n) for n in LEARNED_SWAPPER_MODELS)
+    log.info("swapper: inswapper (%s, %s)", swapper_path.name, recogniser_path.name)
+    embedder = ArcFaceEmbedder(recogniser_path, providers=settings.onnx_provider)
+    return InSwapper(swapper_path, embedder, providers=settings.onnx_provider,
+                     batch_size=settings.swap_batch_size, mouth_mask=settings.mouth_mask)
 
 
 def build_components(settings: Settings, quiet: bool = True) -> Components:
     analyser = MediaPipeAnalyser(quiet=quiet)
     limits = settings.media_limits()
     library = TemplateLibrary(settings.templates_dir, TrackCache(settings.cache_dir), analyser, limits)
-    return Components(analyser, ClassicSwapper(settings.max_selfie_yaw_degrees), library, limits)
+    swapper = build_swapper(settings, ModelStore(settings.models_dir))
+    swapper.prepare()
+    return Components(analyser, swapper, library, limits)

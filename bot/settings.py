@@ -1,4 +1,5 @@
 from pathlib import Path
+from typing import Literal
 
 import platformdirs
 from pydantic import Field
@@ -25,6 +26,10 @@ class Settings(BaseSettings):
     max_template_side: int = 1024
     max_selfie_yaw_degrees: float = 30.0
     label_outputs: bool = True
+    swapper: Literal["auto", "classic", "inswapper"] = "auto"
+    onnx_provider: Literal["auto", "tensorrt", "cuda", "cpu"] = "auto"
+    swap_batch_size: int = 16
+    mouth_mask: bool = False
 
     @property
     def templates_dir(self) -> Path:

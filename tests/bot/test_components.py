@@ -1,0 +1,88 @@
+"""Choosing the swapper: `auto` takes the learned one only when its model files verify."""
+
+import hashlib
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.components import build_swapper
+from bot.settings import Settings
+from inference.errors import InputError
+from inference.media.decode import read_frames
+from inference.media.encode import encode_frames
+from inference.models.registry import ModelSpec, ModelStore
+from inference.pipeline import SwapOptions, run_swap
+from inference.samples import crop_face
+from inference.swappers.classic import ClassicSwapper
+from inference.swappers.inswapper import InSwapper
+from tests.onnx_graphs import make_arcface, make_inswapper
+
+
+def tiny_model_store(folder: Path) -> ModelStore:
+    """A models folder holding tiny graphs with the real contracts, registered with their own hashes."""
+    make_inswapper(folder / "inswapper_128.onnx", mode="tint")
+    make_arcface(folder / "w600k_r50.onnx")
+    specs = tuple(
+        ModelSpec(name=name, filename=f"{name}.onnx", role=role,
+                  sha256=hashlib.sha256((folder / f"{name}.onnx").read_bytes()).hexdigest(),
+                  size=(folder / f"{name}.onnx").stat().st_size, licence="test graph", non_commercial=False,
+                  urls=(), description="tiny graph with the real contract")
+        for name, role in (("inswapper_128", "swapper"), ("w600k_r50", "recogniser"))
+    )
+    return ModelStore(folder, specs)
+
+
+def test_auto_falls_back_to_classic_with_one_log_line(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="memeswap.components")
+    swapper = build_swapper(Settings(swapper="auto"), ModelStore(tmp_path))
+    assert isinstance(swapper, ClassicSwapper)
+    lines = [r.getMessage() for r in caplog.records if r.name == "memeswap.components"]
+    assert len(lines) == 1 and lines[0].startswith("swapper: classic") and "inswapper_128" in lines[0]
+
+
+def test_auto_takes_the_learned_swapper_when_its_models_verify(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="memeswap.components")
+    swapper = build_swapper(Settings(swapper="auto", onnx_provider="cpu"), tiny_model_store(tmp_path))
+    assert isinstance(swapper, InSwapper)
+    assert [r.getMessage() for r in caplog.records if r.name == "memeswap.components"][0].startswith(
+        "swapper: inswapper")
+
+
+def test_a_corrupt_model_is_not_used(tmp_path):
+    store = tiny_model_store(tmp_path)
+    data = bytearray((tmp_path / "inswapper_128.onnx").read_bytes())
+    data[-1] ^= 0xFF
+    (tmp_path / "inswapper_128.onnx").write_bytes(bytes(data))
+    assert isinstance(build_swapper(Settings(swapper="auto"), store), ClassicSwapper)
+    with pytest.raises(InputError, match="does not match its published SHA-256"):
+        build_swapper(Settings(swapper="inswapper"), store)
+
+
+def test_asking_for_the_learned_swapper_without_models_names_the_fetch_command(tmp_path):
+    with pytest.raises(InputError, match="memeswap models fetch inswapper_128 --accept-license"):
+        build_swapper(Settings(swapper="inswapper"), ModelStore(tmp_path))
+
+
+def test_the_learned_path_runs_a_whole_job_batched(tmp_path, group, analyser, compiled_builtins):
+    swapper = build_swapper(Settings(swapper="inswapper", onnx_provider="cpu", swap_batch_size=8),
+                            tiny_model_store(tmp_path))
+    swapper.prepare()
+    assert swapper.batched
+    image, faces = group
+    compiled = compiled_builtins("pan")  # no caption or overlay: only the face may change
+    result = run_swap(crop_face(image, faces[2]), compiled, analyser, swapper, SwapOptions(format="mp4"))
+    assert result.media.frame_count == compiled.tracks.frame_count
+    (tmp_path / "out.mp4").write_bytes(result.media.data)
+    swapped = next(read_frames(tmp_path / "out.mp4")).astype(int)
+    original = next(read_frames(compiled.template.media_path)).astype(int)
+    outside = np.ones(original.shape[:2], bool)
+    for face in compiled.tracks.faces_at(0):
+        x0, y0, x1, y1 = face.box.astype(int)
+        assert np.abs(swapped[y0:y1, x0:x1] - original[y0:y1, x0:x1]).mean() > 10  # the tint graph ran
+        outside[y0:y1, x0:x1] = False
+    (tmp_path / "plain.mp4").write_bytes(encode_frames([original.astype(np.uint8)], "mp4", 12).data)
+    reencoded = next(read_frames(tmp_path / "plain.mp4")).astype(int)
+    codec_error = np.abs(reencoded[outside] - original[outside]).mean()
+    assert np.abs(swapped[outside] - original[outside]).mean() < codec_error + 1  # only faces change
