@@ -119,7 +119,8 @@ def _swap_to_file(state: CliState, selfie_image, template: CompiledTemplate, out
                           label=AI_LABEL if state.settings.label_outputs else None)
     task = progress.add_task("swapping", total=template.tracks.frame_count)
     result = run_swap(selfie_image, template, c.analyser, c.swapper, options, c.limits,
-                      progress=lambda done, total: progress.update(task, completed=done, total=total))
+                      progress=lambda done, total: progress.update(task, completed=done, total=total),
+                      enhancer=c.enhancer)
     write_atomically(output, result.media.data)
     return result
 

@@ -1,5 +1,6 @@
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bot.settings import Settings
 from inference.faces.mediapipe_analyser import MediaPipeAnalyser
@@ -9,6 +10,9 @@ from inference.swappers.base import Swapper
 from inference.swappers.classic import ClassicSwapper
 from inference.templates.compile import TrackCache
 from inference.templates.library import TemplateLibrary
+
+if TYPE_CHECKING:
+    from inference.enhancers.gfpgan import FaceEnhancer
 
 log = logging.getLogger("memeswap.components")
 
@@ -23,6 +27,7 @@ class Components:
     swapper: Swapper
     library: TemplateLibrary
     limits: MediaLimits
+    enhancer: "FaceEnhancer | None" = None
 
 
 def build_swapper(settings: Settings, store: ModelStore) -> Swapper:
@@ -45,10 +50,25 @@ def build_swapper(settings: Settings, store: ModelStore) -> Swapper:
                      batch_size=settings.swap_batch_size, mouth_mask=settings.mouth_mask)
 
 
+def build_enhancer(settings: Settings, store: ModelStore) -> "FaceEnhancer | None":
+    """The optional face-restoration stage, off unless `MEMESWAP_ENHANCER=true`."""
+    if not settings.enhancer:
+        return None
+    from inference.enhancers.gfpgan import FaceEnhancer
+
+    path = store.require("GFPGANv1.4")
+    log.info("enhancer: %s, blend %.2f", path.name, settings.enhancer_blend)
+    return FaceEnhancer(path, providers=settings.onnx_provider, blend=settings.enhancer_blend)
+
+
 def build_components(settings: Settings, quiet: bool = True) -> Components:
     analyser = MediaPipeAnalyser(quiet=quiet)
     limits = settings.media_limits()
     library = TemplateLibrary(settings.templates_dir, TrackCache(settings.cache_dir), analyser, limits)
-    swapper = build_swapper(settings, ModelStore(settings.models_dir))
+    store = ModelStore(settings.models_dir)
+    swapper = build_swapper(settings, store)
     swapper.prepare()
-    return Components(analyser, swapper, library, limits)
+    enhancer = build_enhancer(settings, store)
+    if enhancer is not None:
+        enhancer.prepare()
+    return Components(analyser, swapper, library, limits, enhancer)

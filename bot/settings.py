@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     onnx_provider: Literal["auto", "tensorrt", "cuda", "cpu"] = "auto"
     swap_batch_size: int = 16
     mouth_mask: bool = False
+    enhancer: bool = False
+    enhancer_blend: float = 0.7
 
     @property
     def templates_dir(self) -> Path:

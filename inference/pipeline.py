@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,6 +23,9 @@ from inference.media.limits import MediaLimits
 from inference.media.overlay import caption_layer, composite, read_overlay
 from inference.swappers.base import Swapper
 from inference.templates.library import CompiledTemplate
+
+if TYPE_CHECKING:
+    from inference.enhancers.gfpgan import FaceEnhancer
 
 AI_LABEL = "AI-generated face swap made with memeswap"
 
@@ -61,6 +65,7 @@ def run_swap(
     options: SwapOptions = SwapOptions(),
     limits: MediaLimits = MediaLimits(),
     progress: Callable[[int, int], None] | None = None,
+    enhancer: "FaceEnhancer | None" = None,
 ) -> SwapResult:
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -90,6 +95,8 @@ def run_swap(
             t0 = time.perf_counter()
             targets = [tracks.faces_at(done + i, options.faces) for i in range(len(batch))]
             swapped = swapper.swap(batch, targets, source)
+            if enhancer is not None:
+                swapped = enhancer.enhance(swapped, targets)
             for frame in swapped:
                 if overlays is not None:
                     layer = next(overlays, None)

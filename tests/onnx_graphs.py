@@ -107,3 +107,32 @@ def make_arcface(path: Path) -> Path:
     graph = helper.make_graph(nodes, "arcface_tiny", [image], [embedding],
                               initializer=[numpy_helper.from_array(arcface_weight(), "fc_weight")])
     return _save(graph, path)
+
+
+RESTORER_BRIGHTEN = 0.25  # the "brighten" restorer's change, in its [-1, 1] units (about 32 levels)
+
+
+def make_face_restorer(path: Path, mode: str = "identity", fixed_batch: bool = True, size: int = 512) -> Path:
+    """Write a GFPGAN-like graph: "input" [1, 3, 512, 512] -> "output" of the same shape,
+    both in [-1, 1] (the contract of GFPGAN v1.4's ONNX export).
+
+    "identity": output = input.
+    "brighten": output = clip(input + RESTORER_BRIGHTEN, -1, 1) on every channel.
+    `fixed_batch=False` names the batch dimension "N"; `size` changes the crop side.
+    """
+    batch: int | str = 1 if fixed_batch else "N"
+    image = helper.make_tensor_value_info("input", TensorProto.FLOAT, [batch, 3, size, size])
+    output = helper.make_tensor_value_info("output", TensorProto.FLOAT, [batch, 3, size, size])
+    if mode == "identity":
+        initializers = []
+        nodes = [helper.make_node("Identity", ["input"], ["output"], name="restore")]
+    elif mode == "brighten":
+        initializers = [numpy_helper.from_array(np.array(RESTORER_BRIGHTEN, np.float32), "lift"),
+                        numpy_helper.from_array(np.array(-1, np.float32), "low"),
+                        numpy_helper.from_array(np.array(1, np.float32), "high")]
+        nodes = [helper.make_node("Add", ["input", "lift"], ["lifted"], name="lift"),
+                 helper.make_node("Clip", ["lifted", "low", "high"], ["output"], name="clip")]
+    else:
+        raise ValueError(f"unknown mode {mode!r}")
+    graph = helper.make_graph(nodes, f"face_restorer_{mode}", [image], [output], initializer=initializers)
+    return _save(graph, path)

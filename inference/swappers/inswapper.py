@@ -11,7 +11,6 @@ per call), and the paste-back works on the face box only, not on whole frames.
 """
 
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +25,11 @@ from inference.errors import InputError, NoFaceError
 from inference.faces import mesh
 from inference.faces.arcface import ArcFaceEmbedder, estimate_norm, has_keypoints
 from inference.faces.face import Face
+from inference.onnx_graph import graph_inputs as _graph_inputs
+from inference.onnx_graph import make_batch_symbolic
+from inference.onnx_graph import tensor_dims as _dims
 from inference.onnx_providers import create_session
-from inference.swappers.blend import is_greyscale
+from inference.swappers.paste_back import paste_back
 
 log = logging.getLogger("memeswap.onnx")
 
@@ -40,34 +42,6 @@ class InSwapperSource:
 
     latent: np.ndarray  # (1, 512) float32: normalised(normalised embedding @ emap)
     embedding: np.ndarray  # (512,) float32, the normalised ArcFace embedding
-
-
-def _graph_inputs(graph: onnx.GraphProto) -> list[onnx.ValueInfoProto]:
-    """Real inputs (old exports also list their initializers as inputs)."""
-    constants = {t.name for t in graph.initializer}
-    return [v for v in graph.input if v.name not in constants]
-
-
-def _dims(value: onnx.ValueInfoProto) -> list[int | str]:
-    return [d.dim_param if d.HasField("dim_param") else d.dim_value for d in value.type.tensor_type.shape.dim]
-
-
-def make_batch_symbolic(model: onnx.ModelProto, name: str = "N") -> bool:
-    """Rename a batch dimension fixed to 1 to the symbol `name` on every input and output,
-    in place, and drop the intermediate shapes recorded with batch 1 (onnxruntime infers
-    them again). False, and the model untouched, when some batch dimension is neither 1
-    nor symbolic.
-    """
-    values = _graph_inputs(model.graph) + list(model.graph.output)
-    firsts = [_dims(v)[0] if _dims(v) else None for v in values]
-    if any(d is None or (isinstance(d, int) and d != 1) for d in firsts):
-        return False
-    for value in values:
-        dim = value.type.tensor_type.shape.dim[0]
-        if not dim.HasField("dim_param"):
-            dim.dim_param = name  # replaces dim_value: they share a oneof
-    del model.graph.value_info[:]
-    return True
 
 
 class InSwapper:
@@ -224,65 +198,11 @@ class InSwapper:
         return np.rint(np.clip(pred * 255, 0, 255)).astype(np.uint8)
 
     def _paste(self, frame: np.ndarray, fake: np.ndarray, face: Face, matrix: np.ndarray) -> None:
-        """Blend the swapped crop back inside the face box, in place.
-
-        The mask is insightface's paste_back mask (the warped crop square, eroded by
-        about a tenth of its size, blurred by about a twentieth) cut to the face box, and
-        eroded from the box's inner edges so it fades to zero before them: pixels outside
-        the box are never touched. Only the box is warped and blended.
-        """
-        height, width = frame.shape[:2]
-        s = self.input_size
-        inverse = cv2.invertAffineTransform(matrix)
-        corners = np.array([[0, 0, 1], [s, 0, 1], [0, s, 1], [s, s, 1]], np.float64) @ inverse.T
-        x0 = max(0, math.floor(max(face.box[0], corners[:, 0].min())))
-        y0 = max(0, math.floor(max(face.box[1], corners[:, 1].min())))
-        x1 = min(width, math.ceil(min(face.box[2], corners[:, 0].max())))
-        y1 = min(height, math.ceil(min(face.box[3], corners[:, 1].max())))
-        if x1 - x0 < 4 or y1 - y0 < 4:
-            return
-        # The crop-from-frame matrix shifted to the box, used as an inverse map: the same
-        # warp as cv2.warpAffine(fake, invertAffineTransform(M)) on the whole frame.
-        shifted = matrix.copy()
-        shifted[:, 2] += matrix[:, :2] @ np.array([x0, y0], np.float64)
-        size, flags = (x1 - x0, y1 - y0), cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-        warped = cv2.warpAffine(fake, shifted, size, flags=flags, borderValue=0.0)
-        inside = cv2.warpAffine(np.ones((s, s), np.float32), shifted, size, flags=flags, borderValue=0.0)
-        alpha = self._feather((inside > 20 / 255).astype(np.float32), s / math.sqrt(abs(np.linalg.det(matrix[:, :2]))),
-                              (x0 == 0, y0 == 0, x1 == width, y1 == height))
-        if self.mouth_mask:
-            alpha *= 1 - self._mouth(face, x0, y0, alpha.shape)
-        region = frame[y0:y1, x0:x1]
-        if is_greyscale(region):
-            warped = np.repeat(cv2.cvtColor(warped, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
-        original = region.astype(np.float32)
-        blended = original + (warped.astype(np.float32) - original) * alpha[..., None]
-        region[:] = np.rint(np.clip(blended, 0, 255)).astype(np.uint8)
-
-    @staticmethod
-    def _feather(mask: np.ndarray, crop_side: float, frame_edges: tuple[bool, bool, bool, bool]) -> np.ndarray:
-        """Erode and blur a box mask. `crop_side` is the crop's side in frame pixels
-        (insightface's mask_size); box sides on the frame's edge are not faded."""
-        box_side = min(mask.shape)
-        blur = min(max(int(crop_side) // 20, 5), max(1, box_side // 8))
-        erode = max(max(int(crop_side) // 10, 10) // 2, blur + 1)
-        erode = min(erode, max(1, box_side // 4))
-        blur = min(blur, erode - 1) if erode > 1 else 0
-        pad = erode + blur + 1
-        padded = np.pad(mask, pad)  # zeros beyond inner box edges fade the mask there
-        left, top, right, bottom = frame_edges
-        if top:
-            padded[:pad] = padded[pad]
-        if bottom:
-            padded[-pad:] = padded[-pad - 1]
-        if left:
-            padded[:, :pad] = padded[:, pad:pad + 1]
-        if right:
-            padded[:, -pad:] = padded[:, -pad - 1:-pad]
-        padded = cv2.erode(padded, np.ones((2 * erode + 1, 2 * erode + 1), np.uint8))
-        if blur > 0:
-            padded = cv2.GaussianBlur(padded, (2 * blur + 1, 2 * blur + 1), 0)
-        return padded[pad:-pad, pad:-pad]
+        """Blend the swapped crop back inside the face box, in place (`paste_back`: pixels
+        outside the box are never touched); with `mouth_mask` the template's open mouth
+        shows through."""
+        keep = (lambda x0, y0, shape: self._mouth(face, x0, y0, shape)) if self.mouth_mask else None
+        paste_back(frame, fake, face.box, matrix, keep=keep)
 
     @staticmethod
     def _mouth(face: Face, x0: int, y0: int, shape: tuple[int, int]) -> np.ndarray:

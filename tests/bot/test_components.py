@@ -86,3 +86,33 @@ def test_the_learned_path_runs_a_whole_job_batched(tmp_path, group, analyser, co
     reencoded = next(read_frames(tmp_path / "plain.mp4")).astype(int)
     codec_error = np.abs(reencoded[outside] - original[outside]).mean()
     assert np.abs(swapped[outside] - original[outside]).mean() < codec_error + 1  # only faces change
+
+
+def test_the_enhancer_is_off_by_default_and_needs_its_model(tmp_path):
+    from bot.components import build_enhancer
+
+    assert build_enhancer(Settings(), ModelStore(tmp_path)) is None
+    with pytest.raises(InputError, match="memeswap models fetch GFPGANv1.4"):
+        build_enhancer(Settings(enhancer=True), ModelStore(tmp_path))
+
+
+def test_the_enhancer_runs_after_the_swap(tmp_path, group, analyser, swapper, compiled_builtins):
+    from bot.components import build_enhancer
+    from tests.onnx_graphs import make_face_restorer
+
+    make_face_restorer(tmp_path / "GFPGANv1.4.onnx", mode="brighten")
+    enhancer = build_enhancer(Settings(enhancer=True, enhancer_blend=1.0, onnx_provider="cpu"), ModelStore(tmp_path))
+    enhancer.prepare()
+    image, faces = group
+    compiled = compiled_builtins("pan")
+    selfie = crop_face(image, faces[2])
+    plain = run_swap(selfie, compiled, analyser, swapper, SwapOptions(format="webp"))
+    enhanced = run_swap(selfie, compiled, analyser, swapper, SwapOptions(format="webp"), enhancer=enhancer)
+    import io
+
+    from PIL import Image
+
+    first = [np.asarray(Image.open(io.BytesIO(r.media.data)).convert("RGB")).astype(int) for r in (plain, enhanced)]
+    x0, y0, x1, y1 = compiled.tracks.faces_at(0)[0].box.astype(int)
+    centre = (slice((y0 + y1) // 2 - 10, (y0 + y1) // 2 + 10), slice((x0 + x1) // 2 - 10, (x0 + x1) // 2 + 10))
+    assert first[1][centre].mean() > first[0][centre].mean() + 10  # the brightening restorer ran

@@ -4,7 +4,14 @@ import numpy as np
 import onnxruntime
 import pytest
 
-from inference.onnx_providers import CPU, CUDA, TENSORRT, choose_providers, create_session, provider_options
+from inference.onnx_providers import (
+    CPU,
+    CUDA,
+    TENSORRT,
+    choose_providers,
+    create_session,
+    provider_options,
+)
 from tests.onnx_graphs import make_inswapper
 
 

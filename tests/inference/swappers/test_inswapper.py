@@ -13,8 +13,9 @@ from inference.faces.arcface import ArcFaceEmbedder, estimate_norm
 from inference.faces.face import Face
 from inference.media.decode import read_frames
 from inference.media.limits import MediaLimits
+from inference.onnx_graph import make_batch_symbolic
 from inference.samples import crop_face
-from inference.swappers.inswapper import InSwapper, make_batch_symbolic
+from inference.swappers.inswapper import InSwapper
 from tests.onnx_graphs import emap_matrix, make_arcface, make_inswapper, tint_weight
 
 
