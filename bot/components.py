@@ -3,6 +3,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.settings import Settings
+from inference.errors import InputError
+from inference.faces.analyser import FaceAnalyser
 from inference.faces.mediapipe_analyser import MediaPipeAnalyser
 from inference.media.limits import MediaLimits
 from inference.models.registry import USABLE_STATUSES, ModelStore
@@ -17,13 +19,14 @@ if TYPE_CHECKING:
 log = logging.getLogger("memeswap.components")
 
 LEARNED_SWAPPER_MODELS = ("inswapper_128", "w600k_r50")
+DETECTOR_PACK_MODELS = ("det_10g", "2d106det", "w600k_r50")
 
 
 @dataclass
 class Components:
     """The engine parts one process builds from its settings, once."""
 
-    analyser: MediaPipeAnalyser
+    analyser: FaceAnalyser
     swapper: Swapper
     library: TemplateLibrary
     limits: MediaLimits
@@ -61,13 +64,32 @@ def build_enhancer(settings: Settings, store: ModelStore) -> "FaceEnhancer | Non
     return FaceEnhancer(path, providers=settings.onnx_provider, blend=settings.enhancer_blend)
 
 
+def build_analyser(settings: Settings, store: ModelStore, swapper: Swapper, quiet: bool = True) -> FaceAnalyser:
+    """MediaPipe (478-point mesh, embedded) unless the learned swapper runs and the SCRFD
+    pack verifies; the classic swapper needs MediaPipe's dense mesh, so it always gets it."""
+    wanted = settings.analyser
+    if wanted == "auto":
+        pack = all(store.status(n) in USABLE_STATUSES for n in DETECTOR_PACK_MODELS)
+        wanted = "insightface" if swapper.name == "inswapper" and pack else "mediapipe"
+    if wanted == "insightface":
+        if swapper.name == "classic":
+            raise InputError("the classic swapper needs the MediaPipe analyser's dense mesh; "
+                             "set MEMESWAP_ANALYSER=mediapipe or use the learned swapper")
+        from inference.faces.insightface_analyser import InsightFaceAnalyser
+
+        detector, landmarks, recogniser = (store.require(n) for n in DETECTOR_PACK_MODELS)
+        log.info("analyser: insightface (%s, %s, %s)", detector.name, landmarks.name, recogniser.name)
+        return InsightFaceAnalyser(detector, landmarks, recogniser, providers=settings.onnx_provider)
+    return MediaPipeAnalyser(quiet=quiet)
+
+
 def build_components(settings: Settings, quiet: bool = True) -> Components:
-    analyser = MediaPipeAnalyser(quiet=quiet)
     limits = settings.media_limits()
-    library = TemplateLibrary(settings.templates_dir, TrackCache(settings.cache_dir), analyser, limits)
     store = ModelStore(settings.models_dir)
     swapper = build_swapper(settings, store)
     swapper.prepare()
+    analyser = build_analyser(settings, store, swapper, quiet)
+    library = TemplateLibrary(settings.templates_dir, TrackCache(settings.cache_dir), analyser, limits)
     enhancer = build_enhancer(settings, store)
     if enhancer is not None:
         enhancer.prepare()

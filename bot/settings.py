@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     max_selfie_yaw_degrees: float = 30.0
     label_outputs: bool = True
     swapper: Literal["auto", "classic", "inswapper"] = "auto"
+    analyser: Literal["auto", "mediapipe", "insightface"] = "auto"
     onnx_provider: Literal["auto", "tensorrt", "cuda", "cpu"] = "auto"
     swap_batch_size: int = 16
     mouth_mask: bool = False

@@ -33,8 +33,17 @@ def group_faces(analyser: FaceAnalyser) -> tuple[np.ndarray, list[Face]]:
     return image, faces
 
 
+def _turn(face: Face) -> float:
+    """How far the face is turned from the camera: the mesh's yaw in radians where there is a
+    478-point mesh, else how far the nose sits from between the eyes, in eye distances."""
+    if face.landmarks is not None and len(face.landmarks) == 478:
+        return abs(np.radians(mesh.head_yaw_degrees(face.landmarks)))
+    left_eye, right_eye, nose = face.kps[0], face.kps[1], face.kps[2]
+    return float(abs(nose[0] - (left_eye[0] + right_eye[0]) / 2) / (np.linalg.norm(right_eye - left_eye) + 1e-6))
+
+
 def sample_selfie(analyser: FaceAnalyser) -> tuple[np.ndarray, str]:
     """A selfie cut from the group photo: the person who faces the camera most squarely."""
     image, faces = group_faces(analyser)
-    frontal = min(faces, key=lambda f: abs(mesh.head_yaw_degrees(f.landmarks)) - 0.001 * f.area)
+    frontal = min(faces, key=lambda f: _turn(f) - 0.0001 * f.area)
     return crop_face(image, frontal), "a sample face from insightface's t1.jpg"

@@ -19,7 +19,7 @@ from inference.faces.analyser import FaceAnalyser
 from inference.faces.face import Face
 from inference.templates.tracks import FaceTrack, link_faces
 
-TRACKER_VERSION = "tracks-v1"
+TRACKER_VERSION = "tracks-v2"
 
 Progress = Callable[[int, int | None], None]
 
@@ -85,7 +85,9 @@ class TrackCache:
         try:
             data = np.load(path)
             width, height, count, n_tracks = (int(v) for v in data["meta"])
-            tracks = [FaceTrack(data[f"frames{i}"], data[f"landmarks{i}"], data[f"scores{i}"])
+            tracks = [FaceTrack(data[f"frames{i}"], data[f"kps{i}"],
+                                data[f"landmarks{i}"] if f"landmarks{i}" in data else None,
+                                data[f"boxes{i}"], data[f"scores{i}"])
                       for i in range(n_tracks)]
         except (OSError, KeyError, ValueError):
             return None  # a damaged cache entry is recomputed
@@ -95,8 +97,11 @@ class TrackCache:
         arrays = {"meta": np.array([compiled.width, compiled.height, compiled.frame_count, len(compiled.tracks)])}
         for i, track in enumerate(compiled.tracks):
             arrays[f"frames{i}"] = track.frames
-            arrays[f"landmarks{i}"] = track.landmarks
+            arrays[f"kps{i}"] = track.kps
+            arrays[f"boxes{i}"] = track.boxes
             arrays[f"scores{i}"] = track.scores
+            if track.landmarks is not None:
+                arrays[f"landmarks{i}"] = track.landmarks
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **arrays)
         self.folder.mkdir(parents=True, exist_ok=True)

@@ -5,16 +5,18 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from inference.faces import mesh
 from inference.faces.face import Face, box_iou
 
 
 @dataclass
 class FaceTrack:
-    """One face followed through a template: dense landmarks for each frame it is in."""
+    """One face followed through a template: its keypoints (and dense landmarks, when the
+    analyser has them) for each frame it is in."""
 
     frames: np.ndarray  # (n,) int, consecutive frame indices
-    landmarks: np.ndarray  # (n, 478, 3) float32
+    kps: np.ndarray  # (n, 5, 2) float32, insightface order
+    landmarks: np.ndarray | None  # (n, L, 3) float32, or None for a keypoints-only analyser
+    boxes: np.ndarray  # (n, 4) float32
     scores: np.ndarray  # (n,) float32, 0 for interpolated frames
 
     @property
@@ -28,13 +30,14 @@ class FaceTrack:
     def face_at(self, frame_index: int) -> Face | None:
         if not self.first <= frame_index <= self.last:
             return None
-        points = self.landmarks[frame_index - self.first]
-        box = np.array([*points[:, :2].min(axis=0), *points[:, :2].max(axis=0)], np.float32)
-        return Face(box=box, score=float(self.scores[frame_index - self.first]),
-                    kps=points[list(mesh.KEYPOINTS), :2].copy(), landmarks=points)
+        i = frame_index - self.first
+        points = None if self.landmarks is None else self.landmarks[i]
+        box = self.boxes[i] if points is None else np.array(
+            [*points[:, :2].min(axis=0), *points[:, :2].max(axis=0)], np.float32)
+        return Face(box=box, score=float(self.scores[i]), kps=self.kps[i].copy(), landmarks=points)
 
     def mean_area(self) -> float:
-        span = self.landmarks[:, :, :2].max(axis=1) - self.landmarks[:, :, :2].min(axis=1)
+        span = self.boxes[:, 2:] - self.boxes[:, :2]
         return float((span[:, 0] * span[:, 1]).mean())
 
 
@@ -71,7 +74,7 @@ def link_faces(per_frame: list[list[Face]], max_gap: int = 4, min_length: int = 
             used_tracks.add(ti)
             used_faces.add(fi)
         for fi, face in enumerate(faces):
-            if fi not in used_faces and face.landmarks is not None:
+            if fi not in used_faces:
                 open_tracks.append({"frames": [index], "faces": [face]})
     done.extend(open_tracks)
     min_length = min(min_length, len(per_frame))
@@ -111,26 +114,36 @@ def _affinity(previous: Face, current: Face) -> float:
 
 def _fill_gaps(frames: list[int], faces: list[Face]) -> FaceTrack:
     seen = np.array(frames)
-    points = np.stack([f.landmarks for f in faces]).astype(np.float32)
-    scores = np.array([f.score for f in faces], np.float32)
     every = np.arange(seen[0], seen[-1] + 1)
-    flat = points.reshape(len(seen), -1)
-    filled = np.stack([np.interp(every, seen, flat[:, k]) for k in range(flat.shape[1])], axis=1)
-    all_scores = np.zeros(len(every), np.float32)
-    all_scores[seen - seen[0]] = scores
-    return FaceTrack(every, filled.reshape(len(every), -1, 3).astype(np.float32), all_scores)
+
+    def filled(values: np.ndarray) -> np.ndarray:
+        flat = values.reshape(len(seen), -1).astype(np.float64)
+        columns = [np.interp(every, seen, flat[:, k]) for k in range(flat.shape[1])]
+        return np.stack(columns, axis=1).reshape(len(every), *values.shape[1:]).astype(np.float32)
+
+    dense = all(f.landmarks is not None for f in faces)
+    scores = np.zeros(len(every), np.float32)
+    scores[seen - seen[0]] = [f.score for f in faces]
+    return FaceTrack(
+        every,
+        filled(np.stack([f.kps for f in faces])),
+        filled(np.stack([f.landmarks for f in faces])) if dense else None,
+        filled(np.stack([f.box for f in faces])),
+        scores,
+    )
 
 
 def smooth_track(track: FaceTrack, sigma: float = 1.0) -> FaceTrack:
     """Remove landmark jitter without lagging behind real motion.
 
     Each frame is split into a similarity transform (position, scale, in-plane rotation,
-    fitted on all 478 points, so it barely jitters) and the residual shape; only the
+    fitted on all points at once, so it barely jitters) and the residual shape; only the
     residual is smoothed over time, so shakes and zooms are followed exactly.
     """
     if len(track.frames) < 3:
         return track
-    xy = track.landmarks[:, :, :2].astype(np.float64)
+    parts = [track.kps] + ([] if track.landmarks is None else [track.landmarks[:, :, :2]])
+    xy = np.concatenate(parts, axis=1).astype(np.float64)
     centres = xy.mean(axis=1, keepdims=True)
     centred = xy - centres
     scales = np.sqrt((centred ** 2).sum(axis=(1, 2)) / xy.shape[1])[:, None, None]
@@ -144,7 +157,10 @@ def smooth_track(track: FaceTrack, sigma: float = 1.0) -> FaceTrack:
     rotations = np.stack(rotations)
     canonical = np.einsum("npj,nji->npi", unit, rotations)
     smoothed = gaussian_filter1d(canonical, sigma, axis=0, mode="nearest")
-    back = np.einsum("npj,nij->npi", smoothed, rotations) * scales + centres
-    depth = gaussian_filter1d(track.landmarks[:, :, 2], sigma, axis=0, mode="nearest")
-    landmarks = np.concatenate([back, depth[..., None]], axis=2).astype(np.float32)
-    return FaceTrack(track.frames, landmarks, track.scores)
+    back = (np.einsum("npj,nij->npi", smoothed, rotations) * scales + centres).astype(np.float32)
+    kps, flat = back[:, :5], back[:, 5:]
+    landmarks = None
+    if track.landmarks is not None:
+        depth = gaussian_filter1d(track.landmarks[:, :, 2], sigma, axis=0, mode="nearest")
+        landmarks = np.concatenate([flat, depth[..., None]], axis=2).astype(np.float32)
+    return FaceTrack(track.frames, kps, landmarks, track.boxes, track.scores)

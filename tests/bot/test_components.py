@@ -116,3 +116,60 @@ def test_the_enhancer_runs_after_the_swap(tmp_path, group, analyser, swapper, co
     x0, y0, x1, y1 = compiled.tracks.faces_at(0)[0].box.astype(int)
     centre = (slice((y0 + y1) // 2 - 10, (y0 + y1) // 2 + 10), slice((x0 + x1) // 2 - 10, (x0 + x1) // 2 + 10))
     assert first[1][centre].mean() > first[0][centre].mean() + 10  # the brightening restorer ran
+
+
+def tiny_pack_store(folder: Path, astronaut: np.ndarray, analyser) -> ModelStore:
+    """The learned swapper's files plus an SCRFD/2d106 pack whose detector 'finds' the astronaut's face."""
+    from tests.onnx_graphs import make_landmark_106, make_scrfd, scrfd_det_scale
+
+    face = analyser.analyse(astronaut)[0]
+    scale = scrfd_det_scale(astronaut.shape)
+    make_scrfd(folder / "det_10g.onnx", [(*(face.box * scale), face.kps * scale)])
+    make_landmark_106(folder / "2d106det.onnx")
+    swapper_store = tiny_model_store(folder)
+    specs = list(swapper_store.models) + [
+        ModelSpec(name=name, filename=f"{name}.onnx", role=role,
+                  sha256=hashlib.sha256((folder / f"{name}.onnx").read_bytes()).hexdigest(),
+                  size=(folder / f"{name}.onnx").stat().st_size, licence="test graph", non_commercial=False,
+                  urls=(), description="tiny graph with the real contract")
+        for name, role in (("det_10g", "detector"), ("2d106det", "landmarks"))
+    ]
+    return ModelStore(folder, tuple(specs))
+
+
+def test_analyser_follows_the_swapper_and_the_pack(tmp_path, astronaut, analyser):
+    from bot.components import build_analyser
+    from inference.faces.insightface_analyser import InsightFaceAnalyser
+    from inference.faces.mediapipe_analyser import MediaPipeAnalyser
+
+    store = tiny_pack_store(tmp_path, astronaut, analyser)
+    learned = build_swapper(Settings(swapper="inswapper", onnx_provider="cpu"), store)
+    classic = build_swapper(Settings(swapper="classic"), store)
+    assert isinstance(build_analyser(Settings(onnx_provider="cpu"), store, learned), InsightFaceAnalyser)
+    assert isinstance(build_analyser(Settings(), store, classic), MediaPipeAnalyser)
+    assert isinstance(build_analyser(Settings(), ModelStore(tmp_path / "empty"), learned), MediaPipeAnalyser)
+    with pytest.raises(InputError, match="classic swapper needs the MediaPipe"):
+        build_analyser(Settings(analyser="insightface"), store, classic)
+
+
+def test_scrfd_pack_compiles_templates_and_feeds_the_learned_swapper(tmp_path, astronaut, analyser):
+    """SCRFD tracks carry the five keypoints inswapper needs; the selfie embedding comes from the pack."""
+    import cv2
+
+    from bot.components import build_analyser
+    from inference.templates.compile import TrackCache
+    from inference.templates.library import TemplateLibrary
+
+    store = tiny_pack_store(tmp_path, astronaut, analyser)
+    settings = Settings(onnx_provider="cpu")
+    swapper = build_swapper(settings.model_copy(update={"swapper": "inswapper"}), store)
+    swapper.prepare()
+    pack = build_analyser(settings, store, swapper)
+    still = tmp_path / "still.png"
+    cv2.imwrite(str(still), astronaut[:, :, ::-1])
+    library = TemplateLibrary(tmp_path / "templates", TrackCache(tmp_path / "tracks"), pack)
+    compiled = library.add(still, "astro-still")
+    (track,) = compiled.tracks.tracks
+    assert track.kps.shape == (1, 5, 2) and track.landmarks.shape == (1, 106, 3)
+    result = run_swap(astronaut, compiled, pack, swapper, SwapOptions(format="webp"))
+    assert result.media.frame_count == 1

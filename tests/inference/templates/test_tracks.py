@@ -47,7 +47,9 @@ def test_smoothing_removes_jitter_but_follows_shake_and_zoom():
         truth.append(face.landmarks)
         noisy.append(face.landmarks + RNG.normal(scale=1.0, size=face.landmarks.shape).astype(np.float32))
     truth, noisy = np.stack(truth), np.stack(noisy)
-    smoothed = smooth_track(FaceTrack(np.arange(30), noisy, np.ones(30, np.float32)))
+    kps = noisy[:, list(mesh.KEYPOINTS), :2]
+    boxes = np.concatenate([noisy[:, :, :2].min(axis=1), noisy[:, :, :2].max(axis=1)], axis=1)
+    smoothed = smooth_track(FaceTrack(np.arange(30), kps, noisy, boxes, np.ones(30, np.float32)))
     before = np.abs(noisy - truth)[:, :, :2].mean()
     after = np.abs(smoothed.landmarks - truth)[:, :, :2].mean()
     assert after < 0.7 * before
@@ -57,3 +59,16 @@ def test_a_hard_cut_keeps_one_track():
     frames = [[face_at(100, 100)] for _ in range(8)] + [[face_at(300, 320, scale=2.0)] for _ in range(8)]
     tracks = link_faces(frames)
     assert [(t.first, t.last) for t in tracks] == [(0, 15)]
+
+
+def test_keypoints_only_faces_make_tracks_too():
+    """An analyser without dense landmarks (SCRFD) still gives tracks with keypoints."""
+    frames = []
+    for i in range(10):
+        face = face_at(100 + 5 * i, 200)
+        frames.append([Face(box=face.box, score=0.9, kps=face.kps)] if i != 4 else [])
+    (track,) = link_faces(frames)
+    assert track.landmarks is None and track.kps.shape == (10, 5, 2)
+    middle = track.face_at(4)
+    assert middle.landmarks is None
+    assert np.allclose(middle.kps, face_at(120, 200).kps, atol=1.0)
