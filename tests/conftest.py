@@ -58,6 +58,12 @@ def astronaut() -> np.ndarray:
 
 
 @pytest.fixture(scope="session")
+def astronaut_face(analyser, astronaut):
+    """The one face of the astronaut photo, as the MediaPipe analyser sees it."""
+    return analyser.analyse(astronaut)[0]
+
+
+@pytest.fixture(scope="session")
 def track_cache(tmp_path_factory) -> TrackCache:
     return TrackCache(tmp_path_factory.mktemp("tracks"))
 

@@ -1,6 +1,5 @@
 """Choosing the swapper: `auto` takes the learned one only when its model files verify."""
 
-import hashlib
 import logging
 from pathlib import Path
 
@@ -12,11 +11,12 @@ from bot.settings import Settings
 from inference.errors import InputError
 from inference.media.decode import read_frames
 from inference.media.encode import encode_frames
-from inference.models.registry import ModelSpec, ModelStore
+from inference.models.registry import ModelStore
 from inference.pipeline import SwapOptions, run_swap
 from inference.samples import crop_face
 from inference.swappers.classic import ClassicSwapper
 from inference.swappers.inswapper import InSwapper
+from tests.model_specs import spec_for
 from tests.onnx_graphs import make_arcface, make_inswapper
 
 
@@ -24,14 +24,8 @@ def tiny_model_store(folder: Path) -> ModelStore:
     """A models folder holding tiny graphs with the real contracts, registered with their own hashes."""
     make_inswapper(folder / "inswapper_128.onnx", mode="tint")
     make_arcface(folder / "w600k_r50.onnx")
-    specs = tuple(
-        ModelSpec(name=name, filename=f"{name}.onnx", role=role,
-                  sha256=hashlib.sha256((folder / f"{name}.onnx").read_bytes()).hexdigest(),
-                  size=(folder / f"{name}.onnx").stat().st_size, licence="test graph", non_commercial=False,
-                  urls=(), description="tiny graph with the real contract")
-        for name, role in (("inswapper_128", "swapper"), ("w600k_r50", "recogniser"))
-    )
-    return ModelStore(folder, specs)
+    return ModelStore(folder, (spec_for(folder / "inswapper_128.onnx", "swapper"),
+                               spec_for(folder / "w600k_r50.onnx", "recogniser")))
 
 
 def test_auto_falls_back_to_classic_with_one_log_line(tmp_path, caplog):
@@ -127,14 +121,8 @@ def tiny_pack_store(folder: Path, astronaut: np.ndarray, analyser) -> ModelStore
     make_scrfd(folder / "det_10g.onnx", [(*(face.box * scale), face.kps * scale)])
     make_landmark_106(folder / "2d106det.onnx")
     swapper_store = tiny_model_store(folder)
-    specs = list(swapper_store.models) + [
-        ModelSpec(name=name, filename=f"{name}.onnx", role=role,
-                  sha256=hashlib.sha256((folder / f"{name}.onnx").read_bytes()).hexdigest(),
-                  size=(folder / f"{name}.onnx").stat().st_size, licence="test graph", non_commercial=False,
-                  urls=(), description="tiny graph with the real contract")
-        for name, role in (("det_10g", "detector"), ("2d106det", "landmarks"))
-    ]
-    return ModelStore(folder, tuple(specs))
+    return ModelStore(folder, (*swapper_store.models, spec_for(folder / "det_10g.onnx", "detector"),
+                               spec_for(folder / "2d106det.onnx", "landmarks")))
 
 
 def test_analyser_follows_the_swapper_and_the_pack(tmp_path, astronaut, analyser):

@@ -31,8 +31,8 @@ def make(models):
 
 
 @pytest.fixture(scope="module")
-def face(analyser, astronaut) -> Face:
-    return analyser.analyse(astronaut)[0]
+def face(astronaut_face) -> Face:
+    return astronaut_face
 
 
 class SpySession:

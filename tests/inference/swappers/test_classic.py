@@ -9,8 +9,8 @@ from inference.samples import crop_face
 
 
 @pytest.fixture(scope="module")
-def target(analyser, astronaut) -> Face:
-    return analyser.analyse(astronaut)[0]
+def target(astronaut_face) -> Face:
+    return astronaut_face
 
 
 @pytest.fixture(scope="module")

@@ -44,8 +44,8 @@ def make(models, embedder):
 
 
 @pytest.fixture(scope="module")
-def target(analyser, astronaut) -> Face:
-    return analyser.analyse(astronaut)[0]
+def target(astronaut_face) -> Face:
+    return astronaut_face
 
 
 def identity_face(seed: int = 1) -> Face:
