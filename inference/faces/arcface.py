@@ -4,8 +4,6 @@ The model is loaded through insightface's own `model_zoo.get_model`, which route
 single-input 112x112 graph to `ArcFaceONNX` and, given a local path, never downloads.
 """
 
-import contextlib
-import io
 import logging
 import warnings
 from pathlib import Path
@@ -16,6 +14,7 @@ from insightface.utils import face_align
 
 from inference.errors import NoFaceError
 from inference.faces.face import Face
+from inference.faces.native_logs import printed_to_debug_log
 from inference.onnx_providers import TENSORRT, choose_providers, provider_options
 
 log = logging.getLogger("memeswap.onnx")
@@ -61,12 +60,9 @@ class ArcFaceEmbedder:
         cache_dir = self.model_path.parent / "trt_cache"
         if TENSORRT in providers:
             cache_dir.mkdir(parents=True, exist_ok=True)
-        printed = io.StringIO()
-        with contextlib.redirect_stdout(printed):  # the model router print()s its providers
+        with printed_to_debug_log(log):  # the model router print()s its providers
             model = get_model(str(self.model_path), providers=providers,
                               provider_options=provider_options(providers, cache_dir))
-        if printed.getvalue().strip():
-            log.debug("insightface: %s", printed.getvalue().strip())
         if not isinstance(model, ArcFaceONNX):
             raise ValueError(f"{self.model_path} is not an ArcFace recognition model "
                              f"(insightface routed it to {type(model).__name__})")

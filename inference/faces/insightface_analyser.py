@@ -8,34 +8,20 @@ model, 112x112: ArcFace) and never downloads; detection, anchor decoding, NMS an
 are insightface's code, called the way its `FaceAnalysis` calls them.
 """
 
-import contextlib
-import io
 import logging
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from inference.faces.face import Face
+from inference.faces.native_logs import printed_to_debug_log
 from inference.onnx_providers import TENSORRT, choose_providers, provider_options
 
 log = logging.getLogger("memeswap.onnx")
 
 _LANDMARK_TASK = "landmark_2d_106"
-
-
-@contextlib.contextmanager
-def _printed_to_debug_log() -> Iterator[None]:
-    """insightface reports with print(); keep stdout clean and log it at DEBUG instead."""
-    printed = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(printed):
-            yield
-    finally:
-        if printed.getvalue().strip():
-            log.debug("insightface: %s", printed.getvalue().strip())
 
 
 class InsightFaceAnalyser:
@@ -84,7 +70,7 @@ class InsightFaceAnalyser:
         if not detector.use_kps:
             raise ValueError(f"{self.detector_path} is a face detector without keypoints "
                              f"({len(detector.output_names)} outputs); use one with them, such as det_10g.onnx")
-        with _printed_to_debug_log():  # "det_size is already set" for a fixed-input graph
+        with printed_to_debug_log(log):  # "det_size is already set" for a fixed-input graph
             detector.prepare(ctx_id=0, input_size=(self.det_size, self.det_size), det_thresh=self.min_score)
         if tuple(detector.input_size) != (self.det_size, self.det_size):
             # A graph with a fixed input keeps it (insightface only prints a warning), and the
@@ -112,7 +98,7 @@ class InsightFaceAnalyser:
         cache_dir = path.parent / "trt_cache"
         if TENSORRT in providers:
             cache_dir.mkdir(parents=True, exist_ok=True)
-        with _printed_to_debug_log():  # the model router print()s its providers
+        with printed_to_debug_log(log):  # the model router print()s its providers
             model = get_model(str(path), providers=providers,
                               provider_options=provider_options(providers, cache_dir))
         if not isinstance(model, expected):

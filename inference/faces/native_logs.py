@@ -1,4 +1,6 @@
 import contextlib
+import io
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -26,3 +28,15 @@ def silenced_native_stderr(enabled: bool = True) -> Iterator[None]:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+@contextlib.contextmanager
+def printed_to_debug_log(log: logging.Logger) -> Iterator[None]:
+    """insightface reports with print(); keep stdout clean and log it at DEBUG instead."""
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):
+            yield
+    finally:
+        if printed.getvalue().strip():
+            log.debug("insightface: %s", printed.getvalue().strip())
