@@ -1,0 +1,253 @@
+"""The job contract between whoever asks for swaps (bot shards, the CLI) and whoever runs
+them (an in-process thread pool, Redis Streams workers).
+
+Jobs and events are versioned JSON, never pickles, so a shard and a worker of different
+builds either understand each other or refuse clearly. Bytes never travel inside a job:
+the selfie and the result are references into a `BlobStore`.
+
+This module is deliberately light (pydantic only): a bot shard imports it without pulling
+in OpenCV, ONNX Runtime or any model.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, Protocol, runtime_checkable
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
+
+from inference.errors import InputError
+
+JOB_VERSION = 1
+
+# The same values as inference.media.encode.OutputFormat, repeated so that importing the
+# contract does not import the encoder (OpenCV, Pillow).
+JobOutputFormat = Literal["gif", "mp4", "webp"]
+
+
+class JobFormatError(ValueError):
+    """A job or event message this build cannot read: unknown version or bad fields."""
+
+
+class UnknownJobError(LookupError):
+    """No job with this id is known to the engine (never submitted, or long forgotten)."""
+
+
+class SwapJob(BaseModel):
+    """One request to swap a selfie's face into a template, as it travels between processes."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: int = JOB_VERSION
+    job_id: str = Field(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")
+    # "platform:user id", e.g. "telegram:12345"; the unit of per-user limits.
+    user_key: str = Field(pattern=r"^[a-z][a-z0-9_-]*:\S+$", max_length=200)
+    selfie_ref: str = Field(min_length=1, max_length=300)
+    template: str = Field(min_length=1, max_length=200)
+    format: JobOutputFormat = "gif"
+    max_bytes: int | None = Field(default=None, gt=0)
+    faces: str = Field(default="all", pattern=r"^(all|largest|\d+)$")
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    # None: the engine's default deadline applies.
+    deadline_s: float | None = Field(default=None, gt=0)
+
+    @field_validator("version")
+    @classmethod
+    def _known_version(cls, version: int) -> int:
+        if version != JOB_VERSION:
+            raise ValueError(_version_message(version))
+        return version
+
+    def to_json(self) -> str:
+        return self.model_dump_json()
+
+    @classmethod
+    def from_json(cls, data: str | bytes) -> SwapJob:
+        """Parse a job message; an unknown version or a bad field raises `JobFormatError`."""
+        try:
+            raw = json.loads(data)
+        except ValueError as error:
+            raise JobFormatError(f"job message is not JSON: {error}") from error
+        if not isinstance(raw, dict):
+            raise JobFormatError("job message is not a JSON object")
+        if raw.get("version") != JOB_VERSION:
+            raise JobFormatError(_version_message(raw.get("version")))
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as error:
+            raise JobFormatError(f"invalid job message: {error}") from error
+
+
+def _version_message(version: Any) -> str:
+    return f"unsupported job version {version!r}; this build reads version {JOB_VERSION}"
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
+# --- events ---------------------------------------------------------------------------
+
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Queued(_Event):
+    """Waiting for a worker; `position` is the number of jobs ahead (0: next to start).
+
+    An engine may send several as the queue moves, with falling positions.
+    """
+
+    kind: Literal["queued"] = "queued"
+    position: int = Field(ge=0)
+
+
+class Started(_Event):
+    kind: Literal["started"] = "started"
+
+
+class Progress(_Event):
+    kind: Literal["progress"] = "progress"
+    done: int = Field(ge=0)
+    total: int = Field(ge=0)
+
+
+class Succeeded(_Event):
+    kind: Literal["succeeded"] = "succeeded"
+    result_ref: str
+    mime: str
+    size: int = Field(ge=0)
+
+
+class Failed(_Event):
+    """`code` is stable (for metrics and adapters); `message` is one line for the user."""
+
+    kind: Literal["failed"] = "failed"
+    code: str
+    message: str
+    retryable: bool
+
+
+Event = Annotated[Queued | Started | Progress | Succeeded | Failed, Field(discriminator="kind")]
+_EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+def is_final(event: Event) -> bool:
+    return isinstance(event, (Succeeded, Failed))
+
+
+def event_to_json(event: Event) -> str:
+    return event.model_dump_json()
+
+
+def event_from_json(data: str | bytes) -> Event:
+    try:
+        return _EVENT_ADAPTER.validate_json(data)
+    except ValidationError as error:
+        raise JobFormatError(f"invalid event message: {error}") from error
+
+
+# --- refusals at submit time --------------------------------------------------------------
+
+def _seconds(value: float) -> int:
+    return max(1, math.ceil(value))
+
+
+class Busy(InputError):
+    """The queue is full; the caller should try again later."""
+
+    code = "busy"
+
+    def __init__(self, retry_after_s: float) -> None:
+        self.retry_after_s = float(retry_after_s)
+        super().__init__(f"busy, try again in about {_seconds(retry_after_s)} s")
+
+
+class RateLimited(InputError):
+    """This user has too many jobs in flight or has used up their rate."""
+
+    code = "rate_limited"
+
+    def __init__(self, retry_after_s: float, message: str | None = None) -> None:
+        self.retry_after_s = float(retry_after_s)
+        super().__init__(message or
+                         f"too many swaps in a short time, try again in about {_seconds(retry_after_s)} s")
+
+
+# --- what a worker runs -----------------------------------------------------------------
+
+class JobCancelled(Exception):
+    """Raised inside a job's worker at a progress check once the job was cancelled or ran
+    past its deadline; `reason` is "cancelled", "deadline" or "shutdown"."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"job stopped: {reason}")
+        self.reason = reason
+
+
+class CancelToken:
+    """Shared between the engine (on the event loop) and a job's worker thread.
+
+    Cancellation is cooperative: the worker notices it at its next progress check.
+    """
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._reason: str | None = None
+
+    def cancel(self, reason: str = "cancelled") -> None:
+        """The first reason wins."""
+        with self._lock:
+            if self._reason is None:
+                self._reason = reason
+                self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    @property
+    def reason(self) -> str | None:
+        return self._reason
+
+    def raise_if_cancelled(self) -> None:
+        if self._event.is_set():
+            raise JobCancelled(self._reason or "cancelled")
+
+
+ProgressCallback = Callable[[int, int], None]
+# Runs one job in a worker thread; returns the encoded result and its MIME type.
+RunJob = Callable[[SwapJob, ProgressCallback, CancelToken], tuple[bytes, str]]
+
+
+@runtime_checkable
+class InferenceEngine(Protocol):
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def submit(self, job: SwapJob) -> None:
+        """Accept a job, or raise `Busy` / `RateLimited`.
+
+        Idempotent on `job.job_id`: submitting a known id again does nothing.
+        """
+
+    def events(self, job_id: str) -> AsyncIterator[Event]:
+        """Every event of the job from its first, ending after the final one, whenever
+        the caller subscribes. Raises `UnknownJobError` for an id it does not know."""
+
+    async def cancel(self, job_id: str) -> bool:
+        """Cancel a queued or running job; False when it already ended or is unknown."""
