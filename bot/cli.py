@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -312,6 +313,11 @@ def main() -> None:
         app()  # usage errors and --help are handled (and exit) inside
     except (InputError, OutputTooLargeError) as error:  # OutputTooLarge: the --max-bytes asked for
         err.print(f"error: {error}", highlight=False, markup=False)
+        sys.exit(2)
+    except ValidationError as error:  # a MEMESWAP_* setting that does not parse
+        first = error.errors()[0]
+        name = "MEMESWAP_" + str(first["loc"][0]).upper() if first["loc"] else "a setting"
+        err.print(f"error: invalid {name}: {first['msg']}", highlight=False, markup=False)
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("interrupted")

@@ -120,3 +120,12 @@ def test_verbose_shows_what_quiet_hides(workspace, tmp_path):
     quiet = run(["swap", "blank.png", "-t", "pan", "-o", "out.gif"], tmp_path / "data", workspace)
     loud = run(["--verbose", "swap", "blank.png", "-t", "pan", "-o", "out.gif"], tmp_path / "data", workspace)
     assert len(loud.stderr.splitlines()) > len(quiet.stderr.splitlines())
+
+
+def test_a_bad_setting_is_one_clear_line(workspace, tmp_path):
+    env = {**os.environ, "MEMESWAP_DATA_DIR": str(tmp_path), "MEMESWAP_SWAPPER": "fastest"}
+    result = subprocess.run([sys.executable, "-m", "bot", "templates", "list"], env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: invalid MEMESWAP_SWAPPER: Input should be 'auto', 'classic' or 'inswapper'"]
