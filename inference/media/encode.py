@@ -7,7 +7,7 @@ when the first result is over `max_bytes`:
 * MP4 (libx264) and WebP (libwebp_anim) encode fully in ffmpeg while frames arrive.
 * GIF: ffmpeg's palettegen (stats_mode=diff) builds one palette while frames arrive.
   At `finish` the frames are mapped onto it with an ordered (Bayer) dither through a
-  64x64x64 lookup table in numpy and written by a small streaming GIF writer here
+  64x64x64 lookup table in numpy and written by the streaming GIF writer in gif_writer.py
   (Pillow's C LZW encoder for the pixel data; unchanged pixels become transparent and
   each frame is cropped to what changed). Measured on 64 photo frames of 480x480 this
   is ~4x faster than ffmpeg's paletteuse at the same PSNR, and the dither amplitude
@@ -23,11 +23,9 @@ is over budget.
 
 from __future__ import annotations
 
-import io
 import math
 import os
 import shutil
-import struct
 import subprocess
 import tempfile
 import threading
@@ -41,10 +39,10 @@ from xml.sax.saxutils import escape
 
 import cv2
 import numpy as np
-from PIL import Image
 
 from inference.errors import InputError, OutputTooLargeError
 from inference.media import ffmpeg
+from inference.media.gif_writer import GifWriter, PaletteMapper, read_palette
 from inference.media.limits import human_bytes
 
 OutputFormat = Literal["gif", "mp4", "webp"]
@@ -126,175 +124,6 @@ def _step_size(width: int, height: int, scale: float, even: bool) -> tuple[int, 
 
 
 # --------------------------------------------------------------------------- GIF
-
-
-def _bayer(n: int) -> np.ndarray:
-    """The n x n Bayer threshold matrix (values 0 .. n*n-1)."""
-    m = np.zeros((1, 1), dtype=np.int32)
-    while m.shape[0] < n:
-        m = np.block([[4 * m, 4 * m + 2], [4 * m + 3, 4 * m + 1]])
-    return m
-
-
-def _read_palette(path: Path, max_colors: int) -> np.ndarray:
-    """The distinct colours of a palettegen PNG, in order, as (N, 3) uint8."""
-    with Image.open(path) as im:
-        rows = np.asarray(im.convert("RGB")).reshape(-1, 3)[:max_colors]
-    _, first = np.unique(rows, axis=0, return_index=True)
-    return rows[np.sort(first)]
-
-
-class _PaletteMapper:
-    """Maps RGB frames onto a fixed palette with an 8x8 ordered (Bayer) dither.
-
-    Nearest colours (RGB Euclidean) are looked up in a table over 6-bit-per-channel
-    colour cells, filled lazily with just the cells the frames use: a photo GIF touches
-    ~30k of the 262k cells, so this is several times cheaper than filling it all.
-    The dither amplitude is about half the typical spacing of the palette, so it
-    hides banding at 32 colours as well as at 256.
-    """
-
-    _BITS = 6
-
-    def __init__(self, palette: np.ndarray) -> None:
-        self._palette = palette.astype(np.float32)
-        self._palette_sq = (self._palette ** 2).sum(axis=1)
-        self._table = np.full(1 << (3 * self._BITS), -1, dtype=np.int16)
-        self._tiles: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
-        if len(palette) > 1:
-            dist = np.sqrt(((self._palette[:, None, :] - self._palette[None, :, :]) ** 2).sum(axis=-1))
-            np.fill_diagonal(dist, np.inf)
-            self._spread = 0.5 * float(np.median(dist.min(axis=1)))
-        else:
-            self._spread = 0.0
-
-    def _tile(self, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
-        """Dither offsets as (positive part, negative part), uint8 (H, W, 3), for saturating adds."""
-        tiles = self._tiles.get((width, height))
-        if tiles is None:
-            bayer = _bayer(8)
-            offsets = np.rint(((bayer + 0.5) / bayer.size - 0.5) * self._spread).astype(np.int16)
-            tile = np.tile(offsets, (height // 8 + 1, width // 8 + 1))[:height, :width, None].repeat(3, axis=2)
-            tiles = (np.clip(tile, 0, 255).astype(np.uint8), np.clip(-tile, 0, 255).astype(np.uint8))
-            self._tiles[(width, height)] = tiles
-        return tiles
-
-    def map(self, frame: np.ndarray) -> np.ndarray:
-        bits = self._BITS
-        plus, minus = self._tile(frame.shape[1], frame.shape[0])
-        cells = cv2.subtract(cv2.add(frame, plus), minus)
-        cells >>= 8 - bits
-        keys = cells[:, :, 0].astype(np.int32)
-        keys <<= bits
-        keys |= cells[:, :, 1]
-        keys <<= bits
-        keys |= cells[:, :, 2]
-        indices = self._table[keys]
-        missing = indices < 0
-        if missing.any():
-            new = np.unique(keys[missing])
-            mask = (1 << bits) - 1
-            centres = np.stack([(new >> (2 * bits)) & mask, (new >> bits) & mask, new & mask], axis=1)
-            centres = (centres.astype(np.float32) + 0.5) * (1 << (8 - bits)) - 0.5
-            for i in range(0, len(new), 32768):
-                block = centres[i:i + 32768]
-                self._table[new[i:i + 32768]] = np.argmin(
-                    self._palette_sq[None, :] - 2.0 * (block @ self._palette.T), axis=1)
-            indices = self._table[keys]
-        return indices.astype(np.uint8)
-
-
-def _lzw_image_data(indices: np.ndarray) -> bytes:
-    """GIF image data (LZW code size byte, sub-blocks, terminator) for an index array.
-
-    Pillow's encoder is C and fast; an "L" image is written with its values as the
-    indices (no palette optimisation), and we cut the data out of its one-frame GIF.
-    """
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(indices)).save(buf, format="GIF", optimize=False, interlace=False)
-    data = buf.getvalue()
-    pos = 13 + ((3 << ((data[10] & 7) + 1)) if data[10] & 0x80 else 0)
-    while data[pos] == 0x21:  # extensions Pillow may add
-        pos += 2
-        while data[pos]:
-            pos += 1 + data[pos]
-        pos += 1
-    if data[pos] != 0x2C or data[-1] != 0x3B:
-        raise RuntimeError("unexpected GIF layout from Pillow")
-    flags = data[pos + 9]
-    pos += 10
-    if flags & 0x80:
-        pos += 3 << ((flags & 7) + 1)
-    return data[pos:-1]
-
-
-def _sub_blocks(payload: bytes) -> bytes:
-    out = bytearray()
-    for i in range(0, len(payload), 255):
-        chunk = payload[i:i + 255]
-        out.append(len(chunk))
-        out += chunk
-    out.append(0)
-    return bytes(out)
-
-
-class _GifWriter:
-    """A GIF89a with one global palette, written frame by frame to a file.
-
-    Index len(palette) is reserved as the transparent colour: from the second frame
-    on, each frame is cropped to the rectangle that changed and unchanged pixels in
-    it are transparent (disposal "do not dispose"), which is what keeps meme GIFs
-    with still backgrounds small.
-    """
-
-    def __init__(self, fh: IO[bytes], width: int, height: int, palette: np.ndarray,
-                 loop: bool, comment: str | None) -> None:
-        if len(palette) > 255:
-            raise ValueError("a GIF palette has at most 255 colours plus the transparent one")
-        self._fh = fh
-        self._transparent = len(palette)
-        self._previous: np.ndarray | None = None
-        table = np.zeros((256, 3), dtype=np.uint8)
-        table[:len(palette)] = palette
-        head = bytearray(b"GIF89a")
-        head += struct.pack("<HHBBB", width, height, 0xF7, 0, 0)  # global table of 256 colours
-        head += table.tobytes()
-        if loop:
-            head += b"\x21\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00"
-        if comment:
-            head += b"\x21\xfe" + _sub_blocks(comment.encode("utf-8"))
-        fh.write(head)
-
-    def add(self, indices: np.ndarray, delay_cs: int) -> None:
-        x = y = 0
-        height, width = indices.shape
-        transparent = False
-        if self._previous is None:
-            region = indices
-        else:
-            changed = indices != self._previous
-            rows = np.flatnonzero(changed.any(axis=1))
-            if rows.size == 0:  # identical frame: a 1x1 transparent pixel keeps its delay
-                region = np.full((1, 1), self._transparent, dtype=np.uint8)
-                transparent = True
-            else:
-                cols = np.flatnonzero(changed.any(axis=0))
-                y, x = int(rows[0]), int(cols[0])
-                height, width = int(rows[-1]) + 1 - y, int(cols[-1]) + 1 - x
-                region = indices[y:y + height, x:x + width].copy()
-                same = ~changed[y:y + height, x:x + width]
-                if same.any():
-                    region[same] = self._transparent
-                    transparent = True
-        self._previous = indices
-        height, width = region.shape
-        gce = struct.pack("<BBBBHBB", 0x21, 0xF9, 4, (1 << 2) | int(transparent),
-                          min(max(2, delay_cs), 0xFFFF), self._transparent, 0)
-        descriptor = struct.pack("<BHHHHB", 0x2C, x, y, width, height, 0)
-        self._fh.write(gce + descriptor + _lzw_image_data(region))
-
-    def close(self) -> None:
-        self._fh.write(b"\x3b")
 
 
 def _xmp_packet(comment: str) -> bytes:
@@ -389,7 +218,7 @@ class StreamingEncoder:
         self._size: tuple[int, int] | None = None
         self._count = 0
         self._stream_failed = False
-        self._mappers: dict[int, _PaletteMapper] = {}  # by GIF colour count
+        self._mappers: dict[int, PaletteMapper] = {}  # by GIF colour count
         self._exact_palette = False
         self._res = _Resources()
         self._finalizer = weakref.finalize(self, self._res.release)
@@ -551,7 +380,7 @@ class StreamingEncoder:
         shrink = "scale=trunc(iw/2):trunc(ih/2):flags=neighbor," if width * height >= 200_000 else ""
         level = "round(round(val*63/255)*255/63)"
         six_bits = "" if self._exact_palette else f"lutrgb=r={level}:g={level}:b={level},"
-        # colors - 1 real colours: the last index is our transparent one (see _GifWriter).
+        # colors - 1 real colours: the last index is our transparent one (see GifWriter).
         palettegen = f"palettegen=max_colors={colors - 1}:stats_mode=diff:reserve_transparent=0"
         return ["-vf", shrink + six_bits + palettegen,
                 "-frames:v", "1", "-update", "1", "-f", "image2", ffmpeg.file_url(self._palette_path(colors))]
@@ -603,10 +432,10 @@ class StreamingEncoder:
         # palette-256 comes from the streamed pass; redo it if that failed. Others are cached.
         if not palette_png.exists() or (index == 0 and not use_streamed_palette):
             ffmpeg.run(self._raw_input(self._spool_url()) + self._palettegen_args(step.level), _FFMPEG_TIMEOUT_S)
-        palette = _read_palette(palette_png, step.level - 1)
+        palette = read_palette(palette_png, step.level - 1)
         mapper = self._mappers.get(step.level)
         if mapper is None:
-            mapper = self._mappers[step.level] = _PaletteMapper(palette)
+            mapper = self._mappers[step.level] = PaletteMapper(palette)
         width, height = self._size
         _, (out_w, out_h) = self._geometry(step)
         kept = range(0, self._count, step.frame_step)
@@ -616,7 +445,7 @@ class StreamingEncoder:
         output = self._output(index)
         try:
             with open(output, "wb") as fh:
-                writer = _GifWriter(fh, out_w, out_h, palette, self.loop, self.comment)
+                writer = GifWriter(fh, out_w, out_h, palette, self.loop, self.comment)
                 for j, k in enumerate(kept):
                     frame = frames[k]
                     if (out_w, out_h) != (width, height):
