@@ -1,9 +1,13 @@
 """The job function an engine's workers run: one `SwapJob` through the real swap pipeline.
 
-It is built once per worker from loaded parts (analyser, swapper, library), so models load
-once per worker, not per job. Bytes come and go through the `BlobStore`; the job itself
-carries only references.
+It is built once from loaded parts (analyser, swapper, library), so models load once, not
+per job. Bytes come and go through the `BlobStore`; the job itself carries only references.
+MediaPipe's graphs must not run on two threads at once, so when an engine runs several
+workers, every use of the analyser (the selfie, and compiling a template on first use)
+takes one lock; the swap and the encode, where the time goes, run in parallel.
 """
+
+import threading
 
 from inference.faces.analyser import FaceAnalyser
 from inference.jobs.blobs import BlobStore
@@ -15,14 +19,35 @@ from inference.swappers.base import Swapper
 from inference.templates.library import TemplateLibrary
 
 
+class SerialAnalyser:
+    """An analyser that runs one image at a time, whichever thread asks."""
+
+    def __init__(self, inner: FaceAnalyser) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.version = inner.version
+        self.lock = threading.RLock()
+
+    def prepare(self) -> None:
+        with self.lock:
+            self.inner.prepare()
+
+    def analyse(self, image):
+        with self.lock:
+            return self.inner.analyse(image)
+
+
 def make_swap_runner(analyser: FaceAnalyser, swapper: Swapper, library: TemplateLibrary, limits: MediaLimits,
                      blobs: BlobStore, label: str | None = None) -> RunJob:
+    serial = SerialAnalyser(analyser)
+
     def run_job(job: SwapJob, progress: ProgressCallback, cancel: CancelToken) -> tuple[bytes, str]:
         selfie = load_image(blobs.get(job.selfie_ref), limits)
         cancel.raise_if_cancelled()
-        template = library.compile(library.get(job.template))
+        with serial.lock:
+            template = library.compile(library.get(job.template))
         options = SwapOptions(format=job.format, max_bytes=job.max_bytes, faces=job.faces, label=label)
-        result = run_swap(selfie, template, analyser, swapper, options, limits, progress=progress)
+        result = run_swap(selfie, template, serial, swapper, options, limits, progress=progress)
         return result.media.data, result.media.mime
 
     return run_job

@@ -36,6 +36,26 @@ def test_a_swap_job_runs_through_the_engine(tmp_path, group, analyser, swapper, 
         assert gif.format == "GIF" and gif.n_frames == 36
 
 
+def test_two_workers_share_one_analyser_safely(tmp_path, group, analyser, swapper, library):
+    image, faces = group
+    blobs = LocalBlobStore(tmp_path / "blobs")
+    refs = [blobs.put(cv2.imencode(".png", crop_face(image, faces[i])[:, :, ::-1])[1].tobytes(), 600)
+            for i in (0, 2, 3, 5)]
+    runner = make_swap_runner(analyser, swapper, library, MediaLimits(), blobs)
+
+    async def scenario():
+        async with InProcessEngine(runner, blobs, workers=2, per_user_concurrency=4) as engine:
+            jobs = [SwapJob(job_id=new_job_id(), user_key="test:1", selfie_ref=ref, template="wobble", format="mp4")
+                    for ref in refs]
+            for job in jobs:
+                await engine.submit(job)
+            return [[event async for event in engine.events(job.job_id)][-1] for job in jobs]
+
+    finals = asyncio.run(scenario())
+    assert [f.kind for f in finals] == ["succeeded"] * 4
+    assert len({blobs.get(f.result_ref) for f in finals}) == 4  # four different faces, four results
+
+
 def test_a_selfie_without_a_face_fails_with_the_users_message(tmp_path, analyser, swapper, library):
     blobs = LocalBlobStore(tmp_path / "blobs")
     blank = cv2.imencode(".png", np.full((200, 200, 3), 180, np.uint8))[1].tobytes()
