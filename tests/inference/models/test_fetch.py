@@ -5,7 +5,6 @@ and can drop the connection part-way through the first response, ignore ranges, 
 corrupted bytes, or answer 404. It records every request it sees.
 """
 
-import hashlib
 import http.server
 import random
 import re
@@ -20,26 +19,13 @@ import pytest
 from inference.errors import InputError
 from inference.models.fetch import ModelDownloadError, fetch_model
 from inference.models.registry import ModelSpec, ModelStatus, ModelStore
+from tests.model_specs import make_spec
 
 PAYLOAD_BYTES = 600_000
 
 
 def fake_model_bytes(seed: int, n: int = PAYLOAD_BYTES) -> bytes:
     return random.Random(seed).randbytes(n)
-
-
-def make_spec(name: str, data: bytes, *, known_size: bool = True, pinned: bool = True, non_commercial: bool = True) -> ModelSpec:
-    return ModelSpec(
-        name=name,
-        filename=f"{name}.onnx",
-        role="swapper",
-        sha256=hashlib.sha256(data).hexdigest() if pinned else "",
-        size=len(data) if known_size else None,
-        licence="non-commercial research only (test)" if non_commercial else "Apache-2.0",
-        non_commercial=non_commercial,
-        urls=(),
-        description="a fake model for tests",
-    )
 
 
 @dataclass

@@ -20,34 +20,13 @@ from inference.models.registry import (
     ModelStore,
     ModelUnavailableError,
 )
+from tests.model_specs import make_spec
 
 PAYLOAD_BYTES = 300_000
 
 
 def fake_model_bytes(seed: int, n: int = PAYLOAD_BYTES) -> bytes:
     return random.Random(seed).randbytes(n)
-
-
-def make_spec(
-    name: str,
-    data: bytes,
-    *,
-    known_size: bool = True,
-    pinned: bool = True,
-    non_commercial: bool = True,
-    role: str = "swapper",
-) -> ModelSpec:
-    return ModelSpec(
-        name=name,
-        filename=f"{name}.onnx",
-        role=role,
-        sha256=hashlib.sha256(data).hexdigest() if pinned else "",
-        size=len(data) if known_size else None,
-        licence="non-commercial research only (test)" if non_commercial else "Apache-2.0",
-        non_commercial=non_commercial,
-        urls=(),
-        description="a fake model for tests",
-    )
 
 
 @pytest.fixture()
