@@ -111,6 +111,8 @@ def _check_output(output: Path) -> None:
     folder = output.parent if str(output.parent) else Path(".")
     if not folder.is_dir():
         raise InputError(f"the output folder does not exist: {folder}")
+    if output.is_dir():
+        raise InputError(f"the output path is a folder, not a file name: {output}")
 
 
 def _swap_to_file(state: CliState, selfie_image, template: CompiledTemplate, output: Path, fmt: str,

@@ -54,6 +54,7 @@ BAD_INPUTS = {
     "template without a face": (["swap", "selfie.png", "-t", "blank.png", "-o", "out.gif"], "no face found in the template"),
     "missing path": (["swap", "nowhere.jpg", "-t", "pan", "-o", "out.gif"], "no such file"),
     "missing output folder": (["swap", "selfie.png", "-t", "pan", "-o", "no/such/out.gif"], "output folder does not exist"),
+    "output is a folder": (["swap", "selfie.png", "-t", "pan", "-o", "."], "output path is a folder"),
     "path characters in a name": (["templates", "add", "selfie.png", "--name", "../x"], "invalid template name"),
     "path as a template": (["swap", "selfie.png", "-t", "../x", "-o", "out.gif"], "no such file"),
     "unknown template": (["swap", "selfie.png", "-t", "nosuch", "-o", "out.gif"], "no template named"),
