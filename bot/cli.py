@@ -24,6 +24,7 @@ from bot.settings import Settings
 from inference.errors import InputError, OutputTooLargeError
 from inference.media.decode import load_image, probe_media
 from inference.media.encode import write_atomically
+from inference.observability.logs import configure_logging
 from inference.pipeline import AI_LABEL, SwapOptions, run_swap
 from inference.templates.library import CompiledTemplate
 
@@ -61,8 +62,9 @@ def _state(ctx: typer.Context) -> CliState:
 def root(ctx: typer.Context,
          verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show library logs and tracebacks.")] = False
          ) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    ctx.obj = CliState(verbose)
+    state = CliState(verbose)
+    configure_logging(state.settings.log_format, logging.INFO if verbose else logging.WARNING)
+    ctx.obj = state
 
 
 def _progress() -> Progress:
@@ -296,17 +298,68 @@ def models_fetch(
 @app.command()
 def bench(ctx: typer.Context,
           as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
-          template: Annotated[str, typer.Option("--template", "-t")] = "dramatic-zoom") -> None:
-    """Time a swap job against a bare transcode and per-frame analysis."""
-    from inference.benchmark import format_report, run_benchmark
-
+          template: Annotated[str, typer.Option("--template", "-t")] = "dramatic-zoom",
+          load: Annotated[Optional[int], typer.Option("--load", min=1,
+                                                      help="Concurrent submitters through the job service.")] = None,
+          jobs: Annotated[Optional[int], typer.Option("--jobs", min=1,
+                                                      help="Jobs per run with --load (default 3 x N).")] = None,
+          engine: Annotated[list[str], typer.Option("--engine", help="With --load: in-process, redis (default both).")]
+          = ["in-process", "redis"],
+          workers: Annotated[list[int], typer.Option("--workers", min=1, help="With --load: worker counts.")] = [1, 2],
+          ) -> None:
+    """Time a swap job against a bare transcode and per-frame analysis; with --load, the job
+    service under N concurrent submitters."""
     state = _state(ctx)
     c = state.components
+    if load is not None:
+        from bot.load_benchmark import format_load_report, results_as_dicts, run_load_benchmark
+
+        unknown = set(engine) - {"in-process", "redis"}
+        if unknown:
+            raise InputError(f"unknown engine {sorted(unknown)[0]!r}; choose in-process or redis")
+        results = run_load_benchmark(state.settings, load, jobs or 3 * load, template, tuple(workers), tuple(engine),
+                                     components=c)
+        if as_json:
+            print(json.dumps({"template": template, "results": results_as_dicts(results)}))
+        else:
+            frames = c.library.compile(c.library.get(template)).tracks.frame_count
+            out.print(format_load_report(results, template, frames), highlight=False)
+        return
+    from inference.benchmark import format_report, run_benchmark
+
     report = run_benchmark(c.analyser, c.swapper, c.library, c.limits, template)
     if as_json:
         print(json.dumps(report))
     else:
         out.print(format_report(report), highlight=False)
+
+
+@app.command()
+def worker(ctx: typer.Context) -> None:
+    """Run a swap worker for the Redis job queue (needs MEMESWAP_REDIS_URL)."""
+    import asyncio
+
+    from redis import Redis
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import RedisError
+
+    from bot.job_service import build_blob_store, build_worker, run_worker
+
+    state = _state(ctx)
+    settings = state.settings
+    if settings.redis_url is None:
+        raise InputError("memeswap worker needs MEMESWAP_REDIS_URL; without Redis the bot runs jobs itself")
+    try:  # before loading any model: a wrong URL should not cost a minute of start-up
+        with Redis.from_url(settings.redis_url.get_secret_value(), socket_connect_timeout=5) as probe:
+            probe.ping()
+    except RedisError as error:
+        raise InputError(f"cannot reach Redis (MEMESWAP_REDIS_URL): {error}") from None
+    logging.getLogger().setLevel(logging.DEBUG if state.verbose else logging.INFO)
+    try:
+        swap_worker = build_worker(settings, state.components, build_blob_store(settings))
+        asyncio.run(run_worker(swap_worker, settings))
+    except RedisConnectionError as error:
+        raise InputError(f"lost the connection to Redis (MEMESWAP_REDIS_URL): {error}") from None
 
 
 def main() -> None:

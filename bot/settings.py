@@ -1,8 +1,10 @@
+import os
+import socket
 from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from inference.media.limits import MediaLimits
@@ -34,9 +36,37 @@ class Settings(BaseSettings):
     enhancer: bool = False
     enhancer_blend: float = 0.7
 
+    # --- the job service ---------------------------------------------------------------
+    # Set: jobs go through Redis Streams to `memeswap worker` processes. Unset: they run in
+    # a thread pool inside the bot's process. A secret, since the URL may hold a password.
+    redis_url: SecretStr | None = None
+    redis_prefix: str = "memeswap:"
+    # Names this bot process's results stream; keep it stable across restarts of the same
+    # shard (the default, the host name, is stable for one shard per host).
+    shard_name: str = Field(default_factory=socket.gethostname)
+    job_workers: int = Field(default_factory=lambda: max(1, min(4, (os.cpu_count() or 2) // 2)), ge=1)
+    job_queue_max: int = Field(default=64, ge=1)
+    job_deadline_s: float = Field(default=120.0, gt=0)
+    per_user_jobs: int = Field(default=2, ge=1)
+    per_user_jobs_per_minute: float = Field(default=10.0, gt=0)
+    per_user_burst: float = Field(default=5.0, ge=1)
+    result_ttl_s: float = Field(default=3600.0, gt=0)
+    max_blob_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    max_blob_store_bytes: int | None = Field(default=1024 * 1024 * 1024, gt=0)
+    worker_heartbeat_s: float = Field(default=2.0, gt=0)
+    worker_stale_after_s: float = Field(default=15.0, gt=0)
+    worker_max_deliveries: int = Field(default=3, ge=1)
+    ops_host: str = "127.0.0.1"
+    ops_port: int = Field(default=9464, ge=0, le=65535)  # /metrics and /healthz; 0 picks a free port
+    log_format: Literal["text", "json"] = "text"
+
     @property
     def templates_dir(self) -> Path:
         return self.data_dir / "templates"
+
+    @property
+    def blobs_dir(self) -> Path:
+        return self.data_dir / "blobs"
 
     @property
     def cache_dir(self) -> Path:

@@ -17,7 +17,13 @@ from typing import Protocol, runtime_checkable
 
 from inference.errors import InputError
 
-_REF = re.compile(r"^[0-9a-f]{32}$")
+_REF = re.compile(r"[0-9a-f]{32}")
+
+
+def is_blob_ref(ref: object) -> bool:
+    """Whether `ref` has the shape of a reference this module hands out (and so is safe to
+    put into a file name or a key)."""
+    return isinstance(ref, str) and _REF.fullmatch(ref) is not None
 
 
 class BlobNotFoundError(InputError):
@@ -86,7 +92,7 @@ class LocalBlobStore:
             raise BlobNotFoundError("the file for this job is gone; send it again") from None
 
     def delete(self, ref: str) -> None:
-        if _REF.match(ref):
+        if is_blob_ref(ref):
             (self.folder / ref).unlink(missing_ok=True)
 
     def sweep(self) -> int:
@@ -96,7 +102,7 @@ class LocalBlobStore:
         for path in self.folder.iterdir():
             try:
                 stale = path.name.endswith(".tmp") and path.stat().st_ctime < time.time() - 3600
-                if stale or (_REF.match(path.name) and path.stat().st_mtime < now):
+                if stale or (is_blob_ref(path.name) and path.stat().st_mtime < now):
                     path.unlink(missing_ok=True)
                     removed += 1
             except FileNotFoundError:
@@ -104,7 +110,7 @@ class LocalBlobStore:
         return removed
 
     def _path(self, ref: str) -> Path:
-        if not isinstance(ref, str) or not _REF.match(ref):
+        if not is_blob_ref(ref):
             # Never turn a ref into an arbitrary path (e.g. "../../etc/passwd").
             raise BlobNotFoundError("the file for this job is gone; send it again")
         return self.folder / ref

@@ -17,7 +17,7 @@ import threading
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, Protocol, runtime_checkable
+from typing import Annotated, Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 from pydantic import (
     BaseModel,
@@ -28,7 +28,7 @@ from pydantic import (
     field_validator,
 )
 
-from inference.errors import InputError
+from inference.errors import InputError, OutputTooLargeError
 
 JOB_VERSION = 1
 
@@ -62,6 +62,9 @@ class SwapJob(BaseModel):
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     # None: the engine's default deadline applies.
     deadline_s: float | None = Field(default=None, gt=0)
+    # Where the adapter posts the result ("telegram:chat:42:message:7"), opaque to engines.
+    # It travels with the job so a bot shard restarted mid-job can still deliver the reply.
+    reply_to: str | None = Field(default=None, max_length=300)
 
     @field_validator("version")
     @classmethod
@@ -228,9 +231,33 @@ class CancelToken:
             raise JobCancelled(self._reason or "cancelled")
 
 
+INTERNAL_MESSAGE = "something went wrong while making your meme; please try again"
+
+
+def failure_event(error: BaseException) -> Failed:
+    """The `Failed` event a job ends with when its work raised `error`.
+
+    The user's mistakes and stops keep their code and one-line message; anything else is
+    our bug and gets a generic, retryable message (the details go to the log, not the user).
+    """
+    if isinstance(error, JobCancelled):
+        return Failed(code=error.reason, message="the swap was stopped", retryable=False)
+    if isinstance(error, (InputError, OutputTooLargeError)):
+        return Failed(code=error.code, message=str(error), retryable=False)
+    return Failed(code="internal", message=INTERNAL_MESSAGE, retryable=True)
+
+
+class JobOutput(NamedTuple):
+    """What a job's work produces: the encoded media and how long each stage took."""
+
+    data: bytes
+    mime: str
+    stages: dict[str, float] = {}
+
+
 ProgressCallback = Callable[[int, int], None]
-# Runs one job in a worker thread; returns the encoded result and its MIME type.
-RunJob = Callable[[SwapJob, ProgressCallback, CancelToken], tuple[bytes, str]]
+# Runs one job in a worker thread.
+RunJob = Callable[[SwapJob, ProgressCallback, CancelToken], JobOutput]
 
 
 @runtime_checkable
@@ -247,7 +274,8 @@ class InferenceEngine(Protocol):
 
     def events(self, job_id: str) -> AsyncIterator[Event]:
         """Every event of the job from its first, ending after the final one, whenever
-        the caller subscribes. Raises `UnknownJobError` for an id it does not know."""
+        the caller subscribes. An id the engine does not know raises `UnknownJobError`
+        (when called, or at the first step of the iteration)."""
 
     async def cancel(self, job_id: str) -> bool:
         """Cancel a queued or running job; False when it already ended or is unknown."""

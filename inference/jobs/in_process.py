@@ -19,7 +19,6 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from inference.errors import InputError, OutputTooLargeError
 from inference.jobs.blobs import BlobStore
 from inference.jobs.contract import (
     Busy,
@@ -35,12 +34,12 @@ from inference.jobs.contract import (
     Succeeded,
     SwapJob,
     UnknownJobError,
+    failure_event,
 )
+from inference.jobs.event_log import EventLog
+from inference.observability.metrics import JobMetrics
 
 log = logging.getLogger("memeswap.jobs")
-
-INTERNAL_MESSAGE = "something went wrong while making your meme; please try again"
-
 
 @dataclass
 class _TokenBucket:
@@ -54,9 +53,9 @@ class _Record:
 
     job: SwapJob
     deadline_s: float
+    submitted: float
     token: CancelToken = field(default_factory=CancelToken)
-    events: list[Event] = field(default_factory=list)
-    signal: asyncio.Event = field(default_factory=asyncio.Event)
+    log: EventLog = field(default_factory=EventLog)
     state: str = "queued"  # queued, running, finished
     position: int = -1
     timer: asyncio.TimerHandle | None = None
@@ -90,6 +89,7 @@ class InProcessEngine:
         result_ttl_s: float = 3600.0,
         retain_s: float = 900.0,
         clock: Callable[[], float] = time.monotonic,
+        metrics: JobMetrics | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
@@ -114,6 +114,9 @@ class InProcessEngine:
         self._user_active: dict[str, int] = {}
         self._buckets: dict[str, _TokenBucket] = {}
         self._durations: deque[float] = deque(maxlen=20)
+        self.metrics = metrics or JobMetrics()
+        self.metrics.track_queue_depth(lambda: len(self._waiting))
+        self.metrics.track_workers(lambda: self._busy_threads)
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -161,17 +164,20 @@ class InProcessEngine:
         active = self._user_active.get(user, 0)
         if active >= self.per_user_concurrency:
             wait = self._mean_duration()
+            self.metrics.job_refused(RateLimited.code)
             raise RateLimited(wait, f"you already have {active} swap{'s' if active != 1 else ''} in progress; "
                                     f"try again in about {max(1, round(wait))} s")
         bucket = self._refill(user, now)
         if bucket.tokens < 1.0:
+            self.metrics.job_refused(RateLimited.code)
             raise RateLimited((1.0 - bucket.tokens) * 60.0 / self.rate_per_minute)
         if len(self._waiting) >= self.max_queue:
+            self.metrics.job_refused(Busy.code)
             raise Busy(self._queue_wait_estimate())
 
         bucket.tokens -= 1.0
         self._user_active[user] = active + 1
-        record = _Record(job, job.deadline_s or self.default_deadline_s)
+        record = _Record(job, job.deadline_s or self.default_deadline_s, submitted=now)
         self._jobs[job.job_id] = record
         assert self._loop is not None
         record.timer = self._loop.call_later(record.deadline_s, self._on_deadline, record)
@@ -184,7 +190,7 @@ class InProcessEngine:
         record = self._jobs.get(job_id)
         if record is None:
             raise UnknownJobError(f"no job with id {job_id!r}")
-        return self._follow(record)
+        return record.log.follow()
 
     async def cancel(self, job_id: str) -> bool:
         record = self._jobs.get(job_id)
@@ -203,33 +209,22 @@ class InProcessEngine:
     def running(self) -> int:
         return self._busy_threads
 
+    async def health(self) -> dict:
+        return {"ok": self._pool is not None and not self._closed, "engine": "in_process",
+                "queue_depth": len(self._waiting), "running": self._busy_threads, "workers": self.workers}
+
     # --- internals (all on the event loop) ---------------------------------------------
 
-    async def _follow(self, record: _Record) -> AsyncIterator[Event]:
-        seen = 0
-        while True:
-            while seen < len(record.events):
-                event = record.events[seen]
-                seen += 1
-                yield event
-            if record.finished:
-                return
-            # No await between the length check and taking the signal, so nothing is missed.
-            signal = record.signal
-            await signal.wait()
-
     def _emit(self, record: _Record, event: Event) -> None:
-        if record.finished:
-            return
-        record.events.append(event)
-        signal, record.signal = record.signal, asyncio.Event()
-        signal.set()
+        record.log.append(event)
 
     def _finish(self, record: _Record, event: Failed | Succeeded) -> None:
         if record.finished:
             return
         self._emit(record, event)
         record.state = "finished"
+        outcome, reason = ("succeeded", "ok") if isinstance(event, Succeeded) else ("failed", event.code)
+        self.metrics.job_finished(outcome, reason, self._clock() - record.submitted)
         if record.timer:
             record.timer.cancel()
         user = record.job.user_key
@@ -290,15 +285,11 @@ class InProcessEngine:
         self._busy_threads -= 1
         try:
             ref, mime, size, seconds = future.result()
-        except JobCancelled as stopped:
-            self._finish(record, Failed(code=stopped.reason, message="the swap was stopped", retryable=False))
-        except InputError as refusal:
-            self._finish(record, Failed(code=refusal.code, message=str(refusal), retryable=False))
-        except OutputTooLargeError as error:
-            self._finish(record, Failed(code=error.code, message=str(error), retryable=False))
-        except BaseException:
-            log.exception("job %s crashed", record.job.job_id, extra={"job_id": record.job.job_id})
-            self._finish(record, Failed(code="internal", message=INTERNAL_MESSAGE, retryable=True))
+        except BaseException as error:
+            failed = failure_event(error)
+            if failed.code == "internal":
+                log.error("job %s crashed", record.job.job_id, exc_info=error, extra={"job_id": record.job.job_id})
+            self._finish(record, failed)
         else:
             self._durations.append(seconds)
             if record.finished:  # cancelled or past its deadline while finishing: drop the result
@@ -320,8 +311,11 @@ class InProcessEngine:
 
         token.raise_if_cancelled()
         began = time.perf_counter()
-        data, mime = self._run_job(record.job, progress, token)
+        self.metrics.stage("queue_wait", self._clock() - record.submitted)
+        data, mime, stages = self._run_job(record.job, progress, token)
         seconds = time.perf_counter() - began
+        for stage, stage_seconds in stages.items():
+            self.metrics.stage(stage, stage_seconds)
         token.raise_if_cancelled()
         ref = self._blobs.put(data, self.result_ttl_s)
         if token.cancelled:

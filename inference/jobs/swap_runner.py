@@ -11,7 +11,7 @@ import threading
 
 from inference.faces.analyser import FaceAnalyser
 from inference.jobs.blobs import BlobStore
-from inference.jobs.contract import CancelToken, ProgressCallback, RunJob, SwapJob
+from inference.jobs.contract import CancelToken, JobOutput, ProgressCallback, RunJob, SwapJob
 from inference.media.decode import load_image
 from inference.media.limits import MediaLimits
 from inference.pipeline import SwapOptions, run_swap
@@ -41,13 +41,14 @@ def make_swap_runner(analyser: FaceAnalyser, swapper: Swapper, library: Template
                      blobs: BlobStore, label: str | None = None) -> RunJob:
     serial = SerialAnalyser(analyser)
 
-    def run_job(job: SwapJob, progress: ProgressCallback, cancel: CancelToken) -> tuple[bytes, str]:
+    def run_job(job: SwapJob, progress: ProgressCallback, cancel: CancelToken) -> JobOutput:
         selfie = load_image(blobs.get(job.selfie_ref), limits)
         cancel.raise_if_cancelled()
         with serial.lock:
             template = library.compile(library.get(job.template))
         options = SwapOptions(format=job.format, max_bytes=job.max_bytes, faces=job.faces, label=label)
         result = run_swap(selfie, template, serial, swapper, options, limits, progress=progress)
-        return result.media.data, result.media.mime
+        stages = {name: seconds for name, seconds in result.timings.items() if name != "total"}
+        return JobOutput(result.media.data, result.media.mime, stages)
 
     return run_job

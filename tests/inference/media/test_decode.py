@@ -61,7 +61,8 @@ def make_video(path: Path, seconds: float, fps: int = 30, size: str = "96x64", e
 
 
 def child_processes() -> list[tuple[int, str]]:
-    """(pid, state) of this process's children, from /proc."""
+    """(pid, state) of this process's ffmpeg children, from /proc (other children, such as
+    the session's redis-server, are not the decoder's business)."""
     me = os.getpid()
     found = []
     for entry in os.listdir("/proc"):
@@ -71,8 +72,9 @@ def child_processes() -> list[tuple[int, str]]:
             stat = Path(f"/proc/{entry}/stat").read_text()
         except OSError:
             continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
         fields = stat[stat.rindex(")") + 2:].split()
-        if int(fields[1]) == me:
+        if int(fields[1]) == me and "ffmpeg" in name:
             found.append((int(entry), fields[0]))
     return found
 

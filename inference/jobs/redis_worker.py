@@ -1,0 +1,306 @@
+"""A worker of the Redis Streams engine: takes one job at a time from the jobs stream,
+runs it with the models it loaded once, stores the result and reports back.
+
+Delivery is at-least-once. A worker that dies mid-job leaves its entry pending; once the
+entry has sat idle for `stale_after_s`, another worker's XAUTOCLAIM takes it over and runs
+the job again. A live worker keeps its entry from looking stale with its heartbeat: every
+`heartbeat_s` it renews its own entry in the workers set and resets the idle time of the
+entry it is working on (XCLAIM to itself, JUSTID), however long the job runs. An entry
+delivered more than `max_deliveries` times (a job that kills every worker that touches
+it) goes to the dead-letter stream, and its user gets one clear failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from datetime import UTC, datetime
+
+from redis.asyncio import Redis
+
+from inference.jobs.blobs import BlobStore
+from inference.jobs.contract import (
+    CancelToken,
+    Failed,
+    JobCancelled,
+    JobFormatError,
+    Progress,
+    RunJob,
+    Started,
+    Succeeded,
+    SwapJob,
+    failure_event,
+)
+from inference.jobs.redis_protocol import WORKER_GROUP, JobSteps, StreamKeys
+from inference.observability.metrics import JobMetrics
+
+log = logging.getLogger("memeswap.worker")
+
+DEAD_LETTER_MESSAGE = "this swap failed several times and was set aside; try another photo or template"
+
+
+def default_worker_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:4]}"
+
+
+class StreamWorker:
+    """Consumes the jobs stream as one member of the worker group."""
+
+    def __init__(
+        self,
+        client: Redis,
+        run_job: RunJob,
+        blobs: BlobStore,
+        keys: StreamKeys = StreamKeys(),
+        name: str | None = None,
+        heartbeat_s: float = 2.0,
+        stale_after_s: float = 15.0,
+        max_deliveries: int = 3,
+        result_ttl_s: float = 3600.0,
+        retain_s: float = 900.0,
+        metrics: JobMetrics | None = None,
+    ) -> None:
+        if stale_after_s < 3 * heartbeat_s:
+            raise ValueError("stale_after_s must be at least three heartbeats, or live workers lose their jobs")
+        self._client = client
+        self._run_job = run_job
+        self._blobs = blobs
+        self.keys = keys
+        self.name = name or default_worker_name()
+        self.heartbeat_s = heartbeat_s
+        self.stale_after_s = stale_after_s
+        self.max_deliveries = max_deliveries
+        self.result_ttl_s = result_ttl_s
+        self.metrics = metrics or JobMetrics(role="worker")
+        self._steps = JobSteps(client, keys, retain_s)
+        self._current: tuple[str, SwapJob, CancelToken] | None = None  # entry id, job, token
+        self._next_reclaim = 0.0
+        self._last_beat = 0.0
+        self.jobs_done = 0
+        self.metrics.track_workers(lambda: 1)
+
+    @property
+    def current_job_id(self) -> str | None:
+        return self._current[1].job_id if self._current else None
+
+    async def health(self) -> dict:
+        try:
+            await self._client.ping()
+        except Exception as error:
+            return {"ok": False, "error": f"redis: {error}"}
+        beat_age = time.monotonic() - self._last_beat
+        return {"ok": beat_age < self.stale_after_s, "worker": self.name, "job": self.current_job_id,
+                "jobs_done": self.jobs_done, "heartbeat_age_s": round(beat_age, 2)}
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Take and run jobs until `stop` is set; the job in hand is finished first."""
+        stop = stop or asyncio.Event()
+        await self._steps.ensure_groups()
+        await self._beat()
+        quit_heartbeat = asyncio.Event()
+        heartbeat = asyncio.create_task(self._heartbeat_loop(quit_heartbeat), name="heartbeat")
+        log.info("worker %s ready", self.name, extra={"worker": self.name})
+        try:
+            while not stop.is_set():
+                entry = await self._next_entry(block_s=min(1.0, self.heartbeat_s))
+                if entry is not None:
+                    await self._handle(*entry)
+        finally:
+            # Let the heartbeat end between beats: cancelling a redis-py command midway can
+            # leave its connection half-closed.
+            quit_heartbeat.set()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(asyncio.shield(heartbeat), 2.0)
+            heartbeat.cancel()
+            with contextlib.suppress(Exception):
+                await self._client.zrem(self.keys.workers, self.name)
+            log.info("worker %s stopped", self.name, extra={"worker": self.name})
+
+    # --- taking entries ------------------------------------------------------------------
+
+    async def _next_entry(self, block_s: float) -> tuple[str, dict, int] | None:
+        """A stale entry of a dead worker if there is one (checked every half `stale_after_s`),
+        else a new one. Returns (entry id, fields, times delivered)."""
+        now = time.monotonic()
+        if now >= self._next_reclaim:
+            self._next_reclaim = now + self.stale_after_s / 2
+            reply = await self._client.xautoclaim(self.keys.jobs, WORKER_GROUP, self.name,
+                                                  min_idle_time=int(self.stale_after_s * 1000),
+                                                  start_id="0-0", count=1)
+            claimed = reply[1]
+            if claimed:
+                self._next_reclaim = now  # there may be more
+                entry_id, fields = claimed[0]
+                pending = await self._client.xpending_range(self.keys.jobs, WORKER_GROUP, min=entry_id,
+                                                            max=entry_id, count=1)
+                deliveries = pending[0]["times_delivered"] if pending else self.max_deliveries + 1
+                log.warning("worker %s reclaimed entry %s (delivery %d)", self.name, entry_id.decode(),
+                            deliveries, extra={"worker": self.name})
+                return entry_id.decode(), fields, deliveries
+        reply = await self._client.xreadgroup(WORKER_GROUP, self.name, {self.keys.jobs: ">"}, count=1,
+                                              block=int(block_s * 1000))
+        if not reply or not reply[0][1]:
+            return None
+        entry_id, fields = reply[0][1][0]
+        return entry_id.decode(), fields, 1
+
+    async def _handle(self, entry_id: str, fields: dict, deliveries: int) -> None:
+        text = {key.decode(): value.decode() for key, value in fields.items()}
+        job_id, shard = text.get("job_id", ""), text.get("shard", "")
+        try:
+            job = SwapJob.from_json(text.get("job", ""))
+        except JobFormatError as error:
+            await self._set_aside(entry_id, text, f"unreadable job: {error}")
+            return
+        if deliveries > self.max_deliveries:
+            log.error("job %s dead-lettered after %d deliveries", job_id, deliveries,
+                      extra={"job_id": job_id, "worker": self.name})
+            await self._finish(job, shard, entry_id, deliveries,
+                               Failed(code="dead_letter", message=DEAD_LETTER_MESSAGE, retryable=False),
+                               dead_reason=f"delivered {deliveries} times")
+            return
+        state = await self._steps.take(job_id, self.name, deliveries)
+        if state in ("finished", "missing"):  # cancelled while queued, or long expired
+            await self._acknowledge(entry_id)
+            return
+        remaining = self._deadline(job) - datetime.now(UTC).timestamp()
+        if remaining <= 0:
+            await self._finish(job, shard, entry_id, deliveries, _deadline_failure(job))
+            return
+        await self._run(job, shard, entry_id, deliveries, remaining)
+
+    # --- running one job -----------------------------------------------------------------
+
+    async def _run(self, job: SwapJob, shard: str, entry_id: str, deliveries: int, remaining_s: float) -> None:
+        # `Started` goes out before the work begins, so it precedes every progress event,
+        # and a job cancelled in between never starts.
+        if await self._steps.emit(job.job_id, shard, Started()) < 0:
+            await self._acknowledge(entry_id)
+            return
+        loop = asyncio.get_running_loop()
+        token = CancelToken()
+        self._current = (entry_id, job, token)
+        self.metrics.stage("queue_wait", max(0.0, datetime.now(UTC).timestamp() - job.created_at.timestamp()))
+        outbox: asyncio.Queue[Progress | None] = asyncio.Queue()
+        emitter = asyncio.create_task(self._emit_progress(job, shard, outbox, token))
+        deadline = loop.call_later(remaining_s, token.cancel, "deadline")
+
+        def progress(done: int, total: int) -> None:
+            token.raise_if_cancelled()
+            loop.call_soon_threadsafe(outbox.put_nowait, Progress(done=done, total=total))
+
+        began = time.perf_counter()
+        try:
+            output = await asyncio.to_thread(self._run_job, job, progress, token)
+            token.raise_if_cancelled()
+            ref = await asyncio.to_thread(self._blobs.put, output.data, self.result_ttl_s)
+            final = Succeeded(result_ref=ref, mime=output.mime, size=len(output.data))
+        except JobCancelled as stopped:
+            final = _deadline_failure(job) if stopped.reason == "deadline" else failure_event(stopped)
+            output = None
+        except asyncio.CancelledError:  # the worker is being stopped: the thread stops at its next check
+            token.cancel("shutdown")
+            raise
+        except Exception as error:
+            final = failure_event(error)
+            output = None
+            if final.code == "internal":
+                log.error("job %s crashed", job.job_id, exc_info=error,
+                          extra={"job_id": job.job_id, "worker": self.name})
+        finally:
+            deadline.cancel()
+            await outbox.put(None)
+            await emitter  # every progress event is in the list before the final one
+            self._current = None
+        seconds = time.perf_counter() - began
+        if isinstance(final, Failed) and final.code == "shutdown":
+            return  # leave the entry pending: another worker takes it over
+        ended = await self._finish(job, shard, entry_id, deliveries, final)
+        if ended and output is not None:
+            for stage, stage_seconds in output.stages.items():
+                self.metrics.stage(stage, stage_seconds)
+            await self._client.lpush(self.keys.durations, f"{seconds:.3f}")
+            await self._client.ltrim(self.keys.durations, 0, 19)
+        elif not ended and isinstance(final, Succeeded):  # cancelled meanwhile, or another worker won
+            await asyncio.to_thread(self._blobs.delete, final.result_ref)
+
+    async def _emit_progress(self, job: SwapJob, shard: str, outbox: asyncio.Queue, token: CancelToken) -> None:
+        """Sends the job's events one at a time, in order; a -1 answer means the job ended
+        elsewhere (cancelled, past its deadline), so the work stops at its next check."""
+        while (event := await outbox.get()) is not None:
+            if token.cancelled:
+                continue
+            try:
+                if await self._steps.emit(job.job_id, shard, event) < 0:
+                    token.cancel("cancelled")
+            except Exception as error:  # progress is best effort; the final event is not
+                log.warning("job %s: progress not sent (%s)", job.job_id, error, extra={"job_id": job.job_id})
+
+    async def _finish(self, job: SwapJob, shard: str, entry_id: str, deliveries: int, final: Failed | Succeeded,
+                      dead_reason: str = "") -> bool:
+        ended = await self._steps.finish(job.job_id, shard, job.user_key, final, dead_reason=dead_reason,
+                                         deliveries=deliveries, entry=entry_id)
+        if ended:
+            self.jobs_done += 1
+            outcome, reason = ("succeeded", "ok") if isinstance(final, Succeeded) else ("failed", final.code)
+            self.metrics.job_finished(outcome, reason)
+            log.info("job %s %s", job.job_id, reason, extra={"job_id": job.job_id, "worker": self.name,
+                                                             "outcome": reason})
+        return ended
+
+    async def _set_aside(self, entry_id: str, fields: dict[str, str], reason: str) -> None:
+        """An entry this build cannot read goes to the dead letters untouched, for a person to look at."""
+        log.error("entry %s set aside: %s", entry_id, reason, extra={"worker": self.name})
+        async with self._client.pipeline(transaction=True) as pipe:
+            pipe.xadd(self.keys.dead_letters, {**fields, "reason": reason[:500], "entry": entry_id},
+                      maxlen=10_000, approximate=True)
+            pipe.xack(self.keys.jobs, WORKER_GROUP, entry_id)
+            pipe.xdel(self.keys.jobs, entry_id)
+            await pipe.execute()
+        self.metrics.job_finished("failed", "dead_letter")
+
+    async def _acknowledge(self, entry_id: str) -> None:
+        async with self._client.pipeline(transaction=True) as pipe:
+            pipe.xack(self.keys.jobs, WORKER_GROUP, entry_id)
+            pipe.xdel(self.keys.jobs, entry_id)
+            await pipe.execute()
+
+    # --- heartbeat -------------------------------------------------------------------------
+
+    async def _heartbeat_loop(self, quit: asyncio.Event) -> None:
+        while not quit.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(quit.wait(), self.heartbeat_s)
+                return
+            try:
+                await self._beat()
+            except Exception as error:
+                log.warning("heartbeat failed (%s)", error, extra={"worker": self.name})
+
+    async def _beat(self) -> None:
+        now_ms = int(time.time() * 1000)
+        async with self._client.pipeline(transaction=False) as pipe:
+            pipe.zadd(self.keys.workers, {self.name: now_ms + int(3 * self.heartbeat_s * 1000)})
+            pipe.zremrangebyscore(self.keys.workers, "-inf", now_ms)
+            current = self._current
+            if current is not None:
+                pipe.xclaim(self.keys.jobs, WORKER_GROUP, self.name, 0, [current[0]], justid=True)
+                pipe.hget(self.keys.job(current[1].job_id), "state")
+            replies = await pipe.execute()
+        self._last_beat = time.monotonic()
+        if current is not None and replies[-1] != b"running":
+            current[2].cancel("cancelled")  # ended elsewhere while the work made no progress
+
+    @staticmethod
+    def _deadline(job: SwapJob) -> float:
+        return job.created_at.timestamp() + (job.deadline_s or 120.0)
+
+
+def _deadline_failure(job: SwapJob) -> Failed:
+    return Failed(code="deadline", message=f"the swap took longer than {job.deadline_s or 120.0:g} s; please try again",
+                  retryable=True)

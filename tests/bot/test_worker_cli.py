@@ -1,0 +1,102 @@
+"""`memeswap worker` as an operator runs it: a real process that takes real swap jobs from
+Redis, serves /metrics and /healthz, logs JSON lines with the job id and stops cleanly on
+SIGTERM; the bot side's own metrics are served the same way."""
+
+import asyncio
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+
+import cv2
+from PIL import Image
+
+from inference.jobs.contract import Succeeded, SwapJob
+from inference.jobs.local_redis import free_loopback_port
+from inference.jobs.redis_blobs import RedisBlobStore
+from inference.jobs.redis_engine import RedisStreamsEngine
+from inference.jobs.redis_protocol import StreamKeys
+from inference.observability.ops_server import OpsServer
+from inference.samples import crop_face
+from tests.inference.jobs.engine_harness import collect
+
+
+def fetch(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def test_memeswap_worker_swaps_jobs_from_redis_and_serves_metrics(tmp_path, redis_url, redis_prefix, group):
+    image, faces = group
+    blobs = RedisBlobStore.from_url(redis_url, prefix=redis_prefix)
+    selfie_ref = blobs.put(cv2.imencode(".png", crop_face(image, faces[2])[:, :, ::-1])[1].tobytes(), 600)
+    port = free_loopback_port()
+    env = {**os.environ, "MEMESWAP_REDIS_URL": redis_url, "MEMESWAP_REDIS_PREFIX": redis_prefix,
+           "MEMESWAP_OPS_PORT": str(port), "MEMESWAP_DATA_DIR": str(tmp_path / "data"), "MEMESWAP_LOG_FORMAT": "json"}
+    worker = subprocess.Popen([sys.executable, "-m", "bot", "worker"], cwd=tmp_path, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    async def scenario():
+        engine = RedisStreamsEngine.from_url(redis_url, "shard-cli", keys=StreamKeys(redis_prefix))
+        async with engine, OpsServer(engine.metrics, engine.health) as bot_ops:
+            job = SwapJob(job_id="cli-1", user_key="telegram:77", selfie_ref=selfie_ref, template="bounce")
+            await engine.submit(job)
+            events = await collect(engine, job.job_id, timeout=240)
+            worker_side = [await asyncio.to_thread(fetch, f"http://127.0.0.1:{port}/{path}")
+                           for path in ("metrics", "healthz")]
+            bot_side = await asyncio.to_thread(fetch, f"http://127.0.0.1:{bot_ops.port}/metrics")
+            return events, worker_side, bot_side
+
+    try:
+        events, (worker_metrics, worker_health), bot_metrics = asyncio.run(scenario())
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _, stderr = worker.communicate(timeout=60)
+    assert worker.returncode == 0, stderr[-2000:]
+
+    final = events[-1]
+    assert isinstance(final, Succeeded) and final.mime == "image/gif"
+    progress = [e for e in events if e.kind == "progress"]
+    assert progress[-1].done == progress[-1].total == 36
+    with Image.open(io.BytesIO(blobs.get(final.result_ref))) as gif:
+        assert gif.format == "GIF" and gif.n_frames == 36
+
+    status, text = worker_metrics
+    assert status == 200
+    assert 'memeswap_jobs_total{outcome="succeeded",reason="ok",role="worker"} 1.0' in text
+    assert 'memeswap_stage_seconds_count{role="worker",stage="swap"} 1.0' in text
+    status, text = worker_health
+    assert status == 200 and json.loads(text)["ok"] is True
+    status, text = bot_metrics
+    assert status == 200 and 'memeswap_jobs_total{outcome="succeeded",reason="ok",role="bot"} 1.0' in text
+
+    lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    assert any(line.get("job_id") == "cli-1" and line.get("outcome") == "ok" for line in lines), stderr[-2000:]
+    assert redis_url not in stderr
+
+
+def test_worker_without_a_redis_url_is_one_clear_line(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "MEMESWAP_REDIS_URL"}
+    env["MEMESWAP_DATA_DIR"] = str(tmp_path)
+    result = subprocess.run([sys.executable, "-m", "bot", "worker"], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: memeswap worker needs MEMESWAP_REDIS_URL; without Redis the bot runs jobs itself"]
+
+
+def test_worker_with_an_unreachable_redis_is_one_clear_line(tmp_path):
+    env = {**os.environ, "MEMESWAP_DATA_DIR": str(tmp_path), "MEMESWAP_OPS_PORT": "0",
+           "MEMESWAP_REDIS_URL": f"redis://:hunter2@127.0.0.1:{free_loopback_port()}/0"}
+    result = subprocess.run([sys.executable, "-m", "bot", "worker"], cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=180)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: cannot reach Redis"), result.stderr
+    assert "hunter2" not in result.stderr

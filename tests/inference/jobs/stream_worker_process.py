@@ -1,0 +1,46 @@
+"""A `StreamWorker` in a process of its own with a fake job, for the tests that kill
+workers: `python -m tests.inference.jobs.stream_worker_process REDIS_URL PREFIX NAME`.
+
+The fake job sleeps in steps and returns "<job id>|<selfie ref>" so a test can tell every
+result apart. A job for the template "kills-its-worker" ends the process with SIGKILL,
+the way a segfault in native code would.
+"""
+
+import asyncio
+import os
+import signal
+import sys
+import time
+
+from redis.asyncio import Redis
+
+from inference.jobs.contract import JobOutput
+from inference.jobs.redis_blobs import RedisBlobStore
+from inference.jobs.redis_protocol import StreamKeys
+from inference.jobs.redis_worker import StreamWorker
+
+HEARTBEAT_S = 0.1
+STALE_AFTER_S = 0.6
+
+
+def run_job(job, progress, token) -> JobOutput:
+    if job.template == "kills-its-worker":
+        os.kill(os.getpid(), signal.SIGKILL)
+    steps = 20 if job.template == "slow" else 3
+    for i in range(steps):
+        time.sleep(0.02)
+        progress(i + 1, steps)
+    return JobOutput(f"{job.job_id}|{job.selfie_ref}".encode(), "image/gif")
+
+
+async def main(url: str, prefix: str, name: str) -> None:
+    blobs = RedisBlobStore.from_url(url, prefix=prefix)
+    worker = StreamWorker(Redis.from_url(url), run_job, blobs, StreamKeys(prefix), name=name,
+                          heartbeat_s=HEARTBEAT_S, stale_after_s=STALE_AFTER_S)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    await worker.run(stop)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(*sys.argv[1:4]))

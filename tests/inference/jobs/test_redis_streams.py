@@ -1,0 +1,294 @@
+"""What only the Redis Streams engine does: workers in processes of their own that die
+mid-job (kill -9), dead letters, a shard that restarts, the heartbeat that keeps a long
+job on its live worker, and entries this build cannot read."""
+
+import asyncio
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from inference.jobs.blobs import LocalBlobStore
+from inference.jobs.contract import Failed, Progress, Succeeded
+from inference.jobs.redis_blobs import RedisBlobStore
+from inference.jobs.redis_engine import RedisStreamsEngine
+from inference.jobs.redis_protocol import StreamKeys
+from inference.jobs.redis_worker import DEAD_LETTER_MESSAGE, StreamWorker
+from tests.inference.jobs.engine_harness import Jobs, collect, job, kinds, until
+
+ROOT = Path(__file__).resolve().parents[3]
+GENEROUS = {"per_user_concurrency": 10_000, "per_user_rate": (1e6, 1e6), "max_queue": 10_000}
+
+
+class WorkerProcesses:
+    """Worker processes running tests/inference/jobs/stream_worker_process.py."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        self.url, self.prefix = url, prefix
+        self.alive: dict[str, subprocess.Popen] = {}
+        self.started = 0
+        self.killed = 0
+
+    def spawn(self) -> str:
+        self.started += 1
+        name = f"proc{self.started}"
+        self.alive[name] = subprocess.Popen(
+            [sys.executable, "-m", "tests.inference.jobs.stream_worker_process", self.url, self.prefix, name],
+            cwd=ROOT)
+        return name
+
+    def kill(self, name: str) -> None:
+        process = self.alive.pop(name)
+        process.kill()  # SIGKILL: no clean-up, no goodbye
+        process.wait()
+        self.killed += 1
+
+    def replace_the_dead(self) -> int:
+        dead = [name for name, process in self.alive.items() if process.poll() is not None]
+        for name in dead:
+            del self.alive[name]
+            self.spawn()
+        return len(dead)
+
+    def stop_all(self) -> None:
+        for process in self.alive.values():
+            process.kill()
+            process.wait()
+        self.alive.clear()
+
+
+@pytest.fixture
+def processes(redis_url, redis_prefix):
+    workers = WorkerProcesses(redis_url, redis_prefix)
+    yield workers
+    workers.stop_all()
+
+
+def shard(redis_url: str, prefix: str, name: str = "shard-a", **options) -> RedisStreamsEngine:
+    return RedisStreamsEngine.from_url(redis_url, name, keys=StreamKeys(prefix), **{**GENEROUS, **options})
+
+
+async def results_per_job(redis_url: str, keys: StreamKeys, shard_name: str = "shard-a") -> dict[str, int]:
+    client = Redis.from_url(redis_url)
+    try:
+        counts: dict[str, int] = {}
+        for _, fields in await client.xrange(keys.results(shard_name)):
+            job_id = fields[b"job_id"].decode()
+            counts[job_id] = counts.get(job_id, 0) + 1
+        return counts
+    finally:
+        await client.aclose()
+
+
+def test_a_worker_killed_mid_job_is_replaced_and_the_caller_gets_one_success(redis_url, redis_prefix, processes):
+    blobs = RedisBlobStore.from_url(redis_url, prefix=redis_prefix)
+
+    async def main():
+        first = processes.spawn()
+        async with shard(redis_url, redis_prefix) as engine:
+            await engine.submit(job("long", template="slow", selfie_ref="me"))
+            events = []
+            async for event in engine.events("long"):
+                events.append(event)
+                if isinstance(event, Progress) and event.done == 5 and processes.killed == 0:
+                    processes.kill(first)  # mid-job, after a quarter of the work
+                    processes.spawn()
+            return events, await results_per_job(redis_url, engine.keys)
+
+    events, results = asyncio.run(asyncio.wait_for(main(), 30))
+    assert kinds(events).count("started") == 2  # the job ran again on the new worker
+    assert kinds(events).count("succeeded") == 1 and isinstance(events[-1], Succeeded)
+    assert blobs.get(events[-1].result_ref) == b"long|me"
+    assert results == {"long": 1}
+
+
+def test_200_jobs_over_4_workers_with_random_kills_lose_nothing_and_repeat_nothing(redis_url, redis_prefix,
+                                                                                     processes):
+    blobs = RedisBlobStore.from_url(redis_url, prefix=redis_prefix)
+    rng = random.Random(4)
+    ids = [f"job{i:03d}" for i in range(200)]
+
+    async def chaos(done: asyncio.Event) -> None:
+        while not done.is_set() and processes.killed < 8:
+            await asyncio.sleep(rng.uniform(0.2, 0.6))
+            processes.kill(rng.choice(sorted(processes.alive)))
+            processes.spawn()
+
+    async def main():
+        for _ in range(4):
+            processes.spawn()
+        async with shard(redis_url, redis_prefix) as engine:
+            for i, job_id in enumerate(ids):
+                await engine.submit(job(job_id, user=f"telegram:{i % 7}", selfie_ref=f"face{i}"))
+            done = asyncio.Event()
+            killer = asyncio.create_task(chaos(done))
+            finals = await asyncio.gather(*(collect(engine, job_id, timeout=90) for job_id in ids))
+            done.set()
+            await killer
+            client = Redis.from_url(redis_url)
+            left = (await client.xlen(engine.keys.jobs), await client.xlen(engine.keys.dead_letters),
+                    int(await client.get(engine.keys.waiting) or 0))
+            await client.aclose()
+            return finals, await results_per_job(redis_url, engine.keys), left
+
+    finals, results, left = asyncio.run(main())
+    assert processes.killed >= 4
+    assert sum(kinds(events).count("started") for events in finals) > len(ids), "no kill landed mid-job"
+    for i, (job_id, events) in enumerate(zip(ids, finals)):
+        assert kinds(events).count("succeeded") == 1 and isinstance(events[-1], Succeeded), (job_id, events)
+        assert blobs.get(events[-1].result_ref) == f"{job_id}|face{i}".encode()
+    assert results == {job_id: 1 for job_id in ids}  # one final each in the durable stream
+    assert left == (0, 0, 0)  # no job left in the stream, none dead-lettered, nothing counted as waiting
+
+
+def test_a_job_that_always_kills_its_worker_is_dead_lettered(redis_url, redis_prefix, processes):
+    async def main():
+        for _ in range(2):
+            processes.spawn()
+        async with shard(redis_url, redis_prefix) as engine:
+            await engine.submit(job("doomed", template="kills-its-worker"))
+            await engine.submit(job("fine"))
+            follow = asyncio.create_task(collect(engine, "doomed", timeout=40))
+            while not follow.done():
+                processes.replace_the_dead()
+                await asyncio.sleep(0.05)
+            client = Redis.from_url(redis_url)
+            dead = await client.xrange(engine.keys.dead_letters)
+            await client.aclose()
+            return follow.result(), await collect(engine, "fine", timeout=10), dead
+
+    doomed, fine, dead = asyncio.run(main())
+    assert doomed[-1] == Failed(code="dead_letter", message=DEAD_LETTER_MESSAGE, retryable=False)
+    assert isinstance(fine[-1], Succeeded)
+    assert processes.started >= 4  # it took three workers with it
+    assert len(dead) == 1
+    fields = {k.decode(): v.decode() for k, v in dead[0][1].items()}
+    assert fields["job_id"] == "doomed" and fields["deliveries"] == "4"
+    assert '"template":"kills-its-worker"' in fields["job"]
+
+
+def test_a_restarted_shard_still_hands_over_the_final_once(redis_url, redis_prefix, tmp_path):
+    jobs = Jobs(steps=5, step_s=0.02)
+    keys = StreamKeys(redis_prefix)
+    blobs = LocalBlobStore(tmp_path / "blobs")
+
+    async def main():
+        async with shard(redis_url, redis_prefix, "shard-r") as first:
+            await first.submit(job("r1", template="slow").model_copy(update={"reply_to": "telegram:chat:5"}))
+        # the shard is down; a worker finishes the job meanwhile
+        stop = asyncio.Event()
+        client = Redis.from_url(redis_url)
+        worker = asyncio.create_task(StreamWorker(client, jobs.stepping, blobs, keys, heartbeat_s=0.1,
+                                                  stale_after_s=0.5).run(stop))
+        await until(lambda: jobs.started == ["r1"])
+        handed: list = []
+
+        async def post(job, event):
+            handed.append((job.job_id, job.reply_to, event.kind))
+
+        await asyncio.sleep(0.3)
+        async with shard(redis_url, redis_prefix, "shard-r", on_unfollowed_final=post):
+            await until(lambda: handed, timeout=5)
+        again: list = []
+
+        async def post_again(job, event):
+            again.append(job.job_id)
+
+        async with shard(redis_url, redis_prefix, "shard-r", on_unfollowed_final=post_again) as third:
+            await asyncio.sleep(0.5)
+            replay = await collect(third, "r1")  # asking about it still works
+        stop.set()
+        await worker
+        await client.aclose()
+        return handed, again, replay
+
+    handed, again, replay = asyncio.run(main())
+    assert handed == [("r1", "telegram:chat:5", "succeeded")]
+    assert again == []  # acknowledged once handed over: not offered twice
+    assert kinds(replay)[0] == "queued" and kinds(replay)[-1] == "succeeded"
+
+
+def test_the_heartbeat_keeps_a_long_job_on_its_live_worker(redis_url, redis_prefix, tmp_path):
+    jobs = Jobs()
+    keys = StreamKeys(redis_prefix)
+    blobs = LocalBlobStore(tmp_path / "blobs")
+
+    async def main():
+        stop = asyncio.Event()
+        clients = [Redis.from_url(redis_url) for _ in range(2)]
+        workers = [asyncio.create_task(StreamWorker(c, jobs.gated, blobs, keys, name=f"w{i}", heartbeat_s=0.1,
+                                                    stale_after_s=0.4).run(stop)) for i, c in enumerate(clients)]
+        async with shard(redis_url, redis_prefix) as engine:
+            await engine.submit(job("long"))
+            await until(lambda: jobs.started)
+            await asyncio.sleep(1.5)  # well past stale_after_s, with the other worker looking for stale work
+            jobs.gate.set()
+            events = await collect(engine, "long")
+        stop.set()
+        await asyncio.gather(*workers)
+        for c in clients:
+            await c.aclose()
+        return events
+
+    events = asyncio.run(main())
+    assert jobs.started == ["long"]
+    assert kinds(events).count("started") == 1 and isinstance(events[-1], Succeeded)
+
+
+def test_an_unreadable_entry_is_set_aside_and_work_goes_on(redis_url, redis_prefix, tmp_path):
+    jobs = Jobs(steps=1, step_s=0)
+    keys = StreamKeys(redis_prefix)
+
+    async def main():
+        client = Redis.from_url(redis_url)
+        stop = asyncio.Event()
+        async with shard(redis_url, redis_prefix) as engine:  # creates the stream and group
+            await client.xadd(keys.jobs, {"job_id": "x", "shard": "shard-a", "job": '{"version": 99}'})
+            worker = asyncio.create_task(StreamWorker(client, jobs.stepping, LocalBlobStore(tmp_path), keys,
+                                                      heartbeat_s=0.1, stale_after_s=0.5).run(stop))
+            await engine.submit(job("ok"))
+            events = await collect(engine, "ok")
+            dead = await client.xrange(keys.dead_letters)
+            left = await client.xlen(keys.jobs)
+        stop.set()
+        await worker
+        await client.aclose()
+        return events, dead, left
+
+    events, dead, left = asyncio.run(main())
+    assert isinstance(events[-1], Succeeded)
+    assert len(dead) == 1 and b"unsupported job version 99" in dead[0][1][b"reason"]
+    assert left == 0
+
+
+def test_jobs_wait_in_redis_until_a_worker_comes(redis_url, redis_prefix, tmp_path):
+    """Submitting needs no live worker: the job waits in the stream, and its queue position
+    and the deadline still hold."""
+    jobs = Jobs(steps=1, step_s=0)
+    keys = StreamKeys(redis_prefix)
+
+    async def main():
+        async with shard(redis_url, redis_prefix) as engine:
+            await engine.submit(job("early"))
+            await engine.submit(job("expires", deadline_s=0.2))
+            expired = await collect(engine, "expires")
+            stop = asyncio.Event()
+            client = Redis.from_url(redis_url)
+            began = time.monotonic()
+            worker = asyncio.create_task(StreamWorker(client, jobs.stepping, LocalBlobStore(tmp_path), keys,
+                                                      heartbeat_s=0.1, stale_after_s=0.5).run(stop))
+            early = await collect(engine, "early")
+            waited = time.monotonic() - began
+            stop.set()
+            await worker
+            await client.aclose()
+            return early, expired, waited
+
+    early, expired, waited = asyncio.run(main())
+    assert early[0].position == 0 and isinstance(early[-1], Succeeded)
+    assert expired[0].position == 1 and expired[-1].code == "deadline"
+    assert jobs.started == ["early"] and waited < 2.0
