@@ -20,6 +20,8 @@ from rich.progress import (
 )
 
 from bot.components import Components, build_components
+from bot.core.protection import TemplateScreen
+from bot.core.requesters import GLOBAL, Requester
 from bot.settings import Settings
 from inference.errors import InputError, OutputTooLargeError
 from inference.media.decode import load_image, probe_media
@@ -29,7 +31,10 @@ from inference.pipeline import AI_LABEL, SwapOptions, run_swap
 from inference.templates.library import CompiledTemplate
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
-                  help="memeswap: your face in every frame of a meme.")
+                  help="memeswap: your face in every frame of a meme. Swap your own face, or a friend's who "
+                       "agreed; every result is labelled as AI-generated.")
+protected_app = typer.Typer(no_args_is_help=True, help="Faces that must never be swapped in or out, deployment-wide.")
+app.add_typer(protected_app, name="protected")
 templates_app = typer.Typer(no_args_is_help=True, help="Add, list, show and remove templates.")
 app.add_typer(templates_app, name="templates")
 models_app = typer.Typer(no_args_is_help=True, help="Model files for the learned swapper: list, fetch, verify.")
@@ -52,6 +57,11 @@ class CliState:
         if self._components is None:
             self._components = build_components(self.settings, quiet=not self.verbose)
         return self._components
+
+    def template_screen(self) -> TemplateScreen:
+        """The nudity screen every new or one-off template passes (protected faces are
+        checked by the bot's use cases, which know the community's list)."""
+        return TemplateScreen(self.components.analyser, self.settings.nsfw_screen(), None)
 
 
 def _state(ctx: typer.Context) -> CliState:
@@ -83,7 +93,7 @@ def _resolve_template(state: CliState, name_or_path: str, progress: Progress) ->
     if path.suffix or "/" in name_or_path or path.exists():
         if not path.is_file():
             raise InputError(f"no such file: {name_or_path}")
-        compiled = library.ad_hoc(path, advance)
+        compiled = library.ad_hoc(path, advance, check_frames=state.template_screen())
     else:
         compiled = library.compile(library.get(name_or_path), advance)
     progress.remove_task(task)
@@ -121,7 +131,7 @@ def _swap_to_file(state: CliState, selfie_image, template: CompiledTemplate, out
                   max_bytes: Optional[int], faces: str, progress: Progress):
     c = state.components
     options = SwapOptions(format=fmt, max_bytes=max_bytes, faces=faces,
-                          label=AI_LABEL if state.settings.label_outputs else None)
+                          label=AI_LABEL if state.settings.label_outputs else None, badge=state.settings.badge())
     task = progress.add_task("swapping", total=template.tracks.frame_count)
     result = run_swap(selfie_image, template, c.analyser, c.swapper, options, c.limits,
                       progress=lambda done, total: progress.update(task, completed=done, total=total),
@@ -153,6 +163,7 @@ def swap(
     if not selfie.is_file():
         raise InputError(f"no such file: {selfie}")
     image = load_image(selfie, state.components.limits)
+    _refuse_protected_face(state, selfie.read_bytes())
     with _progress() as progress:
         compiled = _resolve_template(state, template, progress)
         result = _swap_to_file(state, image, compiled, output, _output_format(output, fmt), max_bytes, face, progress)
@@ -228,7 +239,8 @@ def templates_add(
         task = progress.add_task("analysing template", total=None)
         compiled = state.components.library.add(
             path, name, title=title, tags=tag or [], caption=caption,
-            progress=lambda done, total: progress.update(task, completed=done, total=total))
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+            check_frames=state.template_screen())
     out.print(f"added template '{name}': {compiled.tracks.frame_count} frames, {compiled.face_count} face track(s)")
 
 
@@ -243,6 +255,78 @@ def _model_store(ctx: typer.Context):
     from inference.models.registry import ModelStore
 
     return ModelStore(_state(ctx).settings.models_dir)
+
+
+def _protected_list(state: CliState):
+    from bot.core.protection import ProtectedFaceList
+    from bot.store.database import Database
+    from inference.safety.protected_faces import DlibFaceDescriptor
+
+    settings = state.settings
+    database = (Database(settings.database_url.get_secret_value()) if settings.database_url
+                else Database.for_data_dir(settings.data_dir))
+    return database, ProtectedFaceList(database, DlibFaceDescriptor(), state.components.analyser,
+                                       state.components.limits)
+
+
+OPERATOR = Requester("cli", "operator", GLOBAL, is_operator=True)
+
+
+def _refuse_protected_face(state: CliState, photo: bytes) -> None:
+    """The deployment's protected faces apply to the command line too."""
+    import asyncio
+
+    database, protected = _protected_list(state)
+
+    async def check() -> None:
+        await database.migrate()
+        try:
+            await protected.check_selfie(GLOBAL, photo)
+        finally:
+            await database.close()
+
+    asyncio.run(check())
+
+
+@protected_app.command("add")
+def protected_add(ctx: typer.Context, photo: Path,
+                  label: Annotated[str, typer.Option("--label", help="For operators only; never shown to users.")]
+                  ) -> None:
+    """Protect the largest face in PHOTO; only its descriptor is kept, not the photo."""
+    import asyncio
+
+    if not photo.is_file():
+        raise InputError(f"no such file: {photo}")
+    database, protected = _protected_list(_state(ctx))
+
+    async def add() -> None:
+        await database.migrate()
+        try:
+            await protected.add(OPERATOR, photo.read_bytes(), label)
+        finally:
+            await database.close()
+
+    asyncio.run(add())
+    out.print(f"protected '{label}': that face can no longer be swapped in or out", highlight=False)
+
+
+@protected_app.command("remove")
+def protected_remove(ctx: typer.Context, label: str) -> None:
+    """Stop protecting the faces stored under LABEL."""
+    import asyncio
+
+    database, protected = _protected_list(_state(ctx))
+
+    async def remove() -> int:
+        await database.migrate()
+        try:
+            return await protected.remove(OPERATOR, label)
+        finally:
+            await database.close()
+
+    if not asyncio.run(remove()):
+        raise InputError(f"no protected face labelled {label!r}")
+    out.print(f"'{label}' is no longer protected", highlight=False)
 
 
 @models_app.command("list")

@@ -53,7 +53,7 @@ def build_engine(settings: Settings, blobs: BlobStore, metrics: JobMetrics | Non
                                            **options)
     components = components or build_components(settings)
     run_job = make_swap_runner(components.analyser, components.swapper, components.library, components.limits,
-                               blobs, AI_LABEL if settings.label_outputs else None)
+                               blobs, AI_LABEL if settings.label_outputs else None, settings.badge())
     options.setdefault("workers", settings.job_workers)
     return InProcessEngine(run_job, blobs, result_ttl_s=settings.result_ttl_s, **options)
 
@@ -65,7 +65,7 @@ def build_worker(settings: Settings, components: Components, blobs: BlobStore,
     if settings.redis_url is None:
         raise ValueError("memeswap worker needs MEMESWAP_REDIS_URL (the bot runs jobs itself without Redis)")
     run_job = make_swap_runner(components.analyser, components.swapper, components.library, components.limits,
-                               blobs, AI_LABEL if settings.label_outputs else None)
+                               blobs, AI_LABEL if settings.label_outputs else None, settings.badge())
     return StreamWorker(Redis.from_url(settings.redis_url.get_secret_value()), run_job, blobs,
                         StreamKeys(settings.redis_prefix), heartbeat_s=settings.worker_heartbeat_s,
                         stale_after_s=settings.worker_stale_after_s, max_deliveries=settings.worker_max_deliveries,

@@ -7,7 +7,9 @@ import platformdirs
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from inference.media.badge import BadgeStyle
 from inference.media.limits import MediaLimits
+from inference.safety.nsfw import NsfwScreen
 
 
 class Settings(BaseSettings):
@@ -28,6 +30,22 @@ class Settings(BaseSettings):
     max_template_side: int = 1024
     max_selfie_yaw_degrees: float = 30.0
     label_outputs: bool = True
+    # A visible badge in a corner of every frame (metadata labels are stripped by chat apps).
+    ai_badge: bool = True
+    ai_badge_text: str = Field(default="AI", min_length=1, max_length=24)
+    ai_badge_corner: Literal["bottom-right", "bottom-left", "top-right", "top-left"] = "bottom-right"
+    # Nudity screening of new templates and one-off targets (nudenet's offline detector).
+    nsfw_screening: bool = True
+    nsfw_threshold: float = Field(default=0.6, gt=0, le=1)
+    nsfw_blocked: list[str] = Field(default_factory=lambda: ["FEMALE_GENITALIA_EXPOSED", "MALE_GENITALIA_EXPOSED",
+                                                             "FEMALE_BREAST_EXPOSED", "BUTTOCKS_EXPOSED",
+                                                             "ANUS_EXPOSED"])
+    # The store: an SQLite file in the data folder unless a URL (PostgreSQL) is given.
+    database_url: SecretStr | None = None
+    swaps_per_user_per_day: int = Field(default=50, ge=1)
+    saved_faces_per_user: int = Field(default=5, ge=1)
+    templates_per_scope: int = Field(default=50, ge=0)
+    template_bytes_per_scope: int = Field(default=200 * 1024 * 1024, ge=0)
     swapper: Literal["auto", "classic", "inswapper"] = "auto"
     analyser: Literal["auto", "mediapipe", "insightface"] = "auto"
     onnx_provider: Literal["auto", "tensorrt", "cuda", "cpu"] = "auto"
@@ -71,6 +89,13 @@ class Settings(BaseSettings):
     @property
     def cache_dir(self) -> Path:
         return self.data_dir / "cache" / "tracks"
+
+    def badge(self) -> BadgeStyle | None:
+        return BadgeStyle(self.ai_badge_text, self.ai_badge_corner) if self.ai_badge else None
+
+    def nsfw_screen(self) -> NsfwScreen | None:
+        """Not loaded yet (`prepare()` does that, once, where it is used)."""
+        return NsfwScreen(self.nsfw_threshold, self.nsfw_blocked) if self.nsfw_screening else None
 
     def media_limits(self) -> MediaLimits:
         return MediaLimits(

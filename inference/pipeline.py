@@ -17,6 +17,7 @@ import numpy as np
 from inference.errors import InputError, NoFaceError
 from inference.faces.analyser import FaceAnalyser
 from inference.faces.face import Face
+from inference.media.badge import BadgeStamp, BadgeStyle
 from inference.media.decode import read_frames
 from inference.media.encode import EncodedMedia, OutputFormat, StreamingEncoder
 from inference.media.limits import MediaLimits
@@ -35,8 +36,9 @@ class SwapOptions:
     format: OutputFormat = "gif"
     max_bytes: int | None = None
     faces: str = "all"  # "all", "largest" or a track number
-    label: str | None = AI_LABEL
+    label: str | None = AI_LABEL  # metadata: GIF comment, MP4 comment, WebP XMP
     batch_size: int = 8
+    badge: BadgeStyle | None = BadgeStyle()  # visible, drawn last on every frame; None: off
 
 
 @dataclass
@@ -87,6 +89,7 @@ def run_swap(
     overlays = read_overlay(template.template.overlay_path) if template.template.overlay_path else None
     frames = _prefetch(read_frames(template.template.media_path, limits, max_side=limits.max_template_side))
 
+    badge: BadgeStamp | None = None  # drawn on the first frame, then for each new frame size
     swap_time = 0.0
     with StreamingEncoder(options.format, fps=manifest.fps, max_bytes=options.max_bytes,
                           loop=manifest.loop, comment=options.label) as encoder:
@@ -104,6 +107,10 @@ def run_swap(
                         frame = composite(frame, layer)
                 if caption is not None:
                     frame = composite(frame, caption)
+                if options.badge is not None:
+                    if badge is None or (badge.height, badge.width) != frame.shape[:2]:
+                        badge = BadgeStamp.for_frame(frame.shape[1], frame.shape[0], options.badge)
+                    frame = badge.apply(frame)
                 encoder.write(frame)
             swap_time += time.perf_counter() - t0
             done += len(batch)

@@ -111,3 +111,28 @@ def redis_prefix(request) -> str:
     import uuid
 
     return f"t{uuid.uuid4().hex[:8]}:"
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL on a free loopback port for the whole session (run as the `postgres`
+    system user when the suite runs as root); `create_database(name)` gives a module its own
+    clean database.
+
+    The README's test command installs the `postgresql` package; its absence is a failure, not
+    a skip, so a machine without it cannot pass the suite by leaving the PostgreSQL tests out.
+    """
+    from tests.postgres_server import LocalPostgresServer, PostgresMissing
+
+    try:
+        server = LocalPostgresServer().start()
+    except PostgresMissing as missing:
+        pytest.fail(f"{missing}; the README's test command installs the `postgresql` package")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server) -> str:
+    """`postgresql+asyncpg://memeswap:<password>@127.0.0.1:<port>/memeswap` on the session's server."""
+    return postgres_server.url

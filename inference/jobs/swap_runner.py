@@ -12,6 +12,7 @@ import threading
 from inference.faces.analyser import FaceAnalyser
 from inference.jobs.blobs import BlobStore
 from inference.jobs.contract import CancelToken, JobOutput, ProgressCallback, RunJob, SwapJob
+from inference.media.badge import BadgeStyle
 from inference.media.decode import load_image
 from inference.media.limits import MediaLimits
 from inference.pipeline import SwapOptions, run_swap
@@ -38,7 +39,7 @@ class SerialAnalyser:
 
 
 def make_swap_runner(analyser: FaceAnalyser, swapper: Swapper, library: TemplateLibrary, limits: MediaLimits,
-                     blobs: BlobStore, label: str | None = None) -> RunJob:
+                     blobs: BlobStore, label: str | None = None, badge: BadgeStyle | None = BadgeStyle()) -> RunJob:
     serial = SerialAnalyser(analyser)
 
     def run_job(job: SwapJob, progress: ProgressCallback, cancel: CancelToken) -> JobOutput:
@@ -46,7 +47,8 @@ def make_swap_runner(analyser: FaceAnalyser, swapper: Swapper, library: Template
         cancel.raise_if_cancelled()
         with serial.lock:
             template = library.compile(library.get(job.template))
-        options = SwapOptions(format=job.format, max_bytes=job.max_bytes, faces=job.faces, label=label)
+        options = SwapOptions(format=job.format, max_bytes=job.max_bytes, faces=job.faces, label=label,
+                              badge=badge)
         result = run_swap(selfie, template, serial, swapper, options, limits, progress=progress)
         stages = {name: seconds for name, seconds in result.timings.items() if name != "total"}
         return JobOutput(result.media.data, result.media.mime, stages)

@@ -1,10 +1,14 @@
 """The template library: built-in templates plus the ones users add, compiled on demand."""
 
 import json
+import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from inference.errors import InputError, NoFaceError
 from inference.faces.analyser import FaceAnalyser
@@ -58,7 +62,23 @@ def builtin_templates_dir() -> Path:
     return Path(str(files("templates") / "builtin"))
 
 
+_SCOPE_KEY = re.compile(r"[a-z][a-z0-9]*-(guild|chat|user)-[-0-9A-Za-z_]{1,41}")
+
+
+def split_template_ref(ref: str) -> tuple[str | None, str]:
+    """"name" (built-in or global) or "scope-key/name" (a guild's, chat's or user's own)."""
+    scope_key, _, name = ref.rpartition("/")
+    if scope_key and not _SCOPE_KEY.fullmatch(scope_key):
+        raise InputError(f"no template named {ref!r}", code="unknown_template")
+    return scope_key or None, validate_template_name(name)
+
+
 class TemplateLibrary:
+    """Built-in templates, the operator's global ones (`custom_dir/<name>`) and the scoped
+    ones of guilds, chats and users (`custom_dir/scoped/<scope key>/<name>`). Which scoped
+    templates exist is the store's business (`bot.core.templates`); this class keeps their
+    media and tracks."""
+
     def __init__(self, custom_dir: Path, cache: TrackCache, analyser: FaceAnalyser,
                  limits: MediaLimits = MediaLimits(), builtin_dir: Path | None = None) -> None:
         self.custom_dir = custom_dir
@@ -68,13 +88,24 @@ class TemplateLibrary:
         self.limits = limits
 
     def templates(self) -> list[Template]:
+        """Built-in and global templates."""
         found = {t.name: t for t in self._scan(self.custom_dir, builtin=False)}
         found.update({t.name: t for t in self._scan(self.builtin_dir, builtin=True)})
         return sorted(found.values(), key=lambda t: (not t.builtin, t.name))
 
-    def get(self, name: str) -> Template:
-        validate_template_name(name)
-        for folder, builtin in ((self.builtin_dir, True), (self.custom_dir, False)):
+    def scope_folder(self, scope_key: str | None) -> Path:
+        if scope_key is None or scope_key == "global":
+            return self.custom_dir
+        if not _SCOPE_KEY.fullmatch(scope_key):
+            raise ValueError(f"bad scope key {scope_key!r}")
+        return self.custom_dir / "scoped" / scope_key
+
+    def get(self, ref: str) -> Template:
+        """A template by name (built-in or global) or by "scope-key/name"."""
+        scope_key, name = split_template_ref(ref)
+        places = [(self.scope_folder(scope_key), False)] if scope_key else [(self.builtin_dir, True),
+                                                                             (self.custom_dir, False)]
+        for folder, builtin in places:
             manifest = folder / name / MANIFEST
             if manifest.is_file():
                 return _load(manifest.parent, builtin)
@@ -92,21 +123,32 @@ class TemplateLibrary:
                               "pick a GIF or video where a face is clearly visible")
         return CompiledTemplate(template, tracks)
 
-    def ad_hoc(self, path: Path, progress: Progress | None = None) -> CompiledTemplate:
+    def ad_hoc(self, path: Path, progress: Progress | None = None,
+               check_frames: Callable[[list[np.ndarray]], None] | None = None) -> CompiledTemplate:
         """A media file used as a template once, without adding it to the library."""
         info = probe_media(path, self.limits)
+        if check_frames is not None:
+            check_frames(sample_frames(path, self.limits, count=8))
         manifest = TemplateManifest(name="ad-hoc", title=path.stem, fps=info.fps, media=path.name)
         return self.compile(Template(manifest, path.parent, builtin=False), progress)
 
     def add(self, path: Path, name: str, title: str | None = None, tags: list[str] | None = None,
-            caption: str | None = None, progress: Progress | None = None) -> CompiledTemplate:
-        """Validate, downscale, analyse and store a new template; all or nothing."""
+            caption: str | None = None, progress: Progress | None = None, scope_key: str | None = None,
+            check_frames: Callable[[list[np.ndarray]], None] | None = None) -> CompiledTemplate:
+        """Validate, downscale, analyse and store a new template; all or nothing.
+
+        `check_frames` sees a few frames spread over the clip before anything is stored
+        (content screening) and refuses by raising."""
         validate_template_name(name)
-        if any(t.name == name for t in self.templates()):
+        folder = self.scope_folder(scope_key)
+        builtin_names = {t.name for t in self._scan(self.builtin_dir, builtin=True)}
+        if name in builtin_names or (folder / name / MANIFEST).is_file():
             raise InputError(f"a template named {name!r} already exists", code="name_taken")
         info = probe_media(path, self.limits)
-        self.custom_dir.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".adding-{name}-", dir=self.custom_dir))
+        if check_frames is not None:
+            check_frames(sample_frames(path, self.limits, count=8))
+        folder.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".adding-{name}-", dir=folder))
         try:
             manifest = TemplateManifest(name=name, title=title or name.replace("-", " ").title(),
                                         tags=tags or [], fps=info.fps, caption=caption,
@@ -125,14 +167,23 @@ class TemplateLibrary:
             (staging / manifest.media).write_bytes(encoded.data)
             (staging / MANIFEST).write_text(manifest.model_dump_json(indent=2))
             self.cache.store(media_hash(staging / manifest.media), self.analyser.version, tracks)
-            staging.rename(self.custom_dir / name)
+            staging.rename(folder / name)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        return CompiledTemplate(_load(self.custom_dir / name, builtin=False), tracks)
+        return CompiledTemplate(_load(folder / name, builtin=False), tracks)
 
-    def remove(self, name: str) -> None:
-        template = self.get(name)
+    def scoped_names(self, scope_key: str) -> list[str]:
+        """The template folders stored for one scope (for reconciling with the store)."""
+        return [t.name for t in self._scan(self.scope_folder(scope_key), builtin=False)]
+
+    def scope_keys(self) -> list[str]:
+        scoped = self.custom_dir / "scoped"
+        return sorted(p.name for p in scoped.iterdir() if p.is_dir()) if scoped.is_dir() else []
+
+    def remove(self, ref: str) -> None:
+        template = self.get(ref)
+        name = template.name
         if template.builtin:
             raise InputError(f"{name!r} is a built-in template and cannot be removed", code="builtin_template")
         trash = template.folder.with_name(f".removing-{name}")
@@ -145,6 +196,20 @@ class TemplateLibrary:
             return []
         return [_load(p.parent, builtin) for p in sorted(folder.glob(f"*/{MANIFEST}"))
                 if not p.parent.name.startswith(".")]
+
+
+def sample_frames(path: Path, limits: MediaLimits, count: int = 8) -> list[np.ndarray]:
+    """Up to `count` frames spread evenly over the clip, first and last included, read in
+    one streaming pass at the template size."""
+    total = probe_media(path, limits).frame_count
+    wanted = {round(i * (total - 1) / max(1, count - 1)) for i in range(min(count, total))} if total else {0}
+    picked = []
+    for index, frame in enumerate(read_frames(path, limits, max_side=limits.max_template_side)):
+        if index in wanted:
+            picked.append(frame)
+        if index >= max(wanted):
+            break
+    return picked
 
 
 def _load(folder: Path, builtin: bool) -> Template:

@@ -130,3 +130,29 @@ def test_a_bad_setting_is_one_clear_line(workspace, tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "error: invalid MEMESWAP_SWAPPER: Input should be 'auto', 'classic' or 'inswapper'"]
+
+
+def test_a_one_off_template_that_fails_the_nudity_screen_is_one_clear_line(workspace, tmp_path):
+    """Run through the real detector, with a face class standing in for a blocked one."""
+    from inference.templates.library import builtin_templates_dir
+
+    clip = next((builtin_templates_dir() / "bounce").glob("*.mp4"))
+    env = {**os.environ, "MEMESWAP_DATA_DIR": str(tmp_path / "data"), "MEMESWAP_NSFW_BLOCKED": '["FACE_FEMALE"]'}
+    result = subprocess.run([sys.executable, "-m", "bot", "swap", "selfie.png", "-t", str(clip), "-o", "out.gif"],
+                            cwd=workspace, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: this template can't be used here: it looks like it contains nudity. Pick another one."]
+    assert not (workspace / "out.gif").exists()
+
+
+def test_the_operator_protects_a_face_and_swaps_of_it_are_refused(workspace, tmp_path):
+    data = tmp_path / "data"
+    added = run(["protected", "add", "selfie.png", "--label", "test person"], data, workspace)
+    assert added.returncode == 0, added.stderr
+    refused = run(["swap", "selfie.png", "-t", "pan", "-o", "out.gif"], data, workspace)
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == ["error: this face can't be used in swaps here."]
+    assert "test person" not in refused.stderr
+    removed = run(["protected", "remove", "test person"], data, workspace)
+    assert removed.returncode == 0 and not (workspace / "out.gif").exists()

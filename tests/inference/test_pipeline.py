@@ -4,10 +4,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from inference import pipeline
 from inference.errors import InputError, NoFaceError
 from inference.faces import mesh
+from inference.media import ffmpeg
+from inference.media.badge import BadgeStamp, BadgeStyle, badge_layer
 from inference.media.decode import read_frames
-from inference.pipeline import AI_LABEL, SwapOptions, run_swap
+from inference.media.encode import StreamingEncoder
+from inference.media.overlay import composite, read_overlay
+from inference.pipeline import AI_LABEL, SwapOptions, pick_selfie_face, run_swap
 from inference.samples import crop_face
 from tests.conftest import CountingAnalyser
 
@@ -141,3 +146,132 @@ def test_selfie_with_several_faces_uses_the_largest_and_says_so(group, selfie, a
     assert len(analyser.analyse(two)) == 2
     result = run_swap(two, compiled_builtins("bounce"), analyser, swapper)
     assert result.notices == ["found 2 faces in the photo; used the largest one"]
+
+
+# --------------------------------------------------------------------------- visible badge
+
+
+@pytest.fixture(scope="module")
+def badge_runs(selfie, analyser, swapper, compiled_builtins):
+    """`(fmt, badge) -> (result, frames handed to the encoder)` for the short "shake" template
+    (18 frames; its overlay covers the badge's corner), each run at most once per module."""
+    compiled = compiled_builtins("shake")
+    runs = {}
+
+    def get(fmt: str, badge: BadgeStyle | None | str = "default"):
+        """badge="default" leaves SwapOptions' own default in place: the badge is on by default."""
+        if (fmt, badge) not in runs:
+            written = []
+
+            class Recording(StreamingEncoder):
+                def write(self, frame):
+                    written.append(np.array(frame))
+                    super().write(frame)
+
+            options = SwapOptions(format=fmt) if badge == "default" else SwapOptions(format=fmt, badge=badge)
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(pipeline, "StreamingEncoder", Recording)
+                result = run_swap(selfie, compiled, analyser, swapper, options)
+            runs[fmt, badge] = (result, written)
+        return runs[fmt, badge]
+
+    return get
+
+
+def decoded_frames(result, tmp_path) -> list[np.ndarray]:
+    if result.media.format == "mp4":
+        path = tmp_path / "out.mp4"
+        path.write_bytes(result.media.data)
+        return list(read_frames(path))
+    with Image.open(io.BytesIO(result.media.data)) as image:
+        frames = []
+        for i in range(image.n_frames):
+            image.seek(i)
+            frames.append(np.asarray(image.convert("RGB")))
+    return frames
+
+
+@pytest.mark.parametrize("fmt", ["gif", "mp4", "webp"])
+def test_every_frame_of_every_format_shows_the_badge(fmt, badge_runs, tmp_path):
+    badged, _ = badge_runs(fmt)
+    plain, _ = badge_runs(fmt, None)
+    with_badge, without = decoded_frames(badged, tmp_path), decoded_frames(plain, tmp_path)
+    assert len(with_badge) == len(without) == 18
+    height, width = with_badge[0].shape[:2]
+    layer = badge_layer(width, height, BadgeStyle())
+    ys, xs = np.nonzero(layer[..., 3])
+    box = (slice(ys.min(), ys.max() + 1), slice(xs.min(), xs.max() + 1))
+    assert (ys.min(), xs.min()) > (height * 0.8, width * 0.8)  # bottom-right
+    ink = layer[box][..., :3].min(axis=2)
+    text, plate = ink > 200, (ink < 40) & (layer[box][..., 3] > 150)
+    for index, (a, b) in enumerate(zip(with_badge, without)):
+        region, before = a[box].astype(float).mean(axis=2), b[box].astype(float).mean(axis=2)
+        # measured: ~57 / ~35 vs ~82 under the plate / ~210 / under 1
+        assert np.abs(region - before).mean() > 20, f"frame {index}: no badge"
+        assert region[plate].mean() < min(60, before[plate].mean() - 20), f"frame {index}: no dark plate"
+        assert region[text].mean() > region[plate].mean() + 120, f"frame {index}: no light text"
+        outside = np.ones((height, width), bool)
+        outside[box] = False
+        assert np.abs(a[outside].astype(float) - b[outside]).mean() < 2  # the rest of the frame is the same
+
+
+@pytest.mark.parametrize("fmt", ["gif", "mp4", "webp"])
+def test_the_metadata_label_stays_with_the_badge(fmt, badge_runs, tmp_path):
+    result, _ = badge_runs(fmt)
+    data = result.media.data
+    if fmt == "gif":
+        with Image.open(io.BytesIO(data)) as gif:
+            assert gif.info["comment"] == AI_LABEL.encode()
+    elif fmt == "mp4":
+        path = tmp_path / "out.mp4"
+        path.write_bytes(data)
+        stream, _ = ffmpeg.probe(path)
+        assert stream.metadata["comment"] == AI_LABEL
+    else:
+        assert data[:4] == b"RIFF" and data[8:12] == b"WEBP"
+        xmp = data[data.index(b"XMP "):]
+        assert b"<dc:description>" in xmp and AI_LABEL.encode() in xmp
+
+
+def test_the_badge_is_drawn_last_and_only_in_its_box(badge_runs):
+    """Exact, on the frames handed to the encoder: the badged frames are the badge-less ones
+    with the badge blended over them (overlay included), and nothing else changes."""
+    _, badged = badge_runs("gif")
+    _, plain = badge_runs("gif", None)
+    height, width = plain[0].shape[:2]
+    stamp = BadgeStamp.for_frame(width, height, BadgeStyle())
+    box = (slice(stamp.top, stamp.top + stamp.inverse_alpha.shape[0]),
+           slice(stamp.left, stamp.left + stamp.inverse_alpha.shape[1]))
+    assert len(badged) == len(plain) == 18
+    for a, b in zip(badged, plain):
+        assert np.array_equal(a, stamp.apply(b.copy()))
+        assert np.abs(a[box].astype(int) - b[box]).mean() > 8
+
+
+def test_without_a_badge_the_frames_are_the_swap_and_overlay_as_before(selfie, analyser, swapper,
+                                                                       compiled_builtins, badge_runs):
+    """badge=None: the encoder gets exactly the swapped frame with the template's overlay,
+    recomputed here without run_swap."""
+    _, plain = badge_runs("gif", None)
+    compiled = compiled_builtins("shake")
+    source = swapper.prepare_source(selfie, pick_selfie_face(selfie, analyser)[0])
+    frames = list(read_frames(compiled.template.media_path))
+    overlays = list(read_overlay(compiled.template.overlay_path))
+    for index in (0, len(frames) - 1):
+        swapped = swapper.swap([frames[index]], [compiled.tracks.faces_at(index)], source)[0]
+        assert np.array_equal(plain[index], composite(swapped, overlays[index]))
+
+
+def test_the_badge_follows_its_style_and_the_label_is_independent(selfie, analyser, swapper, compiled_builtins):
+    compiled = compiled_builtins("shake")
+    style = BadgeStyle(text="AI-generated", corner="top-left")
+    result = run_swap(selfie, compiled, analyser, swapper, SwapOptions(format="webp", badge=style, label=None))
+    assert AI_LABEL.encode() not in result.media.data and b"XMP " not in result.media.data
+    with Image.open(io.BytesIO(result.media.data)) as webp:
+        webp.seek(webp.n_frames - 1)
+        last = np.asarray(webp.convert("RGB"))
+    layer = badge_layer(last.shape[1], last.shape[0], style)
+    ys, xs = np.nonzero(layer[..., 3])
+    assert ys.max() < last.shape[0] * 0.2 and xs.max() < last.shape[1] * 0.5  # top-left, wide
+    ink = layer[..., :3].min(axis=2)
+    assert last[ink > 200].mean() > last[(ink < 40) & (layer[..., 3] > 150)].mean() + 100

@@ -1,0 +1,145 @@
+"""Saved faces and forgetting a user.
+
+Saving keeps only what a swap needs: a crop around the face (the face and a margin, never
+the rest of the photo), its landmarks in crop pixels, and the embedding when the analyser
+gives one. The photo itself is not stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from sqlalchemy import delete, func, select
+
+from bot.core.protection import ProtectedFaceList
+from bot.core.requesters import Requester, Scope
+from bot.core.templates import CustomTemplates
+from bot.core.users import find_user, user_for
+from bot.store.database import Database
+from bot.store.models import AuditEntry, CustomTemplate, ProtectedFaceEntry, SavedFace, UsageEvent
+from inference.errors import InputError, NoFaceError
+from inference.faces.analyser import FaceAnalyser
+from inference.media.decode import load_image
+from inference.media.limits import MediaLimits
+
+_FACE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
+MARGIN = 0.6  # of the face's size, on each side: enough for the swap's blend, not the whole photo
+
+@dataclass(frozen=True)
+class SavedFaceInfo:
+    name: str
+    width: int
+    height: int
+
+
+class SavedFaces:
+    def __init__(self, database: Database, analyser: FaceAnalyser, limits: MediaLimits = MediaLimits(),
+                 max_per_user: int = 5, protected: ProtectedFaceList | None = None) -> None:
+        self.database = database
+        self.analyser = analyser
+        self.limits = limits
+        self.max_per_user = max_per_user
+        self.protected = protected
+
+    async def save(self, requester: Requester, photo: bytes, name: str = "default") -> SavedFaceInfo:
+        if not _FACE_NAME.fullmatch(name):
+            raise InputError("a face name is 1-32 lowercase letters, digits and dashes", code="bad_name")
+        protected = await self.protected.for_scope(requester.scope) if self.protected else None
+        crop, landmarks, embedding = await asyncio.to_thread(self._extract, photo, protected)
+        png = cv2.imencode(".png", crop[:, :, ::-1])[1].tobytes()
+        async with self.database.transaction() as session:
+            user = await user_for(session, requester)
+            row = await session.scalar(select(SavedFace).where(SavedFace.user_id == user.id, SavedFace.name == name))
+            if row is None:
+                count = await session.scalar(select(func.count()).where(SavedFace.user_id == user.id))
+                if count >= self.max_per_user:
+                    raise InputError(f"you have {count} saved faces, the most you can keep; delete one first",
+                                     code="quota")
+                row = SavedFace(user_id=user.id, name=name)
+                session.add(row)
+            row.crop_png, row.landmarks, row.analyser = png, landmarks.astype("<f4").tobytes(), self.analyser.version
+            row.embedding = None if embedding is None else embedding.astype("<f4").tobytes()
+            session.add(AuditEntry(actor_id=user.id, action="face.save", scope_key=Scope(
+                "user", requester.platform, requester.user_id).key, subject=name))
+        return SavedFaceInfo(name, crop.shape[1], crop.shape[0])
+
+    async def list(self, requester: Requester) -> list[SavedFaceInfo]:
+        async with self.database.transaction() as session:
+            user = await find_user(session, requester)
+            if user is None:
+                return []
+            rows = (await session.scalars(select(SavedFace).where(SavedFace.user_id == user.id)
+                                          .order_by(SavedFace.name))).all()
+        return [SavedFaceInfo(r.name, *_png_size(r.crop_png)) for r in rows]
+
+    async def load(self, requester: Requester, name: str = "default") -> bytes:
+        """The saved crop as PNG, ready to be a job's selfie."""
+        async with self.database.transaction() as session:
+            user = await find_user(session, requester)
+            png = None if user is None else await session.scalar(
+                select(SavedFace.crop_png).where(SavedFace.user_id == user.id, SavedFace.name == name))
+        if png is None:
+            raise InputError("you have no saved face by that name; send a selfie first", code="no_saved_face")
+        return png
+
+    async def delete(self, requester: Requester, name: str) -> bool:
+        async with self.database.transaction() as session:
+            user = await find_user(session, requester)
+            if user is None:
+                return False
+            gone = (await session.execute(delete(SavedFace).where(SavedFace.user_id == user.id,
+                                                                  SavedFace.name == name))).rowcount
+            if gone:
+                session.add(AuditEntry(actor_id=user.id, action="face.delete", scope_key=Scope(
+                    "user", requester.platform, requester.user_id).key, subject=name))
+        return bool(gone)
+
+    def _extract(self, photo: bytes, protected) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        image = load_image(photo, self.limits)
+        faces = self.analyser.analyse(image)
+        if not faces:
+            raise NoFaceError("no face found in the photo; send a clear, front-facing photo of one face")
+        face = max(faces, key=lambda f: f.area)
+        if protected is not None:
+            protected.check_selfie(image, [face])
+        size = max(face.width, face.height)
+        x0, y0 = (max(0, int(v - MARGIN * size)) for v in face.box[:2])
+        x1 = min(image.shape[1], int(face.box[2] + MARGIN * size))
+        y1 = min(image.shape[0], int(face.box[3] + MARGIN * size))
+        points = face.landmarks if face.landmarks is not None else face.kps
+        landmarks = points[:, :2] - np.array([x0, y0], np.float32)
+        return np.ascontiguousarray(image[y0:y1, x0:x1]), landmarks, face.embedding
+
+
+async def forget_user(database: Database, templates: CustomTemplates, requester: Requester) -> dict[str, int]:
+    """Erase everything stored about the requester: the user row and, through the foreign
+    keys, saved faces and usage; their own (user-scope) templates with their media; their
+    name on templates they added to communities and on audit entries (those stay, without
+    them). Returns what went, by kind."""
+    own = Scope("user", requester.platform, requester.user_id)
+    async with database.transaction() as session:
+        user = await find_user(session, requester)
+        if user is None:
+            return {}
+        counts = {
+            "saved_faces": await session.scalar(select(func.count()).where(SavedFace.user_id == user.id)),
+            "usage_events": await session.scalar(select(func.count()).where(UsageEvent.user_id == user.id)),
+        }
+        own_templates = list((await session.scalars(select(CustomTemplate.name)
+                                                    .where(CustomTemplate.scope_key == own.key))).all())
+        await session.execute(delete(CustomTemplate).where(CustomTemplate.scope_key == own.key))
+        await session.execute(delete(AuditEntry).where(AuditEntry.scope_key == own.key))
+        await session.execute(delete(ProtectedFaceEntry).where(ProtectedFaceEntry.scope_key == own.key))
+        await session.delete(user)  # ON DELETE CASCADE / SET NULL does the rest
+        counts["templates"] = len(own_templates)
+    await templates.delete_scope_folders(own, own_templates)
+    return counts
+
+
+def _png_size(png: bytes) -> tuple[int, int]:
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    return width, height

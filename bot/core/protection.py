@@ -1,0 +1,104 @@
+"""Responsible-use checks as use cases: the protected-face lists (deployment-wide and per
+guild or chat, kept in the store as descriptors) and the screens a new template or a
+selfie passes before anything is stored or swapped."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+from sqlalchemy import delete, select
+
+from bot.core.requesters import GLOBAL, Requester, Scope
+from bot.core.users import user_for
+from bot.store.database import Database
+from bot.store.models import AuditEntry, ProtectedFaceEntry
+from inference.errors import NoFaceError
+from inference.faces.analyser import FaceAnalyser
+from inference.media.decode import load_image
+from inference.media.limits import MediaLimits
+from inference.safety.nsfw import NsfwScreen
+from inference.safety.protected_faces import (
+    DlibFaceDescriptor,
+    ProtectedFace,
+    ProtectedFaces,
+    descriptor_from_bytes,
+    descriptor_to_bytes,
+)
+
+
+class ProtectedFaceList:
+    def __init__(self, database: Database, descriptor: DlibFaceDescriptor, analyser: FaceAnalyser,
+                 limits: MediaLimits = MediaLimits()) -> None:
+        self.database = database
+        self.descriptor = descriptor
+        self.analyser = analyser
+        self.limits = limits
+
+    async def add(self, requester: Requester, photo: bytes, label: str, scope: Scope = GLOBAL) -> None:
+        """Protect the largest face of `photo` in `scope` (the operator: everywhere; a guild
+        or chat admin: there). Only the descriptor is kept, never the photo."""
+        requester.require_admin(scope, "protect faces")
+        descriptor = await asyncio.to_thread(self._describe_largest, photo)
+        async with self.database.transaction() as session:
+            user = await user_for(session, requester)
+            session.add(ProtectedFaceEntry(scope_key=scope.key, label=label[:100],
+                                           descriptor=descriptor_to_bytes(descriptor),
+                                           descriptor_kind=self.descriptor.name, added_by=user.id))
+            session.add(AuditEntry(actor_id=user.id, action="protected.add", scope_key=scope.key, subject=label[:100]))
+
+    async def remove(self, requester: Requester, label: str, scope: Scope = GLOBAL) -> int:
+        requester.require_admin(scope, "change protected faces")
+        async with self.database.transaction() as session:
+            user = await user_for(session, requester)
+            gone = (await session.execute(delete(ProtectedFaceEntry).where(
+                ProtectedFaceEntry.scope_key == scope.key, ProtectedFaceEntry.label == label))).rowcount
+            if gone:
+                session.add(AuditEntry(actor_id=user.id, action="protected.remove", scope_key=scope.key,
+                                       subject=label[:100]))
+        return gone
+
+    async def for_scope(self, scope: Scope) -> ProtectedFaces:
+        """The deployment's list plus the scope's own."""
+        keys = {GLOBAL.key, scope.key}
+        async with self.database.transaction() as session:
+            rows = (await session.scalars(select(ProtectedFaceEntry).where(
+                ProtectedFaceEntry.scope_key.in_(keys),
+                ProtectedFaceEntry.descriptor_kind == self.descriptor.name))).all()
+        return ProtectedFaces(self.descriptor, [ProtectedFace(r.label, descriptor_from_bytes(r.descriptor))
+                                                for r in rows])
+
+    async def check_selfie(self, scope: Scope, photo: bytes) -> None:
+        """Refuse a one-off selfie whose face is protected here."""
+        protected = await self.for_scope(scope)
+        if protected.entries:
+            await asyncio.to_thread(self._check_selfie, protected, photo)
+
+    def _check_selfie(self, protected: ProtectedFaces, photo: bytes) -> None:
+        image = load_image(photo, self.limits)
+        protected.check_selfie(image, self.analyser.analyse(image))
+
+    def _describe_largest(self, photo: bytes) -> np.ndarray:
+        image = load_image(photo, self.limits)
+        faces = self.analyser.analyse(image)
+        if not faces:
+            raise NoFaceError("no face found in the photo to protect")
+        self.descriptor.prepare()
+        return self.descriptor.describe(image, max(faces, key=lambda f: f.area))
+
+
+class TemplateScreen:
+    """What a new template passes before it is stored: no nudity, no protected face. Runs
+    in a worker thread, on a few frames spread over the clip."""
+
+    def __init__(self, analyser: FaceAnalyser, nsfw: NsfwScreen | None, protected: ProtectedFaces | None) -> None:
+        self.analyser = analyser
+        self.nsfw = nsfw
+        self.protected = protected
+
+    def __call__(self, frames: list[np.ndarray]) -> None:
+        if self.nsfw is not None:
+            self.nsfw.prepare()
+            self.nsfw.check_frames(frames, subject="template")
+        if self.protected is not None:
+            self.protected.check_template((frame, self.analyser.analyse(frame)) for frame in frames)

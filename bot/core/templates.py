@@ -1,0 +1,176 @@
+"""Custom templates by scope: the use cases every adapter and the CLI share.
+
+A template exists when its row exists. Adding writes the media into a staging folder,
+inserts the row, renames the folder into place and commits; a failure at any step undoes
+the others, and a crash between the rename and the commit leaves a folder without a row,
+which `reconcile` (run at start-up) removes. Readers only see templates through rows, so
+a half-added template is never visible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from bot.core.protection import ProtectedFaceList, TemplateScreen
+from bot.core.requesters import Requester, Scope
+from bot.core.users import user_for
+from bot.store.database import Database
+from bot.store.models import AuditEntry, CustomTemplate
+from inference.errors import InputError
+from inference.media.limits import human_bytes
+from inference.safety.nsfw import NsfwScreen
+from inference.templates.compile import media_hash
+from inference.templates.library import Template, TemplateLibrary
+from inference.templates.manifest import validate_template_name
+
+log = logging.getLogger("memeswap.templates")
+
+
+
+@dataclass(frozen=True)
+class ScopeCaps:
+    """How much one scope may add: guilds and chats share these, users get their own."""
+
+    max_templates: int = 50
+    max_bytes: int = 200 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class TemplateInfo:
+    name: str
+    title: str
+    scope_key: str
+    builtin: bool
+    ref: str  # what a SwapJob's `template` carries
+
+
+class CustomTemplates:
+    def __init__(self, database: Database, library: TemplateLibrary, caps: ScopeCaps = ScopeCaps(),
+                 user_caps: ScopeCaps = ScopeCaps(max_templates=10, max_bytes=50 * 1024 * 1024),
+                 nsfw: NsfwScreen | None = None, protected: ProtectedFaceList | None = None) -> None:
+        self.database = database
+        self.library = library
+        self.caps = caps
+        self.user_caps = user_caps
+        self.nsfw = nsfw
+        self.protected = protected
+
+    async def add(self, requester: Requester, media: Path, name: str, scope: Scope | None = None,
+                  title: str | None = None) -> TemplateInfo:
+        scope = scope or requester.scope
+        requester.require_admin(scope, "add templates")
+        validate_template_name(name)
+        caps = self.user_caps if scope.kind == "user" else self.caps
+        async with self.database.transaction() as session:
+            count, used = (await session.execute(
+                select(func.count(), func.coalesce(func.sum(CustomTemplate.size_bytes), 0))
+                .where(CustomTemplate.scope_key == scope.key))).one()
+            if count >= caps.max_templates:
+                raise InputError(f"this place already has {count} templates, the most it can have; "
+                                 "remove one first", code="quota")
+            size = media.stat().st_size
+            if used + size > caps.max_bytes:
+                raise InputError(f"templates here may use {human_bytes(caps.max_bytes)} in all and "
+                                 f"{human_bytes(used)} is used; remove one first", code="quota")
+            if await session.scalar(select(CustomTemplate.id).where(CustomTemplate.scope_key == scope.key,
+                                                                    CustomTemplate.name == name)):
+                raise InputError(f"a template named {name!r} already exists here", code="name_taken")
+            user = await user_for(session, requester)
+            screen = TemplateScreen(self.library.analyser, self.nsfw,
+                                    await self.protected.for_scope(scope) if self.protected else None)
+            compiled = await asyncio.to_thread(self.library.add, media, name, title, None, None, None,
+                                               _folder_key(scope), screen)
+            stored = compiled.template
+            try:
+                session.add(CustomTemplate(
+                    scope_key=scope.key, name=name, title=stored.manifest.title, owner_id=user.id,
+                    media_sha256=media_hash(stored.media_path), size_bytes=stored.media_path.stat().st_size,
+                    frame_count=compiled.tracks.frame_count))
+                session.add(AuditEntry(actor_id=user.id, action="template.add", scope_key=scope.key, subject=name))
+                await session.flush()
+            except BaseException:
+                await asyncio.to_thread(self.library.remove, _ref(scope, name))
+                raise
+        # Committed. (A commit that fails raises out of the block above after the rename;
+        # `reconcile` removes such a folder at the next start.)
+        return _info(stored, scope)
+
+    async def remove(self, requester: Requester, name: str, scope: Scope | None = None) -> None:
+        scope = scope or requester.scope
+        requester.require_admin(scope, "remove templates")
+        validate_template_name(name)
+        async with self.database.transaction() as session:
+            row = await session.scalar(select(CustomTemplate).where(CustomTemplate.scope_key == scope.key,
+                                                                    CustomTemplate.name == name))
+            if row is None:
+                raise InputError(f"no template named {name!r} here", code="unknown_template")
+            user = await user_for(session, requester)
+            await session.delete(row)
+            session.add(AuditEntry(actor_id=user.id, action="template.remove", scope_key=scope.key, subject=name))
+        await self._delete_folder(scope, name)
+
+    async def visible(self, requester: Requester) -> list[TemplateInfo]:
+        """Built-in and global templates, then the place's own, then the person's own."""
+        found = [_info(t, Scope("global")) for t in await asyncio.to_thread(self.library.templates)]
+        scopes = [s for s in requester.visible_scopes() if s.kind != "global"]
+        async with self.database.transaction() as session:
+            rows = (await session.scalars(select(CustomTemplate).where(
+                CustomTemplate.scope_key.in_([s.key for s in scopes])).order_by(CustomTemplate.name))).all()
+        by_key = {s.key: s for s in scopes}
+        for row in rows:
+            scope = by_key[row.scope_key]
+            found.append(TemplateInfo(row.name, row.title, row.scope_key, False, _ref(scope, row.name)))
+        return found
+
+    async def resolve(self, requester: Requester, name: str) -> TemplateInfo:
+        """The template a request means by `name`: its own user's first, then its place's,
+        then global and built-in ones; never another place's."""
+        matches = {t.scope_key: t for t in await self.visible(requester) if t.name == name}
+        for scope in reversed(requester.visible_scopes()):
+            if scope.key in matches:
+                return matches[scope.key]
+        raise InputError(f"no template named {name!r}; the template list shows the ones you can use",
+                         code="unknown_template")
+
+    async def reconcile(self) -> int:
+        """Remove scoped template folders that have no row (a crash between rename and
+        commit); returns how many went."""
+        async with self.database.transaction() as session:
+            known = set((await session.execute(select(CustomTemplate.scope_key, CustomTemplate.name))).all())
+        removed = 0
+        for key in await asyncio.to_thread(self.library.scope_keys):
+            for name in await asyncio.to_thread(self.library.scoped_names, key):
+                if (key, name) not in known:
+                    log.warning("removing template folder %s/%s: it has no row (an add that did not finish)", key,
+                                name)
+                    await asyncio.to_thread(self.library.remove, f"{key}/{name}")
+                    removed += 1
+        return removed
+
+    async def delete_scope_folders(self, scope: Scope, names: list[str]) -> None:
+        for name in names:
+            await self._delete_folder(scope, name)
+
+    async def _delete_folder(self, scope: Scope, name: str) -> None:
+        try:
+            await asyncio.to_thread(self.library.remove, _ref(scope, name))
+        except InputError:
+            log.warning("template folder %s/%s was already gone", scope.key, name)
+
+
+def _folder_key(scope: Scope) -> str | None:
+    return None if scope.kind == "global" else scope.key
+
+
+def _ref(scope: Scope, name: str) -> str:
+    return name if scope.kind == "global" else f"{scope.key}/{name}"
+
+
+def _info(template: Template, scope: Scope) -> TemplateInfo:
+    return TemplateInfo(template.name, template.manifest.title, scope.key, template.builtin,
+                        template.name if template.builtin else _ref(scope, template.name))

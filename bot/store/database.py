@@ -1,0 +1,70 @@
+"""The database: an SQLite file in the data folder by default, PostgreSQL by
+`MEMESWAP_DATABASE_URL`; the schema is brought up to date by Alembic at start."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite+aiosqlite:///{path}"
+
+
+class Database:
+    """One async engine and its session factory. `async with database.transaction() as s:`
+    commits on success and rolls back on any exception, so a failed use case writes nothing."""
+
+    def __init__(self, url: str, pooled: bool = True) -> None:
+        """`pooled=False` opens a connection per transaction: for callers that run each
+        piece of work in a fresh event loop (asyncio.run), which pooled connections outlive."""
+        self.url = url
+        options = {"pool_pre_ping": True} if pooled else {"poolclass": NullPool}
+        self.engine: AsyncEngine = create_async_engine(url, **options)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @classmethod
+    def for_data_dir(cls, data_dir: Path) -> Database:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        return cls(sqlite_url(data_dir / "memeswap.db"))
+
+    async def migrate(self) -> None:
+        """Upgrade the schema to the newest migration (a no-op when it is current)."""
+        async with self.engine.begin() as connection:
+            await connection.run_sync(_upgrade)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        async with self._sessions() as session, session.begin():
+            yield session
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def _upgrade(connection: Connection) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    """Foreign keys (and so ON DELETE CASCADE) are off in SQLite unless asked for, per
+    connection; WAL lets readers work while a write commits."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()

@@ -1,0 +1,87 @@
+"""Asking for a swap: the template is resolved in the requester's scope, the swap is
+counted, the selfie lives only as long as its job, and a refused job costs nothing."""
+
+import asyncio
+
+import cv2
+import pytest
+from sqlalchemy import func, select
+
+from bot.core.faces import SavedFaces
+from bot.core.requesters import Requester, Scope
+from bot.core.swaps import Swaps
+from bot.core.usage import SwapQuota
+from bot.store.models import UsageEvent
+from inference.errors import InputError
+from inference.jobs.blobs import BlobNotFoundError, LocalBlobStore
+from inference.jobs.contract import Busy, JobOutput, Succeeded
+from inference.jobs.in_process import InProcessEngine
+from inference.jobs.swap_runner import make_swap_runner
+from inference.media.limits import MediaLimits
+from inference.samples import crop_face
+
+GROUP = Scope("chat", "telegram", "-100900")
+ADMIN = Requester("telegram", "11", GROUP, is_scope_admin=True)
+MEMBER = Requester("telegram", "12", GROUP)
+
+
+@pytest.fixture
+def selfie(group) -> bytes:
+    image, faces = group
+    return cv2.imencode(".png", crop_face(image, faces[2])[:, :, ::-1])[1].tobytes()
+
+
+def test_a_swap_from_a_groups_template_runs_and_its_selfie_is_deleted(tmp_path, database, templates, template_media,
+                                                                      analyser, swapper, selfie):
+    blobs = LocalBlobStore(tmp_path / "blobs")
+    runner = make_swap_runner(analyser, swapper, templates.library, MediaLimits(), blobs)
+    faces = SavedFaces(database, analyser)
+
+    async def main():
+        await templates.add(ADMIN, template_media, "group-meme")
+        async with InProcessEngine(runner, blobs) as engine:
+            swaps = Swaps(engine, blobs, templates, faces, SwapQuota(database, per_day=5))
+            job = await swaps.start(MEMBER, "group-meme", selfie=selfie, reply_to="telegram:chat:-100900:message:3")
+            events = [event async for event in swaps.follow(job)]
+            await faces.save(MEMBER, selfie)
+            saved_job = await swaps.start(MEMBER, "bounce")  # the saved face, a built-in template
+            saved_events = [event async for event in swaps.follow(saved_job)]
+        return job, events, saved_job, saved_events
+
+    job, events, saved_job, saved_events = asyncio.run(main())
+    assert job.template == "telegram-chat--100900/group-meme" and job.user_key == "telegram:12"
+    assert isinstance(events[-1], Succeeded) and isinstance(saved_events[-1], Succeeded)
+    for done in (job, saved_job):
+        with pytest.raises(BlobNotFoundError):
+            blobs.get(done.selfie_ref)  # gone with its job
+    assert blobs.get(events[-1].result_ref)[:6] == b"GIF89a"
+
+
+def test_a_refused_swap_keeps_nothing_and_counts_nothing(tmp_path, database, templates, analyser, selfie):
+    blobs = LocalBlobStore(tmp_path / "blobs")
+
+    def stuck(job, progress, token):
+        while not token.cancelled:
+            progress(0, 1)
+            token.raise_if_cancelled()
+        return JobOutput(b"", "image/gif")
+
+    async def main():
+        async with InProcessEngine(stuck, blobs, max_queue=1, per_user_concurrency=5) as engine:
+            swaps = Swaps(engine, blobs, templates, SavedFaces(database, analyser), SwapQuota(database, per_day=5))
+            first = await swaps.start(MEMBER, "bounce", selfie=selfie)  # runs
+            second = await swaps.start(MEMBER, "bounce", selfie=selfie)  # waits
+            with pytest.raises(Busy):
+                await swaps.start(MEMBER, "bounce", selfie=selfie)  # no room to wait
+            with pytest.raises(InputError) as unknown:
+                await swaps.start(MEMBER, "not-here", selfie=selfie)
+            await engine.cancel(first.job_id)
+            await engine.cancel(second.job_id)
+        async with database.transaction() as session:
+            counted = await session.scalar(select(func.count()).select_from(UsageEvent))
+        return counted, unknown.value, sorted(p.name for p in (tmp_path / "blobs").iterdir())
+
+    counted, unknown, blob_files = asyncio.run(main())
+    assert counted == 2  # only the swaps that were accepted
+    assert unknown.code == "unknown_template"
+    assert len(blob_files) == 2  # the accepted jobs' selfies (nobody followed them); the refused one's went
