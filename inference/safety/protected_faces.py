@@ -9,10 +9,14 @@ comparing pictures could not.
 The descriptor is dlib's ResNet face recognition model (`dlib_face_recognition_resnet_model_v1`),
 fed by dlib's 5-point shape predictor (`shape_predictor_5_face_landmarks`). Both model files
 are Davis King's CC0 (public domain) releases and ship inside the `face-recognition-models`
-wheel; they are loaded from the installed package folder, nothing is downloaded. dlib
-documents a Euclidean distance below 0.6 between two descriptors as "the same person"
-(99.38% on LFW); `SAME_PERSON_DISTANCE` is that threshold, and a deployment can lower it
-to turn fewer look-alikes away or raise it to catch more photos of a protected person.
+wheel; they are loaded from the installed package folder, nothing is downloaded. The
+68-point predictor of the same wheel is not used: it was trained on iBUG 300-W, whose
+licence excludes commercial use.
+
+dlib documents a Euclidean distance below 0.6 between two descriptors as "the same
+person" (99.38% on LFW); `SAME_PERSON_DISTANCE` is that threshold, and a deployment can
+lower it to turn fewer look-alikes away or raise it to catch more photos of a protected
+person.
 
 The check runs on both sides of a swap: the selfie (`check_selfie`), so a protected face
 is never pasted into a meme, and a few sampled frames of the template (`check_template`),
