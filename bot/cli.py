@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -23,6 +24,7 @@ from bot.components import Components, build_components
 from bot.core.protection import TemplateScreen
 from bot.core.requesters import GLOBAL, Requester
 from bot.settings import Settings
+from bot.store.database import DATABASE_FILE
 from inference.errors import InputError, OutputTooLargeError
 from inference.media.decode import load_image, probe_media
 from inference.media.encode import write_atomically
@@ -272,20 +274,37 @@ def _protected_list(state: CliState):
 OPERATOR = Requester("cli", "operator", GLOBAL, is_operator=True)
 
 
-def _refuse_protected_face(state: CliState, photo: bytes) -> None:
-    """The deployment's protected faces apply to the command line too."""
+def _with_database(work):
+    """Run one async piece of work against the store; a store that cannot be reached is
+    one clear line (the URL is not repeated: it may hold a password)."""
     import asyncio
+
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        return asyncio.run(work())
+    except (OSError, OperationalError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else type(error).__name__
+        raise InputError(f"cannot reach the database (MEMESWAP_DATABASE_URL): {reason}") from None
+
+
+def _refuse_protected_face(state: CliState, photo: bytes) -> None:
+    """The deployment's protected faces apply to the command line too. Without a database
+    URL and before the first `protected add` there is no store, so nothing is protected."""
+    settings = state.settings
+    if settings.database_url is None and not (settings.data_dir / DATABASE_FILE).exists():
+        return
 
     database, protected = _protected_list(state)
 
     async def check() -> None:
-        await database.migrate()
         try:
+            await database.migrate()
             await protected.check_selfie(GLOBAL, photo)
         finally:
             await database.close()
 
-    asyncio.run(check())
+    _with_database(check)
 
 
 @protected_app.command("add")
@@ -293,38 +312,36 @@ def protected_add(ctx: typer.Context, photo: Path,
                   label: Annotated[str, typer.Option("--label", help="For operators only; never shown to users.")]
                   ) -> None:
     """Protect the largest face in PHOTO; only its descriptor is kept, not the photo."""
-    import asyncio
 
     if not photo.is_file():
         raise InputError(f"no such file: {photo}")
     database, protected = _protected_list(_state(ctx))
 
     async def add() -> None:
-        await database.migrate()
         try:
+            await database.migrate()
             await protected.add(OPERATOR, photo.read_bytes(), label)
         finally:
             await database.close()
 
-    asyncio.run(add())
+    _with_database(add)
     out.print(f"protected '{label}': that face can no longer be swapped in or out", highlight=False)
 
 
 @protected_app.command("remove")
 def protected_remove(ctx: typer.Context, label: str) -> None:
     """Stop protecting the faces stored under LABEL."""
-    import asyncio
 
     database, protected = _protected_list(_state(ctx))
 
     async def remove() -> int:
-        await database.migrate()
         try:
+            await database.migrate()
             return await protected.remove(OPERATOR, label)
         finally:
             await database.close()
 
-    if not asyncio.run(remove()):
+    if not _with_database(remove):
         raise InputError(f"no protected face labelled {label!r}")
     out.print(f"'{label}' is no longer protected", highlight=False)
 
@@ -457,6 +474,9 @@ def main() -> None:
         first = error.errors()[0]
         name = "MEMESWAP_" + str(first["loc"][0]).upper() if first["loc"] else "a setting"
         err.print(f"error: invalid {name}: {first['msg']}", highlight=False, markup=False)
+        sys.exit(2)
+    except SettingsError as error:  # a list or object setting that is not JSON
+        err.print(f"error: {error}", highlight=False, markup=False)
         sys.exit(2)
     except KeyboardInterrupt:
         err.print("interrupted")

@@ -4,12 +4,12 @@ from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from inference.media.badge import BadgeStyle
 from inference.media.limits import MediaLimits
-from inference.safety.nsfw import NsfwScreen
+from inference.safety.nsfw import DEFAULT_BLOCKED, NUDENET_LABELS, NsfwScreen
 
 
 class Settings(BaseSettings):
@@ -37,9 +37,7 @@ class Settings(BaseSettings):
     # Nudity screening of new templates and one-off targets (nudenet's offline detector).
     nsfw_screening: bool = True
     nsfw_threshold: float = Field(default=0.6, gt=0, le=1)
-    nsfw_blocked: list[str] = Field(default_factory=lambda: ["FEMALE_GENITALIA_EXPOSED", "MALE_GENITALIA_EXPOSED",
-                                                             "FEMALE_BREAST_EXPOSED", "BUTTOCKS_EXPOSED",
-                                                             "ANUS_EXPOSED"])
+    nsfw_blocked: list[str] = Field(default_factory=lambda: sorted(DEFAULT_BLOCKED))
     # The store: an SQLite file in the data folder unless a URL (PostgreSQL) is given.
     database_url: SecretStr | None = None
     swaps_per_user_per_day: int = Field(default=50, ge=1)
@@ -77,6 +75,30 @@ class Settings(BaseSettings):
     ops_host: str = "127.0.0.1"
     ops_port: int = Field(default=9464, ge=0, le=65535)  # /metrics and /healthz; 0 picks a free port
     log_format: Literal["text", "json"] = "text"
+
+    # Operator mistakes here are one clear line at start-up, not a failure deep inside a
+    # job. The messages never repeat the value: URLs may hold passwords.
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, url: SecretStr | None) -> SecretStr | None:
+        if url is not None and not url.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return url
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_database(cls, url: SecretStr | None) -> SecretStr | None:
+        if url is not None and not url.get_secret_value().startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+            raise ValueError("must start with postgresql+asyncpg:// or sqlite+aiosqlite://")
+        return url
+
+    @field_validator("nsfw_blocked")
+    @classmethod
+    def _known_labels(cls, labels: list[str]) -> list[str]:
+        unknown = sorted(set(labels) - set(NUDENET_LABELS))
+        if unknown:
+            raise ValueError(f"unknown label {unknown[0]}; known labels: {', '.join(NUDENET_LABELS)}")
+        return labels
 
     @property
     def templates_dir(self) -> Path:

@@ -17,12 +17,18 @@ def group_photo_path() -> Path:
     return Path(insightface.__file__).parent / "data" / "images" / "t1.jpg"
 
 
-def crop_face(image: np.ndarray, face: Face, margin: float = 0.9) -> np.ndarray:
-    """A selfie-like crop around one face (the face plus `margin` of its size on each side)."""
+def face_crop_box(image: np.ndarray, face: Face, margin: float = 0.9) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) of the face plus `margin` of its size on each side, inside the image."""
     size = max(face.width, face.height)
     x0, y0 = (max(0, int(v - margin * size)) for v in face.box[:2])
     x1 = min(image.shape[1], int(face.box[2] + margin * size))
     y1 = min(image.shape[0], int(face.box[3] + margin * size))
+    return x0, y0, x1, y1
+
+
+def crop_face(image: np.ndarray, face: Face, margin: float = 0.9) -> np.ndarray:
+    """A selfie-like crop around one face (the face plus `margin` of its size on each side)."""
+    x0, y0, x1, y1 = face_crop_box(image, face, margin)
     return np.ascontiguousarray(image[y0:y1, x0:x1])
 
 

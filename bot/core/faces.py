@@ -8,11 +8,13 @@ gives one. The photo itself is not stored.
 from __future__ import annotations
 
 import asyncio
+import io
 import re
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from PIL import Image
 from sqlalchemy import delete, func, select
 
 from bot.core.protection import ProtectedFaceList
@@ -25,6 +27,7 @@ from inference.errors import InputError, NoFaceError
 from inference.faces.analyser import FaceAnalyser
 from inference.media.decode import load_image
 from inference.media.limits import MediaLimits
+from inference.samples import face_crop_box
 
 _FACE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 MARGIN = 0.6  # of the face's size, on each side: enough for the swap's blend, not the whole photo
@@ -74,7 +77,7 @@ class SavedFaces:
                 return []
             rows = (await session.scalars(select(SavedFace).where(SavedFace.user_id == user.id)
                                           .order_by(SavedFace.name))).all()
-        return [SavedFaceInfo(r.name, *_png_size(r.crop_png)) for r in rows]
+        return [SavedFaceInfo(r.name, *_image_size(r.crop_png)) for r in rows]
 
     async def load(self, requester: Requester, name: str = "default") -> bytes:
         """The saved crop as PNG, ready to be a job's selfie."""
@@ -106,10 +109,7 @@ class SavedFaces:
         face = max(faces, key=lambda f: f.area)
         if protected is not None:
             protected.check_selfie(image, [face])
-        size = max(face.width, face.height)
-        x0, y0 = (max(0, int(v - MARGIN * size)) for v in face.box[:2])
-        x1 = min(image.shape[1], int(face.box[2] + MARGIN * size))
-        y1 = min(image.shape[0], int(face.box[3] + MARGIN * size))
+        x0, y0, x1, y1 = face_crop_box(image, face, MARGIN)
         points = face.landmarks if face.landmarks is not None else face.kps
         landmarks = points[:, :2] - np.array([x0, y0], np.float32)
         return np.ascontiguousarray(image[y0:y1, x0:x1]), landmarks, face.embedding
@@ -140,6 +140,7 @@ async def forget_user(database: Database, templates: CustomTemplates, requester:
     return counts
 
 
-def _png_size(png: bytes) -> tuple[int, int]:
-    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
-    return width, height
+def _image_size(data: bytes) -> tuple[int, int]:
+    """Width and height from the header alone (Pillow decodes lazily)."""
+    with Image.open(io.BytesIO(data)) as image:
+        return image.size

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -83,8 +84,8 @@ class CustomTemplates:
             user = await user_for(session, requester)
             screen = TemplateScreen(self.library.analyser, self.nsfw,
                                     await self.protected.for_scope(scope) if self.protected else None)
-            compiled = await asyncio.to_thread(self.library.add, media, name, title, None, None, None,
-                                               _folder_key(scope), screen)
+            compiled = await asyncio.to_thread(partial(self.library.add, media, name, title=title,
+                                                       scope_key=_folder_key(scope), check_frames=screen))
             stored = compiled.template
             try:
                 session.add(CustomTemplate(
@@ -130,12 +131,19 @@ class CustomTemplates:
     async def resolve(self, requester: Requester, name: str) -> TemplateInfo:
         """The template a request means by `name`: its own user's first, then its place's,
         then global and built-in ones; never another place's."""
-        matches = {t.scope_key: t for t in await self.visible(requester) if t.name == name}
-        for scope in reversed(requester.visible_scopes()):
-            if scope.key in matches:
-                return matches[scope.key]
-        raise InputError(f"no template named {name!r}; the template list shows the ones you can use",
-                         code="unknown_template")
+        validate_template_name(name)
+        scopes = [s for s in requester.visible_scopes() if s.kind != "global"]
+        async with self.database.transaction() as session:
+            rows = {row.scope_key: row for row in (await session.scalars(select(CustomTemplate).where(
+                CustomTemplate.scope_key.in_([s.key for s in scopes]), CustomTemplate.name == name))).all()}
+        for scope in reversed(scopes):
+            if scope.key in rows:
+                return TemplateInfo(name, rows[scope.key].title, scope.key, False, _ref(scope, name))
+        try:
+            return _info(await asyncio.to_thread(self.library.get, name), Scope("global"))
+        except InputError:
+            raise InputError(f"no template named {name!r}; the template list shows the ones you can use",
+                             code="unknown_template") from None
 
     async def reconcile(self) -> int:
         """Remove scoped template folders that have no row (a crash between rename and

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import NullPool
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+DATABASE_FILE = "memeswap.db"  # the SQLite store's name in the data folder
 
 
 def sqlite_url(path: Path) -> str:
@@ -38,7 +39,7 @@ class Database:
     @classmethod
     def for_data_dir(cls, data_dir: Path) -> Database:
         data_dir.mkdir(parents=True, exist_ok=True)
-        return cls(sqlite_url(data_dir / "memeswap.db"))
+        return cls(sqlite_url(data_dir / DATABASE_FILE))
 
     async def migrate(self) -> None:
         """Upgrade the schema to the newest migration (a no-op when it is current)."""

@@ -247,6 +247,14 @@ def failure_event(error: BaseException) -> Failed:
     return Failed(code="internal", message=INTERNAL_MESSAGE, retryable=True)
 
 
+CANCELLED = Failed(code="cancelled", message="the swap was cancelled", retryable=False)
+
+
+def deadline_failure(deadline_s: float) -> Failed:
+    return Failed(code="deadline", message=f"the swap took longer than {deadline_s:g} s; please try again",
+                  retryable=True)
+
+
 class JobOutput(NamedTuple):
     """What a job's work produces: the encoded media and how long each stage took."""
 

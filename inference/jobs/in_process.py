@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from inference.jobs.blobs import BlobStore
 from inference.jobs.contract import (
+    CANCELLED,
     Busy,
     CancelToken,
     Event,
@@ -34,6 +35,7 @@ from inference.jobs.contract import (
     Succeeded,
     SwapJob,
     UnknownJobError,
+    deadline_failure,
     failure_event,
 )
 from inference.jobs.event_log import EventLog
@@ -196,7 +198,7 @@ class InProcessEngine:
         record = self._jobs.get(job_id)
         if record is None or record.finished:
             return False
-        self._stop(record, Failed(code="cancelled", message="the swap was cancelled", retryable=False))
+        self._stop(record, CANCELLED)
         return True
 
     # --- views for health checks, metrics and tests ------------------------------------
@@ -254,9 +256,7 @@ class InProcessEngine:
 
     def _on_deadline(self, record: _Record) -> None:
         if not record.finished:
-            self._stop(record, Failed(code="deadline",
-                                      message=f"the swap took longer than {record.deadline_s:g} s; please try again",
-                                      retryable=True))
+            self._stop(record, deadline_failure(record.deadline_s))
 
     def _dispatch(self) -> None:
         started = False

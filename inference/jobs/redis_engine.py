@@ -26,15 +26,16 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 
 from inference.jobs.contract import (
+    CANCELLED,
     Busy,
     Event,
-    Failed,
     JobFormatError,
     Queued,
     RateLimited,
     Succeeded,
     SwapJob,
     UnknownJobError,
+    deadline_failure,
     event_from_json,
 )
 from inference.jobs.event_log import EventLog
@@ -213,7 +214,7 @@ class RedisStreamsEngine:
                 return False
             shard, user = shard.decode(), user.decode()
         return await self._steps.finish(job_id, shard, user,
-                                        Failed(code="cancelled", message="the swap was cancelled", retryable=False))
+                                        CANCELLED)
 
     # --- views for health checks and metrics --------------------------------------------
 
@@ -388,9 +389,8 @@ class RedisStreamsEngine:
 
     def _on_deadline(self, record: _Followed) -> None:
         if not record.log.finished and not self._closed:
-            message = f"the swap took longer than {record.job.deadline_s:g} s; please try again"
             asyncio.create_task(self._steps.finish(record.job.job_id, self.shard, record.job.user_key,
-                                                   Failed(code="deadline", message=message, retryable=True)))
+                                                   deadline_failure(record.job.deadline_s)))
 
     async def _refresh_gauges(self) -> None:
         while not self._stopping.is_set():

@@ -34,12 +34,15 @@ from inference.jobs.contract import (
     Started,
     Succeeded,
     SwapJob,
+    deadline_failure,
     failure_event,
 )
 from inference.jobs.redis_protocol import WORKER_GROUP, JobSteps, StreamKeys
 from inference.observability.metrics import JobMetrics
 
 log = logging.getLogger("memeswap.worker")
+
+DEFAULT_DEADLINE_S = 120.0  # shards always set a job's deadline; this covers jobs added by other tools
 
 DEAD_LETTER_MESSAGE = "this swap failed several times and was set aside; try another photo or template"
 
@@ -170,7 +173,7 @@ class StreamWorker:
             return
         remaining = self._deadline(job) - datetime.now(UTC).timestamp()
         if remaining <= 0:
-            await self._finish(job, shard, entry_id, deliveries, _deadline_failure(job))
+            await self._finish(job, shard, entry_id, deliveries, deadline_failure(job.deadline_s or DEFAULT_DEADLINE_S))
             return
         await self._run(job, shard, entry_id, deliveries, remaining)
 
@@ -201,7 +204,7 @@ class StreamWorker:
             ref = await asyncio.to_thread(self._blobs.put, output.data, self.result_ttl_s)
             final = Succeeded(result_ref=ref, mime=output.mime, size=len(output.data))
         except JobCancelled as stopped:
-            final = _deadline_failure(job) if stopped.reason == "deadline" else failure_event(stopped)
+            final = deadline_failure(job.deadline_s or DEFAULT_DEADLINE_S) if stopped.reason == "deadline" else failure_event(stopped)
             output = None
         except asyncio.CancelledError:  # the worker is being stopped: the thread stops at its next check
             token.cancel("shutdown")
@@ -298,9 +301,5 @@ class StreamWorker:
 
     @staticmethod
     def _deadline(job: SwapJob) -> float:
-        return job.created_at.timestamp() + (job.deadline_s or 120.0)
+        return job.created_at.timestamp() + (job.deadline_s or DEFAULT_DEADLINE_S)
 
-
-def _deadline_failure(job: SwapJob) -> Failed:
-    return Failed(code="deadline", message=f"the swap took longer than {job.deadline_s or 120.0:g} s; please try again",
-                  retryable=True)

@@ -1,0 +1,29 @@
+"""Operator mistakes in settings are refused at start-up with a message that names the
+setting and never repeats a secret."""
+
+import pytest
+from pydantic import ValidationError
+
+from bot.settings import Settings
+
+
+@pytest.mark.parametrize("field, value, expected", [
+    ("redis_url", "http://:hunter2@cache:6379", "must start with redis://"),
+    ("database_url", "postgresql://u:hunter2@db/x", "must start with postgresql+asyncpg://"),
+    ("nsfw_blocked", ["NOT_A_LABEL"], "unknown label NOT_A_LABEL"),
+])
+def test_bad_values_are_refused_without_echoing_them(field, value, expected):
+    with pytest.raises(ValidationError) as refused:
+        Settings(_env_file=None, **{field: value})
+    first = refused.value.errors()[0]
+    assert first["loc"] == (field,) and expected in first["msg"]
+    assert "hunter2" not in first["msg"]
+
+
+def test_good_values_pass():
+    settings = Settings(_env_file=None, redis_url="rediss://:pw@cache:6380/1",
+                        database_url="postgresql+asyncpg://u:pw@db/memeswap", nsfw_blocked=["ANUS_EXPOSED"])
+    assert settings.nsfw_screen().blocked == frozenset({"ANUS_EXPOSED"})
+    assert sorted(Settings(_env_file=None).nsfw_blocked) == sorted(
+        ["FEMALE_GENITALIA_EXPOSED", "MALE_GENITALIA_EXPOSED", "FEMALE_BREAST_EXPOSED", "BUTTOCKS_EXPOSED",
+         "ANUS_EXPOSED"])
