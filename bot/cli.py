@@ -39,6 +39,8 @@ protected_app = typer.Typer(no_args_is_help=True, help="Faces that must never be
 app.add_typer(protected_app, name="protected")
 templates_app = typer.Typer(no_args_is_help=True, help="Add, list, show and remove templates.")
 app.add_typer(templates_app, name="templates")
+discord_app = typer.Typer(no_args_is_help=True, help="Discord: sync the slash commands.")
+app.add_typer(discord_app, name="discord")
 models_app = typer.Typer(no_args_is_help=True, help="Model files for the learned swapper: list, fetch, verify.")
 app.add_typer(models_app, name="models")
 
@@ -75,7 +77,8 @@ def root(ctx: typer.Context,
          verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show library logs and tracebacks.")] = False
          ) -> None:
     state = CliState(verbose)
-    configure_logging(state.settings.log_format, logging.INFO if verbose else logging.WARNING)
+    configure_logging(state.settings.log_format, logging.INFO if verbose else logging.WARNING,
+                      secrets=state.settings.secret_values())
     ctx.obj = state
 
 
@@ -279,13 +282,12 @@ def _with_database(work):
     one clear line (the URL is not repeated: it may hold a password)."""
     import asyncio
 
-    from sqlalchemy.exc import OperationalError
+    from bot.store.database import UNREACHABLE, unreachable
 
     try:
         return asyncio.run(work())
-    except (OSError, OperationalError) as error:
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else type(error).__name__
-        raise InputError(f"cannot reach the database (MEMESWAP_DATABASE_URL): {reason}") from None
+    except UNREACHABLE as error:
+        raise unreachable(error) from None
 
 
 def _refuse_protected_face(state: CliState, photo: bytes) -> None:
@@ -413,7 +415,11 @@ def bench(ctx: typer.Context,
     state = _state(ctx)
     c = state.components
     if load is not None:
-        from bot.load_benchmark import format_load_report, results_as_dicts, run_load_benchmark
+        from bot.load_benchmark import (
+            format_load_report,
+            results_as_dicts,
+            run_load_benchmark,
+        )
 
         unknown = set(engine) - {"in-process", "redis"}
         if unknown:
@@ -461,6 +467,36 @@ def worker(ctx: typer.Context) -> None:
         asyncio.run(run_worker(swap_worker, settings))
     except RedisConnectionError as error:
         raise InputError(f"lost the connection to Redis (MEMESWAP_REDIS_URL): {error}") from None
+
+
+@app.command()
+def serve(ctx: typer.Context) -> None:
+    """Run the chat bot: Telegram when MEMESWAP_TELEGRAM_TOKEN is set, Discord when
+    MEMESWAP_DISCORD_TOKEN is (both in one process when both are)."""
+    import asyncio
+
+    from bot.serve import check_tokens
+    from bot.serve import serve as run_adapters
+
+    state = _state(ctx)
+    check_tokens(state.settings)
+    logging.getLogger().setLevel(logging.DEBUG if state.verbose else logging.INFO)
+    asyncio.run(run_adapters(state.settings))
+
+
+@discord_app.command("sync")
+def discord_sync(ctx: typer.Context,
+                 guild: Annotated[Optional[int], typer.Option(help="Sync to this server only (shows at once).")] = None
+                 ) -> None:
+    """Create or update the bot's slash commands with Discord (not done at start: Discord
+    caps command creates per day). Global by default; changes take up to an hour to show."""
+    import asyncio
+
+    from bot.adapters.discord.client import sync_commands
+
+    names = asyncio.run(sync_commands(_state(ctx).settings, guild))
+    where = f"server {guild}" if guild is not None else "all servers"
+    out.print(f"synced {len(names)} commands to {where}: {', '.join(sorted(names))}", highlight=False)
 
 
 def main() -> None:

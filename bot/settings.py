@@ -72,6 +72,27 @@ class Settings(BaseSettings):
     worker_heartbeat_s: float = Field(default=2.0, gt=0)
     worker_stale_after_s: float = Field(default=15.0, gt=0)
     worker_max_deliveries: int = Field(default=3, ge=1)
+    # --- chat adapters (`memeswap serve` runs each one whose token is set) ------------------
+    telegram_token: SecretStr | None = None
+    # Where the Bot API lives; point these at a local Bot API server if you run one.
+    telegram_api_url: str = "https://api.telegram.org/bot"
+    telegram_file_url: str = "https://api.telegram.org/file/bot"
+    telegram_download_bytes: int = Field(default=20 * 1024 * 1024, gt=0)  # getFile's limit
+    telegram_upload_bytes: int = Field(default=50 * 1024 * 1024, gt=0)  # sendAnimation's limit
+    telegram_templates_per_page: int = Field(default=8, ge=2, le=50)
+    # Updates handled at once: a swap waits on its job without holding up other chats.
+    telegram_concurrent_updates: int = Field(default=64, ge=1)
+
+    discord_token: SecretStr | None = None
+    # "off": one gateway connection; "auto": AutoShardedBot with Discord's recommended shard
+    # count; a number: that many shards. `discord_shard_ids` splits them across processes.
+    discord_shards: Literal["off", "auto"] | int = "off"
+    discord_shard_ids: list[int] | None = None
+    discord_cooldown_s: float = Field(default=10.0, ge=0)  # between one person's swaps
+    # Discord's REST base and gateway; set only to go through a proxy (or a test server).
+    discord_api_url: str | None = None
+    discord_gateway_url: str | None = None
+
     ops_host: str = "127.0.0.1"
     ops_port: int = Field(default=9464, ge=0, le=65535)  # /metrics and /healthz; 0 picks a free port
     log_format: Literal["text", "json"] = "text"
@@ -111,6 +132,15 @@ class Settings(BaseSettings):
     @property
     def cache_dir(self) -> Path:
         return self.data_dir / "cache" / "tracks"
+
+    def secret_values(self) -> list[str]:
+        """Every secret setting's value, for the logs to redact."""
+        values = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                values.append(value.get_secret_value())
+        return values
 
     def badge(self) -> BadgeStyle | None:
         return BadgeStyle(self.ai_badge_text, self.ai_badge_corner) if self.ai_badge else None

@@ -22,7 +22,13 @@ from bot.core.requesters import Requester, Scope
 from bot.core.templates import CustomTemplates
 from bot.core.users import find_user, user_for
 from bot.store.database import Database
-from bot.store.models import AuditEntry, CustomTemplate, ProtectedFaceEntry, SavedFace, UsageEvent
+from bot.store.models import (
+    AuditEntry,
+    CustomTemplate,
+    ProtectedFaceEntry,
+    SavedFace,
+    UsageEvent,
+)
 from inference.errors import InputError, NoFaceError
 from inference.faces.analyser import FaceAnalyser
 from inference.media.decode import load_image
@@ -69,6 +75,12 @@ class SavedFaces:
             session.add(AuditEntry(actor_id=user.id, action="face.save", scope_key=Scope(
                 "user", requester.platform, requester.user_id).key, subject=name))
         return SavedFaceInfo(name, crop.shape[1], crop.shape[0])
+
+    async def check(self, requester: Requester, photo: bytes) -> None:
+        """The checks a selfie passes before templates are offered for it: it decodes within
+        the limits, it shows a face, and that face is not protected where it is asked."""
+        protected = await self.protected.for_scope(requester.scope) if self.protected else None
+        await asyncio.to_thread(self._extract, photo, protected)
 
     async def list(self, requester: Requester) -> list[SavedFaceInfo]:
         async with self.database.transaction() as session:
@@ -137,6 +149,7 @@ async def forget_user(database: Database, templates: CustomTemplates, requester:
         await session.delete(user)  # ON DELETE CASCADE / SET NULL does the rest
         counts["templates"] = len(own_templates)
     await templates.delete_scope_folders(own, own_templates)
+    await templates.delete_one_offs(own)
     return counts
 
 

@@ -11,14 +11,22 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 from bot.core.faces import SavedFaces
 from bot.core.protection import ProtectedFaceList
 from bot.core.requesters import Requester
-from bot.core.templates import CustomTemplates
+from bot.core.templates import ONE_OFF_PREFIX, CustomTemplates, is_one_off
 from bot.core.usage import SwapQuota
 from inference.jobs.blobs import BlobStore
-from inference.jobs.contract import Event, InferenceEngine, JobOutputFormat, SwapJob, is_final, new_job_id
+from inference.jobs.contract import (
+    Event,
+    InferenceEngine,
+    JobOutputFormat,
+    SwapJob,
+    is_final,
+    new_job_id,
+)
 
 log = logging.getLogger("memeswap.swaps")
 
@@ -40,6 +48,27 @@ class Swaps:
         """Check, count and submit one swap; raises a one-line `InputError` (or `Busy`,
         `RateLimited`) when it cannot run, and then nothing is kept or counted."""
         resolved = await self.templates.resolve(requester, template)
+        return await self._submit(requester, resolved.ref, selfie, saved_face, format, max_bytes, reply_to,
+                                  new_job_id())
+
+    async def start_one_off(self, requester: Requester, media: Path, selfie: bytes | None = None,
+                            saved_face: str = "default", format: JobOutputFormat = "gif",
+                            max_bytes: int | None = None, reply_to: str | None = None) -> SwapJob:
+        """A swap into media that is not a template (a GIF someone posted): screened like a
+        new template and kept in the person's own space for this job only (`follow` removes
+        it at the end; a start-up `reconcile` removes any a crash left)."""
+        job_id = new_job_id()
+        if selfie is None:
+            selfie = await self.faces.load(requester, saved_face)  # before the costly screening
+        ref = await self.templates.add_one_off(requester, media, f"{ONE_OFF_PREFIX}{job_id[:16]}")
+        try:
+            return await self._submit(requester, ref, selfie, saved_face, format, max_bytes, reply_to, job_id)
+        except BaseException:
+            await self.templates.remove_one_off(ref)
+            raise
+
+    async def _submit(self, requester: Requester, template_ref: str, selfie: bytes | None, saved_face: str,
+                      format: JobOutputFormat, max_bytes: int | None, reply_to: str | None, job_id: str) -> SwapJob:
         if selfie is None:
             selfie = await self.faces.load(requester, saved_face)
         elif self.protected is not None:
@@ -47,7 +76,7 @@ class Swaps:
         counted_at = datetime.now(UTC)
         await self.quota.spend(requester, counted_at)
         ref = await asyncio.to_thread(self.blobs.put, selfie, self.selfie_ttl_s)
-        job = SwapJob(job_id=new_job_id(), user_key=requester.user_key, selfie_ref=ref, template=resolved.ref,
+        job = SwapJob(job_id=job_id, user_key=requester.user_key, selfie_ref=ref, template=template_ref,
                       format=format, max_bytes=max_bytes, reply_to=reply_to)
         try:
             await self.engine.submit(job)
@@ -62,4 +91,6 @@ class Swaps:
         async for event in self.engine.events(job.job_id):
             if is_final(event):
                 await asyncio.to_thread(self.blobs.delete, job.selfie_ref)
+                if is_one_off(job.template):
+                    await self.templates.remove_one_off(job.template)
             yield event

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -30,7 +31,13 @@ from inference.templates.library import Template, TemplateLibrary
 from inference.templates.manifest import validate_template_name
 
 log = logging.getLogger("memeswap.templates")
+ONE_OFF_PREFIX = "one-off-"
+ONE_OFF_GRACE_S = 3600.0
 
+
+def is_one_off(ref: str) -> bool:
+    """A template stored for one job only (`CustomTemplates.add_one_off`)."""
+    return ref.rpartition("/")[2].startswith(ONE_OFF_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,36 @@ class TemplateInfo:
     scope_key: str
     builtin: bool
     ref: str  # what a SwapJob's `template` carries
+    tags: tuple[str, ...] = ()
+
+
+def search(templates: list[TemplateInfo], query: str, limit: int = 25) -> list[TemplateInfo]:
+    """Templates matching `query`, best first: the name exactly, the name's start, a word
+    of the title's start, a tag's start, then anywhere in the name, title or tags. An empty
+    query keeps the list's order. One entry per name (the one a pick resolves to)."""
+    by_name: dict[str, TemplateInfo] = {}
+    for info in templates:
+        by_name[info.name] = info  # later entries (the place's, the person's) win, as in `resolve`
+    query = query.strip().lower()
+    ranked = []
+    for order, info in enumerate(by_name.values()):
+        title, tags = info.title.lower(), [t.lower() for t in info.tags]
+        if not query:
+            score = 0
+        elif info.name == query:
+            score = 0
+        elif info.name.startswith(query):
+            score = 1
+        elif any(word.startswith(query) for word in title.split()):
+            score = 2
+        elif any(tag.startswith(query) for tag in tags):
+            score = 3
+        elif query in info.name or query in title or any(query in tag for tag in tags):
+            score = 4
+        else:
+            continue
+        ranked.append((score, order, info))
+    return [info for _, _, info in sorted(ranked, key=lambda r: r[:2])[:limit]]
 
 
 class CustomTemplates:
@@ -101,6 +138,21 @@ class CustomTemplates:
         # `reconcile` removes such a folder at the next start.)
         return _info(stored, scope)
 
+    async def add_one_off(self, requester: Requester, media: Path, name: str) -> str:
+        """Screen and compile `media` for one job, in the person's own space and without a
+        row (so nobody lists or picks it); returns the job's template ref."""
+        own = Scope("user", requester.platform, requester.user_id)
+        screen = TemplateScreen(self.library.analyser, self.nsfw,
+                                await self.protected.for_scope(requester.scope) if self.protected else None)
+        await asyncio.to_thread(partial(self.library.add, media, name, scope_key=own.key, check_frames=screen))
+        return _ref(own, name)
+
+    async def remove_one_off(self, ref: str) -> None:
+        try:
+            await asyncio.to_thread(self.library.remove, ref)
+        except InputError:
+            log.info("one-off template %s was already gone", ref)
+
     async def remove(self, requester: Requester, name: str, scope: Scope | None = None) -> None:
         scope = scope or requester.scope
         requester.require_admin(scope, "remove templates")
@@ -153,16 +205,30 @@ class CustomTemplates:
         removed = 0
         for key in await asyncio.to_thread(self.library.scope_keys):
             for name in await asyncio.to_thread(self.library.scoped_names, key):
-                if (key, name) not in known:
+                if (key, name) not in known and not self._one_off_in_use(key, name):
                     log.warning("removing template folder %s/%s: it has no row (an add that did not finish)", key,
                                 name)
                     await asyncio.to_thread(self.library.remove, f"{key}/{name}")
                     removed += 1
         return removed
 
+    def _one_off_in_use(self, key: str, name: str) -> bool:
+        """A one-off template younger than an hour may belong to a job another bot process
+        (sharing this data folder) is running; older ones are leftovers."""
+        if not name.startswith(ONE_OFF_PREFIX):
+            return False
+        folder = self.library.scope_folder(key) / name
+        return time.time() - folder.stat().st_mtime < ONE_OFF_GRACE_S
+
     async def delete_scope_folders(self, scope: Scope, names: list[str]) -> None:
         for name in names:
             await self._delete_folder(scope, name)
+
+    async def delete_one_offs(self, scope: Scope) -> None:
+        """A forgotten person's one-off templates of jobs still running go too."""
+        names = await asyncio.to_thread(self.library.scoped_names, scope.key) \
+            if scope.key in await asyncio.to_thread(self.library.scope_keys) else []
+        await self.delete_scope_folders(scope, [n for n in names if n.startswith(ONE_OFF_PREFIX)])
 
     async def _delete_folder(self, scope: Scope, name: str) -> None:
         try:
@@ -181,4 +247,5 @@ def _ref(scope: Scope, name: str) -> str:
 
 def _info(template: Template, scope: Scope) -> TemplateInfo:
     return TemplateInfo(template.name, template.manifest.title, scope.key, template.builtin,
-                        template.name if template.builtin else _ref(scope, template.name))
+                        template.name if template.builtin else _ref(scope, template.name),
+                        tuple(template.manifest.tags))

@@ -1,10 +1,12 @@
 """Users as the store knows them: a platform and that platform's user id, nothing more."""
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.requesters import Requester
-from bot.store.models import User
+from bot.store.models import User, utc_now
 
 
 async def find_user(session: AsyncSession, requester: Requester) -> User | None:
@@ -13,10 +15,16 @@ async def find_user(session: AsyncSession, requester: Requester) -> User | None:
 
 
 async def user_for(session: AsyncSession, requester: Requester) -> User:
-    """The requester's row, created on first use (inside the caller's transaction)."""
+    """The requester's row, created on first use (inside the caller's transaction).
+
+    Two first requests of one person can race (two taps at once); the insert yields to a
+    row the other one committed instead of failing on the unique constraint.
+    """
     user = await find_user(session, requester)
     if user is None:
-        user = User(platform=requester.platform, platform_user_id=requester.user_id)
-        session.add(user)
-        await session.flush()
+        insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        await session.execute(insert(User).values(
+            platform=requester.platform, platform_user_id=requester.user_id, created_at=utc_now(),
+        ).on_conflict_do_nothing(index_elements=["platform", "platform_user_id"]))
+        user = await find_user(session, requester)
     return user

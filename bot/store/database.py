@@ -11,11 +11,29 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.pool import NullPool
+
+from inference.errors import InputError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 DATABASE_FILE = "memeswap.db"  # the SQLite store's name in the data folder
+
+
+UNREACHABLE = (OSError, OperationalError)  # what a database that cannot be reached raises
+
+
+def unreachable(error: BaseException) -> InputError:
+    """One line for a store that cannot be reached; the URL is not repeated (it may hold a
+    password)."""
+    reason = error.strerror if isinstance(error, OSError) and error.strerror else type(error).__name__
+    return InputError(f"cannot reach the database (MEMESWAP_DATABASE_URL): {reason}", code="settings")
 
 
 def sqlite_url(path: Path) -> str:

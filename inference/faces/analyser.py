@@ -9,7 +9,9 @@ class FaceAnalyser(Protocol):
     """Finds faces in an RGB uint8 image.
 
     `version` names the models and settings; compiled template tracks are cached under it,
-    so it must change whenever the analyser's output would.
+    so it must change whenever the analyser's output would. `analyse` may be called from
+    several threads at once (job workers, a bot's use cases); an implementation whose
+    models cannot run concurrently serialises the calls itself.
     """
 
     name: str

@@ -8,6 +8,7 @@ around each box, which also rejects detections that are not faces.
 """
 
 import os
+import threading
 
 import cv2
 import numpy as np
@@ -20,6 +21,9 @@ _MESH_CROP_SIDE = 384
 
 
 class MediaPipeAnalyser:
+    """MediaPipe's graphs must not run on two threads at once, so every call takes one lock
+    (the swap and the encode, where a job's time goes, still run in parallel)."""
+
     name = "mediapipe"
     version = "mediapipe-0.10.21-blazeface-facemesh478-v1"
 
@@ -28,8 +32,13 @@ class MediaPipeAnalyser:
         self.tile_above = tile_above
         self.quiet = quiet
         self._short = self._full = self._mesh = None
+        self._lock = threading.RLock()
 
     def prepare(self) -> None:
+        with self._lock:
+            self._prepare()
+
+    def _prepare(self) -> None:
         if self._mesh is not None:
             return
         os.environ.setdefault("GLOG_minloglevel", "2")
@@ -51,13 +60,18 @@ class MediaPipeAnalyser:
                 model.process(warmup)
 
     def close(self) -> None:
-        for model in (self._short, self._full, self._mesh):
-            if model is not None:
-                model.close()
-        self._short = self._full = self._mesh = None
+        with self._lock:
+            for model in (self._short, self._full, self._mesh):
+                if model is not None:
+                    model.close()
+            self._short = self._full = self._mesh = None
 
     def analyse(self, image: np.ndarray) -> list[Face]:
-        self.prepare()
+        with self._lock:
+            return self._analyse(image)
+
+    def _analyse(self, image: np.ndarray) -> list[Face]:
+        self._prepare()
         image = np.ascontiguousarray(image)
         faces: list[Face] = []
         for box, score in self._detect(image):

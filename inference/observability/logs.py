@@ -46,8 +46,27 @@ class TextLogFormatter(logging.Formatter):
         return text if job_id is None else f"{text} job={job_id}"
 
 
-def configure_logging(format: str = "text", level: int = logging.INFO, stream: TextIO | None = None) -> None:
-    """Give the root logger one handler of ours, replacing the one an earlier call added.
+class RedactingFormatter(logging.Formatter):
+    """Replaces each secret (a bot token, a URL with a password) wherever it shows up in a
+    formatted line, tracebacks included: libraries log request URLs, and Telegram's carry
+    the token."""
+
+    def __init__(self, inner: logging.Formatter, secrets: list[str]) -> None:
+        super().__init__()
+        self.inner = inner
+        self.secrets = sorted({s for s in secrets if len(s) >= 6}, key=len, reverse=True)
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = self.inner.format(record)
+        for secret in self.secrets:
+            text = text.replace(secret, "[redacted]")
+        return text
+
+
+def configure_logging(format: str = "text", level: int = logging.INFO, stream: TextIO | None = None,
+                      secrets: list[str] = ()) -> None:
+    """Give the root logger one handler of ours, replacing the one an earlier call added;
+    `secrets` never appear in what it writes.
 
     Handlers that other code added to the root logger are left alone.
     """
@@ -62,7 +81,9 @@ def configure_logging(format: str = "text", level: int = logging.INFO, stream: T
         root.removeHandler(old)
         old.close()
     handler = logging.StreamHandler(sys.stderr if stream is None else stream)
-    handler.setFormatter(formatter)
+    handler.setFormatter(RedactingFormatter(formatter, list(secrets)) if secrets else formatter)
     setattr(handler, _MARKER, True)
     root.addHandler(handler)
     root.setLevel(level)
+    # httpx logs every request's URL at INFO, and Telegram's URLs carry the bot's token.
+    logging.getLogger("httpx").setLevel(max(level, logging.WARNING))

@@ -475,7 +475,8 @@ class FakeTelegram:
         query = {
             "id": str(secrets.randbits(63)),
             "from": dict(user),
-            "message": self._current(record["message"]),
+            # As in Telegram, the message comes with the one it replied to (one level deep).
+            "message": copy.deepcopy(record["message"]),
             "chat_instance": str(abs(hash(("chat", chat["id"])))),
             "data": callback_data,
         }

@@ -2,6 +2,8 @@
 counted, the selfie lives only as long as its job, and a refused job costs nothing."""
 
 import asyncio
+import os
+import time
 
 import cv2
 import pytest
@@ -85,3 +87,35 @@ def test_a_refused_swap_keeps_nothing_and_counts_nothing(tmp_path, database, tem
     assert counted == 2  # only the swaps that were accepted
     assert unknown.code == "unknown_template"
     assert len(blob_files) == 2  # the accepted jobs' selfies (nobody followed them); the refused one's went
+
+
+def test_a_one_off_template_serves_one_job_and_is_gone_after_it(tmp_path, database, templates, template_media,
+                                                                 analyser, swapper, selfie):
+    """A GIF someone posted, used once: screened and compiled like a template, invisible to
+    listings and picks, removed when the job ends; a start-up reconcile keeps a young one
+    (another process's job may use it) and removes an old one."""
+    blobs = LocalBlobStore(tmp_path / "blobs")
+    runner = make_swap_runner(analyser, swapper, templates.library, MediaLimits(), blobs)
+    faces = SavedFaces(database, analyser)
+    own = Scope("user", "telegram", "12").key
+
+    async def main():
+        async with InProcessEngine(runner, blobs) as engine:
+            swaps = Swaps(engine, blobs, templates, faces, SwapQuota(database, per_day=5))
+            job = await swaps.start_one_off(MEMBER, template_media, selfie=selfie)
+            during = templates.library.scoped_names(own)
+            listed = [t.name for t in await templates.visible(MEMBER)]
+            events = [event async for event in swaps.follow(job)]
+            after = templates.library.scoped_names(own)
+            young = await templates.add_one_off(MEMBER, template_media, "one-off-young")
+            old = await templates.add_one_off(MEMBER, template_media, "one-off-old")
+            hour_ago = time.time() - 2 * 3600
+            os.utime(templates.library.get(old).folder, (hour_ago, hour_ago))
+            removed = await templates.reconcile()
+        return job, during, listed, events, after, young, removed, templates.library.scoped_names(own)
+
+    job, during, listed, events, after, young, removed, kept = asyncio.run(main())
+    assert job.template == f"{own}/{during[0]}" and during[0].startswith("one-off-")
+    assert not any(name.startswith("one-off-") for name in listed)
+    assert isinstance(events[-1], Succeeded) and after == []
+    assert removed == 1 and kept == ["one-off-young"] and young.endswith("/one-off-young")

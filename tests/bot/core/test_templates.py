@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.core.requesters import GLOBAL, NotAllowedError, Requester, Scope
+from bot.core.templates import TemplateInfo, search
 from bot.store.models import AuditEntry, CustomTemplate
 from inference.errors import InputError
 
@@ -147,3 +148,19 @@ def test_removal_deletes_row_and_media_and_is_audited(templates, template_media,
     audit, seen = asyncio.run(main())
     assert audit == [("template.add", GUILD_A.key, "short-lived"), ("template.remove", GUILD_A.key, "short-lived")]
     assert "short-lived" not in names(seen) and scoped_library.scoped_names(GUILD_A.key) == []
+
+
+def test_search_ranks_name_then_title_then_tags_and_keeps_one_per_name():
+    def info(name, title, tags=(), scope="global", builtin=True):
+        return TemplateInfo(name, title, scope, builtin, name, tuple(tags))
+
+    listed = [info("bounce", "Bounce"), info("zoom", "Dramatic Zoom", ["bounce-ish"]),
+              info("noir", "Noir", ["black"]), info("bonk", "Bonk", scope="discord-guild-1", builtin=False),
+              info("noir", "Our noir", scope="discord-guild-1", builtin=False)]
+    assert [t.name for t in search(listed, "bo")] == ["bounce", "bonk", "zoom"]
+    assert [t.name for t in search(listed, "BOUNCE")] == ["bounce", "zoom"]  # exact name, then a tag
+    assert [t.name for t in search(listed, "dram")] == ["zoom"]  # a word of the title
+    assert [t.title for t in search(listed, "noir")] == ["Our noir"]  # the one a pick resolves to
+    assert [t.name for t in search(listed, "")] == ["bounce", "zoom", "noir", "bonk"]
+    assert len(search(listed * 10, "", limit=2)) == 2
+    assert search(listed, "nothing-like-it") == []

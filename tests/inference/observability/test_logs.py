@@ -129,3 +129,20 @@ def test_configure_logging_defaults_to_stderr():
 def test_unknown_format_is_refused():
     with pytest.raises(ValueError):
         configure_logging("yaml")
+
+
+@pytest.mark.parametrize("format", ["text", "json"])
+def test_secrets_are_redacted_in_messages_arguments_and_tracebacks(format):
+    stream = io.StringIO()
+    token = "123456:AAE-secret-token"
+    configure_logging(format, level=logging.DEBUG, stream=stream, secrets=[token, ""])
+    log = logging.getLogger("memeswap.test.secrets")
+    log.debug("POST https://api.telegram.org/bot%s/getMe", token)
+    try:
+        raise ConnectionError(f"cannot reach https://api.telegram.org/bot{token}/getUpdates")
+    except ConnectionError:
+        log.exception("polling failed")
+    written = stream.getvalue()
+    assert token not in written
+    assert written.count("[redacted]") == 2  # in the message and in the exception's line
+    assert "getMe" in written and "polling failed" in written

@@ -1,0 +1,91 @@
+"""Following a swap job in an interaction: the original response edited as the job moves,
+then replaced by the meme. An interaction's token lives 15 minutes; a meme that is ready
+after that (or whose token Discord no longer accepts) is posted in the channel instead."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import discord
+
+from bot.core.status import JobStatus, failure_line
+from bot.services import BotServices
+from inference.jobs.contract import Failed, Succeeded, SwapJob
+
+log = logging.getLogger("memeswap.discord")
+
+EXTENSIONS = {"image/gif": "gif", "video/mp4": "mp4", "image/webp": "webp"}
+
+
+def reply_address(interaction: discord.Interaction) -> str:
+    """`SwapJob.reply_to`: the channel and the person, should another run of the bot deliver it."""
+    return f"discord:{interaction.channel_id}:{interaction.user.id}"
+
+
+def parse_reply_address(reply_to: str | None) -> tuple[int, int] | None:
+    parts = (reply_to or "").split(":")
+    if len(parts) != 3 or parts[0] != "discord" or not (parts[1].isdigit() and parts[2].isdigit()):
+        return None
+    return int(parts[1]), int(parts[2])
+
+
+def meme_file(data: bytes, mime: str) -> discord.File:
+    return discord.File(io.BytesIO(data), filename=f"meme.{EXTENSIONS.get(mime, 'gif')}",
+                        description="A face-swapped meme (AI-generated)")
+
+
+class InteractionDelivery:
+    def __init__(self, services: BotServices) -> None:
+        self.services = services
+
+    async def follow(self, interaction: discord.Interaction, job: SwapJob) -> None:
+        lines = JobStatus()
+        async for event in self.services.swaps.follow(job):
+            if isinstance(event, Succeeded):
+                await self._deliver(interaction, event)
+            elif isinstance(event, Failed):
+                await self.status(interaction, f"⚠️ {failure_line(event)}")
+            elif (line := lines.line_for(event)) is not None:
+                await self.status(interaction, line)
+
+    async def status(self, interaction: discord.Interaction, text: str) -> None:
+        if interaction.is_expired():
+            return
+        try:
+            await interaction.edit_original_response(content=text)
+        except discord.HTTPException as error:
+            log.info("interaction %s: status not shown: %s", interaction.id, error)
+
+    async def deliver_unfollowed(self, client: discord.Client, job: SwapJob, event: Succeeded | Failed) -> None:
+        address = parse_reply_address(job.reply_to)
+        if address is None:
+            return
+        channel_id, user_id = address
+        channel = client.get_channel(channel_id) or await client.fetch_channel(channel_id)
+        if isinstance(event, Succeeded):
+            data = await self.services.result(event)
+            await channel.send(f"<@{user_id}> here's your meme!", file=meme_file(data, event.mime))
+            await self.services.discard_result(event)
+        else:
+            await channel.send(f"<@{user_id}> ⚠️ {failure_line(event)}")
+
+    async def _deliver(self, interaction: discord.Interaction, event: Succeeded) -> None:
+        data = await self.services.result(event)
+        try:
+            if not interaction.is_expired():
+                try:
+                    await interaction.edit_original_response(content="✅ Here's your meme!",
+                                                             attachments=[meme_file(data, event.mime)])
+                    return
+                except (discord.NotFound, discord.Forbidden) as error:
+                    log.info("interaction %s: token no longer valid (%s); posting in the channel", interaction.id,
+                             error)
+                except discord.HTTPException as error:
+                    if error.status != 401:
+                        raise
+                    log.info("interaction %s: token expired; posting in the channel", interaction.id)
+            await interaction.channel.send(f"{interaction.user.mention} here's your meme!",
+                                           file=meme_file(data, event.mime))
+        finally:
+            await self.services.discard_result(event)

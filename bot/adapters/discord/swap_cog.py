@@ -1,0 +1,109 @@
+"""/swap with template autocomplete, and "Swap my face into this" on any message's GIF."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.adapters.discord.attachments import IMAGE, checked, fetch, media_in, require_within
+from bot.adapters.discord.delivery import InteractionDelivery, reply_address
+from bot.adapters.discord.interactions import refuse, requester_for
+from bot.core.templates import search
+from bot.core.wording import CONSENT, PRIVACY, WHAT_IT_DOES
+from bot.services import BotServices
+from inference.errors import InputError
+
+MAX_CHOICES = 25  # Discord's cap on autocomplete choices
+HELP = f"""{WHAT_IT_DOES}
+
+`/swap template:` with a `selfie:` photo (or your saved face)
+Right-click a GIF → Apps → **Swap my face into this**
+`/face set|show|delete` · `/templates list|add|remove` (adding needs Manage Server) · `/forget`
+
+{CONSENT}
+{PRIVACY}"""
+
+
+def swap_cooldown(interaction: discord.Interaction) -> app_commands.Cooldown | None:
+    """One swap per person per `MEMESWAP_DISCORD_COOLDOWN_S` (none when it is 0)."""
+    seconds = interaction.client.services.settings.discord_cooldown_s
+    return app_commands.Cooldown(1, seconds) if seconds > 0 else None
+
+
+class SwapCog(commands.Cog):
+    def __init__(self, bot: commands.Bot, services: BotServices) -> None:
+        self.bot = bot
+        self.services = services
+        self.delivery = InteractionDelivery(services)
+        # Context menus cannot live inside a cog class: made here, added to the tree on load.
+        self.swap_into = app_commands.ContextMenu(name="Swap my face into this", callback=self.swap_into_message)
+
+    async def cog_load(self) -> None:
+        self.bot.tree.add_command(self.swap_into)
+
+    async def cog_unload(self) -> None:
+        self.bot.tree.remove_command(self.swap_into.name, type=self.swap_into.type)
+
+    @app_commands.command(name="help", description="What memeswap does, and how it treats your face")
+    async def help(self, interaction: discord.Interaction) -> None:
+        await interaction.response.send_message(HELP, ephemeral=True)
+
+    @app_commands.command(name="swap", description="Put your face into a meme template")
+    @app_commands.describe(template="The meme template", selfie="A photo of your face (else your saved face)")
+    @app_commands.checks.dynamic_cooldown(swap_cooldown, key=lambda i: i.user.id)
+    async def swap(self, interaction: discord.Interaction, template: str,
+                   selfie: discord.Attachment | None = None) -> None:
+        await interaction.response.defer(thinking=True)
+        settings = self.services.settings
+        requester = requester_for(interaction)
+        try:
+            photo = None
+            if selfie is not None:
+                media = checked(selfie, IMAGE, "a photo of your face", settings.max_upload_bytes)
+                photo = await fetch(self.bot, media, settings.max_upload_bytes)
+                await self.services.faces.check(requester, photo)
+            job = await self.services.swaps.start(requester, template, selfie=photo,
+                                                  max_bytes=interaction.filesize_limit,
+                                                  reply_to=reply_address(interaction))
+        except InputError as error:
+            await refuse(interaction, error)
+            return
+        await self.delivery.follow(interaction, job)
+
+    @swap.autocomplete("template")
+    async def template_choices(self, interaction: discord.Interaction,
+                               current: str) -> list[app_commands.Choice[str]]:
+        visible = await self.services.templates.visible(requester_for(interaction))
+        return [app_commands.Choice(name=_label(info.title, info.builtin), value=info.name)
+                for info in search(visible, current, MAX_CHOICES)]
+
+    @app_commands.checks.dynamic_cooldown(swap_cooldown, key=lambda i: i.user.id)
+    async def swap_into_message(self, interaction: discord.Interaction, message: discord.Message) -> None:
+        """The message's GIF, video or image as a one-off template, with the saved face."""
+        await interaction.response.defer(thinking=True)
+        settings = self.services.settings
+        requester = requester_for(interaction)
+        media = media_in(message)
+        try:
+            if media is None:
+                raise InputError("that message has no GIF, video or image to swap into", code="bad_media")
+            require_within(media, settings.max_template_bytes)
+            data = await fetch(self.bot, media, settings.max_template_bytes)
+            with tempfile.TemporaryDirectory(prefix="memeswap-clip-") as folder:
+                path = Path(folder) / Path(media.filename).name
+                path.write_bytes(data)
+                job = await self.services.swaps.start_one_off(requester, path, max_bytes=interaction.filesize_limit,
+                                                              reply_to=reply_address(interaction))
+        except InputError as error:
+            await refuse(interaction, error)
+            return
+        await self.delivery.follow(interaction, job)
+
+
+def _label(title: str, builtin: bool) -> str:
+    label = title if builtin else f"★ {title}"
+    return label[:100]

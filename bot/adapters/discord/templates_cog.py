@@ -1,0 +1,61 @@
+"""/templates list, add and remove: a server's own templates (adding and removing need
+"Manage Server"; in a DM, they are the person's own)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.adapters.discord.attachments import CLIP, checked, fetch
+from bot.adapters.discord.interactions import refuse, requester_for, say
+from bot.services import BotServices
+from inference.errors import InputError
+
+
+class TemplatesCog(commands.GroupCog, group_name="templates", group_description="Meme templates of this server"):
+    def __init__(self, bot: commands.Bot, services: BotServices) -> None:
+        self.bot = bot
+        self.services = services
+
+    @app_commands.command(name="list", description="The templates you can use here")
+    async def list_templates(self, interaction: discord.Interaction) -> None:
+        visible = await self.services.templates.visible(requester_for(interaction))
+        builtin = [t.name for t in visible if t.builtin or t.scope_key == "global"]
+        own = [t.name for t in visible if not (t.builtin or t.scope_key == "global")]
+        lines = [f"**Built-in** ({len(builtin)}): {', '.join(builtin)}"]
+        lines.append(f"**Added here** ({len(own)}): {', '.join(own)}" if own else
+                     "**Added here**: none yet — `/templates add` (needs Manage Server)")
+        await say(interaction, "\n".join(lines)[:2000])
+
+    @app_commands.command(name="add", description="Add a GIF or video as a template of this server")
+    @app_commands.describe(file="The GIF or short video (a face clearly visible)", name="Lowercase letters, digits, -")
+    async def add(self, interaction: discord.Interaction, file: discord.Attachment, name: str) -> None:
+        requester = requester_for(interaction)
+        settings = self.services.settings
+        try:
+            requester.require_admin(requester.scope, "add templates")  # before any download
+            media = checked(file, CLIP, "a GIF or video", settings.max_template_bytes)
+            await interaction.response.defer(thinking=True)
+            data = await fetch(self.bot, media, settings.max_template_bytes)
+            with tempfile.TemporaryDirectory(prefix="memeswap-upload-") as folder:
+                path = Path(folder) / Path(media.filename).name
+                path.write_bytes(data)
+                info = await self.services.templates.add(requester, path, name.strip().lower())
+        except InputError as error:
+            await refuse(interaction, error)
+            return
+        where = "this server" if requester.scope.kind == "guild" else "you"
+        await say(interaction, f"✅ Added “{info.name}” for {where}: `/swap template:{info.name}`")
+
+    @app_commands.command(name="remove", description="Remove one of this server's templates")
+    async def remove(self, interaction: discord.Interaction, name: str) -> None:
+        try:
+            await self.services.templates.remove(requester_for(interaction), name.strip().lower())
+        except InputError as error:
+            await refuse(interaction, error)
+            return
+        await say(interaction, f"Removed “{name.strip().lower()}”.")

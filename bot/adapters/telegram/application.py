@@ -1,0 +1,159 @@
+"""The python-telegram-bot `Application` of memeswap: handlers wired to the conversation,
+Telegram's flood limits and `RetryAfter` honoured by PTB's rate limiter, and the command
+list registered with `setMyCommands` at start."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from telegram import Bot, BotCommand, Update
+from telegram.error import InvalidToken, NetworkError, TelegramError
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    Defaults,
+    MessageHandler,
+    filters,
+)
+
+from bot.adapters.telegram.handlers import TelegramConversation
+from bot.services import BotServices
+from bot.settings import Settings
+from inference.errors import InputError
+from inference.jobs.contract import Failed, Succeeded, SwapJob
+
+log = logging.getLogger("memeswap.telegram")
+
+COMMANDS = [
+    BotCommand("start", "What I do and how to use me"),
+    BotCommand("help", "How to use me"),
+    BotCommand("templates", "Pick a template for your saved face"),
+    BotCommand("face", "Reply to a photo with it to save your face"),
+    BotCommand("addtemplate", "Add a GIF or video as a template here"),
+    BotCommand("removetemplate", "Remove a template added here"),
+    BotCommand("forget", "Erase everything I keep about you"),
+]
+RETRIES_AFTER_FLOOD = 3  # RetryAfter answers waited out and retried, per request
+
+_PRIVATE = filters.ChatType.PRIVATE
+_IMAGE = filters.PHOTO | filters.Document.IMAGE
+_CLIP = filters.ANIMATION | filters.VIDEO | filters.Document.VIDEO | filters.Document.MimeType("image/gif")
+
+
+def _caption_command(name: str) -> filters.BaseFilter:
+    return filters.CaptionRegex(rf"^/{name}(@\w+)?(\s|$)")
+
+
+class TelegramAdapter:
+    """The Telegram side of `memeswap serve`: an `Application` over the shared services."""
+
+    platform = "telegram"
+
+    def __init__(self, services: BotServices, poll_timeout_s: float = 30.0) -> None:
+        settings = services.settings
+        if settings.telegram_token is None:
+            raise InputError("set MEMESWAP_TELEGRAM_TOKEN to the token BotFather gave you", code="settings")
+        self.poll_timeout_s = poll_timeout_s
+        self.conversation = TelegramConversation(services)
+        self.application = (
+            ApplicationBuilder()
+            .token(settings.telegram_token.get_secret_value())
+            .base_url(settings.telegram_api_url)
+            .base_file_url(settings.telegram_file_url)
+            .rate_limiter(AIORateLimiter(max_retries=RETRIES_AFTER_FLOOD))
+            .concurrent_updates(settings.telegram_concurrent_updates)
+            .defaults(Defaults(do_quote=True))  # a reply quotes what it answers, in private chats too
+            .build()
+        )
+        add_handlers(self.application, self.conversation)
+
+    @staticmethod
+    async def check_token(settings: Settings) -> None:
+        """Ask Telegram who we are before anything heavy loads: a missing, rejected or
+        unreachable token is one line."""
+        if settings.telegram_token is None:
+            raise InputError("set MEMESWAP_TELEGRAM_TOKEN to the token BotFather gave you", code="settings")
+        bot = Bot(settings.telegram_token.get_secret_value(), base_url=settings.telegram_api_url,
+                  base_file_url=settings.telegram_file_url)
+        try:
+            async with bot:
+                pass
+        except InvalidToken:
+            raise _rejected() from None
+        except NetworkError as error:
+            raise InputError(f"cannot reach Telegram: {error.message}", code="settings") from None
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[TelegramAdapter]:
+        """Log in, register the commands and poll for updates until the block ends.
+
+        A token Telegram rejects is one `InputError` line, before anything else starts.
+        """
+        application = self.application
+        try:
+            await application.initialize()
+        except InvalidToken:
+            raise _rejected() from None
+        try:
+            await application.bot.set_my_commands(COMMANDS)
+            await application.start()
+            await application.updater.start_polling(timeout=self.poll_timeout_s, poll_interval=0.0,
+                                                    allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY])
+            log.info("telegram: polling as @%s", application.bot.username)
+            try:
+                yield self
+            finally:
+                await application.updater.stop()
+                await application.stop()
+        finally:
+            await application.shutdown()
+
+    def stopped(self) -> asyncio.Future | None:
+        """None: python-telegram-bot retries a failing long poll by itself, for as long as it runs."""
+        return None
+
+    async def deliver_unfollowed(self, job: SwapJob, event: Succeeded | Failed) -> bool:
+        """Post the final event of a job this process was not following (it restarted
+        mid-job); False when the job was not Telegram's."""
+        if not (job.reply_to or "").startswith("telegram:"):
+            return False
+        await self.conversation.delivery.deliver_unfollowed(self.application.bot, job, event)
+        return True
+
+
+def _rejected() -> InputError:
+    return InputError("Telegram rejected MEMESWAP_TELEGRAM_TOKEN; copy the token BotFather gave you "
+                      "(it looks like 123456789:AA...)", code="settings")
+
+
+def add_handlers(application: Application, talk: TelegramConversation) -> None:
+    application.add_handler(CommandHandler(["start", "help"], talk.help))
+    application.add_handler(CommandHandler("templates", talk.templates))
+    application.add_handler(CommandHandler("swap", talk.selfie))
+    application.add_handler(CommandHandler("face", talk.save_face))
+    application.add_handler(CommandHandler("forget", talk.forget))
+    application.add_handler(CommandHandler("addtemplate", talk.add_template))
+    application.add_handler(CommandHandler("removetemplate", talk.remove_template))
+    application.add_handler(MessageHandler(_CLIP & _caption_command("addtemplate"), talk.add_template))
+    application.add_handler(MessageHandler(_IMAGE & _caption_command("face"), talk.save_face))
+    application.add_handler(MessageHandler(_IMAGE & (_PRIVATE | _caption_command("swap")), talk.selfie))
+    application.add_handler(MessageHandler(_PRIVATE & (filters.Document.ALL | filters.VIDEO), talk.not_a_selfie))
+    application.add_handler(MessageHandler(_PRIVATE & filters.TEXT & ~filters.COMMAND, talk.chatter))
+    application.add_handler(CallbackQueryHandler(talk.pick))
+    application.add_error_handler(_on_error)
+
+
+async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Our bug, not the user's: log it with its traceback, tell the chat in one line, go on."""
+    log.error("update failed: %s", context.error, exc_info=context.error)
+    if isinstance(update, Update) and update.effective_chat is not None:
+        with contextlib.suppress(TelegramError):
+            await context.bot.send_message(update.effective_chat.id,
+                                           "⚠️ Something went wrong on my side. Please try again.")

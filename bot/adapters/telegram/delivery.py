@@ -1,0 +1,150 @@
+"""Following a swap job in a chat: the status message edited as the job moves, the
+"sending video" action kept alive, and the meme sent as an MP4 animation.
+
+Telegram shows a silent H.264 MP4 sent with `sendAnimation` as a GIF, and remembers it by
+`file_id`: a meme already sent is re-sent by that id (no swap, no upload) when the same
+person picks the same template for the same photo again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from telegram import Bot, InputFile, Message
+from telegram.constants import ChatAction
+from telegram.error import BadRequest, TelegramError
+
+from bot.core.status import JobStatus, failure_line
+from bot.services import BotServices
+from inference.jobs.contract import Failed, Succeeded, SwapJob
+
+log = logging.getLogger("memeswap.telegram")
+
+ACTION_EVERY_S = 4.0  # a chat action shows for 5 s
+
+
+@dataclass(frozen=True)
+class SentMeme:
+    """Who asked for which template with which photo: the key of a reusable `file_id`."""
+
+    user_id: int
+    photo_unique_id: str
+    template: str
+
+
+class SentMemes:
+    """The `file_id`s of memes already sent, most recent kept (bounded); forgotten per user."""
+
+    def __init__(self, capacity: int = 2048) -> None:
+        self.capacity = capacity
+        self._ids: OrderedDict[SentMeme, str] = OrderedDict()
+
+    def get(self, key: SentMeme) -> str | None:
+        file_id = self._ids.get(key)
+        if file_id is not None:
+            self._ids.move_to_end(key)
+        return file_id
+
+    def put(self, key: SentMeme, file_id: str) -> None:
+        self._ids[key] = file_id
+        self._ids.move_to_end(key)
+        while len(self._ids) > self.capacity:
+            self._ids.popitem(last=False)
+
+    def forget_user(self, user_id: int) -> None:
+        for key in [k for k in self._ids if k.user_id == user_id]:
+            del self._ids[key]
+
+
+def reply_address(chat_id: int, status_message_id: int) -> str:
+    """`SwapJob.reply_to`: where the meme goes, should another shard process deliver it."""
+    return f"telegram:{chat_id}:{status_message_id}"
+
+
+def parse_reply_address(reply_to: str | None) -> tuple[int, int] | None:
+    parts = (reply_to or "").split(":")
+    if len(parts) != 3 or parts[0] != "telegram":
+        return None
+    try:
+        return int(parts[1]), int(parts[2])
+    except ValueError:
+        return None
+
+
+class MemeDelivery:
+    def __init__(self, services: BotServices, sent: SentMemes) -> None:
+        self.services = services
+        self.sent = sent
+
+    async def follow(self, job: SwapJob, status: Message, key: SentMeme | None) -> None:
+        """Edit `status` as the job moves and send the meme in reply to it when it is done."""
+        bot = status.get_bot()
+        lines = JobStatus()
+        keep_acting = asyncio.create_task(_keep_chat_action(bot, status.chat_id))
+        try:
+            async for event in self.services.swaps.follow(job):
+                if isinstance(event, Succeeded):
+                    try:
+                        await self._send(bot, status, event, key)
+                    except TelegramError as error:
+                        log.warning("job %s: meme not sent: %s", job.job_id, error)
+                        await _edit(status, "⚠️ Your meme is ready but Telegram would not take it. "
+                                            "Please try again.")
+                        continue
+                    await _edit(status, "✅ Done!")
+                elif isinstance(event, Failed):
+                    await _edit(status, f"⚠️ {failure_line(event)}")
+                elif (line := lines.line_for(event)) is not None:
+                    await _edit(status, line)
+        finally:
+            keep_acting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keep_acting
+
+    async def deliver_unfollowed(self, bot: Bot, job: SwapJob, event: Succeeded | Failed) -> None:
+        """A final nobody here was following (the shard restarted mid-job): post it where
+        the job said."""
+        address = parse_reply_address(job.reply_to)
+        if address is None:
+            return
+        chat_id, status_id = address
+        if isinstance(event, Succeeded):
+            data = await self.services.result(event)
+            await bot.send_animation(chat_id, InputFile(data, filename="meme.mp4"), reply_to_message_id=status_id,
+                                     allow_sending_without_reply=True)
+            await self.services.discard_result(event)
+            text = "✅ Done!"
+        else:
+            text = f"⚠️ {failure_line(event)}"
+        with contextlib.suppress(TelegramError):
+            await bot.edit_message_text(text, chat_id=chat_id, message_id=status_id)
+
+    async def _send(self, bot: Bot, status: Message, event: Succeeded, key: SentMeme | None) -> None:
+        data = await self.services.result(event)
+        try:
+            sent = await bot.send_animation(status.chat_id, InputFile(data, filename="meme.mp4"),
+                                            reply_to_message_id=status.message_id, allow_sending_without_reply=True)
+        finally:
+            await self.services.discard_result(event)
+        if key is not None and sent.animation is not None:
+            self.sent.put(key, sent.animation.file_id)
+
+
+async def _edit(message: Message, text: str) -> None:
+    """Edit a status message; one that was deleted or is unchanged is not an error."""
+    try:
+        await message.edit_text(text)
+    except BadRequest as error:
+        if "not modified" not in error.message.lower():
+            log.info("status message %s not edited: %s", message.message_id, error.message)
+
+
+async def _keep_chat_action(bot: Bot, chat_id: int) -> None:
+    while True:
+        with contextlib.suppress(TelegramError):
+            await bot.send_chat_action(chat_id, ChatAction.UPLOAD_VIDEO)
+        await asyncio.sleep(ACTION_EVERY_S)

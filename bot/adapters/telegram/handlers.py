@@ -1,0 +1,254 @@
+"""The Telegram conversation, one handler per step; the work is `bot.core`'s.
+
+A selfie (photo, or image sent as a file) gets a keyboard of templates in reply; tapping
+one swaps that photo's face in. The keyboard replies to the photo, so a tap finds the photo
+through `reply_to_message` and nothing is kept between the two steps. A keyboard that does
+not reply to a photo (from /templates) uses the person's saved face.
+
+In groups the bot hears commands only (privacy mode), so a selfie there is a photo with the
+caption /swap, or /swap in reply to a photo.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from telegram import Message, Update
+from telegram.constants import ChatMemberStatus, ChatType
+from telegram.ext import ContextTypes
+
+from bot.adapters.telegram import picker
+from bot.adapters.telegram.delivery import (
+    MemeDelivery,
+    SentMeme,
+    SentMemes,
+    reply_address,
+)
+from bot.adapters.telegram.downloads import clip_in, download, image_in, not_an_image
+from bot.core.requesters import Requester, Scope
+from bot.core.status import refusal_line
+from bot.core.wording import CONSENT, PRIVACY, WHAT_IT_DOES
+from bot.services import BotServices
+from inference.errors import InputError
+
+log = logging.getLogger("memeswap.telegram")
+
+Context = ContextTypes.DEFAULT_TYPE
+Handler = Callable[["TelegramConversation", Update, Context], Awaitable[None]]
+
+HELP = f"""{WHAT_IT_DOES}
+
+1. Send me a selfie (a photo, or the image as a file for full quality).
+2. Tap a template.
+3. Get your meme back in a few seconds.
+
+/templates – pick a template for your saved face
+/face – reply to a photo with it to save your face
+/addtemplate NAME – as the caption of a GIF or video (or in reply to one): add it as a template here
+/removetemplate NAME – remove one of this chat's templates
+/forget – erase everything I keep about you
+
+In groups, send the photo with the caption /swap. Only group admins add or remove templates.
+
+{CONSENT}
+{PRIVACY}"""
+
+ADD_USAGE = "Send a GIF or video with the caption /addtemplate NAME, or reply to one with it."
+
+
+def replies_to_mistakes(handler: Handler) -> Handler:
+    """A person's mistake (an `InputError`) is one line in reply, never a crash."""
+
+    @functools.wraps(handler)
+    async def wrapped(self: TelegramConversation, update: Update, context: Context) -> None:
+        try:
+            await handler(self, update, context)
+        except InputError as error:
+            line = f"⚠️ {refusal_line(error)}"
+            if update.callback_query is not None:
+                await update.callback_query.answer(line[:200], show_alert=True)
+            elif update.effective_message is not None:
+                await update.effective_message.reply_text(line)
+
+    return wrapped
+
+
+class TelegramConversation:
+    def __init__(self, services: BotServices, sent: SentMemes | None = None) -> None:
+        self.services = services
+        self.settings = services.settings
+        self.sent = sent or SentMemes()
+        self.delivery = MemeDelivery(services, self.sent)
+
+    async def help(self, update: Update, context: Context) -> None:
+        await update.effective_message.reply_text(HELP)
+
+    @replies_to_mistakes
+    async def selfie(self, update: Update, context: Context) -> None:
+        """A photo arrived (or /swap in reply to one): check it, then offer the templates."""
+        message = update.effective_message
+        photo_message = photo_or_reply(message)
+        attachment = image_in(photo_message)
+        if attachment is None:
+            await self.templates(update, context)
+            return
+        requester = await self._requester(update)
+        photo = await download(photo_message, attachment, self.settings.telegram_download_bytes)
+        await self.services.faces.check(requester, photo)
+        visible = await self.services.templates.visible(requester)
+        await photo_message.reply_text(
+            "Got your face! Now pick a template:",
+            reply_markup=picker.keyboard(visible, "photo", 0, self.settings.telegram_templates_per_page))
+
+    async def not_a_selfie(self, update: Update, context: Context) -> None:
+        await update.effective_message.reply_text(not_an_image(update.effective_message))
+
+    async def chatter(self, update: Update, context: Context) -> None:
+        await update.effective_message.reply_text("Send me a selfie and I'll offer you meme templates. /help")
+
+    @replies_to_mistakes
+    async def pick(self, update: Update, context: Context) -> None:
+        """A template button: answer at once, then swap and follow the job in a status message."""
+        query = update.callback_query
+        choice = picker.parse(query.data)
+        if choice is None or query.message is None:
+            await query.answer()
+            return
+        if choice.page is not None:
+            await self._turn_page(update, choice)
+            return
+        photo_message = query.message.reply_to_message
+        attachment = image_in(photo_message) if choice.source == "photo" else None
+        if choice.source == "photo":
+            if attachment is None:  # Telegram leaves out what a message replied to once it is old
+                await query.answer("I can't see that photo any more. Please send it again.", show_alert=True)
+                return
+            if photo_message.from_user and photo_message.from_user.id != query.from_user.id:
+                await query.answer("That's someone else's photo. Send your own selfie to make yours.",
+                                   show_alert=True)
+                return
+        key = SentMeme(query.from_user.id, attachment.file_unique_id, choice.template) if attachment else None
+        if key is not None and (file_id := self.sent.get(key)) is not None:
+            await query.answer("Here it is again!")
+            await query.message.reply_animation(file_id)
+            return
+        await query.answer("Making your meme…")
+        status = await query.message.reply_text("⏳ Getting ready…")
+        requester = await self._requester(update)
+        try:
+            selfie = None
+            if attachment is not None:
+                selfie = await download(photo_message, attachment, self.settings.telegram_download_bytes)
+            job = await self.services.swaps.start(
+                requester, choice.template, selfie=selfie, format="mp4",
+                max_bytes=self.settings.telegram_upload_bytes,
+                reply_to=reply_address(status.chat_id, status.message_id))
+        except InputError as error:
+            await status.edit_text(f"⚠️ {refusal_line(error)}")
+            return
+        await self.delivery.follow(job, status, key)
+
+    @replies_to_mistakes
+    async def templates(self, update: Update, context: Context) -> None:
+        """/templates: what this chat can use, as buttons for the saved face."""
+        requester = await self._requester(update)
+        visible = await self.services.templates.visible(requester)
+        own = [t.name for t in visible if not t.builtin and t.scope_key != "global"]
+        lines = [f"{len(picker.by_name(visible))} templates here" +
+                 (f", {len(own)} of them added here (★): {', '.join(own)}." if own else ".")]
+        if not await self.services.faces.list(requester):
+            lines.append("You have no saved face yet: send me a selfie first, or reply /face to one to save it.")
+        else:
+            lines.append("Tap one to use your saved face, or send a new selfie.")
+        markup = picker.keyboard(visible, "face", 0, self.settings.telegram_templates_per_page)
+        await update.effective_message.reply_text("\n".join(lines), reply_markup=markup)
+
+    @replies_to_mistakes
+    async def save_face(self, update: Update, context: Context) -> None:
+        """/face in reply to a photo (or as its caption): keep that face for later swaps."""
+        message = update.effective_message
+        photo_message = photo_or_reply(message)
+        attachment = image_in(photo_message)
+        if attachment is None:
+            raise InputError("reply /face to a photo of your face to save it", code="usage")
+        if photo_message.from_user and photo_message.from_user.id != update.effective_user.id:
+            raise InputError("you can only save your own face; reply /face to a photo you sent", code="not_allowed")
+        requester = await self._requester(update)
+        photo = await download(photo_message, attachment, self.settings.telegram_download_bytes)
+        await self.services.faces.save(requester, photo)
+        await message.reply_text("Saved your face. Now /templates makes a meme without a new photo; "
+                                 "/forget erases it.")
+
+    @replies_to_mistakes
+    async def forget(self, update: Update, context: Context) -> None:
+        requester = await self._requester(update)
+        gone = await self.services.forget(requester)
+        self.sent.forget_user(update.effective_user.id)
+        if not gone:
+            await update.effective_message.reply_text("I had nothing stored about you.")
+            return
+        await update.effective_message.reply_text(
+            f"Done: I erased your saved faces ({gone['saved_faces']}), your own templates ({gone['templates']}) "
+            "and your usage history. Send a selfie any time to start again.")
+
+    @replies_to_mistakes
+    async def add_template(self, update: Update, context: Context) -> None:
+        """/addtemplate NAME as the caption of a clip, or in reply to one."""
+        message = update.effective_message
+        words = (message.text or message.caption or "").split()
+        clip_message = message if clip_in(message) else message.reply_to_message
+        attachment = clip_in(clip_message)
+        if len(words) != 2 or attachment is None:
+            raise InputError(ADD_USAGE, code="usage")
+        requester = await self._requester(update, need_admin=True)
+        requester.require_admin(requester.scope, "add templates")
+        limit = min(self.settings.telegram_download_bytes, self.settings.max_template_bytes)
+        status = await message.reply_text("⏳ Adding the template…")
+        try:
+            data = await download(clip_message, attachment, limit)
+            with tempfile.TemporaryDirectory(prefix="memeswap-upload-") as folder:
+                media = Path(folder) / Path(attachment.file_name).name
+                media.write_bytes(data)
+                info = await self.services.templates.add(requester, media, words[1].lower())
+        except InputError as error:
+            await status.edit_text(f"⚠️ {refusal_line(error)}")
+            return
+        where = "this chat" if requester.scope.kind == "chat" else "you"
+        await status.edit_text(f"✅ Added “{info.name}” for {where}. Send a selfie (or /templates) to use it.")
+
+    @replies_to_mistakes
+    async def remove_template(self, update: Update, context: Context) -> None:
+        if len(context.args or []) != 1:
+            raise InputError("usage: /removetemplate NAME", code="usage")
+        requester = await self._requester(update, need_admin=True)
+        await self.services.templates.remove(requester, context.args[0].lower())
+        await update.effective_message.reply_text(f"Removed “{context.args[0].lower()}”.")
+
+    async def _turn_page(self, update: Update, choice: picker.Choice) -> None:
+        query = update.callback_query
+        visible = await self.services.templates.visible(await self._requester(update))
+        await query.answer()
+        markup = picker.keyboard(visible, choice.source, choice.page, self.settings.telegram_templates_per_page)
+        if markup != query.message.reply_markup:
+            await query.edit_message_reply_markup(markup)
+
+    async def _requester(self, update: Update, need_admin: bool = False) -> Requester:
+        """Who asks, and where: a private chat is the person's own space; in a group the
+        chat's, with Telegram's word on whether they administer it when it matters."""
+        user, chat = update.effective_user, update.effective_chat
+        if chat.type == ChatType.PRIVATE:
+            return Requester.direct("telegram", str(user.id))
+        is_admin = False
+        if need_admin:
+            member = await chat.get_member(user.id)
+            is_admin = member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
+        return Requester("telegram", str(user.id), Scope("chat", "telegram", str(chat.id)), is_scope_admin=is_admin)
+
+
+def photo_or_reply(message: Message) -> Message | None:
+    """The message with the photo: this one, or the one it replies to."""
+    return message if image_in(message) else message.reply_to_message

@@ -1,0 +1,85 @@
+"""A job's events as the one status line a chat shows, edited in place as the job moves.
+
+Chat platforms limit how often one message may be edited, so `JobStatus` only offers a new
+line when it says something new: a changed queue position, the start, a progress step of
+at least `min_interval_s` after the last one, and the end.
+"""
+
+from __future__ import annotations
+
+import time
+
+from inference.errors import InputError
+from inference.jobs.contract import (
+    Busy,
+    Event,
+    Failed,
+    Progress,
+    Queued,
+    RateLimited,
+    Started,
+    Succeeded,
+)
+
+
+def status_line(event: Event) -> str:
+    if isinstance(event, Queued):
+        if event.position == 0:
+            return "⏳ In the queue: you're next"
+        return f"⏳ In the queue: {event.position} ahead of you"
+    if isinstance(event, Started):
+        return "🎬 Swapping faces…"
+    if isinstance(event, Progress):
+        percent = 100 * event.done // event.total if event.total else 0
+        return f"🎬 Swapping faces… {percent}% ({event.done}/{event.total} frames)"
+    if isinstance(event, Succeeded):
+        return "✅ Done!"
+    assert isinstance(event, Failed)
+    return f"⚠️ {failure_line(event)}"
+
+
+def failure_line(event: Failed) -> str:
+    if event.retryable:
+        return f"{as_sentence(event.message)} You can try again."
+    return as_sentence(event.message)
+
+
+def refusal_line(error: InputError) -> str:
+    """Why a request was refused, as a chat reply (the service's limits said kindly)."""
+    if isinstance(error, Busy):
+        return f"Lots of memes are being made right now. {as_sentence(str(error))}"
+    if isinstance(error, RateLimited):
+        return f"Easy there! {as_sentence(str(error))}"
+    if error.code == "no_saved_face":
+        return "Send me a selfie first (or save one with /face), then pick a template."
+    return as_sentence(str(error))
+
+
+def as_sentence(text: str) -> str:
+    """A one-line message (\"no face found; send ...\") as a chat reply: capitalised, with a full stop."""
+    text = text.strip()
+    text = text[:1].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+class JobStatus:
+    """Decides which events are worth an edit of the status message."""
+
+    def __init__(self, min_interval_s: float = 1.5, clock=time.monotonic) -> None:
+        self.min_interval_s = min_interval_s
+        self._clock = clock
+        self._last_line: str | None = None
+        self._last_progress_at = float("-inf")
+
+    def line_for(self, event: Event) -> str | None:
+        """The new text for the status message, or None to leave it as it is."""
+        line = status_line(event)
+        if line == self._last_line:
+            return None
+        if isinstance(event, Progress):
+            now = self._clock()
+            if now - self._last_progress_at < self.min_interval_s and event.done < event.total:
+                return None
+            self._last_progress_at = now
+        self._last_line = line
+        return line

@@ -1,0 +1,100 @@
+"""`memeswap serve`: the chat adapters whose tokens are set, in one process, over one set
+of services, with /metrics and /healthz beside them, until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from typing import Protocol
+
+from bot.services import open_services
+from bot.settings import Settings
+from inference.errors import InputError
+from inference.jobs.contract import Failed, Succeeded, SwapJob
+from inference.observability.ops_server import OpsServer
+
+log = logging.getLogger("memeswap.serve")
+
+
+class ChatAdapter(Protocol):
+    platform: str
+
+    def running(self) -> contextlib.AbstractAsyncContextManager: ...
+
+    def stopped(self) -> asyncio.Future | None:
+        """Done when the adapter stopped by itself (a connection ended for good)."""
+
+    async def deliver_unfollowed(self, job: SwapJob, event: Succeeded | Failed) -> bool: ...
+
+
+def check_tokens(settings: Settings) -> None:
+    if settings.telegram_token is None and settings.discord_token is None:
+        raise InputError("no chat platform to serve: set MEMESWAP_TELEGRAM_TOKEN or MEMESWAP_DISCORD_TOKEN "
+                         "(see the README)", code="settings")
+
+
+def _adapter_classes(settings: Settings) -> list[type]:
+    classes: list[type] = []
+    if settings.telegram_token is not None:
+        from bot.adapters.telegram.application import TelegramAdapter
+
+        classes.append(TelegramAdapter)
+    if settings.discord_token is not None:
+        from bot.adapters.discord.client import DiscordAdapter
+
+        classes.append(DiscordAdapter)
+    return classes
+
+
+async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run until `stop` is set (by default: on SIGTERM or SIGINT)."""
+    check_tokens(settings)
+    classes = _adapter_classes(settings)
+    for adapter_class in classes:  # before any model loads: a bad token should not cost a minute
+        await adapter_class.check_token(settings)
+    stop = stop or _stop_on_signals()
+    adapters: list[ChatAdapter] = []
+    ready = asyncio.Event()
+
+    async def deliver_unfollowed(job: SwapJob, event: Succeeded | Failed) -> None:
+        await ready.wait()
+        for adapter in adapters:
+            if await adapter.deliver_unfollowed(job, event):
+                return
+        log.warning("job %s: no adapter here posts to %r; its result is dropped", job.job_id, job.reply_to)
+
+    async with open_services(settings, on_unfollowed_final=deliver_unfollowed) as services:
+        adapters.extend(adapter_class(services) for adapter_class in classes)
+        async with contextlib.AsyncExitStack() as running:
+            try:
+                ops = await running.enter_async_context(
+                    OpsServer(services.metrics, services.health, settings.ops_host, settings.ops_port))
+            except OSError as error:
+                raise InputError(f"cannot serve /metrics on {settings.ops_host}:{settings.ops_port} "
+                                 f"(MEMESWAP_OPS_HOST/PORT): {error.strerror}", code="settings") from None
+            for adapter in adapters:
+                await running.enter_async_context(adapter.running())
+            ready.set()
+            log.info("serving %s; /metrics and /healthz on port %d", ", ".join(a.platform for a in adapters),
+                     ops.port)
+            waiting = asyncio.ensure_future(stop.wait())
+            ended = [f for f in (a.stopped() for a in adapters) if f is not None]
+            await asyncio.wait([waiting, *ended], return_when=asyncio.FIRST_COMPLETED)
+            waiting.cancel()
+            for adapter in adapters:
+                gone = adapter.stopped()
+                if gone is not None and gone.done():
+                    error = None if gone.cancelled() else gone.exception()
+                    raise InputError(f"the {adapter.platform} connection ended: {error or 'closed'}",
+                                     code="settings")
+            log.info("stopping")
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    return stop

@@ -1,0 +1,75 @@
+"""What both chat adapters' tests use: selfies from the packaged images, the session's models
+as the bot's components, and the check that a meme carries the selfie's face."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from skimage import data as skimage_data
+
+from bot.components import Components
+from inference.media.decode import read_frames
+from inference.media.limits import MediaLimits
+from inference.safety.protected_faces import DlibFaceDescriptor
+from inference.samples import crop_face
+
+
+def jpeg(rgb: np.ndarray) -> bytes:
+    return cv2.imencode(".jpg", rgb[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes()
+
+
+def read_rgb(encoded: bytes) -> np.ndarray:
+    return cv2.imdecode(np.frombuffer(encoded, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1].copy()
+
+
+@pytest.fixture(scope="session")
+def selfie_jpeg(group) -> bytes:
+    """One person of insightface's group photo, cropped like a selfie."""
+    image, faces = group
+    return jpeg(crop_face(image, faces[2]))
+
+
+@pytest.fixture(scope="session")
+def second_selfie_jpeg(astronaut) -> bytes:
+    """scikit-image's astronaut: a second person."""
+    return jpeg(astronaut)
+
+
+@pytest.fixture(scope="session")
+def faceless_jpeg() -> bytes:
+    """scikit-image's cup of coffee: a real photo with no face in it."""
+    return jpeg(skimage_data.coffee())
+
+
+@pytest.fixture
+def components(analyser, swapper, library) -> Components:
+    return Components(analyser, swapper, library, MediaLimits())
+
+
+@pytest.fixture(scope="session")
+def carries_face(analyser):
+    """`carries_face(frames, selfie, originals)`: in a few frames of the meme, the face found
+    is closer (dlib's descriptor, which the swap does not use) to the selfie's than to the
+    template's own face in the same frame."""
+    descriptor = DlibFaceDescriptor()
+
+    def largest(image: np.ndarray):
+        faces = analyser.analyse(image)
+        assert faces, "no face found"
+        return max(faces, key=lambda f: f.area)
+
+    def check(frames: list[np.ndarray], selfie: bytes, originals: list[np.ndarray]) -> None:
+        selfie_image = read_rgb(selfie)
+        selfie_vector = descriptor.describe(selfie_image, largest(selfie_image))
+        assert len(frames) == len(originals)
+        for index in (len(frames) // 4, len(frames) // 2):
+            swapped = descriptor.describe(frames[index], largest(frames[index]))
+            original = descriptor.describe(originals[index], largest(originals[index]))
+            assert np.linalg.norm(swapped - selfie_vector) < np.linalg.norm(swapped - original), index
+
+    return check
+
+
+def template_frames(library, name: str) -> list[np.ndarray]:
+    return list(read_frames(library.get(name).media_path))

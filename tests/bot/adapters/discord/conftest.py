@@ -1,0 +1,54 @@
+"""The real discord.py bot of memeswap, over real services (SQLite store, in-process engine,
+the session's analyser and swapper), connected to a loopback FakeDiscord, commands synced."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bot.adapters.discord.client import DiscordAdapter
+from bot.components import Components
+from bot.services import BotServices, open_services
+from bot.settings import Settings
+from tests.fakes.discord_api import FakeDiscord
+
+GUILD, OTHER_GUILD = 1001 << 22, 1002 << 22
+CHANNEL, OTHER_CHANNEL = 5001, 5002
+
+
+@dataclass
+class DiscordWorld:
+    fake: FakeDiscord
+    services: BotServices
+    adapter: DiscordAdapter
+    channel: dict
+    other_channel: dict
+
+
+@pytest.fixture
+def discord_bot(tmp_path: Path, components: Components):
+    """`async with discord_bot(fake_options, **settings) as world:` a guild (tier 0) and
+    another (tier 2), each with a channel; the bot connected and its commands synced."""
+
+    @contextlib.asynccontextmanager
+    async def running(fake_options: dict | None = None, **overrides) -> AsyncIterator[DiscordWorld]:
+        async with FakeDiscord(**(fake_options or {})) as fake:
+            fake.guild(GUILD, "Meme Lab", premium_tier=0)
+            fake.guild(OTHER_GUILD, "Boosted", premium_tier=2)
+            channel = fake.text_channel(GUILD, CHANNEL, "memes")
+            other_channel = fake.text_channel(OTHER_GUILD, OTHER_CHANNEL, "memes")
+            settings = Settings(_env_file=None, data_dir=tmp_path / "data", discord_token=fake.token,
+                                ops_port=0, **{"discord_cooldown_s": 0, **overrides})
+            with fake.patch_client():
+                async with open_services(settings, components=components) as services:
+                    adapter = DiscordAdapter(services)
+                    async with adapter.running():
+                        await adapter.bot.tree.sync()  # explicit, as `memeswap discord sync` does
+                        yield DiscordWorld(fake, services, adapter, channel, other_channel)
+            assert fake.errors == [] and fake.unknown_routes == []
+
+    return running

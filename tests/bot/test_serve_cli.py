@@ -1,0 +1,115 @@
+"""`memeswap serve` as an operator runs it: one clear line for a missing or rejected token;
+otherwise a real process that answers Telegram users, serves /metrics and /healthz, never
+logs its token, and stops cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import urllib.request
+
+from inference.jobs.local_redis import free_loopback_port
+from tests.fakes.discord_api import DEFAULT_TOKEN, FakeDiscord
+from tests.fakes.telegram_api import FakeTelegram
+
+TOKEN = "123456:SECRET-TEST-TOKEN"
+
+
+def serve_env(tmp_path, **settings: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEMESWAP_")}
+    env.update({"MEMESWAP_DATA_DIR": str(tmp_path / "data"), **{f"MEMESWAP_{k.upper()}": v for k, v in
+                                                                  settings.items()}})
+    return env
+
+
+async def run_serve(tmp_path, env: dict[str, str], *args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", *args, "serve", cwd=tmp_path, env=env,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+
+
+def fetch(url: str) -> tuple[int, str]:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.status, response.read().decode()
+
+
+def test_serve_without_a_token_says_so_in_one_line(tmp_path):
+    async def main():
+        process = await run_serve(tmp_path, serve_env(tmp_path))
+        return process.returncode, *(await process.communicate())
+
+    _, out, err = asyncio.run(main())
+    lines = err.decode().strip().splitlines()
+    assert lines == ["error: no chat platform to serve: set MEMESWAP_TELEGRAM_TOKEN or MEMESWAP_DISCORD_TOKEN "
+                     "(see the README)"]
+    assert not (tmp_path / "data").exists()  # nothing opened, nothing written
+
+
+def test_serve_with_a_rejected_token_says_so_in_one_line_without_the_token(tmp_path):
+    async def main():
+        async with FakeTelegram(token=TOKEN) as fake:
+            env = serve_env(tmp_path, telegram_token="999:WRONG-TOKEN", telegram_api_url=fake.base_url,
+                            telegram_file_url=fake.base_file_url)
+            process = await run_serve(tmp_path, env)
+            out, err = await asyncio.wait_for(process.communicate(), 60)
+            return process.returncode, out.decode(), err.decode()
+
+    code, out, err = asyncio.run(main())
+    assert code == 2
+    assert err.strip().splitlines() == [
+        "error: Telegram rejected MEMESWAP_TELEGRAM_TOKEN; copy the token BotFather gave you (it looks like "
+        "123456789:AA...)"]
+    assert "WRONG-TOKEN" not in out + err
+
+
+def test_discord_sync_then_serve_both_platforms_in_one_process(tmp_path):
+    """`memeswap discord sync --guild` registers the commands; `memeswap serve` with both
+    tokens answers a Telegram user and a Discord interaction, serves /metrics and /healthz,
+    never logs either token, and stops cleanly on SIGTERM."""
+    port = free_loopback_port()
+    guild = 1001 << 22
+
+    async def main():
+        async with FakeTelegram(token=TOKEN) as telegram, FakeDiscord() as discord_fake:
+            discord_fake.guild(guild, "Meme Lab")
+            channel = discord_fake.text_channel(guild, 5001, "memes")
+            env = serve_env(tmp_path, telegram_token=TOKEN, telegram_api_url=telegram.base_url,
+                            telegram_file_url=telegram.base_file_url, discord_token=discord_fake.token,
+                            discord_api_url=discord_fake.api_base, discord_gateway_url=discord_fake.gateway_url,
+                            ops_port=str(port))
+            sync = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot", "discord", "sync", "--guild", str(guild), cwd=tmp_path, env=env,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            synced_out, synced_err = await asyncio.wait_for(sync.communicate(), 60)
+            process = await run_serve(tmp_path, env, "--verbose")  # INFO logs: no token may be in them
+            try:
+                user = telegram.user(5, "Olga")
+                telegram.send_text(telegram.private_chat(user), user, "/start")
+                await telegram.wait_for(lambda: telegram.messages_to(5), timeout=120)
+                alice = discord_fake.user(7, "alice")
+                discord_fake.member(guild, alice)
+                await discord_fake.wait_for(lambda: any(e["t"] == "GUILD_CREATE" for e in discord_fake.gateway_events),
+                                            timeout=60)
+                forget = discord_fake.slash_command(guild, channel, alice, "forget")
+                await discord_fake.wait_for(lambda: discord_fake.callbacks(forget), timeout=30)
+                metrics = await asyncio.to_thread(fetch, f"http://127.0.0.1:{port}/metrics")
+                health = await asyncio.to_thread(fetch, f"http://127.0.0.1:{port}/healthz")
+            finally:
+                process.send_signal(signal.SIGTERM)
+                out, err = await asyncio.wait_for(process.communicate(), 60)
+            return (sync.returncode, synced_out.decode() + synced_err.decode(), discord_fake.synced_commands(guild),
+                    process.returncode, out.decode() + err.decode(), telegram.messages_to(5), telegram.commands,
+                    discord_fake.callbacks(forget), metrics, health)
+
+    (sync_code, sync_output, synced, code, logs, replies, commands, forget, metrics, health) = asyncio.run(main())
+    assert sync_code == 0 and sync_output.startswith(f"synced 6 commands to server {1001 << 22}:"), sync_output
+    assert {c["name"] for c in synced} == {"swap", "face", "forget", "templates", "Swap my face into this", "help"}
+    assert code == 0, logs
+    assert "send me a selfie" in replies[0]["text"].lower()
+    assert any(c["command"] == "templates" for cs in commands.values() for c in cs)
+    assert forget[0]["data"]["content"] == "I had nothing stored about you."
+    assert metrics[0] == 200 and "memeswap_jobs" in metrics[1]
+    assert health[0] == 200
+    assert "polling as @memeswap_test_bot" in logs and "discord: connected as" in logs
+    assert TOKEN not in logs and DEFAULT_TOKEN not in logs
