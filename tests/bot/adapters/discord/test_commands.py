@@ -10,10 +10,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 from sqlalchemy import func, select
 
 from bot.core.requesters import Requester, Scope
 from bot.store.models import CustomTemplate, SavedFace
+from inference.jobs.blobs import BlobNotFoundError
+from inference.jobs.contract import Failed, Succeeded, SwapJob
 from inference.media.decode import read_frames
 from inference.media.encode import encode_frames
 from tests.bot.adapters.conftest import template_frames
@@ -309,3 +312,32 @@ def test_sharded_by_configuration_each_shard_answers_its_servers(discord_bot):
     assert bot_class == "ShardedMemeswapBot" and shards == [(0, 2), (1, 2)]
     assert {FakeDiscord.shard_for_guild(GUILD, 2), FakeDiscord.shard_for_guild(OTHER_GUILD, 2)} == {0, 1}
     assert all("Only swap your own face" in answer for answer in answers)
+
+
+def test_a_result_nobody_here_followed_is_posted_in_its_channel(discord_bot):
+    """After a restart the engine hands over finals of jobs the previous run started; the
+    adapter posts them in the job's channel with a mention and deletes the result blob."""
+    async def main():
+        async with discord_bot() as world:
+            ref = world.services.blobs.put(b"GIF89a" + bytes(64), 60)
+            job = SwapJob(job_id="orphan-1", user_key="discord:7", selfie_ref="gone", template="bounce",
+                          reply_to=f"discord:{world.channel['id']}:7")
+            handled = await world.adapter.deliver_unfollowed(job, Succeeded(result_ref=ref, mime="image/gif",
+                                                                            size=70))
+            failed = job.model_copy(update={"job_id": "orphan-2"})
+            await world.adapter.deliver_unfollowed(failed, Failed(code="deadline", message="too slow",
+                                                                  retryable=True))
+            not_ours = await world.adapter.deliver_unfollowed(job.model_copy(update={"reply_to": "telegram:1:2"}),
+                                                              Failed(code="x", message="y", retryable=False))
+            return handled, not_ours, fake_messages(world), ref, world.services.blobs
+
+    handled, not_ours, posted, ref, blobs = asyncio.run(main())
+    assert handled and not not_ours
+    assert [m["content"] for m in posted] == ["<@7> here's your meme!", "<@7> ⚠️ Too slow. You can try again."]
+    assert posted[0]["attachments"][0]["data"][:6] == b"GIF89a"
+    with pytest.raises(BlobNotFoundError):
+        blobs.get(ref)
+
+
+def fake_messages(world: DiscordWorld) -> list[dict]:
+    return world.fake.channel_messages(world.channel["id"])
