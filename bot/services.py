@@ -94,7 +94,8 @@ async def open_services(settings: Settings, components: Components | None = None
             caps=ScopeCaps(settings.templates_per_scope, settings.template_bytes_per_scope),
             nsfw=settings.nsfw_screen(), protected=protected)
         faces = SavedFaces(database, components.analyser, components.limits, settings.saved_faces_per_user,
-                           protected)
+                           protected, max_yaw_degrees=settings.max_selfie_yaw_degrees
+                           if components.swapper.name == "classic" else None)
         quota = SwapQuota(database, settings.swaps_per_user_per_day)
         swaps = Swaps(engine, blobs, templates, faces, quota, protected)
         removed = await templates.reconcile()

@@ -30,6 +30,7 @@ from bot.store.models import (
     UsageEvent,
 )
 from inference.errors import InputError, NoFaceError
+from inference.faces import mesh
 from inference.faces.analyser import FaceAnalyser
 from inference.media.decode import load_image
 from inference.media.limits import MediaLimits
@@ -47,8 +48,12 @@ class SavedFaceInfo:
 
 class SavedFaces:
     def __init__(self, database: Database, analyser: FaceAnalyser, limits: MediaLimits = MediaLimits(),
-                 max_per_user: int = 5, protected: ProtectedFaceList | None = None) -> None:
+                 max_per_user: int = 5, protected: ProtectedFaceList | None = None,
+                 max_yaw_degrees: float | None = None) -> None:
+        """`max_yaw_degrees`: the swapper's limit on a turned head, checked when a selfie
+        arrives rather than after a job was queued (None: the swapper has none)."""
         self.database = database
+        self.max_yaw_degrees = max_yaw_degrees
         self.analyser = analyser
         self.limits = limits
         self.max_per_user = max_per_user
@@ -119,6 +124,8 @@ class SavedFaces:
         if not faces:
             raise NoFaceError("no face found in the photo; send a clear, front-facing photo of one face")
         face = max(faces, key=lambda f: f.area)
+        if self.max_yaw_degrees is not None and face.landmarks is not None and face.landmarks.shape[0] >= 468:
+            mesh.require_frontal(face.landmarks, self.max_yaw_degrees)
         if protected is not None:
             protected.check_selfie(image, [face])
         x0, y0, x1, y1 = face_crop_box(image, face, MARGIN)

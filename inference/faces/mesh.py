@@ -14,6 +14,8 @@ from itertools import combinations
 
 import numpy as np
 
+from inference.errors import InputError
+
 # Contours, each ordered from one corner to the other (subject's right eye is on the image left).
 RIGHT_EYE_UPPER = (33, 246, 161, 160, 159, 158, 157, 173, 133)
 RIGHT_EYE_LOWER = (33, 7, 163, 144, 145, 153, 154, 155, 133)
@@ -91,3 +93,10 @@ def head_yaw_degrees(points: np.ndarray) -> float:
     """Left/right head turn from the depth difference between the two cheeks (0 = frontal)."""
     across = points[454] - points[234]
     return float(np.degrees(np.arcsin(np.clip(across[2] / (np.linalg.norm(across) + 1e-6), -1, 1))))
+
+
+def require_frontal(points: np.ndarray, max_yaw_degrees: float) -> None:
+    """Refuse a selfie turned further than `max_yaw_degrees` (the mesh-based swap would smear it)."""
+    if abs(head_yaw_degrees(points)) > max_yaw_degrees:
+        raise InputError("the face in the photo is turned too far to the side; please send a front-facing photo",
+                         code="face_not_frontal")

@@ -70,11 +70,7 @@ class ClassicSwapper:
         if face.landmarks is None:
             raise InputError("this face analyser gives no dense landmarks; the classic swapper needs them")
         points = face.landmarks.astype(np.float32).copy()
-        if abs(mesh.head_yaw_degrees(points)) > self.max_yaw_degrees:
-            raise InputError(
-                "the face in the photo is turned too far to the side; please send a front-facing photo",
-                code="face_not_frontal",
-            )
+        mesh.require_frontal(points, self.max_yaw_degrees)
         height, width = image.shape[:2]
         margin = 0.25 * max(face.width, face.height)
         x0, y0 = (max(0, int(v - margin)) for v in points[:, :2].min(axis=0))

@@ -37,6 +37,13 @@ def second_selfie_jpeg(astronaut) -> bytes:
 
 
 @pytest.fixture(scope="session")
+def turned_selfie_jpeg(group) -> bytes:
+    """A person of the group photo whose head is turned too far for the classic swap."""
+    image, faces = group
+    return jpeg(crop_face(image, faces[4]))
+
+
+@pytest.fixture(scope="session")
 def faceless_jpeg() -> bytes:
     """scikit-image's cup of coffee: a real photo with no face in it."""
     return jpeg(skimage_data.coffee())

@@ -128,18 +128,23 @@ def test_selfie_pick_and_the_meme_arrives_with_the_selfies_face(telegram_bot, se
     assert usage_after_repeat == 1
 
 
-def test_a_photo_without_a_face_gets_one_line_and_no_templates(telegram_bot, faceless_jpeg):
+def test_a_photo_without_a_face_or_turned_away_gets_one_line_and_no_templates(telegram_bot, faceless_jpeg,
+                                                                             turned_selfie_jpeg):
     async def main():
         async with telegram_bot() as (fake, services):
             bob = fake.user(8, "Bob")
             chat = fake.private_chat(bob)
-            photo = fake.send_photo(chat, bob, faceless_jpeg)
-            reply = await bot_message(fake, 8, replying_to(photo))
-            return reply, bot_messages(fake, 8)
+            coffee = fake.send_photo(chat, bob, faceless_jpeg)
+            no_face = await bot_message(fake, 8, replying_to(coffee))
+            turned = fake.send_photo(chat, bob, turned_selfie_jpeg)
+            turned_away = await bot_message(fake, 8, replying_to(turned))
+            return no_face, turned_away, bot_messages(fake, 8)
 
-    reply, everything = asyncio.run(main())
-    assert reply["text"].startswith("⚠️ No face found in the photo") and "\n" not in reply["text"]
-    assert "reply_markup" not in reply and len(everything) == 1
+    no_face, turned_away, everything = asyncio.run(main())
+    assert no_face["text"].startswith("⚠️ No face found in the photo") and "\n" not in no_face["text"]
+    assert turned_away["text"] == ("⚠️ The face in the photo is turned too far to the side; please send a "
+                                   "front-facing photo.")
+    assert len(everything) == 2 and not any("reply_markup" in m for m in everything)  # no template offered
 
 
 def test_a_document_that_is_not_an_image_and_one_too_big_to_fetch(telegram_bot):
