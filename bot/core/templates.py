@@ -57,17 +57,29 @@ class TemplateInfo:
     ref: str  # what a SwapJob's `template` carries
     tags: tuple[str, ...] = ()
 
+    @property
+    def added_here(self) -> bool:
+        """Added by a guild, chat or person, not built in or the operator's."""
+        return not self.builtin and self.scope_key != "global"
+
+
+def one_per_name(templates: list[TemplateInfo]) -> list[TemplateInfo]:
+    """One entry per name, the one a pick by that name resolves to (`visible` lists the
+    place's and the person's own after the built-ins, as `resolve` prefers them), at the
+    place of the name's first appearance."""
+    by_name: dict[str, TemplateInfo] = {}
+    for info in templates:
+        by_name[info.name] = info
+    return list(by_name.values())
+
 
 def search(templates: list[TemplateInfo], query: str, limit: int = 25) -> list[TemplateInfo]:
     """Templates matching `query`, best first: the name exactly, the name's start, a word
     of the title's start, a tag's start, then anywhere in the name, title or tags. An empty
     query keeps the list's order. One entry per name (the one a pick resolves to)."""
-    by_name: dict[str, TemplateInfo] = {}
-    for info in templates:
-        by_name[info.name] = info  # later entries (the place's, the person's) win, as in `resolve`
     query = query.strip().lower()
     ranked = []
-    for order, info in enumerate(by_name.values()):
+    for order, info in enumerate(one_per_name(templates)):
         title, tags = info.title.lower(), [t.lower() for t in info.tags]
         if not query:
             score = 0
@@ -226,8 +238,7 @@ class CustomTemplates:
 
     async def delete_one_offs(self, scope: Scope) -> None:
         """A forgotten person's one-off templates of jobs still running go too."""
-        names = await asyncio.to_thread(self.library.scoped_names, scope.key) \
-            if scope.key in await asyncio.to_thread(self.library.scope_keys) else []
+        names = await asyncio.to_thread(self.library.scoped_names, scope.key)
         await self.delete_scope_folders(scope, [n for n in names if n.startswith(ONE_OFF_PREFIX)])
 
     async def _delete_folder(self, scope: Scope, name: str) -> None:

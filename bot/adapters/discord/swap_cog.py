@@ -12,7 +12,7 @@ from discord.ext import commands
 from bot.adapters.discord.attachments import IMAGE, checked, fetch, media_in, require_within
 from bot.adapters.discord.delivery import InteractionDelivery, reply_address
 from bot.adapters.discord.interactions import refuse, requester_for
-from bot.core.templates import search
+from bot.core.templates import TemplateInfo, search
 from bot.core.wording import CONSENT, PRIVACY, WHAT_IT_DOES
 from bot.services import BotServices
 from inference.errors import InputError
@@ -78,7 +78,7 @@ class SwapCog(commands.Cog):
     async def template_choices(self, interaction: discord.Interaction,
                                current: str) -> list[app_commands.Choice[str]]:
         visible = await self.services.templates.visible(requester_for(interaction))
-        return [app_commands.Choice(name=_label(info.title, info.builtin), value=info.name)
+        return [app_commands.Choice(name=_label(info), value=info.name)
                 for info in search(visible, current, MAX_CHOICES)]
 
     @app_commands.checks.dynamic_cooldown(swap_cooldown, key=lambda i: i.user.id)
@@ -104,6 +104,5 @@ class SwapCog(commands.Cog):
         await self.delivery.follow(interaction, job)
 
 
-def _label(title: str, builtin: bool) -> str:
-    label = title if builtin else f"★ {title}"
-    return label[:100]
+def _label(info: TemplateInfo) -> str:
+    return (f"★ {info.title}" if info.added_here else info.title)[:100]

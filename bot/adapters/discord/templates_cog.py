@@ -24,8 +24,8 @@ class TemplatesCog(commands.GroupCog, group_name="templates", group_description=
     @app_commands.command(name="list", description="The templates you can use here")
     async def list_templates(self, interaction: discord.Interaction) -> None:
         visible = await self.services.templates.visible(requester_for(interaction))
-        builtin = [t.name for t in visible if t.builtin or t.scope_key == "global"]
-        own = [t.name for t in visible if not (t.builtin or t.scope_key == "global")]
+        builtin = [t.name for t in visible if not t.added_here]
+        own = [t.name for t in visible if t.added_here]
         lines = [f"**Built-in** ({len(builtin)}): {', '.join(builtin)}"]
         lines.append(f"**Added here** ({len(own)}): {', '.join(own)}" if own else
                      "**Added here**: none yet — `/templates add` (needs Manage Server)")

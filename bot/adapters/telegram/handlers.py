@@ -28,7 +28,7 @@ from bot.adapters.telegram.delivery import (
     SentMemes,
     reply_address,
 )
-from bot.adapters.telegram.downloads import clip_in, download, image_in, not_an_image
+from bot.adapters.telegram.downloads import Attachment, clip_in, download, image_in, not_an_image
 from bot.core.requesters import Requester, Scope
 from bot.core.status import refusal_line
 from bot.core.wording import CONSENT, PRIVACY, WHAT_IT_DOES
@@ -90,9 +90,7 @@ class TelegramConversation:
     @replies_to_mistakes
     async def selfie(self, update: Update, context: Context) -> None:
         """A photo arrived (or /swap in reply to one): check it, then offer the templates."""
-        message = update.effective_message
-        photo_message = photo_or_reply(message)
-        attachment = image_in(photo_message)
+        photo_message, attachment = found_in(update.effective_message, image_in)
         if attachment is None:
             await self.templates(update, context)
             return
@@ -157,7 +155,7 @@ class TelegramConversation:
         """/templates: what this chat can use, as buttons for the saved face."""
         requester = await self._requester(update)
         visible = await self.services.templates.visible(requester)
-        own = [t.name for t in visible if not t.builtin and t.scope_key != "global"]
+        own = [t.name for t in visible if t.added_here]
         lines = [f"{len(picker.by_name(visible))} templates here" +
                  (f", {len(own)} of them added here (★): {', '.join(own)}." if own else ".")]
         if not await self.services.faces.list(requester):
@@ -171,8 +169,7 @@ class TelegramConversation:
     async def save_face(self, update: Update, context: Context) -> None:
         """/face in reply to a photo (or as its caption): keep that face for later swaps."""
         message = update.effective_message
-        photo_message = photo_or_reply(message)
-        attachment = image_in(photo_message)
+        photo_message, attachment = found_in(message, image_in)
         if attachment is None:
             raise InputError("reply /face to a photo of your face to save it", code="usage")
         if photo_message.from_user and photo_message.from_user.id != update.effective_user.id:
@@ -200,8 +197,7 @@ class TelegramConversation:
         """/addtemplate NAME as the caption of a clip, or in reply to one."""
         message = update.effective_message
         words = (message.text or message.caption or "").split()
-        clip_message = message if clip_in(message) else message.reply_to_message
-        attachment = clip_in(clip_message)
+        clip_message, attachment = found_in(message, clip_in)
         if len(words) != 2 or attachment is None:
             raise InputError(ADD_USAGE, code="usage")
         requester = await self._requester(update, need_admin=True)
@@ -249,6 +245,10 @@ class TelegramConversation:
         return Requester("telegram", str(user.id), Scope("chat", "telegram", str(chat.id)), is_scope_admin=is_admin)
 
 
-def photo_or_reply(message: Message) -> Message | None:
-    """The message with the photo: this one, or the one it replies to."""
-    return message if image_in(message) else message.reply_to_message
+def found_in(message: Message, find: Callable[[Message | None], Attachment | None]
+             ) -> tuple[Message | None, Attachment | None]:
+    """The message holding what `find` looks for (this one, or the one it replies to), and
+    what it found there."""
+    if (attachment := find(message)) is not None:
+        return message, attachment
+    return message.reply_to_message, find(message.reply_to_message)

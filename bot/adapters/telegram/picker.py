@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.core.templates import TemplateInfo
+from bot.core.templates import TemplateInfo, one_per_name
 
 SOURCES = ("photo", "face")
 COLUMNS = 2
@@ -35,17 +35,10 @@ def parse(data: str | None) -> Choice | None:
 
 
 def by_name(templates: list[TemplateInfo]) -> list[TemplateInfo]:
-    """One button per name: the one a pick resolves to (own over the chat's over built-in);
-    the ones added here first, as they are what people came for, then the built-ins."""
-    chosen: dict[str, TemplateInfo] = {}
-    for info in templates:
-        chosen[info.name] = info
-    order = {info.name: i for i, info in enumerate(templates)}
-    return sorted(chosen.values(), key=lambda info: (_everywhere(info), order[info.name]))
-
-
-def _everywhere(info: TemplateInfo) -> bool:
-    return info.builtin or info.scope_key == "global"
+    """One button per name (the one a pick resolves to); the ones added here first, as they
+    are what people came for, then the built-ins."""
+    last_seen = {info.name: i for i, info in enumerate(templates)}
+    return sorted(one_per_name(templates), key=lambda info: (not info.added_here, last_seen[info.name]))
 
 
 def keyboard(templates: list[TemplateInfo], source: str, page: int, per_page: int) -> InlineKeyboardMarkup:
@@ -71,5 +64,5 @@ def _button(info: TemplateInfo, source: str) -> InlineKeyboardButton:
     if len(data.encode()) > MAX_CALLBACK_BYTES:  # names are at most 32 characters; a guard, not a path
         raise ValueError(f"template name too long for a button: {info.name!r}")
     title = info.title if len(info.title) <= 28 else info.title[:27] + "…"
-    return InlineKeyboardButton(title if _everywhere(info) else f"★ {title}",
+    return InlineKeyboardButton(f"★ {title}" if info.added_here else title,
                                 callback_data=data)
