@@ -97,7 +97,7 @@ async def open_services(settings: Settings, components: Components | None = None
                            protected, max_yaw_degrees=settings.max_selfie_yaw_degrees
                            if components.swapper.name == "classic" else None)
         quota = SwapQuota(database, settings.swaps_per_user_per_day)
-        swaps = Swaps(engine, blobs, templates, faces, quota, protected)
+        swaps = Swaps(engine, blobs, templates, faces, quota)
         removed = await templates.reconcile()
         if removed:
             log.warning("removed %d template folder(s) left by adds that did not finish", removed)

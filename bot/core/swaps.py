@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.core.faces import SavedFaces
-from bot.core.protection import ProtectedFaceList
 from bot.core.requesters import Requester
 from bot.core.templates import ONE_OFF_PREFIX, CustomTemplates, is_one_off
 from bot.core.usage import SwapQuota
@@ -33,13 +32,12 @@ log = logging.getLogger("memeswap.swaps")
 
 class Swaps:
     def __init__(self, engine: InferenceEngine, blobs: BlobStore, templates: CustomTemplates, faces: SavedFaces,
-                 quota: SwapQuota, protected: ProtectedFaceList | None = None, selfie_ttl_s: float = 900.0) -> None:
+                 quota: SwapQuota, selfie_ttl_s: float = 900.0) -> None:
         self.engine = engine
         self.blobs = blobs
         self.templates = templates
         self.faces = faces
         self.quota = quota
-        self.protected = protected
         self.selfie_ttl_s = selfie_ttl_s
 
     async def start(self, requester: Requester, template: str, selfie: bytes | None = None,
@@ -71,8 +69,8 @@ class Swaps:
                       format: JobOutputFormat, max_bytes: int | None, reply_to: str | None, job_id: str) -> SwapJob:
         if selfie is None:
             selfie = await self.faces.load(requester, saved_face)
-        elif self.protected is not None:
-            await self.protected.check_selfie(requester.scope, selfie)
+        else:  # decodes within the limits, shows a face, turned not too far, not protected here
+            await self.faces.check(requester, selfie)
         counted_at = datetime.now(UTC)
         await self.quota.spend(requester, counted_at)
         ref = await asyncio.to_thread(self.blobs.put, selfie, self.selfie_ttl_s)

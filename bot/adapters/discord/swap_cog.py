@@ -65,7 +65,6 @@ class SwapCog(commands.Cog):
             if selfie is not None:
                 media = checked(selfie, IMAGE, "a photo of your face", settings.max_upload_bytes)
                 photo = await fetch(self.bot, media, settings.max_upload_bytes)
-                await self.services.faces.check(requester, photo)
             job = await self.services.swaps.start(requester, template, selfie=photo,
                                                   max_bytes=interaction.filesize_limit,
                                                   reply_to=reply_address(interaction))
