@@ -28,16 +28,22 @@ from inference.media.limits import human_bytes
 from inference.safety.nsfw import NsfwScreen
 from inference.templates.compile import media_hash
 from inference.templates.library import Template, TemplateLibrary
-from inference.templates.manifest import validate_template_name
+from inference.templates.manifest import (
+    ONE_OFF_NAME,
+    ONE_OFF_PREFIX,
+    validate_new_template_name,
+    validate_template_name,
+)
 
 log = logging.getLogger("memeswap.templates")
-ONE_OFF_PREFIX = "one-off-"
 ONE_OFF_GRACE_S = 3600.0
 
 
 def is_one_off(ref: str) -> bool:
-    """A template stored for one job only (`CustomTemplates.add_one_off`)."""
-    return ref.rpartition("/")[2].startswith(ONE_OFF_PREFIX)
+    """A template stored for one job only (`CustomTemplates.add_one_off`): a reserved name
+    in a person's own scope, never a template someone added."""
+    scope_key, _, name = ref.rpartition("/")
+    return "-user-" in scope_key and ONE_OFF_NAME.fullmatch(name) is not None
 
 
 @dataclass(frozen=True)
@@ -114,7 +120,7 @@ class CustomTemplates:
                   title: str | None = None) -> TemplateInfo:
         scope = scope or requester.scope
         requester.require_admin(scope, "add templates")
-        validate_template_name(name)
+        validate_new_template_name(name)
         caps = self.user_caps if scope.kind == "user" else self.caps
         async with self.database.transaction() as session:
             count, used = (await session.execute(
@@ -156,7 +162,8 @@ class CustomTemplates:
         own = Scope("user", requester.platform, requester.user_id)
         screen = TemplateScreen(self.library.analyser, self.nsfw,
                                 await self.protected.for_scope(requester.scope) if self.protected else None)
-        await asyncio.to_thread(partial(self.library.add, media, name, scope_key=own.key, check_frames=screen))
+        await asyncio.to_thread(partial(self.library.add, media, name, scope_key=own.key, check_frames=screen,
+                                        one_off=True))
         return _ref(own, name)
 
     async def remove_one_off(self, ref: str) -> None:
@@ -227,7 +234,7 @@ class CustomTemplates:
     def _one_off_in_use(self, key: str, name: str) -> bool:
         """A one-off template younger than an hour may belong to a job another bot process
         (sharing this data folder) is running; older ones are leftovers."""
-        if not name.startswith(ONE_OFF_PREFIX):
+        if not ONE_OFF_NAME.fullmatch(name):
             return False
         folder = self.library.scope_folder(key) / name
         return time.time() - folder.stat().st_mtime < ONE_OFF_GRACE_S
@@ -239,7 +246,7 @@ class CustomTemplates:
     async def delete_one_offs(self, scope: Scope) -> None:
         """A forgotten person's one-off templates of jobs still running go too."""
         names = await asyncio.to_thread(self.library.scoped_names, scope.key)
-        await self.delete_scope_folders(scope, [n for n in names if n.startswith(ONE_OFF_PREFIX)])
+        await self.delete_scope_folders(scope, [n for n in names if ONE_OFF_NAME.fullmatch(n)])
 
     async def _delete_folder(self, scope: Scope, name: str) -> None:
         try:

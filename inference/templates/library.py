@@ -22,7 +22,11 @@ from inference.templates.compile import (
     analyse_frames,
     media_hash,
 )
-from inference.templates.manifest import TemplateManifest, validate_template_name
+from inference.templates.manifest import (
+    TemplateManifest,
+    validate_new_template_name,
+    validate_template_name,
+)
 
 MANIFEST = "manifest.json"
 
@@ -134,12 +138,13 @@ class TemplateLibrary:
 
     def add(self, path: Path, name: str, title: str | None = None, tags: list[str] | None = None,
             caption: str | None = None, progress: Progress | None = None, scope_key: str | None = None,
-            check_frames: Callable[[list[np.ndarray]], None] | None = None) -> CompiledTemplate:
+            check_frames: Callable[[list[np.ndarray]], None] | None = None, one_off: bool = False) -> CompiledTemplate:
         """Validate, downscale, analyse and store a new template; all or nothing.
 
         `check_frames` sees a few frames spread over the clip before anything is stored
-        (content screening) and refuses by raising."""
-        validate_template_name(name)
+        (content screening) and refuses by raising. `one_off`: stored for one job, under a
+        reserved `one-off-` name that no other template may have."""
+        validate_new_template_name(name, one_off)
         folder = self.scope_folder(scope_key)
         builtin_names = {t.name for t in self._scan(self.builtin_dir, builtin=True)}
         if name in builtin_names or (folder / name / MANIFEST).is_file():

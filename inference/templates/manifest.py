@@ -6,6 +6,11 @@ from pydantic import BaseModel, Field
 from inference.errors import InputError
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+# Templates stored for one job only (a GIF someone posted) are named by the job: this
+# prefix and 16 hex digits. Nobody may add a template under such a name, so removing a
+# one-off after its job can never remove a template someone added.
+ONE_OFF_PREFIX = "one-off-"
+ONE_OFF_NAME = re.compile(r"one-off-[0-9a-f]{16}")
 
 
 def validate_template_name(name: str) -> str:
@@ -16,6 +21,17 @@ def validate_template_name(name: str) -> str:
             "starting with a letter or digit",
             code="bad_name",
         )
+    return name
+
+
+def validate_new_template_name(name: str, one_off: bool = False) -> str:
+    """The name of a template being added: a valid name, and a one-off's name exactly when
+    it is a one-off (the `one-off-` names are reserved for those)."""
+    validate_template_name(name)
+    if one_off and not ONE_OFF_NAME.fullmatch(name):
+        raise ValueError(f"a one-off template's name is {ONE_OFF_PREFIX} and 16 hex digits, not {name!r}")
+    if not one_off and name.startswith(ONE_OFF_PREFIX):
+        raise InputError(f"names starting with {ONE_OFF_PREFIX!r} are reserved; pick another name", code="bad_name")
     return name
 
 

@@ -107,8 +107,8 @@ def test_a_one_off_template_serves_one_job_and_is_gone_after_it(tmp_path, databa
             listed = [t.name for t in await templates.visible(MEMBER)]
             events = [event async for event in swaps.follow(job)]
             after = templates.library.scoped_names(own)
-            young = await templates.add_one_off(MEMBER, template_media, "one-off-young")
-            old = await templates.add_one_off(MEMBER, template_media, "one-off-old")
+            young = await templates.add_one_off(MEMBER, template_media, "one-off-0000000000000001")
+            old = await templates.add_one_off(MEMBER, template_media, "one-off-0000000000000002")
             hour_ago = time.time() - 2 * 3600
             os.utime(templates.library.get(old).folder, (hour_ago, hour_ago))
             removed = await templates.reconcile()
@@ -118,4 +118,4 @@ def test_a_one_off_template_serves_one_job_and_is_gone_after_it(tmp_path, databa
     assert job.template == f"{own}/{during[0]}" and during[0].startswith("one-off-")
     assert not any(name.startswith("one-off-") for name in listed)
     assert isinstance(events[-1], Succeeded) and after == []
-    assert removed == 1 and kept == ["one-off-young"] and young.endswith("/one-off-young")
+    assert removed == 1 and kept == ["one-off-0000000000000001"] and young.endswith("/one-off-0000000000000001")
