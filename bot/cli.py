@@ -140,7 +140,7 @@ def _swap_to_file(state: CliState, selfie_image, template: CompiledTemplate, out
     task = progress.add_task("swapping", total=template.tracks.frame_count)
     result = run_swap(selfie_image, template, c.analyser, c.swapper, options, c.limits,
                       progress=lambda done, total: progress.update(task, completed=done, total=total),
-                      enhancer=c.enhancer)
+                      enhancer=c.enhancer, human_check=c.library.human_check)
     write_atomically(output, result.media.data)
     return result
 

@@ -95,7 +95,8 @@ async def open_services(settings: Settings, components: Components | None = None
             nsfw=settings.nsfw_screen(), protected=protected)
         faces = SavedFaces(database, components.analyser, components.limits, settings.saved_faces_per_user,
                            protected, max_yaw_degrees=settings.max_selfie_yaw_degrees
-                           if components.swapper.name == "classic" else None)
+                           if components.swapper.name == "classic" else None,
+                           human_check=components.library.human_check)
         quota = SwapQuota(database, settings.swaps_per_user_per_day)
         swaps = Swaps(engine, blobs, templates, faces, quota)
         removed = await templates.reconcile()

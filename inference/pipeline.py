@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from inference.errors import InputError, NoFaceError
+from inference.errors import InputError
 from inference.faces.analyser import FaceAnalyser
-from inference.faces.face import Face
+from inference.faces.human_check import HumanFaceCheck
+from inference.faces.selfie import pick_selfie_face
 from inference.media.badge import BadgeStamp, BadgeStyle
 from inference.media.decode import read_frames
 from inference.media.encode import EncodedMedia, OutputFormat, StreamingEncoder
@@ -48,17 +49,6 @@ class SwapResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def pick_selfie_face(selfie: np.ndarray, analyser: FaceAnalyser) -> tuple[Face, list[str]]:
-    """The selfie's largest face, with a notice when there were several."""
-    faces = analyser.analyse(selfie)
-    if not faces:
-        raise NoFaceError("no face found in the photo; send a clear, front-facing photo of one face")
-    notices = []
-    if len(faces) > 1:
-        notices.append(f"found {len(faces)} faces in the photo; used the largest one")
-    return max(faces, key=lambda f: f.area), notices
-
-
 def run_swap(
     selfie: np.ndarray,
     template: CompiledTemplate,
@@ -68,10 +58,12 @@ def run_swap(
     limits: MediaLimits = MediaLimits(),
     progress: Callable[[int, int], None] | None = None,
     enhancer: "FaceEnhancer | None" = None,
+    human_check: HumanFaceCheck | None = None,
 ) -> SwapResult:
+    """`human_check`: the process's shared one (a new one is loaded when not given)."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    face, notices = pick_selfie_face(selfie, analyser)
+    face, notices = pick_selfie_face(selfie, analyser, human_check or HumanFaceCheck())
     try:
         source = swapper.prepare_source(selfie, face)
     except InputError as refusal:

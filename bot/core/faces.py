@@ -29,9 +29,11 @@ from bot.store.models import (
     SavedFace,
     UsageEvent,
 )
-from inference.errors import InputError, NoFaceError
+from inference.errors import InputError
 from inference.faces import mesh
 from inference.faces.analyser import FaceAnalyser
+from inference.faces.human_check import HumanFaceCheck
+from inference.faces.selfie import pick_selfie_face
 from inference.media.decode import load_image
 from inference.media.limits import MediaLimits
 from inference.samples import face_crop_box
@@ -49,9 +51,11 @@ class SavedFaceInfo:
 class SavedFaces:
     def __init__(self, database: Database, analyser: FaceAnalyser, limits: MediaLimits = MediaLimits(),
                  max_per_user: int = 5, protected: ProtectedFaceList | None = None,
-                 max_yaw_degrees: float | None = None) -> None:
+                 max_yaw_degrees: float | None = None, human_check: HumanFaceCheck | None = None) -> None:
         """`max_yaw_degrees`: the swapper's limit on a turned head, checked when a selfie
-        arrives rather than after a job was queued (None: the swapper has none)."""
+        arrives rather than after a job was queued (None: the swapper has none).
+        `human_check`: the process's shared one (a new one is loaded when not given)."""
+        self.human_check = human_check or HumanFaceCheck()
         self.database = database
         self.max_yaw_degrees = max_yaw_degrees
         self.analyser = analyser
@@ -120,10 +124,7 @@ class SavedFaces:
 
     def _extract(self, photo: bytes, protected) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         image = load_image(photo, self.limits)
-        faces = self.analyser.analyse(image)
-        if not faces:
-            raise NoFaceError("no face found in the photo; send a clear, front-facing photo of one face")
-        face = max(faces, key=lambda f: f.area)
+        face, _ = pick_selfie_face(image, self.analyser, self.human_check)
         if self.max_yaw_degrees is not None and face.landmarks is not None and face.landmarks.shape[0] >= 468:
             mesh.require_frontal(face.landmarks, self.max_yaw_degrees)
         if protected is not None:

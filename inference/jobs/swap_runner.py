@@ -30,7 +30,8 @@ def make_swap_runner(analyser: FaceAnalyser, swapper: Swapper, library: Template
             template = library.compile(library.get(job.template))
         options = SwapOptions(format=job.format, max_bytes=job.max_bytes, faces=job.faces, label=label,
                               badge=badge)
-        result = run_swap(selfie, template, analyser, swapper, options, limits, progress=progress)
+        result = run_swap(selfie, template, analyser, swapper, options, limits, progress=progress,
+                          human_check=library.human_check)
         stages = {name: seconds for name, seconds in result.timings.items() if name != "total"}
         return JobOutput(result.media.data, result.media.mime, stages)
 

@@ -17,9 +17,10 @@ import numpy as np
 from inference.errors import InputError
 from inference.faces.analyser import FaceAnalyser
 from inference.faces.face import Face
-from inference.templates.tracks import FaceTrack, link_faces
+from inference.faces.human_check import HumanFaceCheck
+from inference.templates.tracks import FaceTrack, face_affinity, link_faces
 
-TRACKER_VERSION = "tracks-v2"
+TRACKER_VERSION = "tracks-v3"  # v3: tracks of faces that are not human are dropped
 
 Progress = Callable[[int, int | None], None]
 
@@ -57,15 +58,59 @@ def media_hash(path: Path) -> str:
 
 
 def analyse_frames(frames: Iterable[np.ndarray], analyser: FaceAnalyser,
-                   progress: Progress | None = None, total: int | None = None) -> TemplateTracks:
+                   progress: Progress | None = None, total: int | None = None,
+                   human_check: HumanFaceCheck | None = None) -> TemplateTracks:
+    """Every frame's faces, linked into tracks. With `human_check`, a track is kept only
+    when at least one of its faces was confirmed human (an animal's face is not a
+    template face)."""
     per_frame: list[list[Face]] = []
+    confirmed = HumanTracks(human_check) if human_check is not None else None
     width = height = 0
     for index, frame in enumerate(frames):
         height, width = frame.shape[:2]
-        per_frame.append(analyser.analyse(frame))
+        faces = analyser.analyse(frame)
+        if confirmed is not None:
+            confirmed.look(index, frame, faces)
+        per_frame.append(faces)
         if progress:
             progress(index + 1, total)
-    return TemplateTracks(width, height, len(per_frame), link_faces(per_frame))
+    keep = confirmed.any_human if confirmed is not None else None
+    return TemplateTracks(width, height, len(per_frame), link_faces(per_frame, keep=keep))
+
+
+class HumanTracks:
+    """Which faces of a clip belong to a human, looked at while the frames stream past.
+
+    A face that continues one of the previous frame's faces (the tracker's own affinity)
+    inherits its verdict: once confirmed human, a face is not looked at again, so a clip
+    costs about one check per person. A face not confirmed yet is looked at again every
+    `recheck_every` frames (it may turn towards the camera later); a new face at once.
+    """
+
+    def __init__(self, check: HumanFaceCheck, recheck_every: int = 8) -> None:
+        self.check = check
+        self.recheck_every = recheck_every
+        self._human: set[int] = set()  # id() of faces confirmed human (the faces live in per_frame)
+        self._looked_at: dict[int, int] = {}  # id() of a face -> frame of the last look along its chain
+        self._previous: list[Face] = []
+
+    def look(self, index: int, frame: np.ndarray, faces: list[Face]) -> None:
+        for face in faces:
+            before = max(self._previous, key=lambda p: face_affinity(p, face), default=None)
+            if before is not None and face_affinity(before, face) >= 0.15:
+                if id(before) in self._human:
+                    self._human.add(id(face))
+                    continue
+                if index - self._looked_at[id(before)] < self.recheck_every:
+                    self._looked_at[id(face)] = self._looked_at[id(before)]
+                    continue
+            self._looked_at[id(face)] = index
+            if self.check.is_human(frame, face):
+                self._human.add(id(face))
+        self._previous = faces
+
+    def any_human(self, faces: list[Face]) -> bool:
+        return any(id(face) in self._human for face in faces)
 
 
 class TrackCache:

@@ -12,6 +12,7 @@ import numpy as np
 
 from inference.errors import InputError, NoFaceError
 from inference.faces.analyser import FaceAnalyser
+from inference.faces.human_check import HumanFaceCheck
 from inference.media.decode import probe_media, read_frames
 from inference.media.encode import StreamingEncoder
 from inference.media.limits import MediaLimits
@@ -84,12 +85,16 @@ class TemplateLibrary:
     media and tracks."""
 
     def __init__(self, custom_dir: Path, cache: TrackCache, analyser: FaceAnalyser,
-                 limits: MediaLimits = MediaLimits(), builtin_dir: Path | None = None) -> None:
+                 limits: MediaLimits = MediaLimits(), builtin_dir: Path | None = None,
+                 human_check: HumanFaceCheck | None = None) -> None:
+        """`human_check`: the one to share with the rest of the process; a library always
+        has one, since an animal's face must never become a template face."""
         self.custom_dir = custom_dir
         self.builtin_dir = builtin_dir or builtin_templates_dir()
         self.cache = cache
         self.analyser = analyser
         self.limits = limits
+        self.human_check = human_check or HumanFaceCheck()
 
     def templates(self) -> list[Template]:
         """Built-in and global templates."""
@@ -120,11 +125,11 @@ class TemplateLibrary:
         tracks = self.cache.load(digest, self.analyser.version)
         if tracks is None:
             frames = read_frames(template.media_path, self.limits, max_side=self.limits.max_template_side)
-            tracks = analyse_frames(frames, self.analyser, progress)
+            tracks = analyse_frames(frames, self.analyser, progress, human_check=self.human_check)
             self.cache.store(digest, self.analyser.version, tracks)
         if not tracks.tracks:
-            raise NoFaceError(f"no face found in the template {template.manifest.title!r}; "
-                              "pick a GIF or video where a face is clearly visible")
+            raise NoFaceError(f"no human face found in the template {template.manifest.title!r}; "
+                              "pick a GIF or video where a person's face is clearly visible")
         return CompiledTemplate(template, tracks)
 
     def ad_hoc(self, path: Path, progress: Progress | None = None,
@@ -165,9 +170,10 @@ class TemplateLibrary:
                         yield frame
 
                 frames = read_frames(path, self.limits, max_side=self.limits.max_template_side)
-                tracks = analyse_frames(stored(frames), self.analyser, progress, info.frame_count)
+                tracks = analyse_frames(stored(frames), self.analyser, progress, info.frame_count, self.human_check)
                 if not tracks.tracks:
-                    raise NoFaceError("no face found in that template; pick a GIF or video where a face is clearly visible")
+                    raise NoFaceError("no human face found in that template; pick a GIF or video where a person's "
+                                      "face is clearly visible")
                 encoded = encoder.finish()
             (staging / manifest.media).write_bytes(encoded.data)
             (staging / MANIFEST).write_text(manifest.model_dump_json(indent=2))

@@ -1,5 +1,6 @@
 """Face tracks: the faces of a template linked across frames, gap-filled and de-jittered."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,14 +42,15 @@ class FaceTrack:
         return float((span[:, 0] * span[:, 1]).mean())
 
 
-def link_faces(per_frame: list[list[Face]], max_gap: int = 4, min_length: int = 3) -> list[FaceTrack]:
+def link_faces(per_frame: list[list[Face]], max_gap: int = 4, min_length: int = 3,
+               keep: Callable[[list[Face]], bool] | None = None) -> list[FaceTrack]:
     """Link per-frame detections into tracks, fill short gaps and smooth the landmarks.
 
     Faces are matched greedily to each open track's latest face, by box overlap or, for a
     sudden zoom where boxes barely overlap, by how close their centres are. A track
     survives a gap of up to `max_gap` missed frames, which is filled by linear interpolation.
     Tracks shorter than `min_length` frames (spurious detections) are dropped unless the
-    template itself is that short.
+    template itself is that short, and so are those whose detections `keep` turns down.
     """
     open_tracks: list[dict] = []
     done: list[dict] = []
@@ -61,7 +63,7 @@ def link_faces(per_frame: list[list[Face]], max_gap: int = 4, min_length: int = 
                 still_open.append(track)
         open_tracks = still_open
         pairs = sorted(
-            ((_affinity(t["faces"][-1], f), ti, fi)
+            ((face_affinity(t["faces"][-1], f), ti, fi)
              for ti, t in enumerate(open_tracks) for fi, f in enumerate(faces)),
             reverse=True,
         )
@@ -78,7 +80,8 @@ def link_faces(per_frame: list[list[Face]], max_gap: int = 4, min_length: int = 
                 open_tracks.append({"frames": [index], "faces": [face]})
     done.extend(open_tracks)
     min_length = min(min_length, len(per_frame))
-    tracks = [_fill_gaps(t["frames"], t["faces"]) for t in done if len(t["frames"]) >= min_length]
+    tracks = [_fill_gaps(t["frames"], t["faces"]) for t in done
+              if len(t["frames"]) >= min_length and (keep is None or keep(t["faces"]))]
     tracks = _join_across_cuts([smooth_track(t) for t in tracks], max_gap)
     return sorted(tracks, key=lambda t: (t.first, -t.mean_area()))
 
@@ -106,7 +109,9 @@ def _join_across_cuts(tracks: list[FaceTrack], max_gap: int) -> list[FaceTrack]:
     return tracks
 
 
-def _affinity(previous: Face, current: Face) -> float:
+def face_affinity(previous: Face, current: Face) -> float:
+    """How likely `current` is `previous` one frame later: box overlap, or for a sudden zoom
+    where boxes barely overlap, how close their centres are (0.15 and above: the same face)."""
     size = max(previous.width, previous.height, current.width, current.height)
     distance = float(np.linalg.norm(previous.center - current.center))
     return max(box_iou(previous.box, current.box), 0.5 * (1 - distance / (0.6 * size)))

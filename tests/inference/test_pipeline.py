@@ -12,7 +12,9 @@ from inference.media.badge import BadgeStamp, BadgeStyle, badge_layer
 from inference.media.decode import read_frames
 from inference.media.encode import StreamingEncoder
 from inference.media.overlay import composite, read_overlay
-from inference.pipeline import AI_LABEL, SwapOptions, pick_selfie_face, run_swap
+from inference.faces.human_check import HumanFaceCheck
+from inference.faces.selfie import pick_selfie_face
+from inference.pipeline import AI_LABEL, SwapOptions, run_swap
 from inference.samples import crop_face
 from tests.conftest import CountingAnalyser
 
@@ -254,7 +256,7 @@ def test_without_a_badge_the_frames_are_the_swap_and_overlay_as_before(selfie, a
     recomputed here without run_swap."""
     _, plain = badge_runs("gif", None)
     compiled = compiled_builtins("shake")
-    source = swapper.prepare_source(selfie, pick_selfie_face(selfie, analyser)[0])
+    source = swapper.prepare_source(selfie, pick_selfie_face(selfie, analyser, HumanFaceCheck())[0])
     frames = list(read_frames(compiled.template.media_path))
     overlays = list(read_overlay(compiled.template.overlay_path))
     for index in (0, len(frames) - 1):

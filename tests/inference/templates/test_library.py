@@ -76,7 +76,7 @@ def test_add_without_a_face_leaves_nothing_behind(tmp_path, library):
     gradient = [np.tile(np.linspace(0, 255, 320, dtype=np.uint8)[None, :, None], (240, 1, 3))] * 6
     source = tmp_path / "noface.gif"
     source.write_bytes(encode_frames(gradient, "gif", 10).data)
-    with pytest.raises(NoFaceError, match="no face found"):
+    with pytest.raises(NoFaceError, match="no human face found"):
         library.add(source, "noface")
     assert not (tmp_path / "templates").exists() or list((tmp_path / "templates").iterdir()) == []
 
