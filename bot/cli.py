@@ -1,5 +1,6 @@
 """The `memeswap` command line."""
 
+import functools
 import json
 import logging
 import sys
@@ -30,6 +31,7 @@ from inference.media.decode import load_image, probe_media
 from inference.media.encode import write_atomically
 from inference.observability.logs import configure_logging
 from inference.pipeline import AI_LABEL, SwapOptions, run_swap
+from inference.safety.protected_faces import ProtectedFaces
 from inference.templates.library import CompiledTemplate
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
@@ -62,10 +64,28 @@ class CliState:
             self._components = build_components(self.settings, quiet=not self.verbose)
         return self._components
 
+    @functools.cached_property
+    def protected(self) -> ProtectedFaces | None:
+        """The deployment's protected faces (`memeswap protected add`). Without a database URL
+        and before the first `protected add` there is no store, so nothing is protected."""
+        settings = self.settings
+        if settings.database_url is None and not (settings.data_dir / DATABASE_FILE).exists():
+            return None
+        database, protected = _protected_list(self)
+
+        async def load() -> ProtectedFaces:
+            try:
+                await database.migrate()
+                return await protected.for_scope(GLOBAL)
+            finally:
+                await database.close()
+
+        return _with_database(load)
+
     def template_screen(self) -> TemplateScreen:
-        """The nudity screen every new or one-off template passes (protected faces are
-        checked by the bot's use cases, which know the community's list)."""
-        return TemplateScreen(self.components.analyser, self.settings.nsfw_screen(), None)
+        """What every new or one-off template passes: the nudity screen and the deployment's
+        protected faces."""
+        return TemplateScreen(self.components.analyser, self.settings.nsfw_screen(), self.protected)
 
 
 def _state(ctx: typer.Context) -> CliState:
@@ -168,9 +188,10 @@ def swap(
     if not selfie.is_file():
         raise InputError(f"no such file: {selfie}")
     image = load_image(selfie, state.components.limits)
-    _refuse_protected_face(state, selfie.read_bytes())
+    _refuse_protected_selfie(state, image)
     with _progress() as progress:
         compiled = _resolve_template(state, template, progress)
+        _refuse_protected_template(state, compiled)
         result = _swap_to_file(state, image, compiled, output, _output_format(output, fmt), max_bytes, face, progress)
     for notice in result.notices:
         err.print(f"note: {notice}")
@@ -290,23 +311,20 @@ def _with_database(work):
         raise unreachable(error) from None
 
 
-def _refuse_protected_face(state: CliState, photo: bytes) -> None:
-    """The deployment's protected faces apply to the command line too. Without a database
-    URL and before the first `protected add` there is no store, so nothing is protected."""
-    settings = state.settings
-    if settings.database_url is None and not (settings.data_dir / DATABASE_FILE).exists():
-        return
+def _refuse_protected_selfie(state: CliState, image) -> None:
+    protected = state.protected
+    if protected is not None and protected.entries:
+        protected.check_selfie(image, state.components.analyser.analyse(image))
 
-    database, protected = _protected_list(state)
 
-    async def check() -> None:
-        try:
-            await database.migrate()
-            await protected.check_selfie(GLOBAL, photo)
-        finally:
-            await database.close()
+def _refuse_protected_template(state: CliState, compiled: CompiledTemplate) -> None:
+    """A template's faces against the deployment's list, at swap time: the list may have
+    grown since the template was added, and built-in templates were never screened."""
+    protected = state.protected
+    if protected is not None and protected.entries:
+        from inference.safety.template_faces import TemplateFaces
 
-    _with_database(check)
+        protected.check_template_faces(TemplateFaces(protected.descriptor, state.components.limits).describe(compiled))
 
 
 @protected_app.command("add")

@@ -68,16 +68,6 @@ class ProtectedFaceList:
         return ProtectedFaces(self.descriptor, [ProtectedFace(r.label, descriptor_from_bytes(r.descriptor))
                                                 for r in rows])
 
-    async def check_selfie(self, scope: Scope, photo: bytes) -> None:
-        """Refuse a one-off selfie whose face is protected here."""
-        protected = await self.for_scope(scope)
-        if protected.entries:
-            await asyncio.to_thread(self._check_selfie, protected, photo)
-
-    def _check_selfie(self, protected: ProtectedFaces, photo: bytes) -> None:
-        image = load_image(photo, self.limits)
-        protected.check_selfie(image, self.analyser.analyse(image))
-
     def _describe_largest(self, photo: bytes) -> np.ndarray:
         image = load_image(photo, self.limits)
         faces = self.analyser.analyse(image)

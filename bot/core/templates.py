@@ -26,6 +26,8 @@ from bot.store.models import AuditEntry, CustomTemplate
 from inference.errors import InputError
 from inference.media.limits import human_bytes
 from inference.safety.nsfw import NsfwScreen
+from inference.safety.protected_faces import ProtectedFaces
+from inference.safety.template_faces import TemplateFaces
 from inference.templates.compile import media_hash
 from inference.templates.library import Template, TemplateLibrary
 from inference.templates.manifest import (
@@ -115,6 +117,7 @@ class CustomTemplates:
         self.user_caps = user_caps
         self.nsfw = nsfw
         self.protected = protected
+        self.template_faces = TemplateFaces(protected.descriptor, library.limits) if protected else None
 
     async def add(self, requester: Requester, media: Path, name: str, scope: Scope | None = None,
                   title: str | None = None) -> TemplateInfo:
@@ -165,6 +168,19 @@ class CustomTemplates:
         await asyncio.to_thread(partial(self.library.add, media, name, scope_key=own.key, check_frames=screen,
                                         one_off=True))
         return _ref(own, name)
+
+    async def check_protected(self, scope: Scope, ref: str) -> None:
+        """Refuse a template showing a face that is protected where the swap happens: a
+        person's own template goes wherever they go, and lists change after an add."""
+        if self.protected is None:
+            return
+        protected = await self.protected.for_scope(scope)
+        if protected.entries:
+            await asyncio.to_thread(self._check_faces, protected, ref)
+
+    def _check_faces(self, protected: ProtectedFaces, ref: str) -> None:
+        compiled = self.library.compile(self.library.get(ref))
+        protected.check_template_faces(self.template_faces.describe(compiled))
 
     async def remove_one_off(self, ref: str) -> None:
         try:

@@ -226,6 +226,18 @@ class ProtectedFaces:
         if self.match(image, faces) is not None:
             raise ProtectedFaceError(SELFIE_MESSAGE)
 
+    def check_template_faces(self, descriptors: np.ndarray) -> None:
+        """Raises ProtectedFaceError when any of a template's face descriptors (an (n, 128)
+        array, see `inference.safety.template_faces`) is a protected person's."""
+        if not self.entries or not len(descriptors):
+            return
+        distances = np.linalg.norm(descriptors[:, None, :] - self._matrix[None, :, :], axis=2)
+        face, entry = np.unravel_index(int(np.argmin(distances)), distances.shape)
+        if distances[face, entry] < self.threshold:
+            log.info("protected face matched in a template: %r at distance %.3f", self.entries[entry].label,
+                     float(distances[face, entry]))
+            raise ProtectedFaceError(TEMPLATE_MESSAGE)
+
     def check_template(self, frames_and_faces: Iterable[tuple[np.ndarray, Sequence[Face]]]) -> None:
         """Raises ProtectedFaceError when a face in any of the given (frame, faces) pairs,
         a few frames sampled from the template, is protected."""

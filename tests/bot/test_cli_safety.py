@@ -32,3 +32,30 @@ def test_a_cat_is_neither_a_selfie_nor_a_template(animal_workspace, tmp_path):
     assert one_line(add.stderr) == ["error: no human face found in that template; pick a GIF or video where a "
                                     "person's face is clearly visible"]
     assert not (tmp_path / "data" / "templates" / "cat").exists()
+
+
+@pytest.fixture(scope="module")
+def protected_workspace(tmp_path_factory, astronaut, group, template_media) -> Path:
+    """The astronaut's photo to protect (the built-in templates show her), a selfie of
+    someone else, and a clip of the built-in "bounce" to add as a template."""
+    from inference.samples import crop_face
+
+    folder = tmp_path_factory.mktemp("protected")
+    cv2.imwrite(str(folder / "astronaut.png"), astronaut[:, :, ::-1])
+    image, faces = group
+    cv2.imwrite(str(folder / "selfie.png"), crop_face(image, faces[2])[:, :, ::-1])
+    (folder / "clip.mp4").write_bytes(template_media.read_bytes())
+    return folder
+
+
+def test_a_protected_face_is_never_swapped_out_of_a_template(protected_workspace, tmp_path):
+    data = tmp_path / "data"
+    protect = run(["protected", "add", "astronaut.png", "--label", "nasa"], data, protected_workspace)
+    assert protect.returncode == 0, protect.stderr
+    swap = run(["swap", "selfie.png", "-t", "bounce", "-o", "out.gif"], data, protected_workspace)
+    add = run(["templates", "add", "clip.mp4", "--name", "bouncy"], data, protected_workspace)
+    refusal = "error: this template shows a face that can't be used in swaps here."
+    assert swap.returncode == 2 and one_line(swap.stderr) == [refusal], swap.stderr
+    assert not (protected_workspace / "out.gif").exists()
+    assert add.returncode == 2 and one_line(add.stderr) == [refusal], add.stderr
+    assert not (data / "templates" / "bouncy").exists()

@@ -1,0 +1,42 @@
+"""Protected faces are checked where and when a swap happens, whatever was checked before."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.core.protection import ProtectedFaceList
+from bot.core.requesters import Requester, Scope
+from inference.safety.protected_faces import DlibFaceDescriptor
+from tests.bot.adapters.telegram.test_conversation import bot_message, buttons, replying_to, sent, with_text
+
+GROUP = -100700
+
+
+def test_a_face_saved_in_private_is_refused_in_a_group_that_protects_it(telegram_bot, selfie_jpeg, analyser):
+    async def main():
+        async with telegram_bot() as (fake, services):
+            alice, admin = fake.user(7, "Alice"), fake.user(8, "Ada")
+            private = fake.private_chat(alice)
+            fake.send_photo(private, alice, selfie_jpeg, caption="/face")
+            await bot_message(fake, 7, with_text("saved your face"))
+            # The group's admin protects Alice's face in the group (her saved face stays hers).
+            in_group = Requester("telegram", "8", Scope("chat", "telegram", str(GROUP)), is_scope_admin=True)
+            protected = ProtectedFaceList(services.database, DlibFaceDescriptor(), analyser)
+            await protected.add(in_group, selfie_jpeg, "alice", in_group.scope)
+
+            group = fake.group_chat(GROUP, "Memes")
+            request = fake.send_text(group, alice, "/templates")
+            listing = await bot_message(fake, GROUP, replying_to(request))
+            fake.press_button(group, alice, listing, "face:bounce")
+            refused = await bot_message(fake, GROUP, with_text("can't be used"))
+            # The same saved face still works in her private chat.
+            request = fake.send_text(private, alice, "/templates")
+            own_listing = await bot_message(fake, 7, replying_to(request))
+            fake.press_button(private, alice, own_listing, "face:bounce")
+            done = await bot_message(fake, 7, with_text("✅ Done"))
+            return "face:bounce" in buttons(listing), refused, done, sent(fake, "sendAnimation")
+
+    offered, refused, done, animations = asyncio.run(main())
+    assert offered
+    assert refused["text"] == "⚠️ This face can't be used in swaps here."
+    assert [a["chat_id"] for a in animations] == [7]  # a meme in the private chat, none in the group
