@@ -38,6 +38,11 @@ def status_line(event: Event) -> str:
     return f"⚠️ {failure_line(event)}"
 
 
+def success_line(event: Succeeded, line: str) -> str:
+    """`line` (the adapter's "done"), then the job's notices, one per line."""
+    return "\n".join([line, *(f"ℹ️ {as_sentence(notice)}" for notice in event.notices)])
+
+
 def failure_line(event: Failed) -> str:
     if event.retryable:
         return f"{as_sentence(event.message)} You can try again."

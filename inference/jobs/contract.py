@@ -127,11 +127,18 @@ class Progress(_Event):
     total: int = Field(ge=0)
 
 
+Notice = Annotated[str, Field(min_length=1, max_length=300)]
+
+
 class Succeeded(_Event):
+    """`notices`: what the user should know about how their meme was made, one line each
+    (e.g. that the photo showed several faces and the largest was used)."""
+
     kind: Literal["succeeded"] = "succeeded"
     result_ref: str
     mime: str
     size: int = Field(ge=0)
+    notices: tuple[Notice, ...] = Field(default=(), max_length=5)
 
 
 class Failed(_Event):
@@ -256,11 +263,13 @@ def deadline_failure(deadline_s: float) -> Failed:
 
 
 class JobOutput(NamedTuple):
-    """What a job's work produces: the encoded media and how long each stage took."""
+    """What a job's work produces: the encoded media, how long each stage took, and the
+    notices for the user (see `Succeeded.notices`)."""
 
     data: bytes
     mime: str
     stages: dict[str, float] = {}
+    notices: tuple[str, ...] = ()
 
 
 ProgressCallback = Callable[[int, int], None]

@@ -284,7 +284,7 @@ class InProcessEngine:
         self._threads.discard(future)
         self._busy_threads -= 1
         try:
-            ref, mime, size, seconds = future.result()
+            ref, mime, size, seconds, notices = future.result()
         except BaseException as error:
             failed = failure_event(error)
             if failed.code == "internal":
@@ -295,10 +295,11 @@ class InProcessEngine:
             if record.finished:  # cancelled or past its deadline while finishing: drop the result
                 self._loop.run_in_executor(None, self._blobs.delete, ref)  # type: ignore[union-attr]
             else:
-                self._finish(record, Succeeded(result_ref=ref, mime=mime, size=size))
+                self._finish(record, Succeeded(result_ref=ref, mime=mime, size=size, notices=notices))
         self._dispatch()
 
-    def _work(self, record: _Record, loop: asyncio.AbstractEventLoop) -> tuple[str, str, int, float]:
+    def _work(self, record: _Record,
+              loop: asyncio.AbstractEventLoop) -> tuple[str, str, int, float, tuple[str, ...]]:
         """Runs in a worker thread."""
         token = record.token
 
@@ -312,16 +313,16 @@ class InProcessEngine:
         token.raise_if_cancelled()
         began = time.perf_counter()
         self.metrics.stage("queue_wait", self._clock() - record.submitted)
-        data, mime, stages = self._run_job(record.job, progress, token)
+        output = self._run_job(record.job, progress, token)
         seconds = time.perf_counter() - began
-        for stage, stage_seconds in stages.items():
+        for stage, stage_seconds in output.stages.items():
             self.metrics.stage(stage, stage_seconds)
         token.raise_if_cancelled()
-        ref = self._blobs.put(data, self.result_ttl_s)
+        ref = self._blobs.put(output.data, self.result_ttl_s)
         if token.cancelled:
             self._blobs.delete(ref)
             token.raise_if_cancelled()
-        return ref, mime, len(data), seconds
+        return ref, output.mime, len(output.data), seconds, output.notices
 
     def _refill(self, user: str, now: float) -> _TokenBucket:
         bucket = self._buckets.get(user)

@@ -202,7 +202,7 @@ class StreamWorker:
             output = await asyncio.to_thread(self._run_job, job, progress, token)
             token.raise_if_cancelled()
             ref = await asyncio.to_thread(self._blobs.put, output.data, self.result_ttl_s)
-            final = Succeeded(result_ref=ref, mime=output.mime, size=len(output.data))
+            final = Succeeded(result_ref=ref, mime=output.mime, size=len(output.data), notices=output.notices)
         except JobCancelled as stopped:
             final = deadline_failure(job.deadline_s or DEFAULT_DEADLINE_S) if stopped.reason == "deadline" else failure_event(stopped)
             output = None

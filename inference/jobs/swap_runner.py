@@ -33,6 +33,6 @@ def make_swap_runner(analyser: FaceAnalyser, swapper: Swapper, library: Template
         result = run_swap(selfie, template, analyser, swapper, options, limits, progress=progress,
                           human_check=library.human_check)
         stages = {name: seconds for name, seconds in result.timings.items() if name != "total"}
-        return JobOutput(result.media.data, result.media.mime, stages)
+        return JobOutput(result.media.data, result.media.mime, stages, tuple(result.notices))
 
     return run_job

@@ -9,7 +9,7 @@ import logging
 
 import discord
 
-from bot.core.status import JobStatus, failure_line
+from bot.core.status import JobStatus, failure_line, success_line
 from bot.services import BotServices
 from inference.jobs.contract import Failed, Succeeded, SwapJob
 
@@ -65,7 +65,7 @@ class InteractionDelivery:
         channel = client.get_channel(channel_id) or await client.fetch_channel(channel_id)
         if isinstance(event, Succeeded):
             data = await self.services.result(event)
-            await channel.send(f"<@{user_id}> here's your meme!", file=meme_file(data, event.mime))
+            await channel.send(success_line(event, f"<@{user_id}> here's your meme!"), file=meme_file(data, event.mime))
             await self.services.discard_result(event)
         else:
             await channel.send(f"<@{user_id}> ⚠️ {failure_line(event)}")
@@ -75,7 +75,7 @@ class InteractionDelivery:
         try:
             if not interaction.is_expired():
                 try:
-                    await interaction.edit_original_response(content="✅ Here's your meme!",
+                    await interaction.edit_original_response(content=success_line(event, "✅ Here's your meme!"),
                                                              attachments=[meme_file(data, event.mime)])
                     return
                 except (discord.NotFound, discord.Forbidden) as error:
@@ -85,7 +85,7 @@ class InteractionDelivery:
                     if error.status != 401:
                         raise
                     log.info("interaction %s: token expired; posting in the channel", interaction.id)
-            await interaction.channel.send(f"{interaction.user.mention} here's your meme!",
+            await interaction.channel.send(success_line(event, f"{interaction.user.mention} here's your meme!"),
                                            file=meme_file(data, event.mime))
         finally:
             await self.services.discard_result(event)

@@ -18,7 +18,7 @@ from telegram import Bot, InputFile, Message
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, TelegramError
 
-from bot.core.status import JobStatus, failure_line
+from bot.core.status import JobStatus, failure_line, success_line
 from bot.services import BotServices
 from inference.jobs.contract import Failed, Succeeded, SwapJob
 
@@ -95,7 +95,7 @@ class MemeDelivery:
                         await _edit(status, "⚠️ Your meme is ready but Telegram would not take it. "
                                             "Please try again.")
                         continue
-                    await _edit(status, "✅ Done!")
+                    await _edit(status, success_line(event, "✅ Done!"))
                 elif isinstance(event, Failed):
                     await _edit(status, f"⚠️ {failure_line(event)}")
                 elif (line := lines.line_for(event)) is not None:
@@ -117,7 +117,7 @@ class MemeDelivery:
             await bot.send_animation(chat_id, InputFile(data, filename="meme.mp4"), reply_to_message_id=status_id,
                                      allow_sending_without_reply=True)
             await self.services.discard_result(event)
-            text = "✅ Done!"
+            text = success_line(event, "✅ Done!")
         else:
             text = f"⚠️ {failure_line(event)}"
         with contextlib.suppress(TelegramError):

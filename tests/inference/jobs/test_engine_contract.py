@@ -10,6 +10,7 @@ import pytest
 
 from inference.errors import NoFaceError
 from inference.jobs.contract import (
+    JobOutput,
     INTERNAL_MESSAGE,
     Busy,
     Failed,
@@ -48,6 +49,21 @@ def test_happy_path_events_are_ordered_and_the_result_is_a_blob(engine):
     assert events[2:-1] == [Progress(done=i, total=4) for i in range(1, 5)]
     assert isinstance(events[-1], Succeeded)
     assert (events[-1].mime, events[-1].size, data) == ("image/gif", len(RESULT), RESULT)
+
+
+def test_the_jobs_notices_travel_in_its_final_event(engine):
+    notice = "found 3 faces in the photo; used the largest one"
+
+    def with_notice(job, progress, token) -> JobOutput:
+        return JobOutput(RESULT, "image/gif", {}, (notice,))
+
+    async def main():
+        async with engine(with_notice) as (e, _):
+            await e.submit(job("n"))
+            return await collect(e, "n")
+
+    final = asyncio.run(main())[-1]
+    assert isinstance(final, Succeeded) and final.notices == (notice,)
 
 
 def test_submit_is_idempotent_on_job_id(engine):
