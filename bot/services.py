@@ -22,7 +22,7 @@ from bot.core.usage import SwapQuota
 from bot.job_service import build_blob_store, build_engine
 from bot.settings import Settings
 from bot.store.database import UNREACHABLE, Database, unreachable
-from inference.jobs.blobs import BlobStore
+from inference.jobs.blobs import BlobStore, swept
 from inference.jobs.contract import InferenceEngine, Succeeded
 from inference.jobs.redis_engine import RedisStreamsEngine, UnfollowedFinal
 from inference.observability.metrics import JobMetrics
@@ -70,7 +70,8 @@ def open_database(settings: Settings) -> Database:
 async def open_services(settings: Settings, components: Components | None = None,
                         engine: InferenceEngine | None = None,
                         on_unfollowed_final: UnfollowedFinal | None = None) -> AsyncIterator[BotServices]:
-    """Migrate the store, start the engine, remove half-added templates; close all on exit.
+    """Migrate the store, start the engine, remove half-added templates, sweep expired blobs
+    (now and every `MEMESWAP_BLOB_SWEEP_INTERVAL_S`); close all on exit.
 
     `components` (the models) are built here unless given; a test passes the ones it has.
     `on_unfollowed_final` posts results of jobs that a previous run of this shard started
@@ -102,10 +103,11 @@ async def open_services(settings: Settings, components: Components | None = None
         removed = await templates.reconcile()
         if removed:
             log.warning("removed %d template folder(s) left by adds that did not finish", removed)
-        await engine.start()
-        try:
-            yield BotServices(settings, database, blobs, engine, templates, faces, swaps)
-        finally:
-            await engine.close()
+        async with swept(blobs, settings.blob_sweep_interval_s):
+            await engine.start()
+            try:
+                yield BotServices(settings, database, blobs, engine, templates, faces, swaps)
+            finally:
+                await engine.close()
     finally:
         await database.close()

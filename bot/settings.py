@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     per_user_jobs_per_minute: float = Field(default=10.0, gt=0)
     per_user_burst: float = Field(default=5.0, ge=1)
     result_ttl_s: float = Field(default=3600.0, gt=0)
+    # How often the bot process deletes expired blobs from the data folder (once at start too).
+    blob_sweep_interval_s: float = Field(default=300.0, gt=0)
     max_blob_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     max_blob_store_bytes: int | None = Field(default=1024 * 1024 * 1024, gt=0)
     worker_heartbeat_s: float = Field(default=2.0, gt=0)

@@ -7,15 +7,20 @@ code on an event loop calls them through `asyncio.to_thread`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import os
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from inference.errors import InputError
+
+log = logging.getLogger("memeswap.jobs")
 
 _REF = re.compile(r"[0-9a-f]{32}")
 
@@ -95,14 +100,20 @@ class LocalBlobStore:
         if is_blob_ref(ref):
             (self.folder / ref).unlink(missing_ok=True)
 
-    def sweep(self) -> int:
-        """Delete expired blobs and stale temporary files; returns how many went."""
+    def sweep(self, stale_temporary_after_s: float = 3600.0) -> int:
+        """Delete expired blobs, and temporary files that a `put` cut short (a crash) left
+        more than `stale_temporary_after_s` ago; returns how many went.
+
+        A temporary file's modification time is when it was written, or the expiry `put`
+        stamps on it just before the rename, so a write in progress is never taken.
+        """
         now = self._clock()
         removed = 0
         for path in self.folder.iterdir():
             try:
-                stale = path.name.endswith(".tmp") and path.stat().st_ctime < time.time() - 3600
-                if stale or (is_blob_ref(path.name) and path.stat().st_mtime < now):
+                stamped = path.stat().st_mtime
+                stale = path.name.endswith(".tmp") and stamped < now - stale_temporary_after_s
+                if stale or (is_blob_ref(path.name) and stamped < now):
                     path.unlink(missing_ok=True)
                     removed += 1
             except FileNotFoundError:
@@ -114,3 +125,39 @@ class LocalBlobStore:
             # Never turn a ref into an arbitrary path (e.g. "../../etc/passwd").
             raise BlobNotFoundError("the file for this job is gone; send it again")
         return self.folder / ref
+
+
+@contextlib.asynccontextmanager
+async def swept(store: BlobStore, interval_s: float) -> AsyncIterator[None]:
+    """While the block runs, keep `store` free of expired blobs: sweep once before it starts
+    (what a previous run left, e.g. the selfie of a job whose follower died) and every
+    `interval_s` after. Only a store with a `sweep()` needs this; Redis expires its blobs
+    by itself, so for a `RedisBlobStore` this does nothing."""
+    sweep = getattr(store, "sweep", None)
+    if sweep is None:
+        yield
+        return
+    await _sweep_once(sweep)
+
+    async def keep_sweeping() -> None:
+        while True:
+            await asyncio.sleep(interval_s)
+            await _sweep_once(sweep)
+
+    task = asyncio.create_task(keep_sweeping(), name="blob-sweep")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _sweep_once(sweep: Callable[[], int]) -> None:
+    try:
+        removed = await asyncio.to_thread(sweep)
+    except OSError as error:  # the folder went away or became unreadable: say so, try again later
+        log.warning("blob sweep failed: %s", error)
+        return
+    if removed:
+        log.info("blob sweep removed %d expired file(s)", removed)

@@ -168,6 +168,22 @@ def test_expired_blob_is_refused_and_removed(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_sweep_takes_temporary_files_a_crash_left_but_not_a_write_in_progress(tmp_path):
+    clock = FakeClock()
+    store = LocalBlobStore(tmp_path, clock=clock)
+    left = tmp_path / f".{'a' * 32}.tmp"  # a put that died two hours ago
+    left.write_bytes(b"half")
+    os.utime(left, (clock.now - 7200, clock.now - 7200))
+    writing = tmp_path / f".{'b' * 32}.tmp"  # a put writing now
+    writing.write_bytes(b"half")
+    os.utime(writing, (clock.now, clock.now))
+    stamped = tmp_path / f".{'c' * 32}.tmp"  # a put about to rename: its mtime is the expiry
+    stamped.write_bytes(b"whole")
+    os.utime(stamped, (clock.now + 60, clock.now + 60))
+    assert store.sweep() == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == [writing.name, stamped.name]
+
+
 @pytest.mark.parametrize("ref", ["../secret", "", "ABC", "0" * 31, "/etc/passwd"])
 def test_malformed_refs_never_become_paths(tmp_path, ref):
     (tmp_path / "secret").write_bytes(b"x")
