@@ -481,8 +481,8 @@ def worker(ctx: typer.Context) -> None:
         raise InputError(f"cannot reach Redis (MEMESWAP_REDIS_URL): {error}") from None
     logging.getLogger().setLevel(logging.DEBUG if state.verbose else logging.INFO)
     try:
-        swap_worker = build_worker(settings, state.components, build_blob_store(settings))
-        asyncio.run(run_worker(swap_worker, settings))
+        asyncio.run(run_worker(settings, lambda metrics: build_worker(settings, state.components,
+                                                                       build_blob_store(settings), metrics)))
     except RedisConnectionError as error:
         raise InputError(f"lost the connection to Redis (MEMESWAP_REDIS_URL): {error}") from None
 

@@ -9,11 +9,12 @@ import logging
 import signal
 from typing import Protocol
 
-from bot.services import open_services
+from bot.job_service import ops_server
+from bot.services import BotServices, open_services
 from bot.settings import Settings
 from inference.errors import InputError
 from inference.jobs.contract import Failed, Succeeded, SwapJob
-from inference.observability.ops_server import OpsServer
+from inference.observability.metrics import JobMetrics
 
 log = logging.getLogger("memeswap.serve")
 
@@ -65,15 +66,17 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
                 return
         log.warning("job %s: no adapter here posts to %r; its result is dropped", job.job_id, job.reply_to)
 
-    async with open_services(settings, on_unfollowed_final=deliver_unfollowed) as services:
+    metrics = JobMetrics(role="bot")
+    services: BotServices | None = None
+
+    async def health() -> dict:
+        return {"ok": False, "starting": True} if services is None else await services.health()
+
+    # The ops port first: a port that cannot be had is one line before a minute of model loading.
+    async with ops_server(settings, metrics, health) as ops, \
+            open_services(settings, on_unfollowed_final=deliver_unfollowed, metrics=metrics) as services:
         adapters.extend(adapter_class(services) for adapter_class in classes)
         async with contextlib.AsyncExitStack() as running:
-            try:
-                ops = await running.enter_async_context(
-                    OpsServer(services.metrics, services.health, settings.ops_host, settings.ops_port))
-            except OSError as error:
-                raise InputError(f"cannot serve /metrics on {settings.ops_host}:{settings.ops_port} "
-                                 f"(MEMESWAP_OPS_HOST/PORT): {error.strerror}", code="settings") from None
             for adapter in adapters:
                 await running.enter_async_context(adapter.running())
             ready.set()

@@ -69,13 +69,15 @@ def open_database(settings: Settings) -> Database:
 @contextlib.asynccontextmanager
 async def open_services(settings: Settings, components: Components | None = None,
                         engine: InferenceEngine | None = None,
-                        on_unfollowed_final: UnfollowedFinal | None = None) -> AsyncIterator[BotServices]:
+                        on_unfollowed_final: UnfollowedFinal | None = None,
+                        metrics: JobMetrics | None = None) -> AsyncIterator[BotServices]:
     """Migrate the store, start the engine, remove half-added templates, sweep expired blobs
     (now and every `MEMESWAP_BLOB_SWEEP_INTERVAL_S`); close all on exit.
 
     `components` (the models) are built here unless given; a test passes the ones it has.
     `on_unfollowed_final` posts results of jobs that a previous run of this shard started
-    (Redis only: in-process jobs end with their process).
+    (Redis only: in-process jobs end with their process). `metrics`: the engine's, when the
+    caller serves them before the services are up.
     """
     database = open_database(settings)
     try:
@@ -86,7 +88,7 @@ async def open_services(settings: Settings, components: Components | None = None
         if components is None:
             components = await asyncio.to_thread(build_components, settings)
         blobs = build_blob_store(settings)
-        engine = engine or build_engine(settings, blobs, JobMetrics(role="bot"), components)
+        engine = engine or build_engine(settings, blobs, metrics or JobMetrics(role="bot"), components)
         if on_unfollowed_final is not None and isinstance(engine, RedisStreamsEngine):
             engine.on_unfollowed_final = on_unfollowed_final
         protected = ProtectedFaceList(database, DlibFaceDescriptor(), components.analyser, components.limits)

@@ -96,7 +96,9 @@ class Settings(BaseSettings):
     discord_gateway_url: str | None = None
 
     ops_host: str = "127.0.0.1"
-    ops_port: int = Field(default=9464, ge=0, le=65535)  # /metrics and /healthz; 0 picks a free port
+    # /metrics and /healthz; 0 picks a free port. Left unset, a process whose default port is
+    # taken (another worker on this host) takes a free one instead; set, a taken port is an error.
+    ops_port: int = Field(default=9464, ge=0, le=65535)
     log_format: Literal["text", "json"] = "text"
 
     # Operator mistakes here are one clear line at start-up, not a failure deep inside a
@@ -122,6 +124,11 @@ class Settings(BaseSettings):
         if unknown:
             raise ValueError(f"unknown label {unknown[0]}; known labels: {', '.join(NUDENET_LABELS)}")
         return labels
+
+    @property
+    def ops_port_chosen(self) -> bool:
+        """Whether MEMESWAP_OPS_PORT was set (environment, `.env` or argument) rather than defaulted."""
+        return "ops_port" in self.model_fields_set
 
     @property
     def templates_dir(self) -> Path:

@@ -11,6 +11,7 @@ import sys
 import urllib.request
 
 from inference.jobs.local_redis import free_loopback_port
+from tests.bot.ops_ports import DEFAULT_OPS_PORT, healthy, held, served_port
 from tests.fakes.discord_api import DEFAULT_TOKEN, FakeDiscord
 from tests.fakes.telegram_api import FakeTelegram
 
@@ -113,3 +114,43 @@ def test_discord_sync_then_serve_both_platforms_in_one_process(tmp_path):
     assert health[0] == 200
     assert "polling as @memeswap_test_bot" in logs and "discord: connected as" in logs
     assert TOKEN not in logs and DEFAULT_TOKEN not in logs
+
+
+def test_serve_where_the_default_ops_port_is_taken_serves_on_a_free_one(tmp_path):
+    async def main():
+        async with FakeTelegram(token=TOKEN) as telegram:
+            env = serve_env(tmp_path, telegram_token=TOKEN, telegram_api_url=telegram.base_url,
+                            telegram_file_url=telegram.base_file_url)  # MEMESWAP_OPS_PORT unset
+            process = await run_serve(tmp_path, env)
+            seen: list[str] = []
+            try:
+                port = await served_port(process.stderr, seen)
+                health = await healthy(port)
+            finally:
+                process.send_signal(signal.SIGTERM)
+                _, err = await asyncio.wait_for(process.communicate(), 60)
+            return port, health, process.returncode, "".join(seen) + err.decode()
+
+    with held(DEFAULT_OPS_PORT):
+        port, (status, body), code, logs = asyncio.run(main())
+    assert code == 0, logs
+    assert port != DEFAULT_OPS_PORT and status == 200, body
+    moved = [line for line in logs.splitlines() if f"port {DEFAULT_OPS_PORT} is taken" in line]
+    assert len(moved) == 1 and f"on port {port} instead" in moved[0], logs
+
+
+def test_serve_with_a_busy_ops_port_it_was_given_is_one_clear_line(tmp_path):
+    async def main(port: int):
+        async with FakeTelegram(token=TOKEN) as telegram:
+            env = serve_env(tmp_path, telegram_token=TOKEN, telegram_api_url=telegram.base_url,
+                            telegram_file_url=telegram.base_file_url, ops_port=str(port))
+            process = await run_serve(tmp_path, env)
+            _, err = await asyncio.wait_for(process.communicate(), 60)
+            return process.returncode, err.decode()
+
+    with held() as port:
+        code, err = asyncio.run(main(port))
+    assert code == 2
+    assert err.strip().splitlines() == [
+        f"error: cannot serve /metrics and /healthz on 127.0.0.1:{port} (MEMESWAP_OPS_HOST, MEMESWAP_OPS_PORT): "
+        "address already in use"]

@@ -21,6 +21,7 @@ from inference.jobs.redis_engine import RedisStreamsEngine
 from inference.jobs.redis_protocol import StreamKeys
 from inference.observability.ops_server import OpsServer
 from inference.samples import crop_face
+from tests.bot.ops_ports import DEFAULT_OPS_PORT, healthy, held, served_port
 from tests.inference.jobs.engine_harness import collect
 
 
@@ -100,3 +101,50 @@ def test_worker_with_an_unreachable_redis_is_one_clear_line(tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: cannot reach Redis"), result.stderr
     assert "hunter2" not in result.stderr
+
+
+def test_two_workers_on_one_host_both_come_up_and_answer_healthz(tmp_path, redis_url, redis_prefix):
+    """The default ops port is taken (by the first worker, or anything else on this host): a
+    worker whose MEMESWAP_OPS_PORT is unset serves on a free port and says which, once."""
+    env = {k: v for k, v in os.environ.items() if k != "MEMESWAP_OPS_PORT"}
+    env.update({"MEMESWAP_REDIS_URL": redis_url, "MEMESWAP_REDIS_PREFIX": redis_prefix,
+                "MEMESWAP_DATA_DIR": str(tmp_path / "data")})
+
+    async def main():
+        workers = [await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "worker", cwd=tmp_path, env=env,
+                                                        stdout=asyncio.subprocess.DEVNULL,
+                                                        stderr=asyncio.subprocess.PIPE)
+                   for _ in range(2)]
+        logs: list[list[str]] = [[], []]
+        try:
+            ports = [await served_port(worker.stderr, seen) for worker, seen in zip(workers, logs)]
+            health = [await healthy(port) for port in ports]
+        finally:
+            for worker in workers:
+                worker.send_signal(signal.SIGTERM)
+            for worker, seen in zip(workers, logs):
+                seen.extend(line.decode() for line in (await asyncio.wait_for(worker.communicate(), 60))[1]
+                            .splitlines(keepends=True))
+        return ports, health, [w.returncode for w in workers], logs
+
+    with held(DEFAULT_OPS_PORT):
+        ports, health, codes, logs = asyncio.run(main())
+    assert codes == [0, 0], logs
+    assert len(set(ports)) == 2 and DEFAULT_OPS_PORT not in ports
+    for (status, body), port in zip(health, ports):
+        assert status == 200 and json.loads(body)["ok"] is True, (port, body)
+    for seen, port in zip(logs, ports):
+        moved = [line for line in seen if f"port {DEFAULT_OPS_PORT} is taken" in line]
+        assert len(moved) == 1 and f"on port {port} instead" in moved[0], seen
+
+
+def test_worker_with_a_busy_ops_port_it_was_given_is_one_clear_line(tmp_path, redis_url, redis_prefix):
+    with held() as port:
+        env = {**os.environ, "MEMESWAP_REDIS_URL": redis_url, "MEMESWAP_REDIS_PREFIX": redis_prefix,
+               "MEMESWAP_OPS_PORT": str(port), "MEMESWAP_DATA_DIR": str(tmp_path / "data")}
+        result = subprocess.run([sys.executable, "-m", "bot", "worker"], cwd=tmp_path, env=env, capture_output=True,
+                                text=True, timeout=180)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: cannot serve /metrics and /healthz on 127.0.0.1:{port} (MEMESWAP_OPS_HOST, MEMESWAP_OPS_PORT): "
+        "address already in use"]
