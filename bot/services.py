@@ -50,7 +50,12 @@ class BotServices:
         await asyncio.to_thread(self.blobs.delete, event.result_ref)
 
     async def forget(self, requester: Requester) -> dict[str, int]:
-        return await forget_user(self.database, self.templates, requester)
+        """Stop the person's swaps (their selfies and unseen memes go too), then erase what
+        the store keeps about them. Returns what went, by kind; "swaps" counts the jobs
+        stopped, and is there only when there were some."""
+        stopped = await self.swaps.forget(requester)
+        gone = await forget_user(self.database, self.templates, requester)
+        return {**gone, "swaps": stopped} if stopped else gone
 
     @property
     def metrics(self) -> JobMetrics:

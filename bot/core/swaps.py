@@ -2,7 +2,7 @@
 
 The selfie (a photo sent for this job, or a copy of a saved face) goes into the blob
 store for this job only and is deleted when the job ends; the job carries just its
-reference.
+reference. A person who asks to be forgotten has their jobs stopped (`forget`).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,14 +21,31 @@ from bot.core.usage import SwapQuota
 from inference.jobs.blobs import BlobStore
 from inference.jobs.contract import (
     Event,
+    Failed,
     InferenceEngine,
     JobOutputFormat,
+    Succeeded,
     SwapJob,
     is_final,
     new_job_id,
 )
 
 log = logging.getLogger("memeswap.swaps")
+
+# How a job ends when its person asked to be forgotten; the code and message travel with the
+# final event, so a bot process that did not take the /forget shows the same line.
+FORGOTTEN = Failed(code="forgotten", message="cancelled because you asked me to forget you", retryable=False)
+POSTING_WAIT_S = 10.0  # the longest /forget waits for a meme already on its way to the chat
+
+
+@dataclass(eq=False)
+class _Followed:
+    """A job of this process, from its submit until its follower has handled the final event."""
+
+    job: SwapJob
+    forgotten: bool = False
+    final_out: bool = False  # the follower has the final event: a meme to post, or why not
+    handled: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class Swaps:
@@ -39,6 +57,7 @@ class Swaps:
         self.faces = faces
         self.quota = quota
         self.selfie_ttl_s = selfie_ttl_s
+        self._followed: dict[str, _Followed] = {}
 
     async def start(self, requester: Requester, template: str, selfie: bytes | None = None,
                     saved_face: str = "default", format: JobOutputFormat = "gif", max_bytes: int | None = None,
@@ -78,19 +97,76 @@ class Swaps:
         ref = await asyncio.to_thread(self.blobs.put, selfie, self.selfie_ttl_s)
         job = SwapJob(job_id=job_id, user_key=requester.user_key, selfie_ref=ref, template=template_ref,
                       format=format, max_bytes=max_bytes, reply_to=reply_to)
+        record = self._followed[job.job_id] = _Followed(job)
         try:
             await self.engine.submit(job)
         except BaseException:
+            del self._followed[job.job_id]
             await asyncio.to_thread(self.blobs.delete, ref)
             await self.quota.refund(requester, counted_at)
             raise
+        if record.forgotten:  # /forget came while the job was being submitted
+            await self.engine.cancel(job.job_id, FORGOTTEN)
         return job
 
     async def follow(self, job: SwapJob) -> AsyncIterator[Event]:
-        """The job's events; once the final one is out, the selfie's blob is deleted."""
-        async for event in self.engine.events(job.job_id):
-            if is_final(event):
+        """The job's events; once the final one is out, the selfie's blob is deleted.
+
+        A job whose person asked to be forgotten ends with `FORGOTTEN`, also when it made a
+        meme meanwhile: that meme is deleted unseen.
+        """
+        record = self._followed.get(job.job_id)
+        try:
+            async for event in self.engine.events(job.job_id):
+                if not is_final(event):
+                    if record is None or not record.forgotten:
+                        yield event
+                    continue
                 await asyncio.to_thread(self.blobs.delete, job.selfie_ref)
                 if is_one_off(job.template):
                     await self.templates.remove_one_off(job.template)
-            yield event
+                forgotten = False
+                if record is not None:  # decided with no await in between: `forget` sees one or the other
+                    forgotten, record.final_out = record.forgotten, True
+                if forgotten:
+                    if isinstance(event, Succeeded):
+                        await asyncio.to_thread(self.blobs.delete, event.result_ref)
+                    event = FORGOTTEN
+                yield event
+        finally:
+            if record is not None:
+                self._followed.pop(job.job_id, None)
+                record.handled.set()
+
+    async def forget(self, requester: Requester) -> int:
+        """Stop the requester's queued and running jobs: each ends with `FORGOTTEN`, its
+        selfie is deleted, and a meme it made that is not yet out is deleted unseen.
+        Returns how many were stopped.
+
+        A final event this process's follower has already (a meme being posted) is waited
+        for, up to `POSTING_WAIT_S`, so no meme arrives after the reply to /forget. With
+        several bot processes on Redis the engine also finds the jobs the others submitted,
+        and stops them; a meme another process has received already is still posted by it.
+        """
+        user_key = requester.user_key
+        mine = [record for record in self._followed.values() if record.job.user_key == user_key]
+        for record in mine:
+            record.forgotten = True
+        # The followers of these end them with FORGOTTEN, whether the engine still runs them or not.
+        stopping = [record.job for record in mine if not record.final_out]
+        for job in stopping:
+            await self.engine.cancel(job.job_id, FORGOTTEN)
+        followed = {record.job.job_id for record in mine}
+        for job in await self.engine.unfinished_jobs(user_key):
+            if job.job_id not in followed and await self.engine.cancel(job.job_id, FORGOTTEN):
+                stopping.append(job)
+        for job in stopping:
+            await asyncio.to_thread(self.blobs.delete, job.selfie_ref)
+        out = [asyncio.ensure_future(record.handled.wait()) for record in mine if record.final_out]
+        if out:
+            _, late = await asyncio.wait(out, timeout=POSTING_WAIT_S)
+            for waiter in late:
+                waiter.cancel()
+            if late:
+                log.warning("forget: %d meme(s) still being posted after %g s", len(late), POSTING_WAIT_S)
+        return len(stopping)

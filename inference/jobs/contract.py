@@ -294,5 +294,10 @@ class InferenceEngine(Protocol):
         the caller subscribes. An id the engine does not know raises `UnknownJobError`
         (when called, or at the first step of the iteration)."""
 
-    async def cancel(self, job_id: str) -> bool:
-        """Cancel a queued or running job; False when it already ended or is unknown."""
+    async def cancel(self, job_id: str, final: Failed = CANCELLED) -> bool:
+        """Cancel a queued or running job, which ends with `final` (its followers learn why);
+        False when it already ended or is unknown."""
+
+    async def unfinished_jobs(self, user_key: str) -> list[SwapJob]:
+        """The user's queued and running jobs, as far as this engine can see: the ones this
+        process submitted, and on a shared queue those of every process."""

@@ -194,12 +194,15 @@ class InProcessEngine:
             raise UnknownJobError(f"no job with id {job_id!r}")
         return record.log.follow()
 
-    async def cancel(self, job_id: str) -> bool:
+    async def cancel(self, job_id: str, final: Failed = CANCELLED) -> bool:
         record = self._jobs.get(job_id)
         if record is None or record.finished:
             return False
-        self._stop(record, CANCELLED)
+        self._stop(record, final)
         return True
+
+    async def unfinished_jobs(self, user_key: str) -> list[SwapJob]:
+        return [r.job for r in self._jobs.values() if r.job.user_key == user_key and not r.finished]
 
     # --- views for health checks, metrics and tests ------------------------------------
 

@@ -29,6 +29,7 @@ from inference.jobs.contract import (
     CANCELLED,
     Busy,
     Event,
+    Failed,
     JobFormatError,
     Queued,
     RateLimited,
@@ -202,7 +203,7 @@ class RedisStreamsEngine:
         finally:
             record.followers -= 1
 
-    async def cancel(self, job_id: str) -> bool:
+    async def cancel(self, job_id: str, final: Failed = CANCELLED) -> bool:
         record = self._jobs.get(job_id)
         if record is not None:
             if record.log.finished:
@@ -213,8 +214,16 @@ class RedisStreamsEngine:
             if shard is None:
                 return False
             shard, user = shard.decode(), user.decode()
-        return await self._steps.finish(job_id, shard, user,
-                                        CANCELLED)
+        return await self._steps.finish(job_id, shard, user, final)
+
+    async def unfinished_jobs(self, user_key: str) -> list[SwapJob]:
+        """Every shard's: the submit script keeps a set of each user's unfinished job ids."""
+        jobs = []
+        for job_id in sorted(await self._client.smembers(self.keys.user_jobs(user_key))):
+            raw, state = await self._client.hmget(self.keys.job(job_id.decode()), "job", "state")
+            if raw is not None and state in (b"queued", b"running"):
+                jobs.append(SwapJob.from_json(raw))
+        return jobs
 
     # --- views for health checks and metrics --------------------------------------------
 

@@ -71,6 +71,10 @@ class StreamKeys:
     def active(self, user_key: str) -> str:
         return f"{self.prefix}active:{user_key}"
 
+    def user_jobs(self, user_key: str) -> str:
+        """Set: the ids of the user's unfinished jobs, from every shard (for "forget me")."""
+        return f"{self.prefix}user-jobs:{user_key}"
+
     def bucket(self, user_key: str) -> str:
         return f"{self.prefix}bucket:{user_key}"
 
@@ -81,7 +85,7 @@ class StreamKeys:
         return f"{self.prefix}progress:{shard}"
 
 
-# KEYS: job, events, jobs stream, waiting, active, bucket
+# KEYS: job, events, jobs stream, waiting, active, bucket, user's jobs
 # ARGV: job json, job id, shard, user, keep ms, max queue, per-user concurrency,
 #       tokens per minute, burst
 SUBMIT = """
@@ -104,6 +108,8 @@ redis.call('HSET', KEYS[6], 'tokens', tostring(tokens - 1), 'updated', tostring(
 redis.call('EXPIRE', KEYS[6], math.ceil(burst / rate) + 60)
 redis.call('INCR', KEYS[5])
 redis.call('PEXPIRE', KEYS[5], ARGV[5])
+redis.call('SADD', KEYS[7], ARGV[2])
+redis.call('PEXPIRE', KEYS[7], ARGV[5])
 redis.call('INCR', KEYS[4])
 local entry = redis.call('XADD', KEYS[3], '*', 'job_id', ARGV[2], 'shard', ARGV[3], 'job', ARGV[1])
 redis.call('HSET', KEYS[1], 'job', ARGV[1], 'shard', ARGV[3], 'user', ARGV[4], 'state', 'queued',
@@ -138,7 +144,7 @@ redis.call('PUBLISH', ARGV[2], cjson.encode({job_id = ARGV[3], seq = seq, event 
 return seq
 """
 
-# KEYS: job, events, results stream, waiting, active, jobs stream, dead-letter stream
+# KEYS: job, events, results stream, waiting, active, jobs stream, dead-letter stream, user's jobs
 # ARGV: final event json, job id, retain ms, worker group, dead-letter reason ('' for
 #       none), times delivered, the jobs-stream entry id when the caller holds one (''),
 #       stream length cap
@@ -159,6 +165,7 @@ redis.call('HSET', KEYS[1], 'state', 'finished', 'final', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 if redis.call('DECR', KEYS[5]) <= 0 then redis.call('DEL', KEYS[5]) end
+redis.call('SREM', KEYS[8], ARGV[2])
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[8], '*', 'job_id', ARGV[2], 'seq', seq, 'event', ARGV[1])
 if ARGV[5] ~= '' then
   redis.call('XADD', KEYS[7], 'MAXLEN', '~', ARGV[8], '*', 'job_id', ARGV[2], 'reason', ARGV[5],
@@ -202,7 +209,7 @@ class JobSteps:
         k = self.keys
         reply = await self._submit(
             keys=[k.job(job.job_id), k.events(job.job_id), k.jobs, k.waiting, k.active(job.user_key),
-                  k.bucket(job.user_key)],
+                  k.bucket(job.user_key), k.user_jobs(job.user_key)],
             args=[job.to_json(), job.job_id, shard, job.user_key, int(keep_s * 1000), max_queue,
                   per_user_concurrency, rate_per_minute, burst])
         return [_text(part) for part in reply]
@@ -221,7 +228,7 @@ class JobSteps:
         k = self.keys
         ended = await self._finish(
             keys=[k.job(job_id), k.events(job_id), k.results(shard), k.waiting, k.active(user_key), k.jobs,
-                  k.dead_letters],
+                  k.dead_letters, k.user_jobs(user_key)],
             args=[event_to_json(final), job_id, self.retain_ms, WORKER_GROUP, dead_reason, deliveries, entry,
                   RESULTS_MAXLEN])
         return ended == 1

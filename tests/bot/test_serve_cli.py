@@ -93,7 +93,8 @@ def test_discord_sync_then_serve_both_platforms_in_one_process(tmp_path):
                 await discord_fake.wait_for(lambda: any(e["t"] == "GUILD_CREATE" for e in discord_fake.gateway_events),
                                             timeout=60)
                 forget = discord_fake.slash_command(guild, channel, alice, "forget")
-                await discord_fake.wait_for(lambda: discord_fake.callbacks(forget), timeout=30)
+                await discord_fake.wait_for(lambda: (discord_fake.original_response(forget) or {}).get("content"),
+                                            timeout=30)
                 metrics = await asyncio.to_thread(fetch, f"http://127.0.0.1:{port}/metrics")
                 health = await asyncio.to_thread(fetch, f"http://127.0.0.1:{port}/healthz")
             finally:
@@ -101,7 +102,7 @@ def test_discord_sync_then_serve_both_platforms_in_one_process(tmp_path):
                 out, err = await asyncio.wait_for(process.communicate(), 60)
             return (sync.returncode, synced_out.decode() + synced_err.decode(), discord_fake.synced_commands(guild),
                     process.returncode, out.decode() + err.decode(), telegram.messages_to(5), telegram.commands,
-                    discord_fake.callbacks(forget), metrics, health)
+                    discord_fake.original_response(forget), metrics, health)
 
     (sync_code, sync_output, synced, code, logs, replies, commands, forget, metrics, health) = asyncio.run(main())
     assert sync_code == 0 and sync_output.startswith(f"synced 6 commands to server {1001 << 22}:"), sync_output
@@ -109,7 +110,7 @@ def test_discord_sync_then_serve_both_platforms_in_one_process(tmp_path):
     assert code == 0, logs
     assert "send me a selfie" in replies[0]["text"].lower()
     assert any(c["command"] == "templates" for cs in commands.values() for c in cs)
-    assert forget[0]["data"]["content"] == "I had nothing stored about you."
+    assert forget["content"] == "I had nothing stored about you."
     assert metrics[0] == 200 and "memeswap_jobs" in metrics[1]
     assert health[0] == 200
     assert "polling as @memeswap_test_bot" in logs and "discord: connected as" in logs

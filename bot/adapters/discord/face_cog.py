@@ -52,9 +52,12 @@ class FaceCog(commands.Cog):
 
     @app_commands.command(name="forget", description="Erase everything memeswap keeps about you")
     async def forget(self, interaction: discord.Interaction) -> None:
+        # Deferred: stopping a swap waits for a meme already being posted, which can pass 3 s.
+        await interaction.response.defer(thinking=True, ephemeral=True)
         gone = await self.services.forget(requester_for(interaction))
         if not gone:
             await say(interaction, "I had nothing stored about you.")
             return
-        await say(interaction, f"Done: I erased your saved faces ({gone['saved_faces']}), your own templates "
-                               f"({gone['templates']}) and your usage history.")
+        stopped = f"stopped your swaps in progress ({gone['swaps']}) and " if "swaps" in gone else ""
+        await say(interaction, f"Done: I {stopped}erased your saved faces ({gone.get('saved_faces', 0)}), your own "
+                               f"templates ({gone.get('templates', 0)}) and your usage history.")

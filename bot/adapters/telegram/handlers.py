@@ -188,9 +188,10 @@ class TelegramConversation:
         if not gone:
             await update.effective_message.reply_text("I had nothing stored about you.")
             return
+        stopped = f"stopped your swaps in progress ({gone['swaps']}) and " if "swaps" in gone else ""
         await update.effective_message.reply_text(
-            f"Done: I erased your saved faces ({gone['saved_faces']}), your own templates ({gone['templates']}) "
-            "and your usage history. Send a selfie any time to start again.")
+            f"Done: I {stopped}erased your saved faces ({gone.get('saved_faces', 0)}), your own templates "
+            f"({gone.get('templates', 0)}) and your usage history. Send a selfie any time to start again.")
 
     @replies_to_mistakes
     async def add_template(self, update: Update, context: Context) -> None:

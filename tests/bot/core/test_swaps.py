@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from bot.core.faces import SavedFaces
 from bot.core.requesters import Requester, Scope
-from bot.core.swaps import Swaps
+from bot.core.swaps import FORGOTTEN, Swaps
 from bot.core.usage import SwapQuota
 from bot.store.models import UsageEvent
 from inference.errors import InputError
@@ -119,3 +119,47 @@ def test_a_one_off_template_serves_one_job_and_is_gone_after_it(tmp_path, databa
     assert not any(name.startswith("one-off-") for name in listed)
     assert isinstance(events[-1], Succeeded) and after == []
     assert removed == 1 and kept == ["one-off-0000000000000001"] and young.endswith("/one-off-0000000000000001")
+
+
+def test_forget_after_the_meme_was_made_but_before_it_was_taken_deletes_it_unseen(tmp_path, database, templates,
+                                                                                   analyser, selfie):
+    """The job finished in the meantime: its follower gets FORGOTTEN, never the meme, and
+    neither the meme nor the selfie is kept."""
+    blobs = LocalBlobStore(tmp_path / "blobs")
+
+    async def main():
+        async with InProcessEngine(lambda job, progress, token: JobOutput(b"GIF89a", "image/gif"), blobs) as engine:
+            swaps = Swaps(engine, blobs, templates, SavedFaces(database, analyser), SwapQuota(database, per_day=5))
+            job = await swaps.start(MEMBER, "bounce", selfie=selfie)
+            engine_final = [event async for event in engine.events(job.job_id)][-1]  # done; not yet followed
+            stopped = await swaps.forget(MEMBER)
+            followed = [event async for event in swaps.follow(job)]
+        return engine_final, stopped, followed, sorted(p.name for p in (tmp_path / "blobs").iterdir())
+
+    engine_final, stopped, followed, blob_files = asyncio.run(main())
+    assert isinstance(engine_final, Succeeded)
+    assert stopped == 1
+    assert followed[-1] == FORGOTTEN and not any(isinstance(event, Succeeded) for event in followed)
+    assert blob_files == []
+
+
+def test_forget_waits_for_a_meme_already_being_posted(tmp_path, database, templates, analyser, selfie):
+    """A meme the follower has in hand goes out before /forget is answered, not after it."""
+    blobs = LocalBlobStore(tmp_path / "blobs")
+
+    async def main():
+        async with InProcessEngine(lambda job, progress, token: JobOutput(b"GIF89a", "image/gif"), blobs) as engine:
+            swaps = Swaps(engine, blobs, templates, SavedFaces(database, analyser), SwapQuota(database, per_day=5))
+            job = await swaps.start(MEMBER, "bounce", selfie=selfie)
+            following = swaps.follow(job)
+            async for event in following:
+                if isinstance(event, Succeeded):
+                    break  # the adapter is posting the meme now
+            forgetting = asyncio.create_task(swaps.forget(MEMBER))
+            await asyncio.sleep(0.2)
+            waited = not forgetting.done()
+            await following.aclose()  # posted
+            return waited, await asyncio.wait_for(forgetting, 1.0)
+
+    waited, stopped = asyncio.run(main())
+    assert waited and stopped == 0

@@ -256,3 +256,31 @@ def test_input_errors_and_crashes_become_failed_events(engine, caplog):
     record = next(r for r in caplog.records if "crash" in r.getMessage())
     assert record.exc_info and record.exc_info[0] is ZeroDivisionError
     assert getattr(record, "job_id", None) == "crash"
+
+
+def test_a_users_unfinished_jobs_are_listed_and_end_with_the_reason_they_were_cancelled_for(engine):
+    """What "forget me" needs: the user's queued and running jobs, and a cancel that tells
+    the followers why."""
+    jobs = Jobs()
+    forgotten = Failed(code="forgotten", message="cancelled because you asked me to forget you", retryable=False)
+
+    async def main():
+        async with engine(jobs.gated) as (e, _):
+            await e.submit(job("running", user="discord:5"))
+            await until(lambda: jobs.started == ["running"])
+            await e.submit(job("queued", user="discord:5"))
+            await e.submit(job("other", user="discord:6"))
+            listed = sorted(j.job_id for j in await e.unfinished_jobs("discord:5"))
+            for job_id in listed:
+                assert await e.cancel(job_id, forgotten) is True
+            events = [await collect(e, job_id) for job_id in listed]
+            await until(lambda: jobs.stopped == ["running"], timeout=2.0)
+            left = [j.job_id for j in await e.unfinished_jobs("discord:5")]
+            jobs.gate.set()
+            return listed, events, left, await collect(e, "other")
+
+    listed, events, left, other = asyncio.run(main())
+    assert listed == ["queued", "running"]
+    assert [e[-1] for e in events] == [forgotten, forgotten]
+    assert left == []
+    assert isinstance(other[-1], Succeeded)  # another user's job goes on

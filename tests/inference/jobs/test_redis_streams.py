@@ -292,3 +292,24 @@ def test_jobs_wait_in_redis_until_a_worker_comes(redis_url, redis_prefix, tmp_pa
     assert early[0].position == 0 and isinstance(early[-1], Succeeded)
     assert expired[0].position == 1 and expired[-1].code == "deadline"
     assert jobs.started == ["early"] and waited < 2.0
+
+
+def test_a_shard_stops_a_users_jobs_that_another_shard_submitted(redis_url, redis_prefix, tmp_path):
+    """"Forget me" on one bot process reaches the person's jobs submitted through another:
+    both follow the same per-user set in Redis, and the reason travels in the final event."""
+    forgotten = Failed(code="forgotten", message="cancelled because you asked me to forget you", retryable=False)
+
+    async def main():
+        async with shard(redis_url, redis_prefix, "shard-a") as a, shard(redis_url, redis_prefix, "shard-b") as b:
+            await a.submit(job("from-a", user="discord:5"))
+            await a.submit(job("someone-else", user="discord:6"))
+            following = asyncio.create_task(collect(a, "from-a"))
+            listed = [j.job_id for j in await b.unfinished_jobs("discord:5")]
+            stopped = [await b.cancel(job_id, forgotten) for job_id in listed]
+            return listed, stopped, await following, await b.unfinished_jobs("discord:5"), \
+                [j.job_id for j in await b.unfinished_jobs("discord:6")]
+
+    listed, stopped, events, left, others = asyncio.run(main())
+    assert listed == ["from-a"] and stopped == [True]
+    assert events == [events[0], forgotten] and events[0].kind == "queued"  # no worker: it never started
+    assert left == [] and others == ["someone-else"]

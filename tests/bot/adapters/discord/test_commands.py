@@ -246,18 +246,19 @@ def test_forget_erases_the_saved_face_and_swap_then_asks_for_a_selfie(discord_bo
             show = fake.slash_command(GUILD, world.channel, eve, "face show")
             await fake.wait_for(lambda: fake.callbacks(show))
             forget = fake.slash_command(GUILD, world.channel, eve, "forget")
-            await fake.wait_for(lambda: fake.callbacks(forget))
+            erased = await final_response(fake, forget)
             swap = fake.slash_command(GUILD, world.channel, eve, "swap", {"template": "bounce"})
-            return faces_before, fake.callbacks(show), fake.callbacks(forget), await final_response(fake, swap), \
-                await count_rows(world, SavedFace)
+            return faces_before, fake.callbacks(show), fake.callbacks(forget), erased, \
+                await final_response(fake, swap), await count_rows(world, SavedFace)
 
-    faces_before, shown, forget_callbacks, swap, faces_after = asyncio.run(main())
+    faces_before, shown, forget_callbacks, erased, swap, faces_after = asyncio.run(main())
     [face] = shown
     assert face["data"]["content"] == "Your saved face:" and list(face["files"]) == ["face.png"]
     assert face["files"]["face.png"][:8] == b"\x89PNG\r\n\x1a\n" and face["data"]["flags"] & 64  # ephemeral
     assert faces_before == 1 and faces_after == 0
-    [answer] = forget_callbacks
-    assert answer["data"]["content"].startswith("Done: I erased your saved faces (1)")
+    [deferred] = forget_callbacks
+    assert deferred["type"] == 5 and deferred["data"]["flags"] & 64  # "thinking", seen by the person only
+    assert erased["content"].startswith("Done: I erased your saved faces (1)")
     assert swap["content"] == "⚠️ Send me a selfie first (or save one with /face), then pick a template."
 
 

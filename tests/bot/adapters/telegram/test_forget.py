@@ -1,0 +1,48 @@
+"""/forget on Telegram while the person's swap is on its way: the swap stops, queued or
+running, their selfie goes, their status message says why, and no meme follows."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.bot.adapters.telegram.test_conversation import TIMEOUT, bot_message, replying_to, sent, with_text
+
+FORGOTTEN_LINE = "⚠️ Cancelled because you asked me to forget you."
+
+
+def test_forget_stops_a_queued_and_a_running_swap_and_no_meme_follows(telegram_bot, selfie_jpeg,
+                                                                      second_selfie_jpeg, tmp_path):
+    blobs = tmp_path / "data" / "blobs"
+
+    async def main():
+        async with telegram_bot(job_workers=1) as (fake, services):
+            eve, finn = fake.user(60, "Eve"), fake.user(61, "Finn")
+            chats = [fake.private_chat(eve), fake.private_chat(finn)]
+            photos = [fake.send_photo(chats[0], eve, selfie_jpeg), fake.send_photo(chats[1], finn, second_selfie_jpeg)]
+            pickers = [await bot_message(fake, user["id"], replying_to(photo))
+                       for user, photo in zip((eve, finn), photos)]
+            fake.press_button(chats[0], eve, pickers[0], "photo:dramatic-zoom")
+            fake.press_button(chats[1], finn, pickers[1], "photo:shake")
+            await bot_message(fake, 61, with_text("in the queue"))  # one worker: Finn waits behind Eve
+            await bot_message(fake, 60, with_text("swapping faces"))
+            selfies_while_queued = sum(path.read_bytes() in (selfie_jpeg, second_selfie_jpeg)
+                                       for path in blobs.iterdir())
+            # Finn asks while his swap waits, Eve while hers runs.
+            fake.send_text(chats[1], finn, "/forget")
+            finn_reply = await bot_message(fake, 61, with_text("erased"))
+            fake.send_text(chats[0], eve, "/forget")
+            eve_reply = await bot_message(fake, 60, with_text("erased"))
+            statuses = [await bot_message(fake, user_id, lambda m: m.get("text") == FORGOTTEN_LINE)
+                        for user_id in (60, 61)]
+            await fake.wait_for(lambda: services.engine.running == 0 and services.engine.queue_depth == 0, TIMEOUT)
+            await asyncio.sleep(0.5)  # room for a meme that should not come
+            return selfies_while_queued, finn_reply, eve_reply, statuses, sent(fake, "sendAnimation"), \
+                sorted(path.name for path in blobs.iterdir())
+
+    selfies_while_queued, finn_reply, eve_reply, statuses, animations, left = asyncio.run(main())
+    assert selfies_while_queued == 2
+    for reply in (finn_reply, eve_reply):
+        assert reply["text"].startswith("Done: I stopped your swaps in progress (1) and erased your saved faces (0)")
+    assert [s["text"] for s in statuses] == [FORGOTTEN_LINE, FORGOTTEN_LINE]
+    assert animations == []
+    assert left == []  # both selfies gone, and no meme was kept
