@@ -6,7 +6,10 @@ import discord
 
 from bot.core.requesters import Requester, Scope
 from bot.core.status import refusal_line
+from bot.core.wording import DISCORD
 from inference.errors import InputError
+
+MAX_CONTENT = 2000  # characters in one Discord message
 
 
 def requester_for(interaction: discord.Interaction) -> Requester:
@@ -20,11 +23,16 @@ def requester_for(interaction: discord.Interaction) -> Requester:
 
 async def refuse(interaction: discord.Interaction, error: InputError) -> None:
     """One line, in the response if it is still open, else in place of the "thinking" one."""
-    await say(interaction, f"⚠️ {refusal_line(error)}")
+    await say(interaction, f"⚠️ {refusal_line(error, DISCORD)}")
+
+
+def fitted(text: str) -> str:
+    """`text` within Discord's message length: the last guard, should a line quote too much."""
+    return text if len(text) <= MAX_CONTENT else text[:MAX_CONTENT - 1] + "…"
 
 
 async def say(interaction: discord.Interaction, text: str, **options) -> None:
     if interaction.response.is_done():
-        await interaction.edit_original_response(content=text, **options)
+        await interaction.edit_original_response(content=fitted(text), **options)
     else:
-        await interaction.response.send_message(text, ephemeral=True, **options)
+        await interaction.response.send_message(fitted(text), ephemeral=True, **options)
