@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from bot.adapters.discord.interactions import fitted
 from inference.media.encode import encode_frames
 from tests.bot.adapters.conftest import template_frames
 from tests.bot.adapters.discord.conftest import GUILD, DiscordWorld, final_response
@@ -169,18 +170,19 @@ def test_files_named_dot_dot_get_an_answer(discord_bot, selfie_jpeg, small_gif, 
                                                           {"selfie": selfie}))
             dotted = fake.message(world.channel, bob, "look",
                                   attachments=[fake.attachment(world.channel["id"], small_gif, "..", "image/gif")])
-            swapped = await final_response(fake, fake.message_context_menu(GUILD, world.channel, alice, SWAP_INTO,
-                                                                           dotted))
             link = f"{fake.http_base}/external/1/.."
             linked = fake.message(world.channel, bob, link, embeds=[fake.link_embed(link)])
-            refused = await final_response(fake, fake.message_context_menu(GUILD, world.channel, alice, SWAP_INTO,
-                                                                           linked))
             clip = fake.attachment(world.channel["id"], template_media.read_bytes(), "..", "video/mp4")
-            added = await final_response(fake, fake.slash_command(GUILD, world.channel, ada, "templates add",
-                                                                  {"file": clip, "name": "dots"}))
-            return swapped, refused, added
+            interactions = [fake.message_context_menu(GUILD, world.channel, alice, SWAP_INTO, dotted),
+                            fake.message_context_menu(GUILD, world.channel, alice, SWAP_INTO, linked),
+                            fake.slash_command(GUILD, world.channel, ada, "templates add",
+                                               {"file": clip, "name": "dots"})]
+            swapped, refused, added = [await final_response(fake, i) for i in interactions]
+            shown = [h["content"] for i in interactions for h in fake.original_history(i)]
+            return swapped, refused, added, shown
 
-    swapped, refused, added = asyncio.run(main())
+    swapped, refused, added, shown = asyncio.run(main())
+    assert not any("/tmp" in line or "memeswap-" in line or ".." in line for line in shown), shown
     assert swapped["content"] == "✅ Here's your meme!" and swapped["attachments"][0]["data"][:6] == b"GIF89a"
     assert refused["content"] == NOT_FETCHED
     assert added["content"] == "✅ Added “dots” for this server: `/swap template:dots`"
@@ -234,3 +236,8 @@ def test_refusals_on_discord_name_discords_commands(discord_bot, small_gif):
     for line in lines:
         assert "`/face set`" in line and not re.search(r"/face(?! set)", line), line
         assert "pick a template" not in line, line
+
+
+def test_the_last_guard_keeps_any_reply_within_a_discord_message():
+    assert fitted("x" * 1999) == "x" * 1999
+    assert fitted("x" * 5000) == "x" * 1999 + "…"
