@@ -216,8 +216,9 @@ def test_adding_a_template_needs_manage_server(discord_bot, template_media):
             return refusal, rows_after_refusal, downloads, success, await count_rows(world, CustomTemplate)
 
     refusal, rows_after_refusal, downloads, success, rows = asyncio.run(main())
+    assert rows_after_refusal == 0
+    assert downloads == []  # refused before the file was fetched
     assert refusal["content"] == "⚠️ Only an admin of this server can add templates here."
-    assert rows_after_refusal == 0 and downloads == []
     assert success["content"] == "✅ Added “party” for this server: `/swap template:party`" and rows == 1
 
 
