@@ -98,7 +98,8 @@ class Settings(BaseSettings):
     # Media hosts a URL may name: exact hosts, or ".example.com" for it and its subdomains.
     # Downloads are https only, to public addresses, redirects checked hop by hop.
     download_hosts: list[str] = Field(default_factory=lambda: [
-        "cdn.discordapp.com", "media.discordapp.net", ".tenor.com", ".giphy.com"])
+        "cdn.discordapp.com", "media.discordapp.net", "images-ext-1.discordapp.net", "images-ext-2.discordapp.net",
+        ".tenor.com", ".giphy.com"])
     download_timeout_s: float = Field(default=10.0, gt=0)  # to connect, and between two reads
     download_total_s: float = Field(default=60.0, gt=0)  # one whole download, redirects included
     # For tests against local fakes only: exact origins (http://127.0.0.1:PORT) trusted on
