@@ -57,6 +57,12 @@ def refusal_line(error: InputError, wording: PlatformWording = TELEGRAM) -> str:
     return as_sentence(str(error))
 
 
+def fitted(text: str, limit: int) -> str:
+    """`text` within a platform's message length (`limit` characters): the last guard, should
+    a line quote more than it should."""
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def as_sentence(text: str) -> str:
     """A one-line message (\"no face found; send ...\") as a chat reply: capitalised, with a full stop."""
     text = text.strip()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import discord
 
 from bot.core.requesters import Requester, Scope
-from bot.core.status import refusal_line
+from bot.core.status import fitted, refusal_line
 from bot.core.wording import DISCORD
 from inference.errors import InputError
 
@@ -26,13 +26,8 @@ async def refuse(interaction: discord.Interaction, error: InputError) -> None:
     await say(interaction, f"⚠️ {refusal_line(error, DISCORD)}")
 
 
-def fitted(text: str) -> str:
-    """`text` within Discord's message length: the last guard, should a line quote too much."""
-    return text if len(text) <= MAX_CONTENT else text[:MAX_CONTENT - 1] + "…"
-
-
 async def say(interaction: discord.Interaction, text: str, **options) -> None:
     if interaction.response.is_done():
-        await interaction.edit_original_response(content=fitted(text), **options)
+        await interaction.edit_original_response(content=fitted(text, MAX_CONTENT), **options)
     else:
-        await interaction.response.send_message(fitted(text), ephemeral=True, **options)
+        await interaction.response.send_message(fitted(text, MAX_CONTENT), ephemeral=True, **options)

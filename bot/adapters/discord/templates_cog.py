@@ -29,7 +29,7 @@ class TemplatesCog(commands.GroupCog, group_name="templates", group_description=
         lines = [f"**Built-in** ({len(builtin)}): {', '.join(builtin)}"]
         lines.append(f"**Added here** ({len(own)}): {', '.join(own)}" if own else
                      "**Added here**: none yet — `/templates add` (needs Manage Server)")
-        await say(interaction, "\n".join(lines)[:2000])
+        await say(interaction, "\n".join(lines))
 
     @app_commands.command(name="add", description="Add a GIF or video as a template of this server")
     @app_commands.describe(file="The GIF or short video (a face clearly visible)", name="Lowercase letters, digits, -")

@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.adapters.discord.interactions import fitted
 from inference.media.encode import encode_frames
 from tests.bot.adapters.conftest import template_frames
 from tests.bot.adapters.discord.conftest import GUILD, DiscordWorld, final_response
@@ -236,8 +235,3 @@ def test_refusals_on_discord_name_discords_commands(discord_bot, small_gif):
     for line in lines:
         assert "`/face set`" in line and not re.search(r"/face(?! set)", line), line
         assert "pick a template" not in line, line
-
-
-def test_the_last_guard_keeps_any_reply_within_a_discord_message():
-    assert fitted("x" * 1999) == "x" * 1999
-    assert fitted("x" * 5000) == "x" * 1999 + "…"
