@@ -53,13 +53,12 @@ NOT_FETCHED = "I couldn't download that file; please try another one"
 
 class DownloadRefused(InputError):
     """A URL that was not fetched, for whatever reason: the person sees `NOT_FETCHED`, the
-    log the reason."""
+    log says why."""
 
     code = "download"
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self) -> None:
         super().__init__(NOT_FETCHED)
-        self.reason = reason
 
 
 def too_large(limit: int) -> InputError:
@@ -223,7 +222,7 @@ class SafeDownloader:
     @staticmethod
     def _refused(url: URL | None, reason: str) -> DownloadRefused:
         log.info("download from %s refused: %s", (url.host if url is not None else None) or "?", reason)
-        return DownloadRefused(reason)
+        return DownloadRefused()
 
 
 async def _body_within(response: aiohttp.ClientResponse, limit: int) -> bytes:
