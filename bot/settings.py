@@ -7,6 +7,7 @@ import platformdirs
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.safe_download import parsed_origin
 from inference.media.badge import BadgeStyle
 from inference.media.limits import MediaLimits
 from inference.safety.nsfw import DEFAULT_BLOCKED, NUDENET_LABELS, NsfwScreen
@@ -95,6 +96,18 @@ class Settings(BaseSettings):
     discord_api_url: str | None = None
     discord_gateway_url: str | None = None
 
+    # --- fetching what people point at (bot.safe_download) -----------------------------------
+    # Media hosts a URL may name: exact hosts, or ".example.com" for it and its subdomains.
+    # Downloads are https only, to public addresses, redirects checked hop by hop.
+    download_hosts: list[str] = Field(default_factory=lambda: [
+        "cdn.discordapp.com", "media.discordapp.net", "images-ext-1.discordapp.net", "images-ext-2.discordapp.net",
+        ".tenor.com", ".giphy.com"])
+    download_timeout_s: float = Field(default=10.0, gt=0)  # to connect, and between two reads
+    download_total_s: float = Field(default=60.0, gt=0)  # one whole download, redirects included
+    # For tests against local fakes only: exact origins (http://127.0.0.1:PORT) trusted on
+    # loopback, over http. Empty in any real deployment.
+    download_loopback_origins: list[str] = Field(default_factory=list)
+
     ops_host: str = "127.0.0.1"
     # /metrics and /healthz; 0 picks a free port. Left unset, a process whose default port is
     # taken (another worker on this host) takes a free one instead; set, a taken port is an error.
@@ -116,6 +129,13 @@ class Settings(BaseSettings):
         if url is not None and not url.get_secret_value().startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
             raise ValueError("must start with postgresql+asyncpg:// or sqlite+aiosqlite://")
         return url
+
+    @field_validator("download_loopback_origins")
+    @classmethod
+    def _loopback_origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            parsed_origin(origin)
+        return origins
 
     @field_validator("nsfw_blocked")
     @classmethod

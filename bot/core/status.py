@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+from bot.core.wording import TELEGRAM, PlatformWording
 from inference.errors import InputError
 from inference.jobs.contract import (
     Busy,
@@ -49,15 +50,22 @@ def failure_line(event: Failed) -> str:
     return as_sentence(event.message)
 
 
-def refusal_line(error: InputError) -> str:
-    """Why a request was refused, as a chat reply (the service's limits said kindly)."""
+def refusal_line(error: InputError, wording: PlatformWording = TELEGRAM) -> str:
+    """Why a request was refused, as a chat reply (the service's limits said kindly, the
+    commands to use in `wording`'s platform)."""
     if isinstance(error, Busy):
         return f"Lots of memes are being made right now. {as_sentence(str(error))}"
     if isinstance(error, RateLimited):
         return f"Easy there! {as_sentence(str(error))}"
     if error.code == "no_saved_face":
-        return "Send me a selfie first (or save one with /face), then pick a template."
+        return wording.no_saved_face
     return as_sentence(str(error))
+
+
+def fitted(text: str, limit: int) -> str:
+    """`text` within a platform's message length (`limit` characters): the last guard, should
+    a line quote more than it should."""
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def as_sentence(text: str) -> str:

@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 from inference.errors import InputError
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+SHOWN_CHARS = 40  # of a refused name, in its refusal: a chat message has a length limit
 # Templates stored for one job only (a GIF someone posted) are named by the job: this
 # prefix and 16 hex digits. Nobody may add a template under such a name, so removing a
 # one-off after its job can never remove a template someone added.
@@ -14,10 +15,12 @@ ONE_OFF_NAME = re.compile(r"one-off-[0-9a-f]{16}")
 
 
 def validate_template_name(name: str) -> str:
-    """Template names become folder names: lowercase letters, digits and dashes only."""
+    """Template names become folder names: lowercase letters, digits and dashes only. The
+    refusal quotes at most `SHOWN_CHARS` characters of what was typed."""
     if not NAME_PATTERN.fullmatch(name or ""):
+        shown = name if len(name or "") <= SHOWN_CHARS else name[:SHOWN_CHARS] + "…"
         raise InputError(
-            f"invalid template name {name!r}: use 1-32 lowercase letters, digits and dashes, "
+            f"invalid template name {shown!r}: use 1-32 lowercase letters, digits and dashes, "
             "starting with a letter or digit",
             code="bad_name",
         )

@@ -6,6 +6,9 @@ log in, connect, sync commands and answer interactions against it. Tests set up 
 channels and members, play the users (`slash_command`, `autocomplete`,
 `message_context_menu`, `press_button`, `message`) and read back what the bot did
 (`callbacks`, `original_history`, `followups`, `channel_messages`, `file_bytes`, `requests`).
+Files (attachments, embed media, the hostile `redirect` and `streamed` links) are served from
+the same loopback origin, and every download of one is in `requests` too (`kind: "file"`,
+with the bytes actually sent).
 `patch_client()` points discord.py at the fake and `running(bot)` starts a bot against it.
 
 Wire format, as discord.py 2.7.1 speaks it:
@@ -205,6 +208,18 @@ class StoredFile:
 
 
 @dataclass
+class _Link:
+    """A URL that misbehaves as hostile links do: a redirect, or a long chunked body."""
+
+    location: str | None = None
+    status: int = 302
+    chunk: bytes = b""
+    count: int = 0
+    delay_s: float = 0.0
+    content_type: str = "image/gif"
+
+
+@dataclass
 class _Upload:
     index: int
     filename: str
@@ -352,6 +367,12 @@ def _as_id(value: Any, what: str = "id") -> int:
     return int(value)
 
 
+def _served_name(filename: str) -> str:
+    """A file's name in its URL: `unknown` for names a URL cannot end in (`.`, `..`), as
+    Discord renames such files; the name itself otherwise."""
+    return filename if filename.strip(".") else "unknown"
+
+
 def _truthy(value: str | None) -> bool:
     return (value or "").lower() in ("1", "true", "yes")
 
@@ -360,7 +381,8 @@ class FakeDiscord:
     """An aiohttp server speaking Discord's REST API v10 and gateway on 127.0.0.1:<free port>.
 
     Public read-back attributes: `requests` (every REST call with method, path, query, status,
-    error code, encoding, JSON body and upload sizes), `unknown_routes` (calls to routes the fake
+    error code, encoding, JSON body and upload sizes; every file download, `kind: "file"`, with
+    `sent`: the body bytes written before it ended or the client hung up), `unknown_routes` (calls to routes the fake
     does not know, answered 404/405), `errors` (exceptions inside the fake, answered 500),
     `identifies` (IDENTIFY payloads minus the token), `gateway_events` (every dispatch with its
     shard), `command_creates` (commands Discord created anew: a name+type new to its scope),
@@ -405,6 +427,7 @@ class FakeDiscord:
         self._messages: dict[int, _MessageRecord] = {}
         self._message_order: list[int] = []
         self._files: dict[int, StoredFile] = {}
+        self._links: dict[int, _Link] = {}
         self._commands: dict[int | None, dict[tuple[str, int], JSONDict]] = {}
         self._interactions: dict[int, _Interaction] = {}
         self._by_token: dict[str, _Interaction] = {}
@@ -432,6 +455,7 @@ class FakeDiscord:
         app.router.add_route("*", f"/api/v{API_VERSION}/{{tail:.*}}", self._handle_api)
         app.router.add_route("GET", "/attachments/{channel}/{id}/{filename}", self._handle_file)
         app.router.add_route("GET", "/external/{id}/{filename}", self._handle_file)
+        app.router.add_route("GET", "/links/{id}", self._handle_link)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -646,6 +670,29 @@ class FakeDiscord:
         if title:
             embed["title"] = title
         return embed
+
+    def link_embed(self, url: str, kind: str = "gifv", proxy_url: str | None = None) -> JSONDict:
+        """An embed of a link to any URL (a user's own, or one of `redirect`/`streamed`), its
+        media at `url` and, like Discord's media proxy, `proxy_url` (default: the same URL)."""
+        media = {"url": url, "proxy_url": proxy_url or url, "width": 64, "height": 64, "flags": 0}
+        embed: JSONDict = {"type": kind, "url": url, "thumbnail": dict(media)}
+        if kind in ("gifv", "video"):
+            embed["video"] = dict(media)
+        return embed
+
+    def redirect(self, location: str, status: int = 302) -> str:
+        """A URL on the fake that answers `status` with `Location: location`."""
+        return self._link(_Link(location=location, status=status))
+
+    def streamed(self, chunk: bytes, count: int, delay_s: float = 0.0, content_type: str = "image/gif") -> str:
+        """A URL whose body is `chunk` `count` times, sent chunked (no Content-Length) with
+        `delay_s` between chunks, until the end or until the client hangs up."""
+        return self._link(_Link(chunk=chunk, count=count, delay_s=delay_s, content_type=content_type))
+
+    def _link(self, link: _Link) -> str:
+        link_id = self.snowflake()
+        self._links[link_id] = link
+        return f"{self.http_base}/links/{link_id}"
 
     def message(self, channel: JSONDict | int, author: JSONDict | int, content: str = "",
                 attachments: list[JSONDict] | tuple[JSONDict, ...] = (),
@@ -1019,11 +1066,45 @@ class FakeDiscord:
             entry["status"] = 500
             return _json({"message": "500: Internal Server Error", "code": 0}, status=500)
 
+    def _download(self, request: web.Request) -> JSONDict:
+        """A file download, recorded in `requests` beside the REST calls."""
+        entry: JSONDict = {"method": request.method, "path": request.path, "query": dict(request.query),
+                           "status": 200, "code": None, "t": round(time.monotonic() - self._started_at, 4),
+                           "kind": "file", "encoding": "none", "json": None, "files": [], "sent": 0}
+        self.requests.append(entry)
+        return entry
+
     async def _handle_file(self, request: web.Request) -> web.StreamResponse:
+        entry = self._download(request)
         stored = self._files.get(int(request.match_info["id"])) if request.match_info["id"].isdigit() else None
-        if stored is None or stored.filename != request.match_info["filename"]:
+        if stored is None or _served_name(stored.filename) != request.match_info["filename"]:
+            entry["status"] = 404
             return web.Response(status=404, text="Not Found")
+        entry["sent"] = len(stored.data)
         return web.Response(body=stored.data, content_type=stored.content_type or "application/octet-stream")
+
+    async def _handle_link(self, request: web.Request) -> web.StreamResponse:
+        entry = self._download(request)
+        link = self._links.get(int(request.match_info["id"])) if request.match_info["id"].isdigit() else None
+        if link is None:
+            entry["status"] = 404
+            return web.Response(status=404, text="Not Found")
+        if link.location is not None:
+            entry["status"] = link.status
+            return web.Response(status=link.status, headers={"Location": link.location})
+        response = web.StreamResponse(headers={"Content-Type": link.content_type})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        try:
+            for _ in range(link.count):
+                await response.write(link.chunk)
+                entry["sent"] += len(link.chunk)
+                if link.delay_s:
+                    await asyncio.sleep(link.delay_s)
+            await response.write_eof()
+        except (ConnectionError, RuntimeError):  # the client hung up: as it should, past its limit
+            entry["status"] = 499
+        return response
 
     # ------------------------------------------------------------------ REST: users, application, gateway
 
@@ -1550,7 +1631,7 @@ class FakeDiscord:
         file_id = self.snowflake()
         ctype = content_type or mimetypes.guess_type(filename)[0]
         width, height = _image_size(data) if (ctype or "").startswith("image/") else (None, None)
-        url = f"{self.http_base}/{prefix}/{file_id}/{urllib.parse.quote(filename)}"
+        url = f"{self.http_base}/{prefix}/{file_id}/{urllib.parse.quote(_served_name(filename))}"
         stored = StoredFile(file_id, bytes(data), filename, ctype, url, width, height)
         self._files[file_id] = stored
         return stored

@@ -22,6 +22,7 @@ from bot.adapters.discord.face_cog import FaceCog
 from bot.adapters.discord.interactions import say
 from bot.adapters.discord.swap_cog import SwapCog
 from bot.adapters.discord.templates_cog import TemplatesCog
+from bot.safe_download import SafeDownloader
 from bot.services import BotServices
 from bot.settings import Settings
 from inference.errors import InputError
@@ -49,8 +50,9 @@ class _Memeswap:
         super().__init__(**options)
 
     async def setup_hook(self) -> None:
+        downloader = SafeDownloader.from_settings(self.services.settings)
         for cog in (SwapCog, FaceCog, TemplatesCog):
-            await self.add_cog(cog(self, self.services))
+            await self.add_cog(cog(self, self.services, downloader))
 
 
 class MemeswapBot(_Memeswap, commands.Bot):

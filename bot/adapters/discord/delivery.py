@@ -9,7 +9,8 @@ import logging
 
 import discord
 
-from bot.core.status import JobStatus, failure_line, success_line
+from bot.adapters.discord.interactions import MAX_CONTENT
+from bot.core.status import JobStatus, failure_line, fitted, success_line
 from bot.services import BotServices
 from inference.jobs.contract import Failed, Succeeded, SwapJob
 
@@ -53,7 +54,7 @@ class InteractionDelivery:
         if interaction.is_expired():
             return
         try:
-            await interaction.edit_original_response(content=text)
+            await interaction.edit_original_response(content=fitted(text, MAX_CONTENT))
         except discord.HTTPException as error:
             log.info("interaction %s: status not shown: %s", interaction.id, error)
 
@@ -68,7 +69,7 @@ class InteractionDelivery:
             await channel.send(success_line(event, f"<@{user_id}> here's your meme!"), file=meme_file(data, event.mime))
             await self.services.discard_result(event)
         else:
-            await channel.send(f"<@{user_id}> ⚠️ {failure_line(event)}")
+            await channel.send(fitted(f"<@{user_id}> ⚠️ {failure_line(event)}", MAX_CONTENT))
 
     async def _deliver(self, interaction: discord.Interaction, event: Succeeded) -> None:
         data = await self.services.result(event)

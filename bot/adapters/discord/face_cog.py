@@ -8,8 +8,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.adapters.discord.attachments import IMAGE, checked, fetch
+from bot.adapters.discord.attachments import IMAGE, checked
 from bot.adapters.discord.interactions import refuse, requester_for, say
+from bot.safe_download import SafeDownloader
 from bot.services import BotServices
 from inference.errors import InputError
 
@@ -17,9 +18,10 @@ from inference.errors import InputError
 class FaceCog(commands.Cog):
     face = app_commands.Group(name="face", description="Your saved face, used when /swap has no selfie")
 
-    def __init__(self, bot: commands.Bot, services: BotServices) -> None:
+    def __init__(self, bot: commands.Bot, services: BotServices, downloader: SafeDownloader) -> None:
         self.bot = bot
         self.services = services
+        self.downloader = downloader
 
     @face.command(name="set", description="Save the face in a photo for your memes")
     @app_commands.describe(selfie="A clear, front-facing photo of your face")
@@ -27,7 +29,8 @@ class FaceCog(commands.Cog):
         await interaction.response.defer(thinking=True, ephemeral=True)
         limit = self.services.settings.max_upload_bytes
         try:
-            photo = await fetch(self.bot, checked(selfie, IMAGE, "a photo of your face", limit), limit)
+            media = checked(selfie, IMAGE, "a photo of your face", limit)
+            photo = await self.downloader.fetch(media.url, limit)
             await self.services.faces.save(requester_for(interaction), photo)
         except InputError as error:
             await refuse(interaction, error)

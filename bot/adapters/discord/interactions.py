@@ -5,8 +5,11 @@ from __future__ import annotations
 import discord
 
 from bot.core.requesters import Requester, Scope
-from bot.core.status import refusal_line
+from bot.core.status import fitted, refusal_line
+from bot.core.wording import DISCORD
 from inference.errors import InputError
+
+MAX_CONTENT = 2000  # characters in one Discord message
 
 
 def requester_for(interaction: discord.Interaction) -> Requester:
@@ -20,11 +23,11 @@ def requester_for(interaction: discord.Interaction) -> Requester:
 
 async def refuse(interaction: discord.Interaction, error: InputError) -> None:
     """One line, in the response if it is still open, else in place of the "thinking" one."""
-    await say(interaction, f"⚠️ {refusal_line(error)}")
+    await say(interaction, f"⚠️ {refusal_line(error, DISCORD)}")
 
 
 async def say(interaction: discord.Interaction, text: str, **options) -> None:
     if interaction.response.is_done():
-        await interaction.edit_original_response(content=text, **options)
+        await interaction.edit_original_response(content=fitted(text, MAX_CONTENT), **options)
     else:
-        await interaction.response.send_message(text, ephemeral=True, **options)
+        await interaction.response.send_message(fitted(text, MAX_CONTENT), ephemeral=True, **options)

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.adapters.discord.attachments import IMAGE, checked, fetch, media_in, require_within
+from bot.adapters.discord.attachments import IMAGE, checked, media_in, require_within, staged
 from bot.adapters.discord.delivery import InteractionDelivery, reply_address
 from bot.adapters.discord.interactions import refuse, requester_for
 from bot.core.templates import TemplateInfo, search
 from bot.core.wording import CONSENT, PRIVACY, WHAT_IT_DOES
+from bot.safe_download import SafeDownloader
 from bot.services import BotServices
 from inference.errors import InputError
 
@@ -35,9 +33,10 @@ def swap_cooldown(interaction: discord.Interaction) -> app_commands.Cooldown | N
 
 
 class SwapCog(commands.Cog):
-    def __init__(self, bot: commands.Bot, services: BotServices) -> None:
+    def __init__(self, bot: commands.Bot, services: BotServices, downloader: SafeDownloader) -> None:
         self.bot = bot
         self.services = services
+        self.downloader = downloader
         self.delivery = InteractionDelivery(services)
         # Context menus cannot live inside a cog class: made here, added to the tree on load.
         self.swap_into = app_commands.ContextMenu(name="Swap my face into this", callback=self.swap_into_message)
@@ -64,7 +63,7 @@ class SwapCog(commands.Cog):
             photo = None
             if selfie is not None:
                 media = checked(selfie, IMAGE, "a photo of your face", settings.max_upload_bytes)
-                photo = await fetch(self.bot, media, settings.max_upload_bytes)
+                photo = await self.downloader.fetch(media.url, settings.max_upload_bytes)
             job = await self.services.swaps.start(requester, template, selfie=photo,
                                                   max_bytes=interaction.filesize_limit,
                                                   reply_to=reply_address(interaction))
@@ -91,10 +90,8 @@ class SwapCog(commands.Cog):
             if media is None:
                 raise InputError("that message has no GIF, video or image to swap into", code="bad_media")
             require_within(media, settings.max_template_bytes)
-            data = await fetch(self.bot, media, settings.max_template_bytes)
-            with tempfile.TemporaryDirectory(prefix="memeswap-clip-") as folder:
-                path = Path(folder) / Path(media.filename).name
-                path.write_bytes(data)
+            data = await self.downloader.fetch(media.url, settings.max_template_bytes)
+            with staged(data, media, "memeswap-clip-") as path:
                 job = await self.services.swaps.start_one_off(requester, path, max_bytes=interaction.filesize_limit,
                                                               reply_to=reply_address(interaction))
         except InputError as error:

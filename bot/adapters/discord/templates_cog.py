@@ -3,23 +3,23 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.adapters.discord.attachments import CLIP, checked, fetch
+from bot.adapters.discord.attachments import CLIP, checked, staged
 from bot.adapters.discord.interactions import refuse, requester_for, say
+from bot.safe_download import SafeDownloader
 from bot.services import BotServices
 from inference.errors import InputError
+from inference.templates.manifest import validate_template_name
 
 
 class TemplatesCog(commands.GroupCog, group_name="templates", group_description="Meme templates of this server"):
-    def __init__(self, bot: commands.Bot, services: BotServices) -> None:
+    def __init__(self, bot: commands.Bot, services: BotServices, downloader: SafeDownloader) -> None:
         self.bot = bot
         self.services = services
+        self.downloader = downloader
 
     @app_commands.command(name="list", description="The templates you can use here")
     async def list_templates(self, interaction: discord.Interaction) -> None:
@@ -29,7 +29,7 @@ class TemplatesCog(commands.GroupCog, group_name="templates", group_description=
         lines = [f"**Built-in** ({len(builtin)}): {', '.join(builtin)}"]
         lines.append(f"**Added here** ({len(own)}): {', '.join(own)}" if own else
                      "**Added here**: none yet — `/templates add` (needs Manage Server)")
-        await say(interaction, "\n".join(lines)[:2000])
+        await say(interaction, "\n".join(lines))
 
     @app_commands.command(name="add", description="Add a GIF or video as a template of this server")
     @app_commands.describe(file="The GIF or short video (a face clearly visible)", name="Lowercase letters, digits, -")
@@ -38,13 +38,12 @@ class TemplatesCog(commands.GroupCog, group_name="templates", group_description=
         settings = self.services.settings
         try:
             requester.require_admin(requester.scope, "add templates")  # before any download
+            name = validate_template_name(name.strip().lower())
             media = checked(file, CLIP, "a GIF or video", settings.max_template_bytes)
             await interaction.response.defer(thinking=True)
-            data = await fetch(self.bot, media, settings.max_template_bytes)
-            with tempfile.TemporaryDirectory(prefix="memeswap-upload-") as folder:
-                path = Path(folder) / Path(media.filename).name
-                path.write_bytes(data)
-                info = await self.services.templates.add(requester, path, name.strip().lower())
+            data = await self.downloader.fetch(media.url, settings.max_template_bytes)
+            with staged(data, media, "memeswap-upload-") as path:
+                info = await self.services.templates.add(requester, path, name)
         except InputError as error:
             await refuse(interaction, error)
             return

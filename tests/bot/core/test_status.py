@@ -1,6 +1,7 @@
 """The status line a chat shows for a job, and which events are worth an edit."""
 
-from bot.core.status import JobStatus, failure_line, refusal_line, status_line
+from bot.core.status import JobStatus, failure_line, fitted, refusal_line, status_line
+from bot.core.wording import DISCORD
 from inference.errors import InputError
 from inference.jobs.contract import Busy, Failed, Progress, Queued, RateLimited, Started, Succeeded
 
@@ -29,6 +30,12 @@ def test_refusals_are_said_kindly():
     assert refusal_line(RateLimited(30)).startswith("Easy there! Too many swaps in a short time")
     assert refusal_line(InputError("x", code="no_saved_face")).startswith("Send me a selfie first")
     assert refusal_line(InputError("that file is 21.0 MB")) == "That file is 21.0 MB."
+    assert refusal_line(InputError("x", code="no_saved_face"), DISCORD).startswith("You have no saved face yet")
+
+
+def test_a_line_is_kept_within_a_message():
+    assert fitted("x" * 2000, 2000) == "x" * 2000
+    assert fitted("x" * 5000, 2000) == "x" * 1999 + "…"
 
 
 def test_only_news_is_worth_an_edit():

@@ -20,21 +20,8 @@ from inference.jobs.contract import Failed, Succeeded, SwapJob
 from inference.media.decode import read_frames
 from inference.media.encode import encode_frames
 from tests.bot.adapters.conftest import template_frames
-from tests.bot.adapters.discord.conftest import GUILD, OTHER_GUILD, DiscordWorld
+from tests.bot.adapters.discord.conftest import GUILD, OTHER_GUILD, TIMEOUT, DiscordWorld, final_response
 from tests.fakes.discord_api import MIB, PERM_MANAGE_GUILD, FakeDiscord
-
-TIMEOUT = 90.0  # a swap on a busy 2-core machine
-
-
-async def final_response(fake: FakeDiscord, interaction: dict, timeout: float = TIMEOUT) -> dict:
-    """The original response once it shows the meme or says why not."""
-    def done() -> bool:
-        response = fake.original_response(interaction)
-        return bool(response) and response["content"].startswith(("✅", "⚠️", "Done", "⏳ Easy"))
-
-    await fake.wait_for(done, timeout)
-    return fake.original_response(interaction)
-
 
 def decode(data: bytes, suffix: str = ".gif") -> list[np.ndarray]:
     with tempfile.TemporaryDirectory() as folder:
@@ -229,8 +216,9 @@ def test_adding_a_template_needs_manage_server(discord_bot, template_media):
             return refusal, rows_after_refusal, downloads, success, await count_rows(world, CustomTemplate)
 
     refusal, rows_after_refusal, downloads, success, rows = asyncio.run(main())
+    assert rows_after_refusal == 0
+    assert downloads == []  # refused before the file was fetched
     assert refusal["content"] == "⚠️ Only an admin of this server can add templates here."
-    assert rows_after_refusal == 0 and downloads == []
     assert success["content"] == "✅ Added “party” for this server: `/swap template:party`" and rows == 1
 
 
@@ -259,7 +247,8 @@ def test_forget_erases_the_saved_face_and_swap_then_asks_for_a_selfie(discord_bo
     [deferred] = forget_callbacks
     assert deferred["type"] == 5 and deferred["data"]["flags"] & 64  # "thinking", seen by the person only
     assert erased["content"].startswith("Done: I erased your saved faces (1)")
-    assert swap["content"] == "⚠️ Send me a selfie first (or save one with /face), then pick a template."
+    assert swap["content"] == ("⚠️ You have no saved face yet: save one with `/face set`, "
+                               "or attach a `selfie:` to `/swap`.")
 
 
 def test_a_meme_ready_after_the_token_expired_is_posted_in_the_channel(discord_bot, selfie_jpeg):
