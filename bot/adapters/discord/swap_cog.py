@@ -90,9 +90,11 @@ class SwapCog(commands.Cog):
             if media is None:
                 raise InputError("that message has no GIF, video or image to swap into", code="bad_media")
             require_within(media, settings.max_template_bytes)
+            selfie = await self.services.faces.load(requester)  # before a download of up to 50 MB
             data = await self.downloader.fetch(media.url, settings.max_template_bytes)
             with staged(data, media, "memeswap-clip-") as path:
-                job = await self.services.swaps.start_one_off(requester, path, max_bytes=interaction.filesize_limit,
+                job = await self.services.swaps.start_one_off(requester, path, selfie=selfie,
+                                                              max_bytes=interaction.filesize_limit,
                                                               reply_to=reply_address(interaction))
         except InputError as error:
             await refuse(interaction, error)

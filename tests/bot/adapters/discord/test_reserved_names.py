@@ -64,3 +64,22 @@ def test_a_swap_with_a_template_named_like_a_one_off_keeps_it(discord_bot, templ
     answer, second, still_there = asyncio.run(main())
     assert answer["content"] == "✅ Here's your meme!"
     assert still_there and second["content"] == "✅ Here's your meme!"
+
+
+def test_swap_into_a_message_without_a_saved_face_downloads_nothing(discord_bot, template_media):
+    async def main():
+        async with discord_bot() as world:
+            fake = world.fake
+            alice, bob = fake.user(40, "alice"), fake.user(41, "bob")
+            fake.member(GUILD, alice)
+            fake.member(GUILD, bob)
+            posted = fake.message(world.channel, bob, "look", attachments=[
+                fake.attachment(world.channel["id"], template_media.read_bytes(), "dance.mp4", "video/mp4")])
+            menu = fake.message_context_menu(GUILD, world.channel, alice, "Swap my face into this", posted)
+            answer = await final_response(fake, menu)
+            return answer, [r for r in fake.requests if r.get("kind") == "file"]
+
+    answer, downloads = asyncio.run(main())
+    assert answer["content"] == ("⚠️ You have no saved face yet: save one with `/face set`, "
+                                 "or attach a `selfie:` to `/swap`.")
+    assert downloads == []
