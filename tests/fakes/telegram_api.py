@@ -10,6 +10,11 @@ are `application/x-www-form-urlencoded` (httpx `data=`), calls with files are
 `multipart/form-data`. In both, scalar values are plain strings and objects/arrays
 (reply_markup, reply_parameters, commands, allowed_updates, ...) are JSON-encoded strings.
 `application/json` bodies and GET query strings are accepted too.
+
+Faults for tests: `fail_next` answers Telegram's error envelope (a 429 with `retry_after`, a
+400, a 5xx), `stall_next` answers only after a delay (the client's read timeout fires first),
+`drop_next` closes the connection without an answer. Each takes a Bot API method name or
+`DOWNLOAD`, the file download (`GET /file/bot<token>/<file_path>`).
 """
 
 from __future__ import annotations
@@ -61,6 +66,16 @@ _BOT_COMMAND_RE = re.compile(r"^[a-z0-9_]{1,32}$")
 _MAX_TEXT = 4096
 _MAX_CAPTION = 1024
 _PHOTO_SIDES = (90, 320, 800)
+DOWNLOAD = "download"  # the file download, as a method name in `requests` and for faults
+
+
+@dataclass(frozen=True)
+class _Fault:
+    """What the next call of a method gets instead of a plain answer."""
+
+    kind: str  # "error", "stall" or "drop"
+    error: ApiError | None = None
+    seconds: float = 0.0
 
 
 class ApiError(Exception):
@@ -71,6 +86,10 @@ class ApiError(Exception):
         self.code = code
         self.description = description
         self.retry_after = retry_after
+
+
+class _Dropped(Exception):
+    """The connection of the request at hand was closed on purpose (`drop_next`)."""
 
 
 def _bad(description: str) -> ApiError:
@@ -270,8 +289,9 @@ class FakeTelegram:
     Bot-side calls recorded in `sent` (in order): sendMessage, editMessageText,
     editMessageCaption, editMessageReplyMarkup, deleteMessage, sendChatAction, sendAnimation,
     sendVideo, sendDocument, sendPhoto, answerCallbackQuery. `requests` logs every call except
-    getUpdates (including failed ones, with the HTTP status and body encoding). Unexpected
-    exceptions inside the fake answer 500 and are kept in `errors`.
+    getUpdates (including failed ones, with the HTTP status and body encoding; a stalled or
+    dropped one with its `fault`), file downloads too (method `DOWNLOAD`, with the `path`).
+    Unexpected exceptions inside the fake answer 500 and are kept in `errors`.
     """
 
     def __init__(self, token: str = "123456:TEST-TOKEN", bot_username: str = "memeswap_test_bot") -> None:
@@ -301,8 +321,9 @@ class FakeTelegram:
         self._pending: list[JSONDict] = []
         self._allowed_updates: list[str] | None = None
         self._callback_queries: dict[str, JSONDict] = {}
-        self._failures: dict[str, list[ApiError]] = {}
+        self._faults: dict[str, list[_Fault]] = {}
         self._wakeup = asyncio.Event()
+        self._closing = asyncio.Event()
         self._poll_generation = 0
         self._closed = False
         self._runner: web.AppRunner | None = None
@@ -362,10 +383,12 @@ class FakeTelegram:
         self._port = sock.getsockname()[1]
         await web.SockSite(self._runner, sock).start()
         self._closed = False
+        self._closing = asyncio.Event()
 
     async def close(self) -> None:
         """Wakes every long poll (they answer []) and stops the server."""
         self._closed = True
+        self._closing.set()
         self._wake()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -462,6 +485,24 @@ class FakeTelegram:
         }
         return self._user_message(chat, user, fields)
 
+    def send_sticker(self, chat: JSONDict, user: JSONDict, emoji: str = "👍") -> JSONDict:
+        """A user sends a (static WebP) sticker."""
+        webp = io.BytesIO()
+        Image.new("RGBA", (512, 512), (255, 200, 0, 255)).save(webp, "WEBP")
+        stored = self._store(webp.getvalue(), "sticker", None, "image/webp", width=512, height=512)
+        sticker = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id, "type": "regular",
+                   "width": 512, "height": 512, "is_animated": False, "is_video": False, "emoji": emoji,
+                   "file_size": len(stored.data)}
+        return self._user_message(chat, user, {"sticker": sticker})
+
+    def send_voice(self, chat: JSONDict, user: JSONDict, ogg_bytes: bytes = b"OggS" + bytes(400),
+                   duration: int = 2) -> JSONDict:
+        """A user sends a voice message (OGG/Opus)."""
+        stored = self._store(ogg_bytes, "voice", None, "audio/ogg", duration=duration)
+        voice = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id, "duration": duration,
+                 "mime_type": "audio/ogg", "file_size": len(stored.data)}
+        return self._user_message(chat, user, {"voice": voice})
+
     def press_button(self, chat: JSONDict, user: JSONDict, message: JSONDict, callback_data: str) -> JSONDict:
         """A user presses an inline button of a bot message; enqueues the CallbackQuery and returns it."""
         record = self._record(chat["id"], message["message_id"])
@@ -471,6 +512,14 @@ class FakeTelegram:
         datas = [b.get("callback_data") for row in markup.get("inline_keyboard", []) for b in row]
         if callback_data not in datas:
             raise ValueError(f"message has no button with callback_data {callback_data!r} (has {datas})")
+        return self.send_callback(chat, user, message, callback_data)
+
+    def send_callback(self, chat: JSONDict, user: JSONDict, message: JSONDict, data: str | None) -> JSONDict:
+        """A CallbackQuery on a bot message with any `data`, as a modified client may send it
+        (None leaves `data` out); enqueues it and returns it. `press_button` is the honest tap."""
+        record = self._record(chat["id"], message["message_id"])
+        if record is None or not record["from_bot"]:
+            raise ValueError(f"no bot message {message.get('message_id')} in chat {chat['id']}")
         self._users.setdefault(user["id"], dict(user))
         query = {
             "id": str(secrets.randbits(63)),
@@ -478,11 +527,16 @@ class FakeTelegram:
             # As in Telegram, the message comes with the one it replied to (one level deep).
             "message": copy.deepcopy(record["message"]),
             "chat_instance": str(abs(hash(("chat", chat["id"])))),
-            "data": callback_data,
         }
+        if data is not None:
+            query["data"] = data
         self._callback_queries[query["id"]] = {"chat_id": chat["id"], "answered": False}
         self._enqueue("callback_query", query)
         return copy.deepcopy(query)
+
+    def answered_callbacks(self) -> list[str]:
+        """The ids of the callback queries the bot answered, in order."""
+        return [s["params"]["callback_query_id"] for s in self.sent if s["method"] == "answerCallbackQuery"]
 
     # ------------------------------------------------------------------ tests reading back
 
@@ -529,8 +583,42 @@ class FakeTelegram:
         self, method: str, error_code: int = 429, retry_after: int | None = 1,
         description: str = "Too Many Requests: retry after 1",
     ) -> None:
-        """The next call of `method` answers Telegram's error envelope instead of working."""
-        self._failures.setdefault(method.lower(), []).append(ApiError(error_code, description, retry_after))
+        """The next call of `method` (or `DOWNLOAD`) answers Telegram's error envelope instead of working."""
+        self._add_fault(method, _Fault("error", error=ApiError(error_code, description, retry_after)))
+
+    def stall_next(self, method: str, seconds: float) -> None:
+        """The next call of `method` (or `DOWNLOAD`) is answered only after `seconds` (or when
+        the fake closes): longer than the client's read timeout, it times out."""
+        self._add_fault(method, _Fault("stall", seconds=seconds))
+
+    def drop_next(self, method: str) -> None:
+        """The next call of `method` (or `DOWNLOAD`) reads the request and closes the
+        connection without an answer."""
+        self._add_fault(method, _Fault("drop"))
+
+    def _add_fault(self, method: str, fault: _Fault) -> None:
+        self._faults.setdefault(method.lower(), []).append(fault)
+
+    async def _apply_fault(self, name: str, request: web.Request, entry: JSONDict) -> None:
+        """Plays the next fault queued for `name`, if any: raises the error, waits out the
+        stall, or drops the connection (raising `_Dropped`)."""
+        faults = self._faults.get(name)
+        if not faults:
+            return
+        fault = faults.pop(0)
+        if fault.kind == "error":
+            raise fault.error
+        entry["fault"] = fault.kind
+        if fault.kind == "stall":
+            closing = asyncio.ensure_future(self._closing.wait())
+            try:
+                await asyncio.wait({closing}, timeout=fault.seconds)
+            finally:
+                closing.cancel()
+            return
+        if request.transport is not None:
+            request.transport.abort()
+        raise _Dropped()
 
     # ------------------------------------------------------------------ HTTP plumbing
 
@@ -590,9 +678,7 @@ class FakeTelegram:
                 raise ApiError(404, "Not Found: method not found")
             params, files, encoding = await self._read_request(request)
             entry.update(encoding=encoding, params=params, files={k: v["data"] for k, v in files.items()})
-            failures = self._failures.get(name)
-            if failures:
-                raise failures.pop(0)
+            await self._apply_fault(name, request, entry)
             result = handler(params, files)
             if asyncio.iscoroutine(result):
                 result = await result
@@ -600,6 +686,9 @@ class FakeTelegram:
         except ApiError as err:
             entry["status"] = err.code
             return self._envelope_error(err)
+        except _Dropped:
+            entry["status"] = None
+            return web.Response(status=500)  # never reaches the client: its connection is gone
         except Exception as exc:  # keep serving whatever one request did
             self.errors.append(exc)
             entry["status"] = 500
@@ -607,9 +696,19 @@ class FakeTelegram:
 
     async def _handle_file(self, request: web.Request) -> web.Response:
         path = request.match_info["path"]
+        entry: JSONDict = {"method": DOWNLOAD, "status": 200, "path": path}
+        self.requests.append(entry)
         stored = next((f for f in self._files.values() if f.file_path == path), None)
-        if request.match_info["token"] != self.token or stored is None:
-            return self._envelope_error(ApiError(404, "Not Found"))
+        try:
+            if request.match_info["token"] != self.token or stored is None:
+                raise ApiError(404, "Not Found")
+            await self._apply_fault(DOWNLOAD, request, entry)
+        except ApiError as err:
+            entry["status"] = err.code
+            return self._envelope_error(err)
+        except _Dropped:
+            entry["status"] = None
+            return web.Response(status=500)  # never reaches the client: its connection is gone
         return web.Response(body=stored.data, content_type="application/octet-stream")
 
     def _record_sent(self, method: str, chat_id: int | None, params: JSONDict, files: dict[str, JSONDict]) -> None:
@@ -1059,4 +1158,4 @@ class FakeTelegram:
         }
 
 
-__all__ = ["ApiError", "FakeTelegram", "StoredFile"]
+__all__ = ["DOWNLOAD", "ApiError", "FakeTelegram", "StoredFile"]

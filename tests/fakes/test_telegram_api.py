@@ -12,10 +12,10 @@ import aiohttp
 import pytest
 from PIL import Image
 from telegram import Bot, BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.error import BadRequest, EndPointNotFound, InvalidToken, NetworkError, RetryAfter
+from telegram.error import BadRequest, EndPointNotFound, InvalidToken, NetworkError, RetryAfter, TimedOut
 from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.telegram_api import DOWNLOAD, FakeTelegram
 
 TOKEN = "123456:TEST-TOKEN"
 
@@ -185,6 +185,90 @@ def test_user_photo_round_trips_through_get_file() -> None:
                 await bot.get_file(big)
             with pytest.raises(BadRequest, match="(?i)invalid file_id"):
                 await bot.get_file("nope")
+
+    asyncio.run(main())
+
+
+def test_faults_on_get_file_and_on_the_download() -> None:
+    """A 5xx, a stall past the client's read timeout and a dropped connection, each on
+    getFile and on the file download; the next call works again."""
+
+    async def main() -> None:
+        async with fake_and_bot() as (fake, bot):
+            alice = fake.user(7)
+            sent = Message.de_json(fake.send_photo(fake.private_chat(alice), alice, jpeg(320, 240)), bot)
+            file_id = sent.photo[-1].file_id
+
+            fake.fail_next("getFile", 500, retry_after=None, description="Internal Server Error")
+            with pytest.raises(NetworkError, match="Internal Server Error"):
+                await bot.get_file(file_id)
+            fake.stall_next("getFile", 5)
+            with pytest.raises(TimedOut):
+                await bot.get_file(file_id, read_timeout=0.3)
+            fake.drop_next("getFile")
+            with pytest.raises(NetworkError, match="(?i)disconnected"):
+                await bot.get_file(file_id)
+            file = await bot.get_file(file_id)
+
+            fake.fail_next(DOWNLOAD, 502, retry_after=None, description="Bad Gateway")
+            with pytest.raises(NetworkError, match="Bad Gateway"):
+                await file.download_as_bytearray()
+            fake.stall_next(DOWNLOAD, 5)
+            with pytest.raises(TimedOut):
+                await file.download_as_bytearray(read_timeout=0.3)
+            fake.drop_next(DOWNLOAD)
+            with pytest.raises(NetworkError, match="(?i)disconnected"):
+                await file.download_as_bytearray()
+            assert len(await file.download_as_bytearray()) == file.file_size
+
+            calls = [(r["method"], r["status"], r.get("fault")) for r in fake.requests if r["method"] != "getMe"]
+            assert calls == [("getFile", 500, None), ("getFile", 200, "stall"), ("getFile", None, "drop"),
+                             ("getFile", 200, None), (DOWNLOAD, 502, None), (DOWNLOAD, 200, "stall"),
+                             (DOWNLOAD, None, "drop"), (DOWNLOAD, 200, None)]
+            assert {r["path"] for r in fake.requests if r["method"] == DOWNLOAD} == {
+                file.file_path.removeprefix(f"{fake.base_file_url}{TOKEN}/")}
+
+    asyncio.run(main())
+
+
+def test_forged_callbacks_stickers_and_voice_messages() -> None:
+    async def main() -> None:
+        async with FakeTelegram() as fake:
+            app = build_app(fake)
+            seen: list[tuple[str, object]] = []
+
+            async def menu(update: Update, context: object) -> None:
+                buttons = [[InlineKeyboardButton("A", callback_data="pick:a")]]
+                await update.message.reply_text("pick one", reply_markup=InlineKeyboardMarkup(buttons))
+
+            async def button(update: Update, context: object) -> None:
+                seen.append(("callback", update.callback_query.data))
+                await update.callback_query.answer()
+
+            async def anything(update: Update, context: object) -> None:
+                message = update.message
+                seen.append(("sticker", message.sticker.emoji) if message.sticker else
+                            ("voice", message.voice.mime_type))
+
+            app.add_handler(CommandHandler("menu", menu))
+            app.add_handler(CallbackQueryHandler(button))
+            app.add_handler(MessageHandler(filters.Sticker.ALL | filters.VOICE, anything))
+            alice = fake.user(1, "Alice")
+            dm = fake.private_chat(alice)
+            async with polling_app(fake, app):
+                fake.send_text(dm, alice, "/menu")
+                await fake.wait_for(lambda: len(fake.messages_to(1)) == 1)
+                menu_message = fake.messages_to(1)[0]
+                with pytest.raises(ValueError, match="no button"):
+                    fake.press_button(dm, alice, menu_message, "pick:zz")
+                forged = [fake.send_callback(dm, alice, menu_message, data)["id"] for data in ("pick:zz", "", None)]
+                fake.send_sticker(dm, alice, "🙂")
+                fake.send_voice(dm, alice, duration=3)
+                await fake.wait_for(lambda: len(seen) == 5)
+                assert fake.answered_callbacks() == forged
+            assert seen == [("callback", "pick:zz"), ("callback", ""), ("callback", None), ("sticker", "🙂"),
+                            ("voice", "audio/ogg")]
+            assert fake.errors == []
 
     asyncio.run(main())
 

@@ -1,6 +1,10 @@
 """The python-telegram-bot `Application` of memeswap: handlers wired to the conversation,
 Telegram's flood limits and `RetryAfter` honoured by PTB's rate limiter, and the command
-list registered with `setMyCommands` at start."""
+list registered with `setMyCommands` at start (best effort: the bot works without it).
+
+Every message in a private chat gets an answer (what the bot cannot use gets a pointer to
+/help); in a group, where a bare /command may be another bot's, only commands naming this
+bot (/foo@this_bot) get the pointer, and other messages are left alone."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from telegram import Bot, BotCommand, Update
+from telegram import Bot, BotCommand, Message, MessageEntity, Update
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     AIORateLimiter,
@@ -23,7 +27,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.adapters.telegram.handlers import TelegramConversation
+from bot.adapters.telegram.handlers import OUR_FAULT, TelegramConversation
 from bot.services import BotServices
 from bot.settings import Settings
 from inference.errors import InputError
@@ -44,11 +48,21 @@ RETRIES_AFTER_FLOOD = 3  # RetryAfter answers waited out and retried, per reques
 
 _PRIVATE = filters.ChatType.PRIVATE
 _IMAGE = filters.PHOTO | filters.Document.IMAGE
-_CLIP = filters.ANIMATION | filters.VIDEO | filters.Document.VIDEO | filters.Document.MimeType("image/gif")
 
 
 def _caption_command(name: str) -> filters.BaseFilter:
     return filters.CaptionRegex(rf"^/{name}(@\w+)?(\s|$)")
+
+
+class _CommandNamingThisBot(filters.MessageFilter):
+    """A text message starting with /command@this_bot."""
+
+    def filter(self, message: Message) -> bool:
+        entity = message.entities[0] if message.text and message.entities else None
+        if entity is None or entity.type != MessageEntity.BOT_COMMAND or entity.offset != 0:
+            return False
+        named = message.parse_entity(entity).partition("@")[2]
+        return named.lower() == (message.get_bot().username or "").lower()
 
 
 class TelegramAdapter:
@@ -102,7 +116,7 @@ class TelegramAdapter:
         except InvalidToken:
             raise _rejected() from None
         try:
-            await application.bot.set_my_commands(COMMANDS)
+            await _set_commands(application.bot)
             await application.start()
             await application.updater.start_polling(timeout=self.poll_timeout_s, poll_interval=0.0,
                                                     allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY])
@@ -128,6 +142,15 @@ class TelegramAdapter:
         return True
 
 
+async def _set_commands(bot: Bot) -> None:
+    """Register the command list Telegram suggests; a failure is a warning, not a reason not to serve."""
+    try:
+        await bot.set_my_commands(COMMANDS)
+    except TelegramError as error:
+        log.warning("telegram: the command list was not registered (%s: %s); serving without it",
+                    type(error).__name__, error.message)
+
+
 def _rejected() -> InputError:
     return InputError("Telegram rejected MEMESWAP_TELEGRAM_TOKEN; copy the token BotFather gave you "
                       "(it looks like 123456789:AA...)", code="settings")
@@ -141,19 +164,28 @@ def add_handlers(application: Application, talk: TelegramConversation) -> None:
     application.add_handler(CommandHandler("forget", talk.forget))
     application.add_handler(CommandHandler("addtemplate", talk.add_template))
     application.add_handler(CommandHandler("removetemplate", talk.remove_template))
-    application.add_handler(MessageHandler(_CLIP & _caption_command("addtemplate"), talk.add_template))
+    application.add_handler(MessageHandler(_caption_command("addtemplate"), talk.add_template))
     application.add_handler(MessageHandler(_IMAGE & _caption_command("face"), talk.save_face))
     application.add_handler(MessageHandler(_IMAGE & (_PRIVATE | _caption_command("swap")), talk.selfie))
     application.add_handler(MessageHandler(_PRIVATE & (filters.Document.ALL | filters.VIDEO), talk.not_a_selfie))
-    application.add_handler(MessageHandler(_PRIVATE & filters.TEXT & ~filters.COMMAND, talk.chatter))
+    application.add_handler(MessageHandler((_PRIVATE & ~filters.StatusUpdate.ALL) | _CommandNamingThisBot(),
+                                           talk.chatter))
     application.add_handler(CallbackQueryHandler(talk.pick))
     application.add_error_handler(_on_error)
 
 
 async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Our bug, not the user's: log it with its traceback, tell the chat in one line, go on."""
+    """Our bug, not the user's: log it with its traceback, tell the person in one line (a tap
+    not answered yet is answered with it), go on."""
     log.error("update failed: %s", context.error, exc_info=context.error)
-    if isinstance(update, Update) and update.effective_chat is not None:
+    if not isinstance(update, Update):
+        return
+    if update.callback_query is not None:
+        try:
+            await update.callback_query.answer(OUR_FAULT, show_alert=True)
+            return
+        except TelegramError:  # answered before the failure: say it in the chat
+            pass
+    if update.effective_chat is not None:
         with contextlib.suppress(TelegramError):
-            await context.bot.send_message(update.effective_chat.id,
-                                           "⚠️ Something went wrong on my side. Please try again.")
+            await context.bot.send_message(update.effective_chat.id, OUR_FAULT)

@@ -92,14 +92,14 @@ class MemeDelivery:
                         await self._send(bot, status, event, key)
                     except TelegramError as error:
                         log.warning("job %s: meme not sent: %s", job.job_id, error)
-                        await _edit(status, "⚠️ Your meme is ready but Telegram would not take it. "
-                                            "Please try again.")
+                        await edit_status(status, "⚠️ Your meme is ready but Telegram would not take it. "
+                                                  "Please try again.")
                         continue
-                    await _edit(status, success_line(event, "✅ Done!"))
+                    await edit_status(status, success_line(event, "✅ Done!"))
                 elif isinstance(event, Failed):
-                    await _edit(status, f"⚠️ {failure_line(event)}")
+                    await edit_status(status, f"⚠️ {failure_line(event)}")
                 elif (line := lines.line_for(event)) is not None:
-                    await _edit(status, line)
+                    await edit_status(status, line)
         finally:
             keep_acting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -134,7 +134,7 @@ class MemeDelivery:
             self.sent.put(key, sent.animation.file_id)
 
 
-async def _edit(message: Message, text: str) -> None:
+async def edit_status(message: Message, text: str) -> None:
     """Edit a status message; one that was deleted or is unchanged is not an error."""
     try:
         await message.edit_text(text)

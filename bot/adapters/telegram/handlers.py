@@ -7,14 +7,18 @@ not reply to a photo (from /templates) uses the person's saved face.
 
 In groups the bot hears commands only (privacy mode), so a selfie there is a photo with the
 caption /swap, or /swap in reply to a photo.
+
+Once a status message is posted ("⏳ Getting ready…"), every way the request can end is said
+in that message: a refusal's line, a download Telegram did not hand over, or our own bug.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from telegram import Message, Update
@@ -26,6 +30,7 @@ from bot.adapters.telegram.delivery import (
     MemeDelivery,
     SentMeme,
     SentMemes,
+    edit_status,
     reply_address,
 )
 from bot.adapters.telegram.downloads import Attachment, clip_in, download, image_in, not_an_image
@@ -58,6 +63,9 @@ In groups, send the photo with the caption /swap. Only group admins add or remov
 {PRIVACY}"""
 
 ADD_USAGE = "Send a GIF or video with the caption /addtemplate NAME, or reply to one with it."
+ADD_NOT_A_CLIP = "That file isn't a GIF or a video. Send a GIF or video with the caption /addtemplate NAME."
+POINTER = "Send me a selfie and I'll offer you meme templates. /help"
+OUR_FAULT = "⚠️ Something went wrong on my side. Please try again."
 
 
 def replies_to_mistakes(handler: Handler) -> Handler:
@@ -75,6 +83,19 @@ def replies_to_mistakes(handler: Handler) -> Handler:
                 await update.effective_message.reply_text(line)
 
     return wrapped
+
+
+@contextlib.asynccontextmanager
+async def ending_in(status: Message) -> AsyncIterator[None]:
+    """Whatever fails in the block ends in `status`: a refusal as its line, anything else
+    (our bug) as `OUR_FAULT`, logged with its traceback. Nothing escapes the block."""
+    try:
+        yield
+    except InputError as error:
+        await edit_status(status, f"⚠️ {refusal_line(error)}")
+    except Exception as error:
+        log.exception("request behind status message %s failed: %s", status.message_id, error)
+        await edit_status(status, OUR_FAULT)
 
 
 class TelegramConversation:
@@ -106,14 +127,19 @@ class TelegramConversation:
         await update.effective_message.reply_text(not_an_image(update.effective_message))
 
     async def chatter(self, update: Update, context: Context) -> None:
-        await update.effective_message.reply_text("Send me a selfie and I'll offer you meme templates. /help")
+        """Anything else in a private chat (text, a sticker, a voice message, an unknown
+        command), or a command naming this bot that it does not know: a pointer to /help."""
+        await update.effective_message.reply_text(POINTER)
 
     @replies_to_mistakes
     async def pick(self, update: Update, context: Context) -> None:
-        """A template button: answer at once, then swap and follow the job in a status message."""
+        """A template button: answer at once, then swap and follow the job in a status message.
+
+        The data comes from the client: what this bot did not make is answered and dropped,
+        and the template is resolved (a real one, here) before anything is downloaded."""
         query = update.callback_query
         choice = picker.parse(query.data)
-        if choice is None or query.message is None:
+        if choice is None or not isinstance(query.message, Message):  # an old message comes without its content
             await query.answer()
             return
         if choice.page is not None:
@@ -129,6 +155,8 @@ class TelegramConversation:
                 await query.answer("That's someone else's photo. Send your own selfie to make yours.",
                                    show_alert=True)
                 return
+        requester = await self._requester(update)
+        await self.services.templates.resolve(requester, choice.template)
         key = SentMeme(query.from_user.id, attachment.file_unique_id, choice.template) if attachment else None
         if key is not None and (file_id := self.sent.get(key)) is not None:
             await query.answer("Here it is again!")
@@ -136,8 +164,7 @@ class TelegramConversation:
             return
         await query.answer("Making your meme…")
         status = await query.message.reply_text("⏳ Getting ready…")
-        requester = await self._requester(update)
-        try:
+        async with ending_in(status):
             selfie = None
             if attachment is not None:
                 selfie = await download(photo_message, attachment, self.settings.telegram_download_bytes)
@@ -145,10 +172,7 @@ class TelegramConversation:
                 requester, choice.template, selfie=selfie, format="mp4",
                 max_bytes=self.settings.telegram_upload_bytes,
                 reply_to=reply_address(status.chat_id, status.message_id))
-        except InputError as error:
-            await status.edit_text(f"⚠️ {refusal_line(error)}")
-            return
-        await self.delivery.follow(job, status, key)
+            await self.delivery.follow(job, status, key)
 
     @replies_to_mistakes
     async def templates(self, update: Update, context: Context) -> None:
@@ -199,23 +223,23 @@ class TelegramConversation:
         message = update.effective_message
         words = (message.text or message.caption or "").split()
         clip_message, attachment = found_in(message, clip_in)
+        if attachment is None and (has_a_file(message) or has_a_file(message.reply_to_message)):
+            raise InputError(ADD_NOT_A_CLIP, code="usage")
         if len(words) != 2 or attachment is None:
             raise InputError(ADD_USAGE, code="usage")
         requester = await self._requester(update, need_admin=True)
         requester.require_admin(requester.scope, "add templates")
         limit = min(self.settings.telegram_download_bytes, self.settings.max_template_bytes)
         status = await message.reply_text("⏳ Adding the template…")
-        try:
+        async with ending_in(status):
             data = await download(clip_message, attachment, limit)
             with tempfile.TemporaryDirectory(prefix="memeswap-upload-") as folder:
-                media = Path(folder) / Path(attachment.file_name).name
+                media = Path(folder) / attachment.safe_name
                 media.write_bytes(data)
                 info = await self.services.templates.add(requester, media, words[1].lower())
-        except InputError as error:
-            await status.edit_text(f"⚠️ {refusal_line(error)}")
-            return
-        where = "this chat" if requester.scope.kind == "chat" else "you"
-        await status.edit_text(f"✅ Added “{info.name}” for {where}. Send a selfie (or /templates) to use it.")
+            where = "this chat" if requester.scope.kind == "chat" else "you"
+            await edit_status(status, f"✅ Added “{info.name}” for {where}. "
+                                      "Send a selfie (or /templates) to use it.")
 
     @replies_to_mistakes
     async def remove_template(self, update: Update, context: Context) -> None:
@@ -244,6 +268,12 @@ class TelegramConversation:
             member = await chat.get_member(user.id)
             is_admin = member.status in (ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.OWNER)
         return Requester("telegram", str(user.id), Scope("chat", "telegram", str(chat.id)), is_scope_admin=is_admin)
+
+
+def has_a_file(message: Message | None) -> bool:
+    """Whether `message` carries a file of any kind (a document, a photo, a sticker, ...)."""
+    return message is not None and any((message.document, message.photo, message.sticker, message.voice,
+                                        message.audio, message.video_note, message.video, message.animation))
 
 
 def found_in(message: Message, find: Callable[[Message | None], Attachment | None]

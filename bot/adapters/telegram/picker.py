@@ -5,15 +5,18 @@ photo the keyboard replies to) or "face" (the person's saved face)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.core.templates import TemplateInfo, one_per_name
+from inference.templates.manifest import NAME_PATTERN
 
 SOURCES = ("photo", "face")
 COLUMNS = 2
 MAX_CALLBACK_BYTES = 64
+_PAGE = re.compile(r"[0-9]{1,4}")  # ASCII digits only: str.isdigit() is true for "²"
 
 
 @dataclass(frozen=True)
@@ -24,13 +27,19 @@ class Choice:
 
 
 def parse(data: str | None) -> Choice | None:
-    """The button pressed, or None for data this bot did not make (clients may send anything)."""
-    head, _, value = (data or "").partition(":")
-    if head in SOURCES and value:
-        return Choice(head, template=value)
-    source, _, page = head.partition("-")
-    if source in SOURCES and page == "page" and value.isdigit():
+    """The button pressed, or None for data this bot did not make (clients may send anything):
+    "SOURCE:NAME" where NAME passes the template name rule, or "SOURCE-page:N" with N at most
+    four ASCII digits."""
+    if data is None or len(data.encode()) > MAX_CALLBACK_BYTES:
+        return None
+    head, _, value = data.partition(":")
+    source = head.partition("-")[0]
+    if source not in SOURCES:
+        return None
+    if head == f"{source}-page" and _PAGE.fullmatch(value):
         return Choice(source, page=int(value))
+    if head == source and NAME_PATTERN.fullmatch(value):
+        return Choice(source, template=value)
     return None
 
 

@@ -226,7 +226,9 @@ def test_two_users_at_once_each_get_their_meme_while_a_third_is_answered(telegra
             pickers = [await bot_message(fake, u["id"], replying_to(p)) for u, p in zip(users, photos)]
             for chat, user, picker in zip(chats, users, pickers):
                 fake.press_button(chat, user, picker, "photo:shake")
-            await bot_message(fake, 21, with_text("in the queue"))  # one worker: Finn waits behind Eve
+            # Both taps are in: each has its status message (either job may be the one that waits).
+            await fake.wait_for(lambda: all(any(replying_to(picker)(m) for m in fake.messages_to(u["id"]))
+                                            for u, picker in zip(users, pickers)), TIMEOUT)
             grace = fake.user(22, "Grace")
             fake.send_text(fake.private_chat(grace), grace, "/help")
             await bot_message(fake, 22, with_text("send me a selfie"))

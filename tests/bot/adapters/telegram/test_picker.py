@@ -32,5 +32,9 @@ def test_pages_and_callback_data():
 def test_parse_reads_only_what_the_bot_made():
     assert picker.parse("photo:bounce") == picker.Choice("photo", template="bounce")
     assert picker.parse("face-page:2") == picker.Choice("face", page=2)
-    for junk in (None, "", "photo:", "pick:bounce", "face-page:x", "other-page:1", "photo-pages:1"):
-        assert picker.parse(junk) is None
+    assert picker.parse("photo-page:0012") == picker.Choice("photo", page=12)
+    for junk in (None, "", "photo:", "pick:bounce", "face-page:x", "other-page:1", "photo-pages:1",
+                 "photo-page:²", "photo-page:١", "photo-page:-1", "photo-page:12345", "photo:../../x",
+                 "photo:" + "a" * 33, "photo:Bounce", "photo:bounce\n", "photo:-x", "face-page:bounce",
+                 "photo-x:bounce", "photo:b" + "é" * 40):
+        assert picker.parse(junk) is None, junk
