@@ -80,3 +80,26 @@ def carries_face(analyser):
 
 def template_frames(library, name: str) -> list[np.ndarray]:
     return list(read_frames(library.get(name).media_path))
+
+
+class JobGate:
+    """Holds every swap job of an in-process engine at its start until `open()`, so a test
+    can act while a swap runs or waits, however fast the machine swaps. The real swap runs
+    once the gate opens; a job cancelled meanwhile stops at the gate, as a real one stops at
+    its next progress check."""
+
+    def __init__(self, engine) -> None:
+        import threading
+
+        self._gate = threading.Event()
+        run_job = engine._run_job
+
+        def held(job, progress, token):
+            while not self._gate.wait(0.02):
+                token.raise_if_cancelled()
+            return run_job(job, progress, token)
+
+        engine._run_job = held
+
+    def open(self) -> None:
+        self._gate.set()

@@ -13,6 +13,7 @@ from inference.jobs.contract import SwapJob
 from inference.jobs.redis_blobs import RedisBlobStore
 from inference.jobs.redis_engine import RedisStreamsEngine
 from inference.jobs.redis_protocol import StreamKeys
+from tests.bot.adapters.conftest import JobGate
 from tests.bot.adapters.discord.conftest import GUILD
 from tests.bot.adapters.discord.test_commands import TIMEOUT, final_response
 from tests.inference.jobs.engine_harness import collect
@@ -33,6 +34,7 @@ def test_forget_stops_a_queued_swap_and_its_meme_never_comes(discord_bot, selfie
             ada, bo = fake.user(120, "ada"), fake.user(121, "bo")
             for user in (ada, bo):
                 fake.member(GUILD, user)
+            gate = JobGate(world.services.engine)  # Ada's swap runs until the test says
             first = fake.slash_command(GUILD, channel, ada, "swap", {
                 "template": "dramatic-zoom", "selfie": fake.attachment(channel["id"], selfie_jpeg, "me.jpg",
                                                                        "image/jpeg")})
@@ -46,6 +48,7 @@ def test_forget_stops_a_queued_swap_and_its_meme_never_comes(discord_bot, selfie
             erased = await final_response(fake, forget)
             stopped = await final_response(fake, second)
             bo_selfies_after = sum(path.read_bytes() == second_selfie_jpeg for path in blobs.iterdir())
+            gate.open()
             ada_final = await final_response(fake, first)  # the other person's meme still comes
             await fake.wait_for(lambda: world.services.engine.running == 0, TIMEOUT)
             await asyncio.sleep(0.5)  # room for a meme that should not come

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+from tests.bot.adapters.conftest import JobGate
 from tests.bot.adapters.telegram.test_conversation import TIMEOUT, bot_message, replying_to, sent, with_text
 
 FORGOTTEN_LINE = "⚠️ Cancelled because you asked me to forget you."
@@ -21,10 +22,11 @@ def test_forget_stops_a_queued_and_a_running_swap_and_no_meme_follows(telegram_b
             photos = [fake.send_photo(chats[0], eve, selfie_jpeg), fake.send_photo(chats[1], finn, second_selfie_jpeg)]
             pickers = [await bot_message(fake, user["id"], replying_to(photo))
                        for user, photo in zip((eve, finn), photos)]
+            gate = JobGate(services.engine)  # Eve's swap runs until the test says
             fake.press_button(chats[0], eve, pickers[0], "photo:dramatic-zoom")
+            await bot_message(fake, 60, with_text("swapping faces"))
             fake.press_button(chats[1], finn, pickers[1], "photo:shake")
             await bot_message(fake, 61, with_text("in the queue"))  # one worker: Finn waits behind Eve
-            await bot_message(fake, 60, with_text("swapping faces"))
             selfies_while_queued = sum(path.read_bytes() in (selfie_jpeg, second_selfie_jpeg)
                                        for path in blobs.iterdir())
             # Finn asks while his swap waits, Eve while hers runs.
@@ -34,6 +36,7 @@ def test_forget_stops_a_queued_and_a_running_swap_and_no_meme_follows(telegram_b
             eve_reply = await bot_message(fake, 60, with_text("erased"))
             statuses = [await bot_message(fake, user_id, lambda m: m.get("text") == FORGOTTEN_LINE)
                         for user_id in (60, 61)]
+            gate.open()
             await fake.wait_for(lambda: services.engine.running == 0 and services.engine.queue_depth == 0, TIMEOUT)
             await asyncio.sleep(0.5)  # room for a meme that should not come
             return selfies_while_queued, finn_reply, eve_reply, statuses, sent(fake, "sendAnimation"), \
