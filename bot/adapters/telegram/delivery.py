@@ -18,7 +18,7 @@ from telegram import Bot, InputFile, Message
 from telegram.constants import ChatAction
 from telegram.error import BadRequest, TelegramError
 
-from bot.core.status import JobStatus, failure_line, success_line
+from bot.core.status import JobStatus, failure_line, fitted, success_line
 from bot.services import BotServices
 from inference.jobs.contract import Failed, Succeeded, SwapJob
 
@@ -137,7 +137,7 @@ class MemeDelivery:
 async def edit_status(message: Message, text: str) -> None:
     """Edit a status message; one that was deleted or is unchanged is not an error."""
     try:
-        await message.edit_text(text)
+        await message.edit_text(fitted(text, 4096))  # Telegram's limit on a message
     except BadRequest as error:
         if "not modified" not in error.message.lower():
             log.info("status message %s not edited: %s", message.message_id, error.message)

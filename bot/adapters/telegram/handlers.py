@@ -35,7 +35,7 @@ from bot.adapters.telegram.delivery import (
 )
 from bot.adapters.telegram.downloads import Attachment, clip_in, download, image_in, not_an_image
 from bot.core.requesters import Requester, Scope
-from bot.core.status import refusal_line
+from bot.core.status import fitted, refusal_line
 from bot.core.wording import CONSENT, PRIVACY, WHAT_IT_DOES
 from bot.services import BotServices
 from inference.errors import InputError
@@ -64,6 +64,7 @@ In groups, send the photo with the caption /swap. Only group admins add or remov
 
 ADD_USAGE = "Send a GIF or video with the caption /addtemplate NAME, or reply to one with it."
 ADD_NOT_A_CLIP = "That file isn't a GIF or a video. Send a GIF or video with the caption /addtemplate NAME."
+MAX_MESSAGE, MAX_ALERT = 4096, 200  # Telegram's limits on a message and a callback alert
 POINTER = "Send me a selfie and I'll offer you meme templates. /help"
 OUR_FAULT = "⚠️ Something went wrong on my side. Please try again."
 
@@ -78,9 +79,9 @@ def replies_to_mistakes(handler: Handler) -> Handler:
         except InputError as error:
             line = f"⚠️ {refusal_line(error)}"
             if update.callback_query is not None:
-                await update.callback_query.answer(line[:200], show_alert=True)
+                await update.callback_query.answer(fitted(line, MAX_ALERT), show_alert=True)
             elif update.effective_message is not None:
-                await update.effective_message.reply_text(line)
+                await update.effective_message.reply_text(fitted(line, MAX_MESSAGE))
 
     return wrapped
 
