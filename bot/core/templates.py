@@ -13,11 +13,11 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 from sqlalchemy import func, select
 
+from bot.core.heavy_work import HeavyWork
 from bot.core.protection import ProtectedFaceList, TemplateScreen
 from bot.core.requesters import Requester, Scope
 from bot.core.users import user_for
@@ -110,8 +110,10 @@ def search(templates: list[TemplateInfo], query: str, limit: int = 25) -> list[T
 class CustomTemplates:
     def __init__(self, database: Database, library: TemplateLibrary, caps: ScopeCaps = ScopeCaps(),
                  user_caps: ScopeCaps = ScopeCaps(max_templates=10, max_bytes=50 * 1024 * 1024),
-                 nsfw: NsfwScreen | None = None, protected: ProtectedFaceList | None = None) -> None:
+                 nsfw: NsfwScreen | None = None, protected: ProtectedFaceList | None = None,
+                 heavy_work: HeavyWork | None = None) -> None:
         self.database = database
+        self.heavy_work = heavy_work or HeavyWork()
         self.library = library
         self.caps = caps
         self.user_caps = user_caps
@@ -142,8 +144,8 @@ class CustomTemplates:
             user = await user_for(session, requester)
             screen = TemplateScreen(self.library.analyser, self.nsfw,
                                     await self.protected.for_scope(scope) if self.protected else None)
-            compiled = await asyncio.to_thread(partial(self.library.add, media, name, title=title,
-                                                       scope_key=_folder_key(scope), check_frames=screen))
+            compiled = await self.heavy_work.run(lambda deadline: self.library.add(
+                media, name, title=title, scope_key=_folder_key(scope), check_frames=screen, deadline=deadline))
             stored = compiled.template
             try:
                 session.add(CustomTemplate(
@@ -165,8 +167,8 @@ class CustomTemplates:
         own = Scope("user", requester.platform, requester.user_id)
         screen = TemplateScreen(self.library.analyser, self.nsfw,
                                 await self.protected.for_scope(requester.scope) if self.protected else None)
-        await asyncio.to_thread(partial(self.library.add, media, name, scope_key=own.key, check_frames=screen,
-                                        one_off=True))
+        await self.heavy_work.run(lambda deadline: self.library.add(
+            media, name, scope_key=own.key, check_frames=screen, one_off=True, deadline=deadline))
         return _ref(own, name)
 
     async def check_protected(self, scope: Scope, ref: str) -> None:
@@ -176,7 +178,7 @@ class CustomTemplates:
             return
         protected = await self.protected.for_scope(scope)
         if protected.entries:
-            await asyncio.to_thread(self._check_faces, protected, ref)
+            await self.heavy_work.run(lambda _deadline: self._check_faces(protected, ref))
 
     def _check_faces(self, protected: ProtectedFaces, ref: str) -> None:
         compiled = self.library.compile(self.library.get(ref))
