@@ -14,7 +14,7 @@ from bot.core.requesters import GLOBAL, Requester
 from bot.store.models import CustomTemplate
 from inference.samples import crop_face
 from tests.bot.adapters.telegram.test_conversation import bot_message, count_rows, replying_to
-from tests.hostile_media import decode_cost_gif, late_face_clip
+from tests.hostile_media import decode_cost_gif, late_face_clip, long_video
 
 OPERATOR = Requester("cli", "operator", GLOBAL, is_operator=True)
 
@@ -90,3 +90,22 @@ def test_a_protected_face_late_in_a_clip_that_says_it_is_short_is_refused(telegr
     status, rows, stored = asyncio.run(main())
     assert status["text"] == "⚠️ This template shows a face that can't be used in swaps here."
     assert rows == 0 and stored == []
+
+
+def test_many_adds_at_once_each_get_their_own_line(telegram_bot, tmp_path):
+    """18 /addtemplate at once, more than the store's pool of connections: each status
+    message ends with why that upload was refused (none with an internal error, none left
+    at "Adding the template…")."""
+    video = long_video(tmp_path / "long.mp4").read_bytes()
+
+    async def main():
+        async with telegram_bot() as (fake, services):
+            people = [fake.user(70 + i, f"Person {i}") for i in range(6)]
+            uploads = [fake.send_animation(fake.private_chat(person), person, video, caption="/addtemplate long",
+                                           file_name="long.mp4") for person in people for _ in range(3)]
+            statuses = [await bot_message(fake, upload["chat"]["id"], answered(upload), timeout=30)
+                        for upload in uploads]
+            return [status["text"] for status in statuses]
+
+    lines = asyncio.run(main())
+    assert lines == ["⚠️ The template is too long: more than 300 frames / 15 s; trim it and try again."] * 18
