@@ -89,7 +89,8 @@ def build_components(settings: Settings, quiet: bool = True) -> Components:
     swapper = build_swapper(settings, store)
     swapper.prepare()
     analyser = build_analyser(settings, store, swapper, quiet)
-    library = TemplateLibrary(settings.templates_dir, TrackCache(settings.cache_dir), analyser, limits)
+    cache = TrackCache(settings.cache_dir, settings.track_cache_bytes)
+    library = TemplateLibrary(settings.templates_dir, cache, analyser, limits)
     enhancer = build_enhancer(settings, store)
     if enhancer is not None:
         enhancer.prepare()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from bot.components import Components, build_components
 from bot.core.faces import SavedFaces, forget_user
+from bot.core.heavy_work import HeavyWork
 from bot.core.protection import ProtectedFaceList
 from bot.core.requesters import Requester
 from bot.core.swaps import Swaps
@@ -96,15 +97,17 @@ async def open_services(settings: Settings, components: Components | None = None
         engine = engine or build_engine(settings, blobs, metrics or JobMetrics(role="bot"), components)
         if on_unfollowed_final is not None and isinstance(engine, RedisStreamsEngine):
             engine.on_unfollowed_final = on_unfollowed_final
-        protected = ProtectedFaceList(database, DlibFaceDescriptor(), components.analyser, components.limits)
+        heavy_work = HeavyWork(settings.heavy_work_threads, settings.heavy_work_deadline_s)
+        protected = ProtectedFaceList(database, DlibFaceDescriptor(), components.analyser, components.limits,
+                                      heavy_work=heavy_work)
         templates = CustomTemplates(
             database, components.library,
             caps=ScopeCaps(settings.templates_per_scope, settings.template_bytes_per_scope),
-            nsfw=settings.nsfw_screen(), protected=protected)
+            nsfw=settings.nsfw_screen(), protected=protected, heavy_work=heavy_work)
         faces = SavedFaces(database, components.analyser, components.limits, settings.saved_faces_per_user,
                            protected, max_yaw_degrees=settings.max_selfie_yaw_degrees
                            if components.swapper.name == "classic" else None,
-                           human_check=components.library.human_check)
+                           human_check=components.library.human_check, heavy_work=heavy_work)
         quota = SwapQuota(database, settings.swaps_per_user_per_day)
         swaps = Swaps(engine, blobs, templates, faces, quota)
         removed = await templates.reconcile()
@@ -115,6 +118,7 @@ async def open_services(settings: Settings, components: Components | None = None
             try:
                 yield BotServices(settings, database, blobs, engine, templates, faces, swaps)
             finally:
+                heavy_work.close()
                 await engine.close()
     finally:
         await database.close()

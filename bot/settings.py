@@ -29,6 +29,16 @@ class Settings(BaseSettings):
     max_template_frames: int = 300
     max_template_seconds: float = 15.0
     max_template_side: int = 1024
+    # Decode work a template may need, in pixels decoded over all its frames, checked before
+    # decoding (see `MediaLimits`): GIF/WebP at their full canvas, video at its stored size.
+    max_animation_decode_pixels: int = Field(default=650_000_000, gt=0)
+    max_video_decode_pixels: int = Field(default=2_600_000_000, gt=0)
+    # The bot process decodes and analyses uploads (template adds, one-off screening, selfie
+    # checks, face saves) in a pool of its own, each piece of work under a deadline.
+    heavy_work_threads: int = Field(default=2, ge=1)
+    heavy_work_deadline_s: float = Field(default=120.0, gt=0)
+    # Compiled face tracks of templates, least recently used out beyond this.
+    track_cache_bytes: int = Field(default=1024 * 1024 * 1024, gt=0)
     max_selfie_yaw_degrees: float = 30.0
     label_outputs: bool = True
     # A visible badge in a corner of every frame (metadata labels are stripped by chat apps).
@@ -186,4 +196,6 @@ class Settings(BaseSettings):
             max_frames=self.max_template_frames,
             max_seconds=self.max_template_seconds,
             max_template_side=self.max_template_side,
+            max_animation_decode_pixels=self.max_animation_decode_pixels,
+            max_video_decode_pixels=self.max_video_decode_pixels,
         )

@@ -36,3 +36,9 @@ class OutputTooLargeError(Exception):
     """The result cannot be made to fit the byte budget, even at the smallest setting."""
 
     code = "output_too_large"
+
+
+class DeadlineExceededError(LimitExceededError):
+    """Heavy work on someone's input ran past its deadline and was stopped."""
+
+    code = "deadline"

@@ -7,7 +7,6 @@ gives one. The photo itself is not stored.
 
 from __future__ import annotations
 
-import asyncio
 import io
 import re
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ import numpy as np
 from PIL import Image
 from sqlalchemy import delete, func, select
 
+from bot.core.heavy_work import HeavyWork
 from bot.core.protection import ProtectedFaceList
 from bot.core.requesters import Requester, Scope
 from bot.core.templates import CustomTemplates
@@ -51,12 +51,14 @@ class SavedFaceInfo:
 class SavedFaces:
     def __init__(self, database: Database, analyser: FaceAnalyser, limits: MediaLimits = MediaLimits(),
                  max_per_user: int = 5, protected: ProtectedFaceList | None = None,
-                 max_yaw_degrees: float | None = None, human_check: HumanFaceCheck | None = None) -> None:
+                 max_yaw_degrees: float | None = None, human_check: HumanFaceCheck | None = None,
+                 heavy_work: HeavyWork | None = None) -> None:
         """`max_yaw_degrees`: the swapper's limit on a turned head, checked when a selfie
         arrives rather than after a job was queued (None: the swapper has none).
         `human_check`: the process's shared one (a new one is loaded when not given)."""
         self.human_check = human_check or HumanFaceCheck()
         self.database = database
+        self.heavy_work = heavy_work or HeavyWork()
         self.max_yaw_degrees = max_yaw_degrees
         self.analyser = analyser
         self.limits = limits
@@ -67,7 +69,7 @@ class SavedFaces:
         if not _FACE_NAME.fullmatch(name):
             raise InputError("a face name is 1-32 lowercase letters, digits and dashes", code="bad_name")
         protected = await self.protected.for_scope(requester.scope) if self.protected else None
-        crop, landmarks, embedding = await asyncio.to_thread(self._extract, photo, protected)
+        crop, landmarks, embedding = await self.heavy_work.run(lambda _deadline: self._extract(photo, protected))
         png = cv2.imencode(".png", crop[:, :, ::-1])[1].tobytes()
         async with self.database.transaction() as session:
             user = await user_for(session, requester)
@@ -89,7 +91,7 @@ class SavedFaces:
         """The checks a selfie passes before templates are offered for it: it decodes within
         the limits, it shows a face, and that face is not protected where it is asked."""
         protected = await self.protected.for_scope(requester.scope) if self.protected else None
-        await asyncio.to_thread(self._extract, photo, protected)
+        await self.heavy_work.run(lambda _deadline: self._extract(photo, protected))
 
     async def list(self, requester: Requester) -> list[SavedFaceInfo]:
         async with self.database.transaction() as session:

@@ -4,11 +4,10 @@ selfie passes before anything is stored or swapped."""
 
 from __future__ import annotations
 
-import asyncio
-
 import numpy as np
 from sqlalchemy import delete, select
 
+from bot.core.heavy_work import HeavyWork
 from bot.core.requesters import GLOBAL, Requester, Scope
 from bot.core.users import user_for
 from bot.store.database import Database
@@ -29,8 +28,9 @@ from inference.safety.protected_faces import (
 
 class ProtectedFaceList:
     def __init__(self, database: Database, descriptor: DlibFaceDescriptor, analyser: FaceAnalyser,
-                 limits: MediaLimits = MediaLimits()) -> None:
+                 limits: MediaLimits = MediaLimits(), heavy_work: HeavyWork | None = None) -> None:
         self.database = database
+        self.heavy_work = heavy_work or HeavyWork()
         self.descriptor = descriptor
         self.analyser = analyser
         self.limits = limits
@@ -39,7 +39,7 @@ class ProtectedFaceList:
         """Protect the largest face of `photo` in `scope` (the operator: everywhere; a guild
         or chat admin: there). Only the descriptor is kept, never the photo."""
         requester.require_admin(scope, "protect faces")
-        descriptor = await asyncio.to_thread(self._describe_largest, photo)
+        descriptor = await self.heavy_work.run(lambda _deadline: self._describe_largest(photo))
         async with self.database.transaction() as session:
             user = await user_for(session, requester)
             session.add(ProtectedFaceEntry(scope_key=scope.key, label=label[:100],

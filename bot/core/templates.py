@@ -1,10 +1,11 @@
 """Custom templates by scope: the use cases every adapter and the CLI share.
 
-A template exists when its row exists. Adding writes the media into a staging folder,
-inserts the row, renames the folder into place and commits; a failure at any step undoes
-the others, and a crash between the rename and the commit leaves a folder without a row,
-which `reconcile` (run at start-up) removes. Readers only see templates through rows, so
-a half-added template is never visible.
+A template exists when its row exists. Adding checks there is room, writes the media into
+a staging folder and renames it into place (no transaction is open meanwhile), then
+inserts the row and commits; a failure at any step undoes the others, and a crash between
+the rename and the commit leaves a folder without a row, which `reconcile` (run at
+start-up) removes. Readers only see templates through rows, so a half-added template is
+never visible.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 from sqlalchemy import func, select
 
+from bot.core.heavy_work import HeavyWork
 from bot.core.protection import ProtectedFaceList, TemplateScreen
 from bot.core.requesters import Requester, Scope
 from bot.core.users import user_for
@@ -110,8 +111,10 @@ def search(templates: list[TemplateInfo], query: str, limit: int = 25) -> list[T
 class CustomTemplates:
     def __init__(self, database: Database, library: TemplateLibrary, caps: ScopeCaps = ScopeCaps(),
                  user_caps: ScopeCaps = ScopeCaps(max_templates=10, max_bytes=50 * 1024 * 1024),
-                 nsfw: NsfwScreen | None = None, protected: ProtectedFaceList | None = None) -> None:
+                 nsfw: NsfwScreen | None = None, protected: ProtectedFaceList | None = None,
+                 heavy_work: HeavyWork | None = None) -> None:
         self.database = database
+        self.heavy_work = heavy_work or HeavyWork()
         self.library = library
         self.caps = caps
         self.user_caps = user_caps
@@ -125,39 +128,46 @@ class CustomTemplates:
         requester.require_admin(scope, "add templates")
         validate_new_template_name(name)
         caps = self.user_caps if scope.kind == "user" else self.caps
+        size = media.stat().st_size
         async with self.database.transaction() as session:
-            count, used = (await session.execute(
-                select(func.count(), func.coalesce(func.sum(CustomTemplate.size_bytes), 0))
-                .where(CustomTemplate.scope_key == scope.key))).one()
-            if count >= caps.max_templates:
-                raise InputError(f"this place already has {count} templates, the most it can have; "
-                                 "remove one first", code="quota")
-            size = media.stat().st_size
-            if used + size > caps.max_bytes:
-                raise InputError(f"templates here may use {human_bytes(caps.max_bytes)} in all and "
-                                 f"{human_bytes(used)} is used; remove one first", code="quota")
-            if await session.scalar(select(CustomTemplate.id).where(CustomTemplate.scope_key == scope.key,
-                                                                    CustomTemplate.name == name)):
-                raise InputError(f"a template named {name!r} already exists here", code="name_taken")
-            user = await user_for(session, requester)
-            screen = TemplateScreen(self.library.analyser, self.nsfw,
-                                    await self.protected.for_scope(scope) if self.protected else None)
-            compiled = await asyncio.to_thread(partial(self.library.add, media, name, title=title,
-                                                       scope_key=_folder_key(scope), check_frames=screen))
-            stored = compiled.template
-            try:
+            await self._check_room(session, scope, caps, name, size)
+        # The heavy work runs outside any transaction: a write transaction held for its
+        # seconds would hold the database's write lock (SQLite) and a pooled connection,
+        # and other people's writes would time out meanwhile.
+        screen = TemplateScreen(self.library.analyser, self.nsfw,
+                                await self.protected.for_scope(scope) if self.protected else None)
+        compiled = await self.heavy_work.run(lambda deadline: self.library.add(
+            media, name, title=title, scope_key=_folder_key(scope), check_frames=screen, deadline=deadline))
+        stored = compiled.template
+        try:
+            async with self.database.transaction() as session:
+                await self._check_room(session, scope, caps, name, size)  # another add may have come first
+                user = await user_for(session, requester)
                 session.add(CustomTemplate(
                     scope_key=scope.key, name=name, title=stored.manifest.title, owner_id=user.id,
                     media_sha256=media_hash(stored.media_path), size_bytes=stored.media_path.stat().st_size,
                     frame_count=compiled.tracks.frame_count))
                 session.add(AuditEntry(actor_id=user.id, action="template.add", scope_key=scope.key, subject=name))
-                await session.flush()
-            except BaseException:
-                await asyncio.to_thread(self.library.remove, _ref(scope, name))
-                raise
-        # Committed. (A commit that fails raises out of the block above after the rename;
-        # `reconcile` removes such a folder at the next start.)
+        except BaseException:
+            # (A crash right here leaves a folder without a row: `reconcile` removes it at the next start.)
+            await asyncio.to_thread(self.library.remove, _ref(scope, name))
+            raise
         return _info(stored, scope)
+
+    @staticmethod
+    async def _check_room(session, scope: Scope, caps: ScopeCaps, name: str, size: int) -> None:
+        count, used = (await session.execute(
+            select(func.count(), func.coalesce(func.sum(CustomTemplate.size_bytes), 0))
+            .where(CustomTemplate.scope_key == scope.key))).one()
+        if count >= caps.max_templates:
+            raise InputError(f"this place already has {count} templates, the most it can have; "
+                             "remove one first", code="quota")
+        if used + size > caps.max_bytes:
+            raise InputError(f"templates here may use {human_bytes(caps.max_bytes)} in all and "
+                             f"{human_bytes(used)} is used; remove one first", code="quota")
+        if await session.scalar(select(CustomTemplate.id).where(CustomTemplate.scope_key == scope.key,
+                                                                CustomTemplate.name == name)):
+            raise InputError(f"a template named {name!r} already exists here", code="name_taken")
 
     async def add_one_off(self, requester: Requester, media: Path, name: str) -> str:
         """Screen and compile `media` for one job, in the person's own space and without a
@@ -165,8 +175,8 @@ class CustomTemplates:
         own = Scope("user", requester.platform, requester.user_id)
         screen = TemplateScreen(self.library.analyser, self.nsfw,
                                 await self.protected.for_scope(requester.scope) if self.protected else None)
-        await asyncio.to_thread(partial(self.library.add, media, name, scope_key=own.key, check_frames=screen,
-                                        one_off=True))
+        await self.heavy_work.run(lambda deadline: self.library.add(
+            media, name, scope_key=own.key, check_frames=screen, one_off=True, deadline=deadline))
         return _ref(own, name)
 
     async def check_protected(self, scope: Scope, ref: str) -> None:
@@ -176,7 +186,7 @@ class CustomTemplates:
             return
         protected = await self.protected.for_scope(scope)
         if protected.entries:
-            await asyncio.to_thread(self._check_faces, protected, ref)
+            await self.heavy_work.run(lambda _deadline: self._check_faces(protected, ref))
 
     def _check_faces(self, protected: ProtectedFaces, ref: str) -> None:
         compiled = self.library.compile(self.library.get(ref))

@@ -2,8 +2,11 @@
 
 Everything that comes from a user is checked against `MediaLimits` before it is
 decoded: file size from the file system, pixel counts from the image header, frame
-counts and durations from the container, so that a hostile file fails fast instead
-of eating memory. Frames are numpy uint8 arrays of shape (H, W, 3), RGB.
+counts and durations from the container, and the decode work (pixels decoded over all
+frames), so that a hostile file fails fast instead of eating memory or CPU. While frames
+are decoded the same limits are enforced again by counting, never trusting the header,
+and a `Deadline` stops the work between frames. Frames are numpy uint8 arrays of shape
+(H, W, 3), RGB.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
 from inference.errors import InputError, LimitExceededError, UnsupportedMediaError
 from inference.media import ffmpeg
-from inference.media.limits import MediaLimits, human_bytes
+from inference.media.limits import Deadline, MediaLimits, human_bytes
 
 NOT_AN_IMAGE = "that file is not an image I can read (JPEG, PNG, WebP, GIF)"
 NOT_A_TEMPLATE = "that file is not a GIF, WebP, PNG, JPEG or video (MP4, MOV, WebM) I can read"
@@ -71,6 +74,13 @@ def _too_long(limits: MediaLimits) -> LimitExceededError:
     return LimitExceededError(
         f"the template is too long: more than {limits.max_frames} frames / "
         f"{limits.max_seconds:g} s; trim it and try again"
+    )
+
+
+def _too_much_work(frames: int, width: int, height: int, budget: int, up_to: bool = False) -> LimitExceededError:
+    return LimitExceededError(
+        f"the template is too big to decode: {'up to ' if up_to else ''}{frames} frames of {width}x{height} "
+        f"pixels; the limit is {budget / 1e6:g} megapixels in all, so make it smaller or shorter"
     )
 
 
@@ -407,6 +417,9 @@ def _probe_animation(kind: str, width: int, height: int, raw_delays: list[int], 
     _check_dimensions(width, height, limits, "template")
     if len(raw_delays) > limits.max_frames:
         raise _too_long(limits)
+    # Pillow composes every frame on the full canvas, however small the frame's own image.
+    if width * height * len(raw_delays) > limits.max_animation_decode_pixels:
+        raise _too_much_work(len(raw_delays), width, height, limits.max_animation_decode_pixels)
     delays = tuple(_frame_delay_ms(d) for d in raw_delays)
     duration = sum(delays) / 1000.0
     if duration > limits.max_seconds + 1e-6:
@@ -431,47 +444,67 @@ def _probe_video(path: Path, sniffed: str, limits: MediaLimits) -> _Probe:
         # reject here only what is clearly too long; read_frames enforces the exact cap.
         if stream.duration > limits.max_seconds + 0.5 or frames > limits.max_frames + 2:
             raise _too_long(limits)
+    # ffmpeg decodes at the stored size, before scaling. The frame count here is the
+    # container's word (a lie only lets the file get this far: `_read_video` counts).
+    planned = min(_video_frame_cap(limits, fps), frames or limits.max_frames)
+    if stream.width * stream.height * planned > limits.max_video_decode_pixels:
+        raise _too_much_work(planned, stream.width, stream.height, limits.max_video_decode_pixels, up_to=True)
     info = MediaInfo("video", stream.width, stream.height, fps, frames, stream.duration)
     return _Probe(info, sniffed, None, stream)
+
+
+def _video_frame_cap(limits: MediaLimits, fps: float) -> int:
+    """The most frames a video may have at `fps`: the frame cap or the time cap, the lower."""
+    return min(limits.max_frames, math.floor(limits.max_seconds * fps + 1e-6))
 
 
 # --------------------------------------------------------------------------- frames
 
 
-def read_frames(path: Path, limits: MediaLimits = MediaLimits(), max_side: int | None = None) -> Iterator[np.ndarray]:
+def read_frames(path: Path, limits: MediaLimits = MediaLimits(), max_side: int | None = None,
+                deadline: Deadline | None = None) -> Iterator[np.ndarray]:
     """Stream a template's frames as RGB uint8 arrays (a generator; memory stays bounded).
 
     With `max_side`, frames are shrunk (INTER_AREA) so the long side is <= max_side,
     and both sides are made even. Raises LimitExceededError as soon as more than
-    `limits.max_frames` frames or `limits.max_seconds` seconds have been seen; the
-    rest is never decoded. Closing the generator early stops ffmpeg.
+    `limits.max_frames` frames or `limits.max_seconds` seconds have been seen, or the
+    decode budget is spent; the rest is never decoded. `deadline` is checked before each
+    frame. Closing the generator early stops ffmpeg.
     """
     path = Path(path)
+    deadline = deadline or Deadline()
     probe = _probe(path, limits)
     info = probe.info
     size = _target_size(info.width, info.height, max_side)
     if info.kind == "image":
         still_limits = dataclasses.replace(limits, max_upload_bytes=limits.max_template_bytes)
+        deadline.check()
         yield _fit(load_image(path, still_limits), size)
     elif info.kind == "video":
-        yield from _read_video(path, probe, limits, size)
+        yield from _read_video(path, probe, limits, size, deadline)
     else:
-        yield from _read_animation(path, probe, limits, size)
+        yield from _read_animation(path, probe, limits, size, deadline)
 
 
-def _read_animation(path: Path, probe: _Probe, limits: MediaLimits, size: tuple[int, int]) -> Iterator[np.ndarray]:
+def _read_animation(path: Path, probe: _Probe, limits: MediaLimits, size: tuple[int, int],
+                    deadline: Deadline) -> Iterator[np.ndarray]:
     delays = probe.delays_ms or ()
     elapsed_ms = 0
     count = 0
+    width, height = probe.info.width, probe.info.height
+    budget_frames = limits.max_animation_decode_pixels // (width * height)
     with _open_pillow(path, limits, NOT_A_TEMPLATE) as im:
-        if (im.width, im.height) != (probe.info.width, probe.info.height):
+        if (im.width, im.height) != (width, height):
             raise InputError(DAMAGED_IMAGE)
         frames = ImageSequence.Iterator(im)
         while True:
+            deadline.check()
             try:
                 frame = next(frames)
                 if count >= limits.max_frames:
                     raise _too_long(limits)
+                if count >= budget_frames:  # Pillow found more frames than the header scan did
+                    raise _too_much_work(count + 1, width, height, limits.max_animation_decode_pixels)
                 delay = delays[count] if count < len(delays) else _frame_delay_ms(frame.info.get("duration"))
                 elapsed_ms += delay
                 if elapsed_ms > limits.max_seconds * 1000 + 1e-3:
@@ -487,15 +520,19 @@ def _read_animation(path: Path, probe: _Probe, limits: MediaLimits, size: tuple[
         raise InputError(DAMAGED_IMAGE)
 
 
-def _read_video(path: Path, probe: _Probe, limits: MediaLimits, size: tuple[int, int]) -> Iterator[np.ndarray]:
+def _read_video(path: Path, probe: _Probe, limits: MediaLimits, size: tuple[int, int],
+                deadline: Deadline) -> Iterator[np.ndarray]:
     stream = probe.stream
     assert stream is not None
     fps = probe.info.fps
     width, height = size
-    # Decode at most one frame past either cap, so going over is detected but nothing more is decoded.
-    time_cap = math.floor(limits.max_seconds * fps + 1e-6)
-    decode_cap = min(limits.max_frames, time_cap) + 1
-    filters = [f"fps={ffmpeg.rate_arg(fps)}"]
+    budget_frames = limits.max_video_decode_pixels // (stream.width * stream.height)
+    frame_cap = _video_frame_cap(limits, fps)
+    # Decode at most one frame past any cap, so going over is detected but nothing more is decoded.
+    decode_cap = min(frame_cap, budget_frames) + 1
+    # `pad` to the size the header announced fails on a larger frame, so a stream that grows
+    # past its header (and past the budget worked out from it) stops at its first such frame.
+    filters = [f"pad={stream.width}:{stream.height}", f"fps={ffmpeg.rate_arg(fps)}"]
     odd_crop = 0 <= stream.width - width <= 1 and 0 <= stream.height - height <= 1
     if odd_crop and (width, height) != (stream.width, stream.height):
         filters.append(f"crop={width}:{height}:0:0")  # odd -> even: crop, don't resample
@@ -528,6 +565,9 @@ def _read_video(path: Path, probe: _Probe, limits: MediaLimits, size: tuple[int,
                     break  # end of stream (a partial frame means ffmpeg stopped mid-write)
                 if count >= limits.max_frames or (count + 1) / fps > limits.max_seconds + 1e-3:
                     raise _too_long(limits)
+                if count >= budget_frames:
+                    raise _too_much_work(count + 1, stream.width, stream.height, limits.max_video_decode_pixels)
+                deadline.check()
                 count += 1
                 yield np.frombuffer(buf, dtype=np.uint8).reshape(height, width, 3)
             rc = proc.wait(timeout=60)

@@ -82,11 +82,15 @@ class StreamInfo:
     metadata: dict[str, str]
 
 
-_DURATION_RE = re.compile(r"Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)")
-_STREAM_RE = re.compile(r"^\s*Stream #\d+:\d+.*?: (Video|Audio|Subtitle|Data|Attachment): (.*)$")
+# ffmpeg prints an input's duration and streams two spaces in, and everything a file says
+# about itself (metadata, also a value over several lines) further in: the patterns are
+# anchored at exactly that indent, so a tag such as title="Duration: 00:00:00.50" is not
+# mistaken for the real thing.
+_DURATION_RE = re.compile(r"^ {2}Duration: (\d+):(\d+):(\d+(?:\.\d+)?)", re.MULTILINE)
+_STREAM_RE = re.compile(r"^ {2}Stream #\d+:\d+.*?: (Video|Audio|Subtitle|Data|Attachment): (.*)$")
 _SIZE_RE = re.compile(r"^(\d+)x(\d+)\b")
 _RATE_RE = re.compile(r"^(\d+(?:\.\d+)?)(k?) (fps|tbr)$")
-_ROTATION_RE = re.compile(r"rotation of (-?\d+(?:\.\d+)?) degrees")
+_ROTATION_RE = re.compile(r"^ +(?:displaymatrix|Display Matrix): rotation of (-?\d+(?:\.\d+)?) degrees")
 _META_RE = re.compile(r"^\s{4}(\w+)\s*:\s?(.*)$")
 
 
@@ -160,7 +164,7 @@ def parse_probe_output(stderr: str) -> StreamInfo | None:
             elif not line.startswith("    "):
                 in_container_meta = False
         if in_found_stream and found is not None:
-            rot = _ROTATION_RE.search(line)
+            rot = _ROTATION_RE.match(line)
             if rot:
                 found["rotation"] = int(round(float(rot.group(1)))) % 360
 

@@ -36,6 +36,7 @@ import numpy as np
 import onnxruntime
 
 from inference.errors import InputError
+from inference.media.sampling import SpreadSample
 from inference.onnx_providers import CPU
 from inference.safety.images import as_rgb
 
@@ -161,33 +162,11 @@ def _spread(count: int, samples: int) -> list[int]:
 
 
 def _sample_stream(frames: Iterable[np.ndarray], samples: int) -> list[np.ndarray]:
-    """Frames spread evenly over a stream of unknown length, holding at most about
-    2 * samples frames at once: every `stride`-th frame is kept and, when too many are
-    held, every other one is dropped and the stride doubles. The last frame is added at
-    the end. Then each of `samples` evenly spread frame numbers takes the nearest kept
-    frame: kept frames lie at most `stride` apart and the targets more than `stride`
-    apart, so no kept frame is taken twice, and each pick is within stride / 2 (less than
-    half the even spacing) of its target."""
-    stride = 1
-    kept: list[tuple[int, np.ndarray]] = []
-    last: tuple[int, np.ndarray] | None = None
-    for index, frame in enumerate(frames):
-        last = (index, frame)
-        if index % stride == 0:
-            kept.append(last)
-            if len(kept) > 2 * samples:
-                kept = kept[::2]
-                stride *= 2
-    if last is None:
-        return []
-    if kept[-1][0] != last[0]:
-        kept.append(last)
-    if len(kept) <= samples:
-        return [frame for _, frame in kept]
-    numbers = np.array([index for index, _ in kept])
-    targets = np.linspace(0, last[0], samples) if samples > 1 else np.zeros(1)
-    nearest = np.abs(numbers[None, :] - targets[:, None]).argmin(axis=1)
-    return [kept[i][1] for i in sorted(set(nearest.tolist()))]
+    """Frames spread evenly over a stream of unknown length (`SpreadSample`)."""
+    sample = SpreadSample(samples)
+    for frame in frames:
+        sample.offer(frame)
+    return sample.picked()
 
 
 class NsfwScreen:

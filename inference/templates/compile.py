@@ -4,6 +4,7 @@ Tracks are cached by (media hash, analyser version, tracker version), so a swap 
 never runs the face analyser on template frames.
 """
 
+import contextlib
 import hashlib
 import io
 import os
@@ -114,28 +115,36 @@ class HumanTracks:
 
 
 class TrackCache:
-    """Compiled tracks on disk, one `.npz` per (media hash, analyser version)."""
+    """Compiled tracks on disk, one `<media hash>-<variant>.npz` per (media hash, analyser
+    version, tracker version).
 
-    def __init__(self, folder: Path) -> None:
+    An entry goes with its template (`remove`, by media hash), and all of them stay under
+    `max_bytes`: storing one evicts the least recently used (by modification time, which a
+    `load` refreshes). An evicted entry is recomputed when its template is next compiled."""
+
+    def __init__(self, folder: Path, max_bytes: int | None = None) -> None:
         self.folder = folder
+        self.max_bytes = max_bytes
 
     def path_for(self, digest: str, analyser_version: str) -> Path:
-        key = hashlib.sha256(f"{digest}|{analyser_version}|{TRACKER_VERSION}".encode()).hexdigest()[:40]
-        return self.folder / f"{key}.npz"
+        variant = hashlib.sha256(f"{analyser_version}|{TRACKER_VERSION}".encode()).hexdigest()[:16]
+        return self.folder / f"{digest}-{variant}.npz"
 
     def load(self, digest: str, analyser_version: str) -> TemplateTracks | None:
         path = self.path_for(digest, analyser_version)
         if not path.exists():
             return None
         try:
-            data = np.load(path)
-            width, height, count, n_tracks = (int(v) for v in data["meta"])
-            tracks = [FaceTrack(data[f"frames{i}"], data[f"kps{i}"],
-                                data[f"landmarks{i}"] if f"landmarks{i}" in data else None,
-                                data[f"boxes{i}"], data[f"scores{i}"])
-                      for i in range(n_tracks)]
+            with np.load(path) as data:
+                width, height, count, n_tracks = (int(v) for v in data["meta"])
+                tracks = [FaceTrack(data[f"frames{i}"], data[f"kps{i}"],
+                                    data[f"landmarks{i}"] if f"landmarks{i}" in data else None,
+                                    data[f"boxes{i}"], data[f"scores{i}"])
+                          for i in range(n_tracks)]
         except (OSError, KeyError, ValueError):
-            return None  # a damaged cache entry is recomputed
+            return None  # a damaged (or just evicted) cache entry is recomputed
+        with contextlib.suppress(OSError):
+            os.utime(path)  # recently used: evicted last
         return TemplateTracks(width, height, count, tracks)
 
     def store(self, digest: str, analyser_version: str, compiled: TemplateTracks) -> None:
@@ -155,3 +164,29 @@ class TrackCache:
         with os.fdopen(fd, "wb") as handle:
             handle.write(buffer.getvalue())
         os.replace(temp, path)
+        self._evict(keep=path)
+
+    def remove(self, digest: str) -> None:
+        """Every entry of one media file (under any analyser version)."""
+        for path in self.folder.glob(f"{digest}-*.npz"):
+            path.unlink(missing_ok=True)
+
+    def _evict(self, keep: Path) -> None:
+        """Least recently used entries out until the rest fits `max_bytes` (`keep`, the entry
+        just stored, stays even when it alone is larger)."""
+        if self.max_bytes is None:
+            return
+        entries = []
+        for path in self.folder.glob("*.npz"):
+            try:
+                stat = path.stat()
+            except FileNotFoundError:  # removed meanwhile
+                continue
+            entries.append((stat.st_mtime_ns, stat.st_size, path))
+        total = sum(size for _, size, _ in entries)
+        for _, size, path in sorted(entries):
+            if total <= self.max_bytes:
+                break
+            if path != keep:
+                path.unlink(missing_ok=True)
+                total -= size

@@ -1,9 +1,11 @@
 """The template library: built-in templates plus the ones users add, compiled on demand."""
 
 import json
+import logging
 import re
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +17,8 @@ from inference.faces.analyser import FaceAnalyser
 from inference.faces.human_check import HumanFaceCheck
 from inference.media.decode import probe_media, read_frames
 from inference.media.encode import StreamingEncoder
-from inference.media.limits import MediaLimits
+from inference.media.limits import Deadline, MediaLimits
+from inference.media.sampling import SpreadSample
 from inference.templates.compile import (
     Progress,
     TemplateTracks,
@@ -29,7 +32,12 @@ from inference.templates.manifest import (
     validate_template_name,
 )
 
+log = logging.getLogger("memeswap.library")
+
 MANIFEST = "manifest.json"
+# How many frames, spread over the frames actually decoded, a content screen looks at.
+SCREENED_FRAMES = 8
+FrameCheck = Callable[[list[np.ndarray]], None]
 
 
 @dataclass
@@ -95,6 +103,9 @@ class TemplateLibrary:
         self.analyser = analyser
         self.limits = limits
         self.human_check = human_check or HumanFaceCheck()
+        # Storing a template's tracks and deciding that a removed one's are no longer used
+        # by another template with the same media must not interleave.
+        self._cache_entries = threading.Lock()
 
     def templates(self) -> list[Template]:
         """Built-in and global templates."""
@@ -132,56 +143,75 @@ class TemplateLibrary:
                               "pick a GIF or video where a person's face is clearly visible")
         return CompiledTemplate(template, tracks)
 
-    def ad_hoc(self, path: Path, progress: Progress | None = None,
-               check_frames: Callable[[list[np.ndarray]], None] | None = None) -> CompiledTemplate:
-        """A media file used as a template once, without adding it to the library."""
+    def ad_hoc(self, path: Path, progress: Progress | None = None, check_frames: FrameCheck | None = None,
+               deadline: Deadline | None = None) -> CompiledTemplate:
+        """A media file used as a template once, without adding it to the library: decoded and
+        analysed in one pass, screened by `check_frames` (as `add` does), and its tracks are
+        not cached (nothing of it stays behind)."""
         info = probe_media(path, self.limits)
+        sample = SpreadSample(SCREENED_FRAMES)
+        frames = read_frames(path, self.limits, max_side=self.limits.max_template_side, deadline=deadline)
+        tracks = analyse_frames(sample.passing(frames), self.analyser, progress, info.frame_count, self.human_check)
         if check_frames is not None:
-            check_frames(sample_frames(path, self.limits, count=8))
+            check_frames(sample.picked())
         manifest = TemplateManifest(name="ad-hoc", title=path.stem, fps=info.fps, media=path.name)
-        return self.compile(Template(manifest, path.parent, builtin=False), progress)
+        if not tracks.tracks:
+            raise NoFaceError(f"no human face found in the template {manifest.title!r}; "
+                              "pick a GIF or video where a person's face is clearly visible")
+        return CompiledTemplate(Template(manifest, path.parent, builtin=False), tracks)
 
     def add(self, path: Path, name: str, title: str | None = None, tags: list[str] | None = None,
             caption: str | None = None, progress: Progress | None = None, scope_key: str | None = None,
-            check_frames: Callable[[list[np.ndarray]], None] | None = None, one_off: bool = False) -> CompiledTemplate:
+            check_frames: FrameCheck | None = None, one_off: bool = False,
+            deadline: Deadline | None = None) -> CompiledTemplate:
         """Validate, downscale, analyse and store a new template; all or nothing.
 
-        `check_frames` sees a few frames spread over the clip before anything is stored
-        (content screening) and refuses by raising. `one_off`: stored for one job, under a
-        reserved `one-off-` name that no other template may have."""
+        One decoding pass stores (re-encodes), analyses and keeps a few frames spread over
+        the frames actually decoded; `check_frames` (content screening) sees those before
+        anything is stored, and refuses by raising. `deadline` stops the work between frames
+        (nothing is stored then). `one_off`: stored for one job, under a reserved `one-off-`
+        name that no other template may have."""
         validate_new_template_name(name, one_off)
+        deadline = deadline or Deadline()
         folder = self.scope_folder(scope_key)
         builtin_names = {t.name for t in self._scan(self.builtin_dir, builtin=True)}
         if name in builtin_names or (folder / name / MANIFEST).is_file():
             raise InputError(f"a template named {name!r} already exists", code="name_taken")
         info = probe_media(path, self.limits)
-        if check_frames is not None:
-            check_frames(sample_frames(path, self.limits, count=8))
         folder.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".adding-{name}-", dir=folder))
         try:
             manifest = TemplateManifest(name=name, title=title or name.replace("-", " ").title(),
                                         tags=tags or [], fps=info.fps, caption=caption,
                                         source=f"added from {path.name}")
+            sample = SpreadSample(SCREENED_FRAMES)
             with StreamingEncoder("mp4", fps=info.fps) as encoder:
                 def stored(frames):
                     for frame in frames:
                         encoder.write(frame)
                         yield frame
 
-                frames = read_frames(path, self.limits, max_side=self.limits.max_template_side)
-                tracks = analyse_frames(stored(frames), self.analyser, progress, info.frame_count, self.human_check)
+                frames = read_frames(path, self.limits, max_side=self.limits.max_template_side, deadline=deadline)
+                tracks = analyse_frames(sample.passing(stored(frames)), self.analyser, progress, info.frame_count,
+                                        self.human_check)
+                if check_frames is not None:
+                    check_frames(sample.picked())
                 if not tracks.tracks:
                     raise NoFaceError("no human face found in that template; pick a GIF or video where a person's "
                                       "face is clearly visible")
                 encoded = encoder.finish()
             (staging / manifest.media).write_bytes(encoded.data)
             (staging / MANIFEST).write_text(manifest.model_dump_json(indent=2))
-            self.cache.store(media_hash(staging / manifest.media), self.analyser.version, tracks)
+            deadline.commit()
             staging.rename(folder / name)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+        try:
+            with self._cache_entries:
+                self.cache.store(media_hash(folder / name / manifest.media), self.analyser.version, tracks)
+        except OSError as error:  # the template is stored; its tracks are recomputed when it is first used
+            log.warning("could not cache the tracks of template %s: %s", name, error)
         return CompiledTemplate(_load(folder / name, builtin=False), tracks)
 
     def scoped_names(self, scope_key: str) -> list[str]:
@@ -193,13 +223,43 @@ class TemplateLibrary:
         return sorted(p.name for p in scoped.iterdir() if p.is_dir()) if scoped.is_dir() else []
 
     def remove(self, ref: str) -> None:
+        """Remove an added template's folder and its cached tracks (unless another template
+        has the very same media)."""
         template = self.get(ref)
         name = template.name
         if template.builtin:
             raise InputError(f"{name!r} is a built-in template and cannot be removed", code="builtin_template")
+        media = template.media_path
+        digest, size = (media_hash(media), media.stat().st_size) if media.is_file() else (None, 0)
         trash = template.folder.with_name(f".removing-{name}")
         template.folder.rename(trash)
         shutil.rmtree(trash, ignore_errors=True)
+        if digest is not None:
+            with self._cache_entries:
+                if not self._media_kept_elsewhere(digest, size):
+                    self.cache.remove(digest)
+
+    def _media_kept_elsewhere(self, digest: str, size: int) -> bool:
+        """Whether a template still stored (built-in, added, or being added) has media with
+        this hash; only files of the same size are hashed."""
+        places = [self.builtin_dir, self.custom_dir]
+        scoped = self.custom_dir / "scoped"
+        if scoped.is_dir():
+            places += [p for p in scoped.iterdir() if p.is_dir()]
+        for place in places:
+            if not place.is_dir():
+                continue
+            for folder in place.iterdir():
+                if not folder.is_dir() or folder.name.startswith(".removing-"):
+                    continue
+                for file in folder.iterdir():
+                    try:
+                        same_size = file.is_file() and file.stat().st_size == size
+                        if same_size and file.name != MANIFEST and media_hash(file) == digest:
+                            return True
+                    except FileNotFoundError:  # removed meanwhile
+                        continue
+        return False
 
     @staticmethod
     def _scan(folder: Path, builtin: bool) -> list[Template]:
@@ -207,20 +267,6 @@ class TemplateLibrary:
             return []
         return [_load(p.parent, builtin) for p in sorted(folder.glob(f"*/{MANIFEST}"))
                 if not p.parent.name.startswith(".")]
-
-
-def sample_frames(path: Path, limits: MediaLimits, count: int = 8) -> list[np.ndarray]:
-    """Up to `count` frames spread evenly over the clip, first and last included, read in
-    one streaming pass at the template size."""
-    total = probe_media(path, limits).frame_count
-    wanted = {round(i * (total - 1) / max(1, count - 1)) for i in range(min(count, total))} if total else {0}
-    picked = []
-    for index, frame in enumerate(read_frames(path, limits, max_side=limits.max_template_side)):
-        if index in wanted:
-            picked.append(frame)
-        if index >= max(wanted):
-            break
-    return picked
 
 
 def _load(folder: Path, builtin: bool) -> Template:

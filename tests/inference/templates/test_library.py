@@ -121,3 +121,70 @@ def test_too_long_a_template_is_refused(tmp_path, library):
         TemplateLibrary(tmp_path / "templates", library.cache, library.analyser,
                         MediaLimits(max_frames=100)).add(source, "long")
     assert not (tmp_path / "templates").exists() or list((tmp_path / "templates").iterdir()) == []
+
+
+class Refused(Exception):
+    pass
+
+
+@pytest.mark.parametrize("lie", ["title tag", "patched duration"])
+def test_add_decodes_once_and_screens_frames_spread_over_what_was_decoded(tmp_path, library, monkeypatch, lie):
+    """A clip of 120 frames that says it lasts half a second: the screen still sees frames
+    from all over it (frame i is grey level 2i), and the file is decoded once."""
+    from inference.templates import library as library_module
+    from tests.hostile_media import declare_short, mp4_of
+
+    frames = [np.full((64, 96, 3), 2 * i, np.uint8) for i in range(120)]
+    source = tmp_path / "clip.mp4"
+    if lie == "title tag":
+        mp4_of(frames, source, fps=24, title="Duration: 00:00:00.50")
+    else:
+        source.write_bytes(declare_short(mp4_of(frames, tmp_path / "honest.mp4", fps=24).read_bytes()))
+    decodes = []
+    real_read_frames = library_module.read_frames
+
+    def counting_read_frames(*args, **kwargs):
+        decodes.append(args[0])
+        return real_read_frames(*args, **kwargs)
+
+    monkeypatch.setattr(library_module, "read_frames", counting_read_frames)
+    seen = []
+
+    def screen(sample):
+        seen.extend(round(float(frame.mean()) / 2) for frame in sample)
+        raise Refused
+
+    with pytest.raises(Refused):
+        library.add(source, "liar", check_frames=screen)
+    assert len(decodes) == 1
+    assert len(seen) == 8 and seen[0] <= 1 and seen[-1] >= 118
+    assert sum(index >= 60 for index in seen) >= 3  # the later half is screened too
+    assert not (tmp_path / "templates").exists() or list((tmp_path / "templates").iterdir()) == []
+
+
+def test_removing_a_template_removes_its_tracks_unless_another_has_the_same_media(tmp_path, analyser):
+    frames, fps = builtin_frames("wobble", TemplateLibrary(tmp_path / "unused", TrackCache(tmp_path / "x"), analyser))
+    source = tmp_path / "mine.gif"
+    source.write_bytes(encode_frames(frames[:6], "gif", fps).data)
+    cache = TrackCache(tmp_path / "tracks")
+    library = TemplateLibrary(tmp_path / "templates", cache, analyser)
+    library.add(source, "mine")
+    library.add(source, "also-mine", scope_key="telegram-chat-5")  # the same media, stored again
+    entries = list((tmp_path / "tracks").glob("*.npz"))
+    assert len(entries) == 1
+    library.remove("mine")
+    assert list((tmp_path / "tracks").glob("*.npz")) == entries  # still used by the other one
+    assert library.compile(library.get("telegram-chat-5/also-mine")).face_count == 1
+    library.remove("telegram-chat-5/also-mine")
+    assert list((tmp_path / "tracks").glob("*.npz")) == []
+
+
+def test_a_media_file_used_once_is_screened_and_leaves_no_tracks(tmp_path, analyser, library):
+    frames, fps = builtin_frames("wobble", library)
+    source = tmp_path / "once.gif"
+    source.write_bytes(encode_frames(frames[:6], "gif", fps).data)
+    cache = TrackCache(tmp_path / "tracks")
+    screened = []
+    compiled = TemplateLibrary(tmp_path / "templates", cache, analyser).ad_hoc(source, check_frames=screened.extend)
+    assert compiled.face_count == 1 and compiled.tracks.frame_count == 6 and len(screened) == 6
+    assert not (tmp_path / "tracks").exists() or list((tmp_path / "tracks").iterdir()) == []
