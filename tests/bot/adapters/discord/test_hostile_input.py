@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from bot.core.requesters import Requester, Scope
 from inference.media.encode import encode_frames
 from tests.bot.adapters.conftest import template_frames
 from tests.bot.adapters.discord.conftest import GUILD, DiscordWorld, final_response
@@ -62,13 +63,14 @@ def small_gif(library) -> bytes:
     return encode_frames(template_frames(library, "shake")[:8], "gif", fps=12).data
 
 
-async def swap_into_links(world: DiscordWorld, urls: list[str], user_id: int = 40) -> list[str]:
-    """A member runs "Swap my face into this" on a message linking each URL (a gifv embed);
-    the final line of each."""
+async def swap_into_links(world: DiscordWorld, urls: list[str], selfie: bytes, user_id: int = 40) -> list[str]:
+    """A member with a saved face (`selfie`) runs "Swap my face into this" on a message
+    linking each URL (a gifv embed); the final line of each."""
     fake = world.fake
     alice, bob = fake.user(user_id, "alice"), fake.user(user_id + 1, "bob")
     fake.member(GUILD, alice)
     fake.member(GUILD, bob)
+    await world.services.faces.save(Requester("discord", str(user_id), Scope("guild", "discord", str(GUILD))), selfie)
     lines = []
     for url in urls:
         posted = fake.message(world.channel, bob, url, embeds=[fake.link_embed(url)])
@@ -81,13 +83,13 @@ def errors_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
 
 
-def test_a_link_that_redirects_inside_is_refused_and_the_inside_is_never_reached(discord_bot, small_gif):
+def test_a_link_that_redirects_inside_is_refused_and_the_inside_is_never_reached(discord_bot, small_gif, selfie_jpeg):
     async def main():
         async with Listener(small_gif).running() as inside:
             async with discord_bot() as world:
                 fake = world.fake
                 hop = fake.redirect(f"http://127.0.0.1:{inside.port}/secret.gif")
-                lines = await swap_into_links(world, [hop, f"http://127.0.0.1:{inside.port}/direct.gif"])
+                lines = await swap_into_links(world, [hop, f"http://127.0.0.1:{inside.port}/direct.gif"], selfie_jpeg)
                 hops = [r for r in fake.requests if r.get("kind") == "file" and r["path"].startswith("/links/")]
             return lines, inside.connections, hops
 
@@ -97,14 +99,14 @@ def test_a_link_that_redirects_inside_is_refused_and_the_inside_is_never_reached
     assert [h["status"] for h in hops] == [302]  # the redirect itself was fetched, its target refused
 
 
-def test_a_huge_body_stops_at_the_limit_and_a_slow_one_at_the_deadline(discord_bot):
+def test_a_huge_body_stops_at_the_limit_and_a_slow_one_at_the_deadline(discord_bot, selfie_jpeg):
     async def main():
         async with discord_bot(max_template_bytes=2 * MIB, download_total_s=2) as world:
             fake = world.fake
             huge = fake.streamed(bytes(64 * 1024), 1600)  # 100 MiB, chunked, no Content-Length
             slow = fake.streamed(b"GIF89a", 40, delay_s=0.5)  # 20 s of a trickle
             started = asyncio.get_running_loop().time()
-            lines = await swap_into_links(world, [huge, slow])
+            lines = await swap_into_links(world, [huge, slow], selfie_jpeg)
             seconds = asyncio.get_running_loop().time() - started
             await asyncio.sleep(0.5)  # the fake notices the hang-up
             sent = {r["path"]: r["sent"] for r in fake.requests if r.get("kind") == "file"}
@@ -116,7 +118,7 @@ def test_a_huge_body_stops_at_the_limit_and_a_slow_one_at_the_deadline(discord_b
     assert lines == ["⚠️ That file is over 2.0 MB, the most I take.", NOT_FETCHED]
 
 
-def test_refusals_are_the_same_line_whatever_failed(discord_bot, small_gif, caplog):
+def test_refusals_are_the_same_line_whatever_failed(discord_bot, small_gif, caplog, selfie_jpeg):
     """A closed port, a host off the list and a missing file: one line, the same, and no
     answer tells an open port from a closed one."""
     closed = closed_port()
@@ -129,7 +131,7 @@ def test_refusals_are_the_same_line_whatever_failed(discord_bot, small_gif, capl
                     f"http://127.0.0.1:{closed}/dance.gif",  # trusted, but nothing listens
                     f"https://localhost:{off_list.port}/dance.gif",  # localhost is not a media host
                     f"{fake.http_base}/external/1/gone.gif",  # a 404
-                ])
+                ], selfie_jpeg)
             return lines, off_list.connections
 
     lines, connections = asyncio.run(main())
@@ -138,7 +140,7 @@ def test_refusals_are_the_same_line_whatever_failed(discord_bot, small_gif, capl
     assert lines == [NOT_FETCHED] * 3
 
 
-def test_a_listed_name_on_a_loopback_address_is_refused_before_connecting(discord_bot, small_gif):
+def test_a_listed_name_on_a_loopback_address_is_refused_before_connecting(discord_bot, small_gif, selfie_jpeg):
     """Were "localhost" a media host, it still resolves to loopback: refused before any TLS,
     and plain http to a listed host is refused as well."""
     async def main():
@@ -146,7 +148,7 @@ def test_a_listed_name_on_a_loopback_address_is_refused_before_connecting(discor
             hosts = ["cdn.discordapp.com", "media.discordapp.net", "localhost"]
             async with discord_bot(download_hosts=hosts) as world:
                 lines = await swap_into_links(world, [f"https://localhost:{local.port}/dance.gif",
-                                                      f"http://localhost:{local.port}/dance.gif"])
+                                                      f"http://localhost:{local.port}/dance.gif"], selfie_jpeg)
             return lines, local.connections
 
     lines, connections = asyncio.run(main())
