@@ -45,12 +45,13 @@ def configure_discord(settings: Settings) -> None:
 class _Memeswap:
     """What both bot classes add: the services, and the cogs over them."""
 
-    def __init__(self, services: BotServices | None, **options) -> None:
+    def __init__(self, settings: Settings, services: BotServices | None, **options) -> None:
+        self.settings = settings
         self.services = services
         super().__init__(**options)
 
     async def setup_hook(self) -> None:
-        downloader = SafeDownloader.from_settings(self.services.settings)
+        downloader = SafeDownloader.from_settings(self.settings)
         for cog in (SwapCog, FaceCog, TemplatesCog):
             await self.add_cog(cog(self, self.services, downloader))
 
@@ -69,13 +70,13 @@ def build_bot(settings: Settings, services: BotServices | None) -> commands.Bot:
     options = {"command_prefix": commands.when_mentioned, "intents": discord.Intents(guilds=True),
                "help_command": None}
     if settings.discord_shards == "off":
-        bot = MemeswapBot(services, **options)
+        bot = MemeswapBot(settings, services, **options)
     else:
         if settings.discord_shards != "auto":
             options["shard_count"] = settings.discord_shards
         if settings.discord_shard_ids:
             options["shard_ids"] = settings.discord_shard_ids
-        bot = ShardedMemeswapBot(services, **options)
+        bot = ShardedMemeswapBot(settings, services, **options)
     bot.tree.on_error = _on_command_error
     return bot
 
