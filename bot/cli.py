@@ -5,6 +5,7 @@ import json
 import logging
 import sys
 import traceback
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -22,7 +23,6 @@ from rich.progress import (
 )
 
 from bot.components import Components, build_components
-from bot.core.protection import TemplateScreen
 from bot.core.requesters import GLOBAL, Requester
 from bot.settings import Settings
 from bot.store.database import DATABASE_FILE
@@ -82,10 +82,11 @@ class CliState:
 
         return _with_database(load)
 
-    def template_screen(self) -> TemplateScreen:
-        """What every new or one-off template passes: the nudity screen and the deployment's
-        protected faces."""
-        return TemplateScreen(self.components.analyser, self.settings.nsfw_screen(), self.protected)
+    def nudity_screen(self) -> Callable[[list], None] | None:
+        """What every new or one-off template's frames pass before it is stored (protected
+        faces are checked on its face tracks once it is compiled)."""
+        nsfw = self.settings.nsfw_screen()
+        return nsfw.check_template if nsfw is not None else None
 
 
 def _state(ctx: typer.Context) -> CliState:
@@ -118,7 +119,7 @@ def _resolve_template(state: CliState, name_or_path: str, progress: Progress) ->
     if path.suffix or "/" in name_or_path or path.exists():
         if not path.is_file():
             raise InputError(f"no such file: {name_or_path}")
-        compiled = library.ad_hoc(path, advance, check_frames=state.template_screen())
+        compiled = library.ad_hoc(path, advance, check_frames=state.nudity_screen())
     else:
         compiled = library.compile(library.get(name_or_path), advance)
     progress.remove_task(task)
@@ -266,7 +267,12 @@ def templates_add(
         compiled = state.components.library.add(
             path, name, title=title, tags=tag or [], caption=caption,
             progress=lambda done, total: progress.update(task, completed=done, total=total),
-            check_frames=state.template_screen())
+            check_frames=state.nudity_screen())
+        try:
+            _refuse_protected_template(state, compiled)
+        except InputError:
+            state.components.library.remove(name)
+            raise
     out.print(f"added template '{name}': {compiled.tracks.frame_count} frames, {compiled.face_count} face track(s)")
 
 

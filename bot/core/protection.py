@@ -1,6 +1,6 @@
-"""Responsible-use checks as use cases: the protected-face lists (deployment-wide and per
-guild or chat, kept in the store as descriptors) and the screens a new template or a
-selfie passes before anything is stored or swapped."""
+"""The protected-face lists as use cases: deployment-wide and per guild or chat, kept in the
+store as descriptors (`bot.core.faces` and `bot.core.templates` check selfies and templates
+against the list of the place where they are used)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from inference.errors import NoFaceError
 from inference.faces.analyser import FaceAnalyser
 from inference.media.decode import load_image
 from inference.media.limits import MediaLimits
-from inference.safety.nsfw import NsfwScreen
 from inference.safety.protected_faces import (
     DlibFaceDescriptor,
     ProtectedFace,
@@ -75,20 +74,3 @@ class ProtectedFaceList:
             raise NoFaceError("no face found in the photo to protect")
         self.descriptor.prepare()
         return self.descriptor.describe(image, max(faces, key=lambda f: f.area))
-
-
-class TemplateScreen:
-    """What a new template passes before it is stored: no nudity, no protected face. Runs
-    in a worker thread, on a few frames spread over the clip."""
-
-    def __init__(self, analyser: FaceAnalyser, nsfw: NsfwScreen | None, protected: ProtectedFaces | None) -> None:
-        self.analyser = analyser
-        self.nsfw = nsfw
-        self.protected = protected
-
-    def __call__(self, frames: list[np.ndarray]) -> None:
-        if self.nsfw is not None:
-            self.nsfw.prepare()
-            self.nsfw.check_frames(frames, subject="template")
-        if self.protected is not None:
-            self.protected.check_template((frame, self.analyser.analyse(frame)) for frame in frames)

@@ -13,13 +13,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from sqlalchemy import func, select
 
 from bot.core.heavy_work import HeavyWork
-from bot.core.protection import ProtectedFaceList, TemplateScreen
+from bot.core.protection import ProtectedFaceList
 from bot.core.requesters import Requester, Scope
 from bot.core.users import user_for
 from bot.store.database import Database
@@ -134,12 +136,12 @@ class CustomTemplates:
         # The heavy work runs outside any transaction: a write transaction held for its
         # seconds would hold the database's write lock (SQLite) and a pooled connection,
         # and other people's writes would time out meanwhile.
-        screen = TemplateScreen(self.library.analyser, self.nsfw,
-                                await self.protected.for_scope(scope) if self.protected else None)
         compiled = await self.heavy_work.run(lambda deadline: self.library.add(
-            media, name, title=title, scope_key=_folder_key(scope), check_frames=screen, deadline=deadline))
+            media, name, title=title, scope_key=_folder_key(scope), check_frames=self._nudity_screen(),
+            deadline=deadline))
         stored = compiled.template
         try:
+            await self.check_protected(scope, _ref(scope, name))
             async with self.database.transaction() as session:
                 await self._check_room(session, scope, caps, name, size)  # another add may have come first
                 user = await user_for(session, requester)
@@ -172,16 +174,26 @@ class CustomTemplates:
     async def add_one_off(self, requester: Requester, media: Path, name: str) -> str:
         """Screen and compile `media` for one job, in the person's own space and without a
         row (so nobody lists or picks it); returns the job's template ref."""
-        own = Scope("user", requester.platform, requester.user_id)
-        screen = TemplateScreen(self.library.analyser, self.nsfw,
-                                await self.protected.for_scope(requester.scope) if self.protected else None)
+        ref = _ref(Scope("user", requester.platform, requester.user_id), name)
         await self.heavy_work.run(lambda deadline: self.library.add(
-            media, name, scope_key=own.key, check_frames=screen, one_off=True, deadline=deadline))
-        return _ref(own, name)
+            media, name, scope_key=ref.partition("/")[0], check_frames=self._nudity_screen(), one_off=True,
+            deadline=deadline))
+        try:
+            await self.check_protected(requester.scope, ref)
+        except BaseException:
+            await self.remove_one_off(ref)
+            raise
+        return ref
+
+    def _nudity_screen(self) -> Callable[[list[np.ndarray]], None] | None:
+        """What a new template's frames (spread over what was decoded) pass before it is stored.
+        Protected faces are checked on its face tracks once it is compiled (`check_protected`)."""
+        return self.nsfw.check_template if self.nsfw is not None else None
 
     async def check_protected(self, scope: Scope, ref: str) -> None:
-        """Refuse a template showing a face that is protected where the swap happens: a
-        person's own template goes wherever they go, and lists change after an add."""
+        """Refuse a template showing a face that is protected in `scope`: when it is added,
+        and again where each swap happens (a person's own template goes wherever they go,
+        and lists change after an add). Each face track is described on a few frames."""
         if self.protected is None:
             return
         protected = await self.protected.for_scope(scope)

@@ -231,6 +231,11 @@ class NsfwScreen:
             log.info("%s rejected: %s", subject, ", ".join(f"{d.label} {d.score:.2f}" for d in found))
             raise NsfwContentError(subject)
 
+    def check_template(self, frames: Sequence[np.ndarray]) -> None:
+        """The screen a new template or a one-off target passes, on frames spread over it."""
+        self.prepare()
+        self.check_frames(frames, subject="template")
+
     def check_frames(self, frames: Sequence[np.ndarray] | Iterable[np.ndarray], subject: str = "template",
                      samples: int = 8) -> None:
         """Screens up to `samples` frames spread evenly over the clip, the first and the

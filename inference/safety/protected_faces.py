@@ -19,8 +19,9 @@ lower it to turn fewer look-alikes away or raise it to catch more photos of a pr
 person.
 
 The check runs on both sides of a swap: the selfie (`check_selfie`), so a protected face
-is never pasted into a meme, and a few sampled frames of the template (`check_template`),
-so a protected face is never replaced. Users only ever see a neutral one-line message;
+is never pasted into a meme, and every face track of the template (`check_template_faces`,
+on the descriptors of `inference.safety.template_faces`), so a protected face is never
+replaced. Users only ever see a neutral one-line message;
 which entry matched is logged for operators.
 """
 
@@ -237,12 +238,3 @@ class ProtectedFaces:
             log.info("protected face matched in a template: %r at distance %.3f", self.entries[entry].label,
                      float(distances[face, entry]))
             raise ProtectedFaceError(TEMPLATE_MESSAGE)
-
-    def check_template(self, frames_and_faces: Iterable[tuple[np.ndarray, Sequence[Face]]]) -> None:
-        """Raises ProtectedFaceError when a face in any of the given (frame, faces) pairs,
-        a few frames sampled from the template, is protected."""
-        if not self.entries:
-            return
-        for frame, faces in frames_and_faces:
-            if self.match(frame, faces) is not None:
-                raise ProtectedFaceError(TEMPLATE_MESSAGE)

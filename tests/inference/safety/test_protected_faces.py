@@ -2,8 +2,6 @@
 astronaut photo of scikit-image and a built-in template made from it. Each descriptor is
 computed once per module."""
 
-import json
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -11,8 +9,6 @@ import pytest
 
 from inference.errors import InputError
 from inference.faces.face import Face
-from inference.media.decode import read_frames
-from inference.media.limits import MediaLimits
 from inference.safety.protected_faces import (
     SAME_PERSON_DISTANCE,
     SELFIE_MESSAGE,
@@ -25,9 +21,9 @@ from inference.safety.protected_faces import (
     descriptor_to_bytes,
     face_distance,
 )
+from inference.safety.template_faces import TemplateFaces
 from inference.samples import crop_face
 
-BUILTIN = Path(__file__).resolve().parents[3] / "templates" / "builtin"
 TEMPLATE = "dramatic-zoom"
 ASTRONAUT_LABEL = "our CEO (the astronaut)"
 
@@ -112,15 +108,11 @@ def astronaut_selfie(analyser, astronaut, astronaut_face) -> tuple[np.ndarray, F
 
 
 @pytest.fixture(scope="module")
-def template_frames(analyser) -> list[tuple[np.ndarray, list[Face]]]:
-    """Three frames of a built-in template (the first, the middle and the last) with their faces."""
-    folder = BUILTIN / TEMPLATE
-    manifest = json.loads((folder / "manifest.json").read_text())
-    frames = list(read_frames(folder / manifest["media"], MediaLimits()))
-    picked = [frames[i] for i in sorted({0, len(frames) // 2, len(frames) - 1})]
-    sampled = [(frame, analyser.analyse(frame)) for frame in picked]
-    assert all(faces for _, faces in sampled), "the analyser found no face in a template frame"
-    return sampled
+def template_faces(descriptor, compiled_builtins) -> np.ndarray:
+    """The descriptors of a built-in template's face tracks, as a swap-time check sees them."""
+    described = TemplateFaces(descriptor).describe(compiled_builtins(TEMPLATE))
+    assert len(described), "no face described in the template"
+    return described
 
 
 def test_same_person_matches_across_crops_and_scales(distances):
@@ -170,16 +162,16 @@ def test_unprotected_selfies_pass(descriptor, astronaut_entry, crops):
         protected.check_selfie(crop, [face])
 
 
-def test_template_with_a_protected_face_is_refused(descriptor, astronaut_entry, template_frames):
+def test_template_with_a_protected_face_is_refused(descriptor, astronaut_entry, template_faces):
     protected = ProtectedFaces(descriptor, [astronaut_entry])
     with pytest.raises(ProtectedFaceError) as refused:
-        protected.check_template(template_frames)
+        protected.check_template_faces(template_faces)
     assert str(refused.value) == TEMPLATE_MESSAGE
     assert refused.value.code == "protected_face"
 
 
-def test_template_without_protected_faces_passes(descriptor, group_entries, template_frames):
-    ProtectedFaces(descriptor, group_entries).check_template(template_frames)
+def test_template_without_protected_faces_passes(descriptor, group_entries, template_faces):
+    ProtectedFaces(descriptor, group_entries).check_template_faces(template_faces)
 
 
 def test_with_entries_does_not_mutate(descriptor, astronaut_entry, group_entries, astronaut_selfie):
@@ -193,13 +185,13 @@ def test_with_entries_does_not_mutate(descriptor, astronaut_entry, group_entries
     assert guild.match(selfie, [face]) is astronaut_entry
 
 
-def test_empty_list_computes_nothing(descriptor, astronaut_selfie, template_frames, group):
+def test_empty_list_computes_nothing(descriptor, astronaut_selfie, template_faces, group):
     counting = CountingDescriptor(descriptor)
     empty = ProtectedFaces(counting)
     selfie, face = astronaut_selfie
     assert empty.match(selfie, [face]) is None
     empty.check_selfie(selfie, [face])
-    empty.check_template(template_frames)
+    empty.check_template_faces(template_faces)
     empty.with_entries([]).check_selfie(*group)
     assert counting.calls == 0
 
