@@ -97,7 +97,7 @@ async def open_services(settings: Settings, components: Components | None = None
         engine = engine or build_engine(settings, blobs, metrics or JobMetrics(role="bot"), components)
         if on_unfollowed_final is not None and isinstance(engine, RedisStreamsEngine):
             engine.on_unfollowed_final = on_unfollowed_final
-        heavy_work = HeavyWork(settings.heavy_work_threads, settings.heavy_work_deadline_s)
+        heavy_work = HeavyWork(settings.heavy_work_threads, settings.heavy_work_deadline_s, settings.heavy_work_queue_s)
         protected = ProtectedFaceList(database, DlibFaceDescriptor(), components.analyser, components.limits,
                                       heavy_work=heavy_work)
         templates = CustomTemplates(

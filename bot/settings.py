@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     # checks, face saves) in a pool of its own, each piece of work under a deadline.
     heavy_work_threads: int = Field(default=2, ge=1)
     heavy_work_deadline_s: float = Field(default=120.0, gt=0)
+    heavy_work_queue_s: float = Field(default=30.0, gt=0)  # the longest a piece waits for a thread
     # Compiled face tracks of templates, least recently used out beyond this.
     track_cache_bytes: int = Field(default=1024 * 1024 * 1024, gt=0)
     max_selfie_yaw_degrees: float = 30.0

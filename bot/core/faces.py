@@ -69,7 +69,8 @@ class SavedFaces:
         if not _FACE_NAME.fullmatch(name):
             raise InputError("a face name is 1-32 lowercase letters, digits and dashes", code="bad_name")
         protected = await self.protected.for_scope(requester.scope) if self.protected else None
-        crop, landmarks, embedding = await self.heavy_work.run(lambda _deadline: self._extract(photo, protected))
+        crop, landmarks, embedding = await self.heavy_work.run(
+            requester.user_key, lambda _deadline: self._extract(photo, protected))
         png = cv2.imencode(".png", crop[:, :, ::-1])[1].tobytes()
         async with self.database.transaction() as session:
             user = await user_for(session, requester)
@@ -91,7 +92,7 @@ class SavedFaces:
         """The checks a selfie passes before templates are offered for it: it decodes within
         the limits, it shows a face, and that face is not protected where it is asked."""
         protected = await self.protected.for_scope(requester.scope) if self.protected else None
-        await self.heavy_work.run(lambda _deadline: self._extract(photo, protected))
+        await self.heavy_work.run(requester.user_key, lambda _deadline: self._extract(photo, protected))
 
     async def list(self, requester: Requester) -> list[SavedFaceInfo]:
         async with self.database.transaction() as session:

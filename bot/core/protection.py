@@ -38,7 +38,8 @@ class ProtectedFaceList:
         """Protect the largest face of `photo` in `scope` (the operator: everywhere; a guild
         or chat admin: there). Only the descriptor is kept, never the photo."""
         requester.require_admin(scope, "protect faces")
-        descriptor = await self.heavy_work.run(lambda _deadline: self._describe_largest(photo))
+        descriptor = await self.heavy_work.run(
+            requester.user_key, lambda _deadline: self._describe_largest(photo))
         async with self.database.transaction() as session:
             user = await user_for(session, requester)
             session.add(ProtectedFaceEntry(scope_key=scope.key, label=label[:100],

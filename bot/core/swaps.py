@@ -91,7 +91,7 @@ class Swaps:
         # Where the swap happens: a saved face and a person's own template go wherever the
         # person goes, so both are checked against this place's protected list now.
         await self.faces.check(requester, selfie)  # within the limits, a human face, not turned away, not protected
-        await self.templates.check_protected(requester.scope, template_ref)
+        await self.templates.check_protected(requester, requester.scope, template_ref)
         counted_at = datetime.now(UTC)
         await self.quota.spend(requester, counted_at)
         ref = await asyncio.to_thread(self.blobs.put, selfie, self.selfie_ttl_s)

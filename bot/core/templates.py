@@ -136,12 +136,12 @@ class CustomTemplates:
         # The heavy work runs outside any transaction: a write transaction held for its
         # seconds would hold the database's write lock (SQLite) and a pooled connection,
         # and other people's writes would time out meanwhile.
-        compiled = await self.heavy_work.run(lambda deadline: self.library.add(
+        compiled = await self.heavy_work.run(requester.user_key, lambda deadline: self.library.add(
             media, name, title=title, scope_key=_folder_key(scope), check_frames=self._nudity_screen(),
             deadline=deadline))
         stored = compiled.template
         try:
-            await self.check_protected(scope, _ref(scope, name))
+            await self.check_protected(requester, scope, _ref(scope, name))
             async with self.database.transaction() as session:
                 await self._check_room(session, scope, caps, name, size)  # another add may have come first
                 user = await user_for(session, requester)
@@ -175,11 +175,11 @@ class CustomTemplates:
         """Screen and compile `media` for one job, in the person's own space and without a
         row (so nobody lists or picks it); returns the job's template ref."""
         ref = _ref(Scope("user", requester.platform, requester.user_id), name)
-        await self.heavy_work.run(lambda deadline: self.library.add(
+        await self.heavy_work.run(requester.user_key, lambda deadline: self.library.add(
             media, name, scope_key=ref.partition("/")[0], check_frames=self._nudity_screen(), one_off=True,
             deadline=deadline))
         try:
-            await self.check_protected(requester.scope, ref)
+            await self.check_protected(requester, requester.scope, ref)
         except BaseException:
             await self.remove_one_off(ref)
             raise
@@ -190,7 +190,7 @@ class CustomTemplates:
         Protected faces are checked on its face tracks once it is compiled (`check_protected`)."""
         return self.nsfw.check_template if self.nsfw is not None else None
 
-    async def check_protected(self, scope: Scope, ref: str) -> None:
+    async def check_protected(self, requester: Requester, scope: Scope, ref: str) -> None:
         """Refuse a template showing a face that is protected in `scope`: when it is added,
         and again where each swap happens (a person's own template goes wherever they go,
         and lists change after an add). Each face track is described on a few frames."""
@@ -198,7 +198,7 @@ class CustomTemplates:
             return
         protected = await self.protected.for_scope(scope)
         if protected.entries:
-            await self.heavy_work.run(lambda _deadline: self._check_faces(protected, ref))
+            await self.heavy_work.run(requester.user_key, lambda _deadline: self._check_faces(protected, ref))
 
     def _check_faces(self, protected: ProtectedFaces, ref: str) -> None:
         compiled = self.library.compile(self.library.get(ref))

@@ -9,6 +9,7 @@ import pytest
 
 from bot.core.heavy_work import HeavyWork
 from inference.errors import DeadlineExceededError
+from inference.jobs.contract import Busy, RateLimited
 
 
 def test_work_runs_in_a_pool_of_its_own_at_most_threads_at_once():
@@ -26,7 +27,7 @@ def test_work_runs_in_a_pool_of_its_own_at_most_threads_at_once():
         return threading.current_thread().name
 
     async def main():
-        return await asyncio.gather(*(heavy.run(work) for _ in range(6)))
+        return await asyncio.gather(*(heavy.run(f"user{i}", work) for i in range(6)))
 
     try:
         names = asyncio.run(main())
@@ -51,7 +52,7 @@ def test_past_its_deadline_the_waiter_gets_one_line_and_the_work_stops():
     async def main():
         started = time.monotonic()
         with pytest.raises(DeadlineExceededError) as refused:
-            await heavy.run(endless)
+            await heavy.run("a", endless)
         return refused.value, time.monotonic() - started
 
     try:
@@ -63,30 +64,59 @@ def test_past_its_deadline_the_waiter_gets_one_line_and_the_work_stops():
     assert 0.2 <= waited < 1.0
 
 
-def test_work_waiting_for_a_thread_counts_against_its_deadline_and_never_starts_late():
-    heavy = HeavyWork(threads=1, deadline_s=0.2)
+def test_work_that_gets_no_thread_in_time_is_busy_and_never_starts_late():
+    heavy = HeavyWork(threads=1, deadline_s=5, queue_s=0.2)
     started = []
 
     def hog(deadline):
-        time.sleep(0.5)  # does not check: holds the only thread past the other's deadline
+        time.sleep(0.5)  # holds the only thread past the other's wait
 
     def queued(deadline):
         started.append(True)
 
     async def main():
-        first = asyncio.ensure_future(heavy.run(hog))
+        first = asyncio.ensure_future(heavy.run("a", hog))
         await asyncio.sleep(0.05)  # the hog has the thread
-        with pytest.raises(DeadlineExceededError):
-            await heavy.run(queued)
-        with pytest.raises(DeadlineExceededError):
-            await first
+        with pytest.raises(Busy):
+            await heavy.run("b", queued)
+        await first
 
     try:
         asyncio.run(main())
-        time.sleep(0.5)
+        time.sleep(0.3)
     finally:
         heavy.close()
     assert started == []
+
+
+def test_one_persons_pieces_run_one_at_a_time_and_only_a_few_may_wait():
+    heavy = HeavyWork(threads=2, deadline_s=5, pending_per_person=2)
+    order: list[str] = []
+    lock = threading.Lock()
+
+    def piece(name):
+        def work(deadline):
+            with lock:
+                order.append(f"{name}+")
+            time.sleep(0.1)
+            with lock:
+                order.append(f"{name}-")
+        return work
+
+    async def main():
+        mine = [asyncio.ensure_future(heavy.run("mallory", piece(f"m{i}"))) for i in range(2)]
+        await asyncio.sleep(0)
+        with pytest.raises(RateLimited):
+            await heavy.run("mallory", piece("m2"))
+        other = asyncio.ensure_future(heavy.run("bea", piece("b")))
+        await asyncio.gather(*mine, other)
+
+    try:
+        asyncio.run(main())
+    finally:
+        heavy.close()
+    assert order.index("m0-") < order.index("m1+")  # Mallory's second waited for her first
+    assert order.index("b+") < order.index("m0-")  # Bea did not wait for Mallory
 
 
 def test_work_past_its_point_of_no_return_is_waited_for():
@@ -98,6 +128,6 @@ def test_work_past_its_point_of_no_return_is_waited_for():
         return "done"
 
     try:
-        assert asyncio.run(heavy.run(committing)) == "done"
+        assert asyncio.run(heavy.run("a", committing)) == "done"
     finally:
         heavy.close()

@@ -109,3 +109,30 @@ def test_many_adds_at_once_each_get_their_own_line(telegram_bot, tmp_path):
 
     lines = asyncio.run(main())
     assert lines == ["⚠️ The template is too long: more than 300 frames / 15 s; trim it and try again."] * 18
+
+
+def test_one_person_sending_many_heavy_files_cannot_hold_up_someone_elses_selfie(telegram_bot, selfie_jpeg):
+    """Mallory sends five slow GIFs (each decodes until its 3 s deadline); Bea's selfie still
+    gets its templates before Mallory's first GIF is even answered: one person's pieces run
+    one at a time, and beyond three waiting the next is refused at once."""
+    slow = decode_cost_gif(canvas=1400)  # 588 megapixels: within the budget, seconds to decode
+
+    async def main():
+        async with telegram_bot(heavy_work_deadline_s=3) as (fake, services):
+            mallory, bea = fake.user(60, "Mallory"), fake.user(61, "Bea")
+            attack = fake.private_chat(mallory)
+            uploads = [fake.send_document(attack, mallory, slow, f"slow{i}.gif", "image/gif",
+                                          caption=f"/addtemplate slow{i}") for i in range(5)]
+            await asyncio.sleep(0.5)  # Mallory's files are in before Bea's photo
+            photo = fake.send_photo(fake.private_chat(bea), bea, selfie_jpeg)
+            picker = await bot_message(fake, 61, replying_to(photo), timeout=60)
+            answers_before_bea = [m["text"] for m in fake.messages_to(60) if m.get("text", "")[:1] == "⚠"]
+            finals = [await bot_message(fake, 60, answered(upload), timeout=60) for upload in uploads]
+            return picker, answers_before_bea, [f["text"] for f in finals]
+
+    picker, answers_before_bea, finals = asyncio.run(main())
+    assert picker["text"] == "Got your face! Now pick a template:"
+    refused_at_once = "⚠️ Easy there! I'm still working on your last files; send this one again when they're done."
+    assert answers_before_bea == [refused_at_once, refused_at_once]  # none of her slow GIFs had ended yet
+    assert finals.count(refused_at_once) == 2
+    assert all(f.startswith("⚠️ That took longer than 3 s") for f in finals if f != refused_at_once), finals
