@@ -7,6 +7,7 @@ Adapters receive a `BotServices` and never build a model or open a database them
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 
 from bot.components import Components, build_components
 from bot.core.faces import SavedFaces, forget_user
+from bot.core.forgetting import ForgetMarks, ForgetReport
 from bot.core.heavy_work import HeavyWork
 from bot.core.protection import ProtectedFaceList
 from bot.core.requesters import Requester
@@ -41,6 +43,7 @@ class BotServices:
     templates: CustomTemplates
     faces: SavedFaces
     swaps: Swaps
+    forget_marks: ForgetMarks
 
     async def result(self, event: Succeeded) -> bytes:
         """The finished meme's bytes."""
@@ -50,13 +53,14 @@ class BotServices:
         """Delete a result once it was posted: it shows someone's face, and the chat has it now."""
         await asyncio.to_thread(self.blobs.delete, event.result_ref)
 
-    async def forget(self, requester: Requester) -> dict[str, int]:
+    async def forget(self, requester: Requester) -> ForgetReport:
         """Stop the person's swaps (their selfies and unseen memes go too), then erase what
-        the store keeps about them. Returns what went, by kind; "swaps" counts the jobs
-        stopped, and is there only when there were some."""
+        the store keeps about them; work of theirs still being checked stops before it
+        writes anything."""
+        self.forget_marks.mark(requester.user_key)
         stopped = await self.swaps.forget(requester)
-        gone = await forget_user(self.database, self.templates, requester)
-        return {**gone, "swaps": stopped} if stopped else gone
+        report = await forget_user(self.database, self.templates, requester)
+        return dataclasses.replace(report, found=report.found or stopped > 0, swaps=stopped)
 
     @property
     def metrics(self) -> JobMetrics:
@@ -100,23 +104,25 @@ async def open_services(settings: Settings, components: Components | None = None
         heavy_work = HeavyWork(settings.heavy_work_threads, settings.heavy_work_deadline_s, settings.heavy_work_queue_s)
         protected = ProtectedFaceList(database, DlibFaceDescriptor(), components.analyser, components.limits,
                                       heavy_work=heavy_work)
+        forget_marks = ForgetMarks()
         templates = CustomTemplates(
             database, components.library,
             caps=ScopeCaps(settings.templates_per_scope, settings.template_bytes_per_scope),
-            nsfw=settings.nsfw_screen(), protected=protected, heavy_work=heavy_work)
+            nsfw=settings.nsfw_screen(), protected=protected, heavy_work=heavy_work, forget_marks=forget_marks)
         faces = SavedFaces(database, components.analyser, components.limits, settings.saved_faces_per_user,
                            protected, max_yaw_degrees=settings.max_selfie_yaw_degrees
                            if components.swapper.name == "classic" else None,
-                           human_check=components.library.human_check, heavy_work=heavy_work)
+                           human_check=components.library.human_check, heavy_work=heavy_work,
+                           forget_marks=forget_marks)
         quota = SwapQuota(database, settings.swaps_per_user_per_day)
-        swaps = Swaps(engine, blobs, templates, faces, quota)
+        swaps = Swaps(engine, blobs, templates, faces, quota, forget_marks=forget_marks)
         removed = await templates.reconcile()
         if removed:
             log.warning("removed %d template folder(s) left by adds that did not finish", removed)
         async with swept(blobs, settings.blob_sweep_interval_s):
             await engine.start()
             try:
-                yield BotServices(settings, database, blobs, engine, templates, faces, swaps)
+                yield BotServices(settings, database, blobs, engine, templates, faces, swaps, forget_marks)
             finally:
                 heavy_work.close()
                 await engine.close()

@@ -17,6 +17,7 @@ from PIL import Image
 from sqlalchemy import delete, func, select
 
 from bot.core.heavy_work import HeavyWork
+from bot.core.forgetting import ForgetMarks, ForgetReport
 from bot.core.protection import ProtectedFaceList
 from bot.core.requesters import Requester, Scope
 from bot.core.templates import CustomTemplates
@@ -52,11 +53,13 @@ class SavedFaces:
     def __init__(self, database: Database, analyser: FaceAnalyser, limits: MediaLimits = MediaLimits(),
                  max_per_user: int = 5, protected: ProtectedFaceList | None = None,
                  max_yaw_degrees: float | None = None, human_check: HumanFaceCheck | None = None,
+                 forget_marks: ForgetMarks | None = None,
                  heavy_work: HeavyWork | None = None) -> None:
         """`max_yaw_degrees`: the swapper's limit on a turned head, checked when a selfie
         arrives rather than after a job was queued (None: the swapper has none).
         `human_check`: the process's shared one (a new one is loaded when not given)."""
         self.human_check = human_check or HumanFaceCheck()
+        self.forget_marks = forget_marks or ForgetMarks()
         self.database = database
         self.heavy_work = heavy_work or HeavyWork()
         self.max_yaw_degrees = max_yaw_degrees
@@ -68,11 +71,13 @@ class SavedFaces:
     async def save(self, requester: Requester, photo: bytes, name: str = "default") -> SavedFaceInfo:
         if not _FACE_NAME.fullmatch(name):
             raise InputError("a face name is 1-32 lowercase letters, digits and dashes", code="bad_name")
+        began = self.forget_marks.now()
         protected = await self.protected.for_scope(requester.scope) if self.protected else None
         crop, landmarks, embedding = await self.heavy_work.run(
             requester.user_key, lambda _deadline: self._extract(photo, protected))
         png = cv2.imencode(".png", crop[:, :, ::-1])[1].tobytes()
         async with self.database.transaction() as session:
+            self.forget_marks.check(requester.user_key, began)  # a /forget during the analysis wins
             user = await user_for(session, requester)
             row = await session.scalar(select(SavedFace).where(SavedFace.user_id == user.id, SavedFace.name == name))
             if row is None:
@@ -138,30 +143,27 @@ class SavedFaces:
         return np.ascontiguousarray(image[y0:y1, x0:x1]), landmarks, face.embedding
 
 
-async def forget_user(database: Database, templates: CustomTemplates, requester: Requester) -> dict[str, int]:
+async def forget_user(database: Database, templates: CustomTemplates, requester: Requester) -> ForgetReport:
     """Erase everything stored about the requester: the user row and, through the foreign
     keys, saved faces and usage; their own (user-scope) templates with their media; their
     name on templates they added to communities and on audit entries (those stay, without
-    them). Returns what went, by kind."""
+    them). Returns what went."""
     own = Scope("user", requester.platform, requester.user_id)
     async with database.transaction() as session:
         user = await find_user(session, requester)
         if user is None:
-            return {}
-        counts = {
-            "saved_faces": await session.scalar(select(func.count()).where(SavedFace.user_id == user.id)),
-            "usage_events": await session.scalar(select(func.count()).where(UsageEvent.user_id == user.id)),
-        }
+            return ForgetReport()
+        saved_faces = await session.scalar(select(func.count()).where(SavedFace.user_id == user.id))
+        usage_events = await session.scalar(select(func.count()).where(UsageEvent.user_id == user.id))
         own_templates = list((await session.scalars(select(CustomTemplate.name)
                                                     .where(CustomTemplate.scope_key == own.key))).all())
         await session.execute(delete(CustomTemplate).where(CustomTemplate.scope_key == own.key))
         await session.execute(delete(AuditEntry).where(AuditEntry.scope_key == own.key))
         await session.execute(delete(ProtectedFaceEntry).where(ProtectedFaceEntry.scope_key == own.key))
         await session.delete(user)  # ON DELETE CASCADE / SET NULL does the rest
-        counts["templates"] = len(own_templates)
     await templates.delete_scope_folders(own, own_templates)
     await templates.delete_one_offs(own)
-    return counts
+    return ForgetReport(True, saved_faces=saved_faces, templates=len(own_templates), usage_events=usage_events)
 
 
 def _image_size(data: bytes) -> tuple[int, int]:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.core.faces import SavedFaces
+from bot.core.forgetting import FORGOTTEN_MESSAGE, ForgetMarks, ForgottenError
 from bot.core.requesters import Requester
 from bot.core.templates import ONE_OFF_PREFIX, CustomTemplates, is_one_off
 from bot.core.usage import SwapQuota
@@ -34,7 +35,7 @@ log = logging.getLogger("memeswap.swaps")
 
 # How a job ends when its person asked to be forgotten; the code and message travel with the
 # final event, so a bot process that did not take the /forget shows the same line.
-FORGOTTEN = Failed(code="forgotten", message="cancelled because you asked me to forget you", retryable=False)
+FORGOTTEN = Failed(code=ForgottenError.code, message=FORGOTTEN_MESSAGE, retryable=False)
 POSTING_WAIT_S = 10.0  # the longest /forget waits for a meme already on its way to the chat
 
 
@@ -50,13 +51,14 @@ class _Followed:
 
 class Swaps:
     def __init__(self, engine: InferenceEngine, blobs: BlobStore, templates: CustomTemplates, faces: SavedFaces,
-                 quota: SwapQuota, selfie_ttl_s: float = 900.0) -> None:
+                 quota: SwapQuota, selfie_ttl_s: float = 900.0, forget_marks: ForgetMarks | None = None) -> None:
         self.engine = engine
         self.blobs = blobs
         self.templates = templates
         self.faces = faces
         self.quota = quota
         self.selfie_ttl_s = selfie_ttl_s
+        self.forget_marks = forget_marks or ForgetMarks()
         self._followed: dict[str, _Followed] = {}
 
     async def start(self, requester: Requester, template: str, selfie: bytes | None = None,
@@ -64,9 +66,10 @@ class Swaps:
                     reply_to: str | None = None) -> SwapJob:
         """Check, count and submit one swap; raises a one-line `InputError` (or `Busy`,
         `RateLimited`) when it cannot run, and then nothing is kept or counted."""
+        began = self.forget_marks.now()
         resolved = await self.templates.resolve(requester, template)
         return await self._submit(requester, resolved.ref, selfie, saved_face, format, max_bytes, reply_to,
-                                  new_job_id())
+                                  new_job_id(), began)
 
     async def start_one_off(self, requester: Requester, media: Path, selfie: bytes | None = None,
                             saved_face: str = "default", format: JobOutputFormat = "gif",
@@ -74,18 +77,22 @@ class Swaps:
         """A swap into media that is not a template (a GIF someone posted): screened like a
         new template and kept in the person's own space for this job only (`follow` removes
         it at the end; a start-up `reconcile` removes any a crash left)."""
-        job_id = new_job_id()
+        job_id, began = new_job_id(), self.forget_marks.now()
         if selfie is None:
             selfie = await self.faces.load(requester, saved_face)  # before the costly screening
         ref = await self.templates.add_one_off(requester, media, f"{ONE_OFF_PREFIX}{job_id[:16]}")
         try:
-            return await self._submit(requester, ref, selfie, saved_face, format, max_bytes, reply_to, job_id)
+            return await self._submit(requester, ref, selfie, saved_face, format, max_bytes, reply_to, job_id,
+                                      began)
         except BaseException:
             await self.templates.remove_one_off(ref)
             raise
 
     async def _submit(self, requester: Requester, template_ref: str, selfie: bytes | None, saved_face: str,
-                      format: JobOutputFormat, max_bytes: int | None, reply_to: str | None, job_id: str) -> SwapJob:
+                      format: JobOutputFormat, max_bytes: int | None, reply_to: str | None, job_id: str,
+                      began: float) -> SwapJob:
+        """Check, count and submit; `began` is when the request came, so that a /forget
+        since then (during the checks) stops it before anything is queued."""
         if selfie is None:
             selfie = await self.faces.load(requester, saved_face)
         # Where the swap happens: a saved face and a person's own template go wherever the
@@ -95,6 +102,12 @@ class Swaps:
         counted_at = datetime.now(UTC)
         await self.quota.spend(requester, counted_at)
         ref = await asyncio.to_thread(self.blobs.put, selfie, self.selfie_ttl_s)
+        try:
+            self.forget_marks.check(requester.user_key, began)  # nothing awaited from here to the record
+        except ForgottenError:
+            await asyncio.to_thread(self.blobs.delete, ref)
+            await self.quota.refund(requester, counted_at)
+            raise
         job = SwapJob(job_id=job_id, user_key=requester.user_key, selfie_ref=ref, template=template_ref,
                       format=format, max_bytes=max_bytes, reply_to=reply_to)
         record = self._followed[job.job_id] = _Followed(job)

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import func, select
 
+from bot.core.forgetting import ForgetMarks
 from bot.core.heavy_work import HeavyWork
 from bot.core.protection import ProtectedFaceList
 from bot.core.requesters import Requester, Scope
@@ -114,8 +115,9 @@ class CustomTemplates:
     def __init__(self, database: Database, library: TemplateLibrary, caps: ScopeCaps = ScopeCaps(),
                  user_caps: ScopeCaps = ScopeCaps(max_templates=10, max_bytes=50 * 1024 * 1024),
                  nsfw: NsfwScreen | None = None, protected: ProtectedFaceList | None = None,
-                 heavy_work: HeavyWork | None = None) -> None:
+                 heavy_work: HeavyWork | None = None, forget_marks: ForgetMarks | None = None) -> None:
         self.database = database
+        self.forget_marks = forget_marks or ForgetMarks()
         self.heavy_work = heavy_work or HeavyWork()
         self.library = library
         self.caps = caps
@@ -131,6 +133,7 @@ class CustomTemplates:
         validate_new_template_name(name)
         caps = self.user_caps if scope.kind == "user" else self.caps
         size = media.stat().st_size
+        began = self.forget_marks.now()
         async with self.database.transaction() as session:
             await self._check_room(session, scope, caps, name, size)
         # The heavy work runs outside any transaction: a write transaction held for its
@@ -143,6 +146,7 @@ class CustomTemplates:
         try:
             await self.check_protected(requester, scope, _ref(scope, name))
             async with self.database.transaction() as session:
+                self.forget_marks.check(requester.user_key, began)  # a /forget during the work wins
                 await self._check_room(session, scope, caps, name, size)  # another add may have come first
                 user = await user_for(session, requester)
                 session.add(CustomTemplate(

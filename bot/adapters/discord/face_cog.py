@@ -58,9 +58,4 @@ class FaceCog(commands.Cog):
         # Deferred: stopping a swap waits for a meme already being posted, which can pass 3 s.
         await interaction.response.defer(thinking=True, ephemeral=True)
         gone = await self.services.forget(requester_for(interaction))
-        if not gone:
-            await say(interaction, "I had nothing stored about you.")
-            return
-        stopped = f"stopped your swaps in progress ({gone['swaps']}) and " if "swaps" in gone else ""
-        await say(interaction, f"Done: I {stopped}erased your saved faces ({gone.get('saved_faces', 0)}), your own "
-                               f"templates ({gone.get('templates', 0)}) and your usage history.")
+        await say(interaction, gone.line())

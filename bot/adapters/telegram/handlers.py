@@ -210,13 +210,8 @@ class TelegramConversation:
         requester = await self._requester(update)
         gone = await self.services.forget(requester)
         self.sent.forget_user(update.effective_user.id)
-        if not gone:
-            await update.effective_message.reply_text("I had nothing stored about you.")
-            return
-        stopped = f"stopped your swaps in progress ({gone['swaps']}) and " if "swaps" in gone else ""
-        await update.effective_message.reply_text(
-            f"Done: I {stopped}erased your saved faces ({gone.get('saved_faces', 0)}), your own templates "
-            f"({gone.get('templates', 0)}) and your usage history. Send a selfie any time to start again.")
+        again = " Send a selfie any time to start again." if gone.found else ""
+        await update.effective_message.reply_text(gone.line() + again)
 
     @replies_to_mistakes
     async def add_template(self, update: Update, context: Context) -> None:

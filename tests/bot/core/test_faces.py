@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.core.faces import SavedFaces, forget_user
+from bot.core.forgetting import ForgetReport
 from bot.core.requesters import Requester, Scope
 from bot.core.usage import SwapQuota
 from bot.store.models import Base, User
@@ -107,7 +108,7 @@ def test_forget_me_leaves_nothing_about_the_user(database, faces, photo, templat
         return alice_id, report, rows, await templates.visible(ALICE_IN_GUILD), await faces.list(BOB)
 
     alice_id, report, rows, group_sees, bobs = asyncio.run(main())
-    assert report == {"saved_faces": 1, "usage_events": 1, "templates": 1}
+    assert report == ForgetReport(True, saved_faces=1, usage_events=1, templates=1)
     own_scope = Scope("user", "telegram", "1001").key
     for table, table_rows in rows.items():
         for row in table_rows:
@@ -123,4 +124,4 @@ def test_forget_me_leaves_nothing_about_the_user(database, faces, photo, templat
     assert "group-meme" in {t.name for t in group_sees}
     assert templates.library.scoped_names(own_scope) == []  # her template's media is gone too
     assert [f.name for f in bobs] == ["default"]  # nobody else is touched
-    assert asyncio.run(forget_user(database, templates, ALICE)) == {}
+    assert asyncio.run(forget_user(database, templates, ALICE)) == ForgetReport()

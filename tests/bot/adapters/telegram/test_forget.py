@@ -49,3 +49,43 @@ def test_forget_stops_a_queued_and_a_running_swap_and_no_meme_follows(telegram_b
     assert [s["text"] for s in statuses] == [FORGOTTEN_LINE, FORGOTTEN_LINE]
     assert animations == []
     assert left == []  # both selfies gone, and no meme was kept
+
+
+def test_a_forget_during_a_face_save_or_a_swaps_checks_wins(telegram_bot, selfie_jpeg, tmp_path):
+    """/forget while the face of a /face photo is still being analysed, or while a tap's
+    selfie is still being checked: nothing is saved, nothing is queued, and each says why."""
+    from bot.store.models import SavedFace
+    from tests.bot.adapters.conftest import FaceCheckGate
+    from tests.bot.adapters.telegram.test_conversation import count_rows
+
+    def forget_replies(fake) -> int:
+        return sum(1 for m in fake.messages_to(70) if (m.get("text") or "").startswith(("Done: I", "I had nothing")))
+
+    async def forget_while_held(fake, services, start) -> None:
+        gate = FaceCheckGate(services.faces)
+        before = forget_replies(fake)
+        start()
+        await asyncio.to_thread(gate.held.wait, TIMEOUT)  # the analysis has begun
+        fake.send_text(fake.private_chat(fake.user(70, "Bea")), fake.user(70, "Bea"), "/forget")
+        await fake.wait_for(lambda: forget_replies(fake) > before, TIMEOUT)
+        gate.open()
+
+    async def main():
+        async with telegram_bot() as (fake, services):
+            bea = fake.user(70, "Bea")
+            chat = fake.private_chat(bea)
+            photo = fake.send_photo(chat, bea, selfie_jpeg)
+            picker = await bot_message(fake, 70, replying_to(photo))
+            saving: list[dict] = []
+            await forget_while_held(fake, services, lambda: saving.append(
+                fake.send_photo(chat, bea, selfie_jpeg, caption="/face")))
+            saved = await bot_message(fake, 70, lambda m: replying_to(saving[0])(m) and "forget" in m["text"])
+            await forget_while_held(fake, services, lambda: fake.press_button(chat, bea, picker, "photo:bounce"))
+            swap = await bot_message(fake, 70, lambda m: replying_to(picker)(m) and "forget" in m["text"])
+            await asyncio.sleep(0.5)  # room for a job or a meme that should not come
+            return saved, swap, await count_rows(services, SavedFace), services.engine.queue_depth, \
+                sent(fake, "sendAnimation"), sorted(p.name for p in (tmp_path / "data" / "blobs").iterdir())
+
+    saved, swap, faces, queued, animations, blobs = asyncio.run(main())
+    assert saved["text"] == swap["text"] == FORGOTTEN_LINE
+    assert faces == 0 and queued == 0 and animations == [] and blobs == []
