@@ -29,11 +29,14 @@ ACTION_EVERY_S = 4.0  # a chat action shows for 5 s
 
 @dataclass(frozen=True)
 class SentMeme:
-    """Who asked for which template with which photo: the key of a reusable `file_id`."""
+    """Who asked for which template (its ref: the same name can be another template
+    elsewhere) with which photo, and where: the key of a reusable `file_id`. A meme is only
+    re-sent in the place it was made for."""
 
     user_id: int
     photo_unique_id: str
-    template: str
+    template_ref: str
+    scope_key: str
 
 
 class SentMemes:

@@ -157,9 +157,12 @@ class TelegramConversation:
                                    show_alert=True)
                 return
         requester = await self._requester(update)
-        await self.services.templates.resolve(requester, choice.template)
-        key = SentMeme(query.from_user.id, attachment.file_unique_id, choice.template) if attachment else None
+        resolved = await self.services.templates.resolve(requester, choice.template)
+        key = (SentMeme(query.from_user.id, attachment.file_unique_id, resolved.ref, requester.scope.key)
+               if attachment else None)
         if key is not None and (file_id := self.sent.get(key)) is not None:
+            # Posted here before; the template's faces meet this place's list as it is now.
+            await self.services.templates.check_protected(requester, requester.scope, resolved.ref)
             await query.answer("Here it is again!")
             await query.message.reply_animation(file_id)
             return

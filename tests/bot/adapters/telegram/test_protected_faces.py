@@ -40,3 +40,33 @@ def test_a_face_saved_in_private_is_refused_in_a_group_that_protects_it(telegram
     assert offered
     assert refused["text"] == "⚠️ This face can't be used in swaps here."
     assert [a["chat_id"] for a in animations] == [7]  # a meme in the private chat, none in the group
+
+
+def test_a_meme_is_not_re_sent_once_its_template_face_is_protected_here(telegram_bot, selfie_jpeg, astronaut,
+                                                                       analyser):
+    """The "Here it is again!" shortcut re-sends a meme only where it was made, and only while
+    the template's faces are allowed there."""
+    from tests.bot.adapters.conftest import jpeg
+
+    async def main():
+        async with telegram_bot() as (fake, services):
+            alice = fake.user(7, "Alice")
+            group = fake.group_chat(GROUP, "Memes")
+            photo = fake.send_photo(group, alice, selfie_jpeg, caption="/swap")
+            picker = await bot_message(fake, GROUP, replying_to(photo))
+            fake.press_button(group, alice, picker, "photo:bounce")
+            await bot_message(fake, GROUP, with_text("✅ Done"))
+            # The group protects the face the built-in templates show (the astronaut).
+            in_group = Requester("telegram", "8", Scope("chat", "telegram", str(GROUP)), is_scope_admin=True)
+            protected = ProtectedFaceList(services.database, DlibFaceDescriptor(), analyser)
+            await protected.add(in_group, jpeg(astronaut), "astronaut", in_group.scope)
+            again = fake.press_button(group, alice, picker, "photo:bounce")
+            await fake.wait_for(lambda: any(s["method"] == "answerCallbackQuery"
+                                            and s["params"]["callback_query_id"] == again["id"] for s in fake.sent))
+            answer = [s["params"] for s in fake.sent if s["method"] == "answerCallbackQuery"
+                      and s["params"]["callback_query_id"] == again["id"]][0]
+            return answer, sent(fake, "sendAnimation")
+
+    answer, animations = asyncio.run(main())
+    assert answer.get("text") == "⚠️ This template shows a face that can't be used in swaps here."
+    assert len(animations) == 1  # the first meme only; nothing re-sent
