@@ -129,13 +129,10 @@ class CustomTemplates:
     async def add(self, requester: Requester, media: Path, name: str, scope: Scope | None = None,
                   title: str | None = None) -> TemplateInfo:
         scope = scope or requester.scope
-        requester.require_admin(scope, "add templates")
-        validate_new_template_name(name)
-        caps = self.user_caps if scope.kind == "user" else self.caps
         size = media.stat().st_size
         began = self.forget_marks.now()
-        async with self.database.transaction() as session:
-            await self._check_room(session, scope, caps, name, size)
+        await self.check_can_add(requester, name, size, scope)
+        caps = self.user_caps if scope.kind == "user" else self.caps
         # The heavy work runs outside any transaction: a write transaction held for its
         # seconds would hold the database's write lock (SQLite) and a pooled connection,
         # and other people's writes would time out meanwhile.
@@ -159,6 +156,18 @@ class CustomTemplates:
             await asyncio.to_thread(self.library.remove, _ref(scope, name))
             raise
         return _info(stored, scope)
+
+    async def check_can_add(self, requester: Requester, name: str, size: int | None = None,
+                            scope: Scope | None = None) -> None:
+        """What an add is refused for before its file is even fetched: the right to add here,
+        the name (valid, not reserved, free) and room (count, and bytes from the size the
+        platform announces, when it does)."""
+        scope = scope or requester.scope
+        requester.require_admin(scope, "add templates")
+        validate_new_template_name(name)
+        caps = self.user_caps if scope.kind == "user" else self.caps
+        async with self.database.transaction() as session:
+            await self._check_room(session, scope, caps, name, size or 0)
 
     @staticmethod
     async def _check_room(session, scope: Scope, caps: ScopeCaps, name: str, size: int) -> None:

@@ -12,7 +12,6 @@ from bot.adapters.discord.interactions import refuse, requester_for, say
 from bot.safe_download import SafeDownloader
 from bot.services import BotServices
 from inference.errors import InputError
-from inference.templates.manifest import validate_template_name
 
 
 class TemplatesCog(commands.GroupCog, group_name="templates", group_description="Meme templates of this server"):
@@ -37,8 +36,8 @@ class TemplatesCog(commands.GroupCog, group_name="templates", group_description=
         requester = requester_for(interaction)
         settings = self.services.settings
         try:
-            requester.require_admin(requester.scope, "add templates")  # before any download
-            name = validate_template_name(name.strip().lower())
+            name = name.strip().lower()
+            await self.services.templates.check_can_add(requester, name, file.size)  # before any download
             media = checked(file, CLIP, "a GIF or video", settings.max_template_bytes)
             await interaction.response.defer(thinking=True)
             data = await self.downloader.fetch(media.url, settings.max_template_bytes)

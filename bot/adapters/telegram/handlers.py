@@ -227,7 +227,7 @@ class TelegramConversation:
         if len(words) != 2 or attachment is None:
             raise InputError(ADD_USAGE, code="usage")
         requester = await self._requester(update, need_admin=True)
-        requester.require_admin(requester.scope, "add templates")
+        await self.services.templates.check_can_add(requester, words[1].lower(), attachment.size)  # before download
         limit = min(self.settings.telegram_download_bytes, self.settings.max_template_bytes)
         status = await message.reply_text("⏳ Adding the template…")
         async with ending_in(status):

@@ -83,3 +83,22 @@ def test_swap_into_a_message_without_a_saved_face_downloads_nothing(discord_bot,
     assert answer["content"] == ("⚠️ You have no saved face yet: save one with `/face set`, "
                                  "or attach a `selfie:` to `/swap`.")
     assert downloads == []
+
+
+def test_a_taken_name_is_refused_before_any_download(discord_bot, template_media):
+    async def main():
+        async with discord_bot() as world:
+            fake = world.fake
+            admin = fake.user(71, "ada")
+            fake.member(GUILD, admin, PERM_MANAGE_GUILD)
+            answers = []
+            for file_name in ("first.mp4", "second.mp4"):
+                upload = fake.attachment(world.channel["id"], template_media.read_bytes(), file_name, "video/mp4")
+                answers.append(await final_response(fake, fake.slash_command(
+                    GUILD, world.channel, admin, "templates add", {"file": upload, "name": "party"})))
+            return answers, [r["path"] for r in fake.requests if r.get("kind") == "file"]
+
+    (first, second), downloads = asyncio.run(main())
+    assert first["content"].startswith("✅ Added “party”")
+    assert second["content"] == "⚠️ A template named 'party' already exists here."
+    assert [path for path in downloads if path.endswith("second.mp4")] == []
