@@ -528,7 +528,8 @@ def main() -> None:
     try:
         app()  # usage errors and --help are handled (and exit) inside
     except (InputError, OutputTooLargeError) as error:  # OutputTooLarge: the --max-bytes asked for
-        err.print(f"error: {error}", highlight=False, markup=False)
+        hint = "; `memeswap templates list` shows them" if getattr(error, "code", "") == "unknown_template" else ""
+        err.print(f"error: {error}{hint}", highlight=False, markup=False)
         sys.exit(2)
     except ValidationError as error:  # a MEMESWAP_* setting that does not parse
         first = error.errors()[0]

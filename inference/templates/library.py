@@ -129,7 +129,7 @@ class TemplateLibrary:
             manifest = folder / name / MANIFEST
             if manifest.is_file():
                 return _load(manifest.parent, builtin)
-        raise InputError(f"no template named {name!r}; `memeswap templates list` shows them", code="unknown_template")
+        raise InputError(f"no template named {name!r}", code="unknown_template")
 
     def compile(self, template: Template, progress: Progress | None = None) -> CompiledTemplate:
         digest = media_hash(template.media_path)
