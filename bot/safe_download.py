@@ -5,16 +5,19 @@ A URL someone else chose must not make the bot a proxy into the network it runs 
 a way to exhaust its memory or hold it up, nor an oracle that tells open ports from
 closed ones. So a fetch is:
 
-* https only, to an allow-list of media hosts (`MEMESWAP_DOWNLOAD_HOSTS`);
+* https only, on port 443, to an allow-list of media hosts (`MEMESWAP_DOWNLOAD_HOSTS`);
 * redirects followed here, hop by hop, each hop checked like the first, at most
   `MAX_REDIRECTS` of them;
 * connected only to public addresses: the resolver aiohttp connects through refuses a name
-  with any loopback, private, link-local, multicast, reserved or unspecified address, so
-  the addresses checked are the ones the connection uses (no second lookup to race);
+  with any address that is not (`public_address`), so the addresses checked are the ones
+  the connection uses (no second lookup to race);
+* direct: proxies named in the environment (`HTTPS_PROXY`, ...) are never used, as a proxy
+  would connect wherever it is asked, past these checks;
 * bounded in time (connect and each read: `MEMESWAP_DOWNLOAD_TIMEOUT_S`; the whole fetch:
   `MEMESWAP_DOWNLOAD_TOTAL_S`) and in bytes: the body is streamed and the fetch stops at
   the limit plus one byte;
-* refused with one neutral line whatever went wrong (only "too big" says the limit).
+* refused with one neutral line whatever went wrong (only "too big" says the limit, in the
+  words of every other "too big": `bot.core.uploads.too_big`).
 
 `MEMESWAP_DOWNLOAD_LOOPBACK_ORIGINS` lists exact origins (`http://127.0.0.1:PORT`) trusted
 on loopback, for tests against local fakes; it is empty in any real deployment.
@@ -36,8 +39,8 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 from yarl import URL
 
+from bot.core.uploads import too_big
 from inference.errors import InputError
-from inference.media.limits import human_bytes
 
 if TYPE_CHECKING:
     from bot.settings import Settings
@@ -45,6 +48,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("memeswap.download")
 
 MAX_REDIRECTS = 3
+HTTPS_PORT = 443  # the only port of a listed host (a trusted loopback origin keeps its own)
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 CHUNK_BYTES = 64 * 1024
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -59,10 +63,6 @@ class DownloadRefused(InputError):
 
     def __init__(self) -> None:
         super().__init__(NOT_FETCHED)
-
-
-def too_large(limit: int) -> InputError:
-    return InputError(f"that file is over {human_bytes(limit)}, the most I take", code="too_large")
 
 
 Origin = tuple[str, str, int]  # scheme, host, port
@@ -80,21 +80,37 @@ def parsed_origin(origin: str) -> Origin:
     return url.scheme, url.host, url.explicit_port
 
 
+# Never connected to, whatever the interpreter's `ipaddress` thinks of them (its tables change
+# between Python releases): the IANA special-purpose blocks that are not the public internet.
+_NOT_PUBLIC = tuple(ipaddress.ip_network(block) for block in (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+    "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24",
+    "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",  # 240/4 holds the broadcast address
+    "::/96",  # unspecified, loopback and the deprecated IPv4-compatible form: refused, never unwrapped
+    "64:ff9b:1::/48", "100::/64", "2001::/23", "2001:db8::/32", "3fff::/20", "5f00::/16",
+    "fc00::/7", "fe80::/10", "ff00::/8",  # 2001::/23 holds Teredo: refused, never unwrapped
+))
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # the well-known prefix: the IPv4 address is the last 32 bits
+
+
 def public_address(address: str) -> bool:
-    """An address on the public internet: not loopback, private, link-local, multicast,
-    reserved or unspecified (an IPv4 address inside IPv6 is judged as itself)."""
+    """An address on the public internet: not loopback, private, link-local, site-local,
+    multicast, reserved, unspecified, shared (CGNAT), benchmarking or documentation. An IPv4
+    address inside IPv6 (mapped, 6to4, NAT64) is judged as itself."""
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return False
     if isinstance(ip, ipaddress.IPv6Address):
-        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
-        if embedded is not None:
+        if ip.is_site_local:
+            return False
+        if (embedded := ip.ipv4_mapped or ip.sixtofour) is not None:
             ip = embedded
-        elif ip in ipaddress.ip_network("64:ff9b::/96"):  # NAT64: the IPv4 address is the last 32 bits
+        elif ip in _NAT64:
             ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_unspecified or ip.is_loopback
-                                 or ip.is_link_local or ip.is_private)
+                                 or ip.is_link_local or ip.is_private
+                                 or any(ip in block for block in _NOT_PUBLIC if block.version == ip.version))
 
 
 def loopback_address(address: str) -> bool:
@@ -126,6 +142,8 @@ class DownloadPolicy:
             return f"scheme {url.scheme!r} is not https"
         if not self._listed(host):
             return "host not on the allow-list"
+        if url.port != HTTPS_PORT:
+            return f"port {url.port} is not {HTTPS_PORT}"
         if _is_ip(host) and not public_address(host):
             return "not a public address"
         return None
@@ -215,7 +233,7 @@ class SafeDownloader:
                     if response.status != 200:
                         raise self._refused(url, f"HTTP {response.status}")
                     if (response.content_length or 0) > limit:
-                        raise too_large(limit)
+                        raise too_big(limit)  # the size a server claims is not repeated
                     return await _body_within(response, limit)
         raise self._refused(url, f"more than {MAX_REDIRECTS} redirects")
 
@@ -231,7 +249,7 @@ async def _body_within(response: aiohttp.ClientResponse, limit: int) -> bytes:
     while chunk := await response.content.read(min(CHUNK_BYTES, limit + 1 - len(body))):
         body += chunk
         if len(body) > limit:
-            raise too_large(limit)
+            raise too_big(limit)
     return bytes(body)
 
 

@@ -26,6 +26,16 @@ LISTED = ("cdn.discordapp.com", "media.discordapp.net", ".tenor.com", ".giphy.co
     ("224.0.0.1", False), ("239.255.255.250", False), ("240.0.0.1", False), ("255.255.255.255", False),
     ("::1", False), ("::", False), ("fe80::1", False), ("fc00::1", False), ("ff02::1", False),
     ("::ffff:127.0.0.1", False), ("::ffff:10.0.0.1", False), ("2002:7f00:1::", False), ("64:ff9b::a00:1", False),
+    # site-local IPv6 (Python 3.11 calls it global), and private IPv4 in every IPv6 form
+    ("fec0::1", False), ("feff::1", False), ("::ffff:100.64.0.1", False), ("::ffff:169.254.169.254", False),
+    ("::127.0.0.1", False), ("::8.8.8.8", False),  # IPv4-compatible: deprecated, never unwrapped
+    ("2002:a9fe:a9fe::", False), ("64:ff9b::a9fe:a9fe", False), ("64:ff9b:1::808:808", False),
+    ("2001:0:4136:e378:8000:63bf:f5ff:fffe", False), ("2001:0:4136:e378:8000:63bf:f7f7:f7f7", False),  # Teredo
+    ("::ffff:8.8.8.8", True), ("2002:808:808::", True), ("64:ff9b::808:808", True),
+    # this network, shared (CGNAT), IETF protocol assignments, benchmarking, future use, documentation
+    ("0.1.2.3", False), ("100.127.255.254", False), ("192.0.0.9", False), ("192.0.0.170", False),
+    ("198.18.0.1", False), ("198.19.255.254", False), ("241.2.3.4", False), ("192.0.2.1", False),
+    ("2001:db8::1", False), ("3fff::1", False), ("fe80::1%eth0", False),
     ("not an address", False),
 ])
 def test_only_public_addresses_are_connected_to(address, public):
@@ -39,6 +49,9 @@ def test_only_public_addresses_are_connected_to(address, public):
     ("https://tenor.com/view/x.gif", True),
     ("https://media3.giphy.com/media/x/giphy.gif", True),
     ("https://CDN.discordapp.com./a.gif", True),
+    ("https://cdn.discordapp.com:443/a.gif", True),
+    ("https://cdn.discordapp.com:8443/a.gif", False),  # a listed host on port 443 only
+    ("https://media.tenor.com:80/a.gif", False),
     ("http://cdn.discordapp.com/a.gif", False),  # https only
     ("ftp://cdn.discordapp.com/a.gif", False),
     ("https://discordapp.com/a.gif", False),  # an exact host covers no other name
@@ -220,7 +233,7 @@ def test_bodies_over_the_limit_stop_at_limit_plus_one_byte():
             return lines, server.sent
 
     lines, sent = asyncio.run(main())
-    assert lines == ["that file is over 1.0 MB, the most I take"] * 2
+    assert lines == ["That file is too big; I can take files up to 1.0 MB. Send a smaller one"] * 2
     assert sent < 32 * 1024 * 1024  # of 135 MB offered: the limits, plus what the sockets buffered
 
 
@@ -239,3 +252,33 @@ def test_a_slow_body_runs_into_the_timeouts():
 
     per_read, in_all, seconds = asyncio.run(main())
     assert per_read == in_all == NOT_FETCHED and seconds < 3
+
+
+def test_proxies_in_the_environment_are_never_used(monkeypatch):
+    """A proxy connects wherever it is asked, past every check here: with one named in each
+    variable aiohttp knows, the fetch still goes straight to the server."""
+    proxied = []
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        proxied.append(await reader.read(200))
+        writer.close()
+
+    async def main():
+        proxy_server = await asyncio.start_server(proxy, "127.0.0.1", 0)
+        proxy_url = f"http://127.0.0.1:{proxy_server.sockets[0].getsockname()[1]}"
+        for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy", "all_proxy"):
+            monkeypatch.setenv(name, proxy_url)
+        for name in ("NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        try:
+            async with serving({"/a.gif": gif}).running() as server:
+                body = await SafeDownloader(LISTED, timeout_s=2, loopback_origins=[server.origin]).fetch(
+                    f"{server.origin}/a.gif", 1000)
+                return body, server.hits
+        finally:
+            proxy_server.close()
+            await proxy_server.wait_closed()
+
+    body, hits = asyncio.run(main())
+    assert proxied == []
+    assert body == b"GIF89a" + bytes(100) and hits == ["/a.gif"]

@@ -1,28 +1,23 @@
 """What people attach, checked before it is used: the declared type, the size Discord
 announces (before any download), then the bytes themselves (decoded by the use cases).
 
-Every download goes through the bot's `SafeDownloader`, and a file is staged under a fixed
-name of the bot's choosing: what a person called a file never becomes a path."""
+Every download goes through the bot's `SafeDownloader`, and a file is staged by
+`bot.core.uploads.staged_upload`: what a person called a file never becomes a path."""
 
 from __future__ import annotations
 
-import contextlib
 import mimetypes
 import re
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import discord
 
+from bot.core.uploads import too_big
 from inference.errors import InputError
-from inference.media.limits import human_bytes
 
 IMAGE = ("image/",)
 CLIP = ("image/gif", "video/", "image/webp", "image/apng", "image/png")  # what a template may be
 _MIME_TYPE = re.compile(r"[a-z0-9.+-]{1,30}/[a-z0-9.+-]{1,40}")
-_EXTENSION = re.compile(r"\.[a-z0-9]{1,5}")
 
 
 @dataclass(frozen=True)
@@ -54,8 +49,7 @@ def checked(attachment: discord.Attachment, kinds: tuple[str, ...], what: str, l
 def require_within(media: Media, limit: int) -> None:
     """Refuse from the size Discord announced, before downloading anything."""
     if media.size is not None and media.size > limit:
-        raise InputError(f"that file is {human_bytes(media.size)}; the most I take is {human_bytes(limit)}",
-                         code="too_large")
+        raise too_big(limit, media.size)
 
 
 def media_in(message: discord.Message) -> Media | None:
@@ -78,15 +72,3 @@ def media_in(message: discord.Message) -> Media | None:
                     return Media(url, filename, kind, None)
     return None
 
-
-@contextlib.contextmanager
-def staged(data: bytes, media: Media, prefix: str) -> Iterator[Path]:
-    """`data` in a temporary file named by the bot (`upload` and the declared type's
-    extension), removed afterwards."""
-    extension = mimetypes.guess_extension(media.content_type) or ""
-    if not _EXTENSION.fullmatch(extension):
-        extension = ".bin"
-    with tempfile.TemporaryDirectory(prefix=prefix) as folder:
-        path = Path(folder) / f"upload{extension}"
-        path.write_bytes(data)
-        yield path

@@ -6,10 +6,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.adapters.discord.attachments import IMAGE, checked, media_in, require_within, staged
+from bot.adapters.discord.attachments import IMAGE, checked, media_in, require_within
 from bot.adapters.discord.delivery import InteractionDelivery, reply_address
 from bot.adapters.discord.interactions import refuse, requester_for
 from bot.core.templates import TemplateInfo, search
+from bot.core.uploads import staged_upload
 from bot.core.wording import CONSENT, PRIVACY, WHAT_IT_DOES
 from bot.safe_download import SafeDownloader
 from bot.services import BotServices
@@ -92,7 +93,7 @@ class SwapCog(commands.Cog):
             require_within(media, settings.max_template_bytes)
             selfie = await self.services.faces.load(requester)  # before a download of up to 50 MB
             data = await self.downloader.fetch(media.url, settings.max_template_bytes)
-            with staged(data, media, "memeswap-clip-") as path:
+            with staged_upload(data, media.content_type, "memeswap-clip-") as path:
                 job = await self.services.swaps.start_one_off(requester, path, selfie=selfie,
                                                               max_bytes=interaction.filesize_limit,
                                                               reply_to=reply_address(interaction))

@@ -7,8 +7,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.adapters.discord.attachments import CLIP, checked, staged
+from bot.adapters.discord.attachments import CLIP, checked
 from bot.adapters.discord.interactions import refuse, requester_for, say
+from bot.core.uploads import staged_upload
 from bot.safe_download import SafeDownloader
 from bot.services import BotServices
 from inference.errors import InputError
@@ -41,7 +42,7 @@ class TemplatesCog(commands.GroupCog, group_name="templates", group_description=
             media = checked(file, CLIP, "a GIF or video", settings.max_template_bytes)
             await interaction.response.defer(thinking=True)
             data = await self.downloader.fetch(media.url, settings.max_template_bytes)
-            with staged(data, media, "memeswap-upload-") as path:
+            with staged_upload(data, media.content_type, "memeswap-upload-") as path:
                 info = await self.services.templates.add(requester, path, name)
         except InputError as error:
             await refuse(interaction, error)

@@ -15,7 +15,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from telegram import Bot, InputFile, Message
-from telegram.constants import ChatAction
+from telegram.constants import ChatAction, MessageLimit
 from telegram.error import BadRequest, TelegramError
 
 from bot.core.status import JobStatus, failure_line, fitted, success_line
@@ -25,6 +25,7 @@ from inference.jobs.contract import Failed, Succeeded, SwapJob
 log = logging.getLogger("memeswap.telegram")
 
 ACTION_EVERY_S = 4.0  # a chat action shows for 5 s
+MAX_MESSAGE = int(MessageLimit.MAX_TEXT_LENGTH)  # Telegram's limit on a message: 4096 characters
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,7 @@ class MemeDelivery:
 async def edit_status(message: Message, text: str) -> None:
     """Edit a status message; one that was deleted or is unchanged is not an error."""
     try:
-        await message.edit_text(fitted(text, 4096))  # Telegram's limit on a message
+        await message.edit_text(fitted(text, MAX_MESSAGE))
     except BadRequest as error:
         if "not modified" not in error.message.lower():
             log.info("status message %s not edited: %s", message.message_id, error.message)

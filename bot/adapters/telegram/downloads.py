@@ -4,8 +4,8 @@ The Bot API's `getFile` serves at most 20 MB, and the message already says how b
 is, so an oversized one is refused before anything is downloaded. A file that Telegram does
 not hand over (an error, a timeout, a dropped connection) is one `InputError` line.
 
-The name a sender gave a file is never used: a file is stored under a fixed name with an
-extension from its declared mime type (a name like ".." is no path to write to).
+The name a sender gave a file is never used: only its declared mime type travels on, for
+`bot.core.uploads.staged_upload` to name the file (a name like ".." is no path to write to).
 """
 
 from __future__ import annotations
@@ -16,17 +16,13 @@ from dataclasses import dataclass
 from telegram import Message
 from telegram.error import BadRequest, TelegramError, TimedOut
 
+from bot.core.uploads import too_big
 from inference.errors import InputError
-from inference.media.limits import human_bytes
 
 log = logging.getLogger("memeswap.telegram")
 
 _TEMPLATE_MIMES = ("video/", "image/gif")
-_EXTENSIONS = {
-    "image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "image/gif": ".gif", "image/bmp": ".bmp",
-    "image/tiff": ".tiff", "video/mp4": ".mp4", "video/quicktime": ".mov", "video/webm": ".webm",
-    "video/x-matroska": ".mkv", "video/mpeg": ".mpg",
-}
+_TELEGRAM_LIMIT = " from Telegram"  # whose limit a "too big" names
 
 
 @dataclass(frozen=True)
@@ -36,11 +32,7 @@ class Attachment:
     file_id: str
     file_unique_id: str
     size: int | None
-    safe_name: str  # "clip.gif", "image.png", ...: never the sender's, safe as the last part of a path
-
-
-def _safe_name(stem: str, mime: str | None, default_extension: str) -> str:
-    return stem + _EXTENSIONS.get((mime or "").lower(), default_extension)
+    declared_type: str  # the mime type Telegram gives ("video/mp4"); the sender's file name is never kept
 
 
 def image_in(message: Message | None) -> Attachment | None:
@@ -50,11 +42,10 @@ def image_in(message: Message | None) -> Attachment | None:
         return None
     if message.photo:
         photo = message.photo[-1]
-        return Attachment(photo.file_id, photo.file_unique_id, photo.file_size, "photo.jpg")
+        return Attachment(photo.file_id, photo.file_unique_id, photo.file_size, "image/jpeg")
     document = message.document
     if document is not None and (document.mime_type or "").startswith("image/") and message.animation is None:
-        return Attachment(document.file_id, document.file_unique_id, document.file_size,
-                          _safe_name("image", document.mime_type, ""))
+        return Attachment(document.file_id, document.file_unique_id, document.file_size, document.mime_type)
     return None
 
 
@@ -68,7 +59,8 @@ def clip_in(message: Message | None) -> Attachment | None:
         mime = media.mime_type or ""
         if media is message.document and not mime.startswith(_TEMPLATE_MIMES):
             continue
-        return Attachment(media.file_id, media.file_unique_id, media.file_size, _safe_name("clip", mime, ".mp4"))
+        # An animation or video without a type is an MP4: Telegram converts GIFs to it.
+        return Attachment(media.file_id, media.file_unique_id, media.file_size, mime or "video/mp4")
     return None
 
 
@@ -83,23 +75,23 @@ def not_an_image(message: Message) -> str:
 async def download(message: Message, attachment: Attachment, limit: int) -> bytes:
     """The file's bytes, or a one-line `InputError` when Telegram will not hand it over."""
     if attachment.size is not None and attachment.size > limit:
-        raise _too_big(attachment.size, limit)
+        raise too_big(limit, attachment.size, _TELEGRAM_LIMIT)
     try:
         file = await message.get_bot().get_file(attachment.file_id)
     except BadRequest as error:
         if "too big" in error.message.lower():
-            raise _too_big(attachment.size, limit) from None
+            raise too_big(limit, attachment.size, _TELEGRAM_LIMIT) from None
         raise _not_fetched(error) from None
     except TelegramError as error:
         raise _not_fetched(error) from None
     if file.file_size is not None and file.file_size > limit:
-        raise _too_big(file.file_size, limit)
+        raise too_big(limit, file.file_size, _TELEGRAM_LIMIT)
     try:
         data = bytes(await file.download_as_bytearray())
     except TelegramError as error:
         raise _not_fetched(error) from None
     if len(data) > limit:
-        raise _too_big(len(data), limit)
+        raise too_big(limit, len(data), _TELEGRAM_LIMIT)
     return data
 
 
@@ -110,8 +102,3 @@ def _not_fetched(error: TelegramError) -> InputError:
         return InputError("Telegram took too long to hand over that file; please try again", code="download")
     return InputError("I couldn't fetch that file from Telegram; please try again", code="download")
 
-
-def _too_big(size: int | None, limit: int) -> InputError:
-    what = f"That file is {human_bytes(size)}" if size else "That file is too big"
-    return InputError(f"{what}; I can fetch files up to {human_bytes(limit)} from Telegram. "
-                      "Send a smaller one", code="too_large")

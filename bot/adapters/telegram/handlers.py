@@ -17,9 +17,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 
 from telegram import Message, Update
 from telegram.constants import ChatMemberStatus, ChatType
@@ -27,6 +25,7 @@ from telegram.ext import ContextTypes
 
 from bot.adapters.telegram import picker
 from bot.adapters.telegram.delivery import (
+    MAX_MESSAGE,
     MemeDelivery,
     SentMeme,
     SentMemes,
@@ -36,6 +35,7 @@ from bot.adapters.telegram.delivery import (
 from bot.adapters.telegram.downloads import Attachment, clip_in, download, image_in, not_an_image
 from bot.core.requesters import Requester, Scope
 from bot.core.status import fitted, refusal_line
+from bot.core.uploads import staged_upload
 from bot.core.wording import CONSENT, PRIVACY, WHAT_IT_DOES
 from bot.services import BotServices
 from inference.errors import InputError
@@ -64,7 +64,7 @@ In groups, send the photo with the caption /swap. Only group admins add or remov
 
 ADD_USAGE = "Send a GIF or video with the caption /addtemplate NAME, or reply to one with it."
 ADD_NOT_A_CLIP = "That file isn't a GIF or a video. Send a GIF or video with the caption /addtemplate NAME."
-MAX_MESSAGE, MAX_ALERT = 4096, 200  # Telegram's limits on a message and a callback alert
+MAX_ALERT = 200  # Telegram's limit on a callback alert (on a message: delivery.MAX_MESSAGE)
 POINTER = "Send me a selfie and I'll offer you meme templates. /help"
 OUR_FAULT = "⚠️ Something went wrong on my side. Please try again."
 
@@ -232,9 +232,7 @@ class TelegramConversation:
         status = await message.reply_text("⏳ Adding the template…")
         async with ending_in(status):
             data = await download(clip_message, attachment, limit)
-            with tempfile.TemporaryDirectory(prefix="memeswap-upload-") as folder:
-                media = Path(folder) / attachment.safe_name
-                media.write_bytes(data)
+            with staged_upload(data, attachment.declared_type, "memeswap-upload-") as media:
                 info = await self.services.templates.add(requester, media, words[1].lower())
             where = "this chat" if requester.scope.kind == "chat" else "you"
             await edit_status(status, f"✅ Added “{info.name}” for {where}. "

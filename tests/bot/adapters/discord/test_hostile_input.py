@@ -115,7 +115,7 @@ def test_a_huge_body_stops_at_the_limit_and_a_slow_one_at_the_deadline(discord_b
     lines, seconds, huge_sent = asyncio.run(main())
     assert huge_sent < 24 * MIB  # of 100 MiB: the limit, and what the sockets buffered before the hang-up
     assert seconds < 10  # the trickle is cut at the 2 s deadline, not read for its 20 s
-    assert lines == ["⚠️ That file is over 2.0 MB, the most I take.", NOT_FETCHED]
+    assert lines == ["⚠️ That file is too big; I can take files up to 2.0 MB. Send a smaller one.", NOT_FETCHED]
 
 
 def test_refusals_are_the_same_line_whatever_failed(discord_bot, small_gif, caplog, selfie_jpeg):

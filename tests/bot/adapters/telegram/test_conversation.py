@@ -160,7 +160,7 @@ def test_a_document_that_is_not_an_image_and_one_too_big_to_fetch(telegram_bot):
 
     not_image, too_big, methods = asyncio.run(main())
     assert not_image["text"] == "That file isn't an image. Send me a selfie as a photo (or as a JPEG or PNG file)."
-    assert too_big["text"] == ("⚠️ That file is 21.0 MB; I can fetch files up to 20.0 MB from Telegram. "
+    assert too_big["text"] == ("⚠️ That file is 21.0 MB; I can take files up to 20.0 MB from Telegram. "
                                "Send a smaller one.")
     assert "getFile" not in methods  # refused from the size Telegram announced, nothing downloaded
 
