@@ -1,13 +1,16 @@
+import cv2
 import numpy as np
 import pytest
 
 from inference.errors import InputError, LimitExceededError, NoFaceError
+from inference.faces.human_check import HumanFaceCheck
 from inference.media.decode import probe_media, read_frames
 from inference.media.encode import encode_frames
 from inference.media.limits import MediaLimits
-from inference.templates.compile import TrackCache
+from inference.templates.compile import TrackCache, analyse_frames
 from inference.templates.library import TemplateLibrary
 from inference.templates.manifest import NAME_PATTERN
+from inference.templates.tracks import SAME_FACE, face_affinity
 from tests.conftest import CountingAnalyser
 
 
@@ -188,3 +191,41 @@ def test_a_media_file_used_once_is_screened_and_leaves_no_tracks(tmp_path, analy
     compiled = TemplateLibrary(tmp_path / "templates", cache, analyser).ad_hoc(source, check_frames=screened.extend)
     assert compiled.face_count == 1 and compiled.tracks.frame_count == 6 and len(screened) == 6
     assert not (tmp_path / "tracks").exists() or list((tmp_path / "tracks").iterdir()) == []
+
+
+def cheek_to_cheek(person: np.ndarray, person_face, cat: np.ndarray, with_cat: bool) -> np.ndarray:
+    """A 1200x800 frame: the person's face 450 pixels wide, its left edge at x=300, and (when
+    `with_cat`) the cat's face pressed against the person's right cheek."""
+    scale = 450 / person_face.width
+    big = cv2.resize(person, None, fx=scale, fy=scale)
+    box = person_face.box * scale
+    canvas = np.full((800, 1200, 3), 128, np.uint8)
+    ox, oy = 300 - int(box[0]), 400 - int((box[1] + box[3]) / 2)
+    ys, xs = max(0, oy), max(0, ox)
+    part = big[ys - oy:ys - oy + 800 - ys, xs - ox:xs - ox + 1200 - xs]
+    canvas[ys:ys + part.shape[0], xs:xs + part.shape[1]] = part
+    if with_cat:
+        side = 200 * 240 // 172  # the crop whose face is about 200 pixels wide
+        kitty = cv2.resize(cat, (side, side))
+        k = side / 240
+        x0, y0 = int(300 + 225 + 0.45 * 450 - 133 * k), int(400 - 99 * k)
+        canvas[y0:y0 + side, x0:x0 + side] = kitty
+    return canvas
+
+
+def test_a_pet_pressed_against_a_persons_cheek_does_not_inherit_the_persons_verdict(
+        analyser, astronaut, astronaut_face, cat_face):
+    """The person is alone for three frames, then a cat's face comes in cheek to cheek, so
+    close that it is nearer the person's former place than the tracker's threshold. The
+    person's own face is the better match for that place: the cat's face must be looked at
+    itself (and is no human), not inherit "human" from the person's."""
+    alone = cheek_to_cheek(astronaut, astronaut_face, cat_face, with_cat=False)
+    together = cheek_to_cheek(astronaut, astronaut_face, cat_face, with_cat=True)
+    (person,) = analyser.analyse(alone)
+    faces = analyser.analyse(together)
+    check = HumanFaceCheck()
+    assert len(faces) == 2 and [check.is_human(together, f) for f in faces] == [True, False]  # the premise
+    assert face_affinity(person, faces[1]) >= SAME_FACE  # the cat is where the person was, to the tracker
+    compiled = analyse_frames([alone] * 3 + [together] * 4, analyser, human_check=check)
+    assert len(compiled.tracks) == 1
+    assert compiled.tracks[0].first == 0 and compiled.tracks[0].last == 6
