@@ -18,7 +18,7 @@ from inference.faces.human_check import HumanFaceCheck
 from inference.media.decode import probe_media, read_frames
 from inference.media.encode import StreamingEncoder
 from inference.media.limits import Deadline, MediaLimits
-from inference.media.sampling import SpreadSample
+from inference.media.sampling import SCREENED_FRAMES, SpreadSample
 from inference.templates.compile import (
     Progress,
     TemplateTracks,
@@ -35,8 +35,6 @@ from inference.templates.manifest import (
 log = logging.getLogger("memeswap.library")
 
 MANIFEST = "manifest.json"
-# How many frames, spread over the frames actually decoded, a content screen looks at.
-SCREENED_FRAMES = 8
 FrameCheck = Callable[[list[np.ndarray]], None]
 
 
