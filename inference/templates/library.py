@@ -1,5 +1,6 @@
 """The template library: built-in templates plus the ones users add, compiled on demand."""
 
+import errno
 import json
 import logging
 import re
@@ -174,7 +175,7 @@ class TemplateLibrary:
         folder = self.scope_folder(scope_key)
         builtin_names = {t.name for t in self._scan(self.builtin_dir, builtin=True)}
         if name in builtin_names or (folder / name / MANIFEST).is_file():
-            raise InputError(f"a template named {name!r} already exists", code="name_taken")
+            raise _name_taken(name)
         info = probe_media(path, self.limits)
         folder.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".adding-{name}-", dir=folder))
@@ -201,7 +202,12 @@ class TemplateLibrary:
             (staging / manifest.media).write_bytes(encoded.data)
             (staging / MANIFEST).write_text(manifest.model_dump_json(indent=2))
             deadline.commit()
-            staging.rename(folder / name)
+            try:
+                staging.rename(folder / name)
+            except OSError as error:
+                if error.errno in (errno.ENOTEMPTY, errno.EEXIST):  # added meanwhile, by another add
+                    raise _name_taken(name) from None
+                raise
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -265,6 +271,10 @@ class TemplateLibrary:
             return []
         return [_load(p.parent, builtin) for p in sorted(folder.glob(f"*/{MANIFEST}"))
                 if not p.parent.name.startswith(".")]
+
+
+def _name_taken(name: str) -> InputError:
+    return InputError(f"a template named {name!r} already exists", code="name_taken")
 
 
 def _load(folder: Path, builtin: bool) -> Template:

@@ -231,3 +231,24 @@ def test_a_pet_pressed_against_a_persons_cheek_does_not_inherit_the_persons_verd
     compiled = analyse_frames([alone] * 3 + [together] * 4, analyser, human_check=check)
     assert len(compiled.tracks) == 1
     assert compiled.tracks[0].first == 0 and compiled.tracks[0].last == 6
+
+
+def test_two_adds_of_one_name_at_once_end_in_one_template_and_name_taken(tmp_path, library):
+    """The second add of a name checks it is free, then decodes and analyses; meanwhile the
+    first one stores that name. Its screen (which runs between the two) adds the same name
+    for real, so the second add finds the name taken only when it stores its own."""
+    frames, fps = builtin_frames("wobble", library)
+    source = tmp_path / "clip.gif"
+    source.write_bytes(encode_frames(frames[:6], "gif", fps).data)
+    other = tmp_path / "other.gif"
+    other.write_bytes(encode_frames(frames[6:12], "gif", fps).data)
+    raced = []
+
+    def first_add_finishes_meanwhile(sample):
+        raced.append(library.add(other, "same", title="The first"))
+
+    with pytest.raises(InputError, match="^a template named 'same' already exists$") as refused:
+        library.add(source, "same", title="The second", check_frames=first_add_finishes_meanwhile)
+    assert refused.value.code == "name_taken" and len(raced) == 1
+    assert library.get("same").manifest.title == "The first"
+    assert sorted(p.name for p in (tmp_path / "templates").iterdir()) == ["same"]  # no staging left behind
