@@ -3,6 +3,7 @@
 import errno
 import json
 import logging
+import os
 import re
 import shutil
 import tempfile
@@ -36,6 +37,7 @@ from inference.templates.manifest import (
 log = logging.getLogger("memeswap.library")
 
 MANIFEST = "manifest.json"
+ADDED_MEDIA = "template.mp4"  # the name `add` stores media under
 FrameCheck = Callable[[list[np.ndarray]], None]
 
 
@@ -181,7 +183,7 @@ class TemplateLibrary:
         staging = Path(tempfile.mkdtemp(prefix=f".adding-{name}-", dir=folder))
         try:
             manifest = TemplateManifest(name=name, title=title or name.replace("-", " ").title(),
-                                        tags=tags or [], fps=info.fps, caption=caption,
+                                        tags=tags or [], fps=info.fps, caption=caption, media=ADDED_MEDIA,
                                         source=f"added from {path.name}")
             sample = SpreadSample(SCREENED_FRAMES)
             with StreamingEncoder("mp4", fps=info.fps) as encoder:
@@ -245,24 +247,25 @@ class TemplateLibrary:
 
     def _media_kept_elsewhere(self, digest: str, size: int) -> bool:
         """Whether a template still stored (built-in, added, or being added) has media with
-        this hash; only files of the same size are hashed."""
-        places = [self.builtin_dir, self.custom_dir]
+        this hash. An added template's media is always `ADDED_MEDIA` (what `add` stores), so
+        each costs one stat; only media of the same size is hashed."""
+        if any(_same_media(t.media_path, digest, size) for t in self._scan(self.builtin_dir, builtin=True)):
+            return True
+        places = [self.custom_dir]
         scoped = self.custom_dir / "scoped"
         if scoped.is_dir():
             places += [p for p in scoped.iterdir() if p.is_dir()]
         for place in places:
-            if not place.is_dir():
+            try:
+                entries = os.scandir(place)
+            except FileNotFoundError:
                 continue
-            for folder in place.iterdir():
-                if not folder.is_dir() or folder.name.startswith(".removing-"):
-                    continue
-                for file in folder.iterdir():
-                    try:
-                        same_size = file.is_file() and file.stat().st_size == size
-                        if same_size and file.name != MANIFEST and media_hash(file) == digest:
-                            return True
-                    except FileNotFoundError:  # removed meanwhile
+            with entries:
+                for entry in entries:
+                    if entry.name.startswith(".removing-") or not entry.is_dir(follow_symlinks=False):
                         continue
+                    if _same_media(os.path.join(entry.path, ADDED_MEDIA), digest, size):
+                        return True
         return False
 
     @staticmethod
@@ -271,6 +274,13 @@ class TemplateLibrary:
             return []
         return [_load(p.parent, builtin) for p in sorted(folder.glob(f"*/{MANIFEST}"))
                 if not p.parent.name.startswith(".")]
+
+
+def _same_media(path: Path | str, digest: str, size: int) -> bool:
+    try:
+        return os.stat(path).st_size == size and media_hash(Path(path)) == digest
+    except FileNotFoundError:  # removed meanwhile, or a folder being added that has no media yet
+        return False
 
 
 def _name_taken(name: str) -> InputError:

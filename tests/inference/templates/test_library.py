@@ -1,3 +1,5 @@
+import os
+
 import cv2
 import numpy as np
 import pytest
@@ -252,3 +254,32 @@ def test_two_adds_of_one_name_at_once_end_in_one_template_and_name_taken(tmp_pat
     assert refused.value.code == "name_taken" and len(raced) == 1
     assert library.get("same").manifest.title == "The first"
     assert sorted(p.name for p in (tmp_path / "templates").iterdir()) == ["same"]  # no staging left behind
+
+
+def test_removing_a_template_stats_each_other_template_once(tmp_path, library, monkeypatch):
+    """Deciding whether another template still uses the removed one's tracks looks at each
+    added template's stored media only (one stat each), not at every file of every folder."""
+    frames, fps = builtin_frames("wobble", library)
+    source = tmp_path / "mine.gif"
+    source.write_bytes(encode_frames(frames[:6], "gif", fps).data)
+    library.add(source, "mine")
+    scopes, per_scope = 5, 8
+    for s in range(scopes):
+        for t in range(per_scope):
+            folder = library.scope_folder(f"telegram-chat-{s}") / f"other-{t}"
+            folder.mkdir(parents=True)
+            for name in ("manifest.json", "template.mp4", "overlay.webp"):
+                (folder / name).write_bytes(b"x" * (100 + t))
+    stats = []
+    real_stat = os.stat
+
+    def counting_stat(path, *args, **kwargs):
+        if str(tmp_path / "templates") in os.fspath(path):
+            stats.append(os.fspath(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", counting_stat)
+    library.remove("mine")
+    monkeypatch.undo()
+    assert len(stats) <= scopes * per_scope + scopes + 5, len(stats)  # + each scope's folder, a few more
+    assert not (tmp_path / "templates" / "mine").exists()
