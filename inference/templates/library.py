@@ -132,11 +132,15 @@ class TemplateLibrary:
                 return _load(manifest.parent, builtin)
         raise InputError(f"no template named {name!r}", code="unknown_template")
 
-    def compile(self, template: Template, progress: Progress | None = None) -> CompiledTemplate:
+    def compile(self, template: Template, progress: Progress | None = None,
+                deadline: Deadline | None = None) -> CompiledTemplate:
+        """The template's face tracks: from the cache, else from analysing every frame (then
+        cached). `deadline` stops that analysis between frames (nothing is cached then)."""
         digest = media_hash(template.media_path)
         tracks = self.cache.load(digest, self.analyser.version)
         if tracks is None:
-            frames = read_frames(template.media_path, self.limits, max_side=self.limits.max_template_side)
+            frames = read_frames(template.media_path, self.limits, max_side=self.limits.max_template_side,
+                                 deadline=deadline)
             tracks = analyse_frames(frames, self.analyser, progress, human_check=self.human_check)
             self.cache.store(digest, self.analyser.version, tracks)
         if not tracks.tracks:

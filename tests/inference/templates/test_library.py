@@ -4,11 +4,11 @@ import cv2
 import numpy as np
 import pytest
 
-from inference.errors import InputError, LimitExceededError, NoFaceError
+from inference.errors import DeadlineExceededError, InputError, LimitExceededError, NoFaceError
 from inference.faces.human_check import HumanFaceCheck
 from inference.media.decode import probe_media, read_frames
 from inference.media.encode import encode_frames
-from inference.media.limits import MediaLimits
+from inference.media.limits import Deadline, MediaLimits
 from inference.media.sampling import SCREENED_FRAMES
 from inference.templates.compile import TrackCache, analyse_frames
 from inference.templates.library import TemplateLibrary
@@ -283,3 +283,20 @@ def test_removing_a_template_stats_each_other_template_once(tmp_path, library, m
     monkeypatch.undo()
     assert len(stats) <= scopes * per_scope + scopes + 5, len(stats)  # + each scope's folder, a few more
     assert not (tmp_path / "templates" / "mine").exists()
+
+
+def test_compile_stops_between_frames_once_the_waiter_gives_up(tmp_path, analyser):
+    """A check run for a waiter with a deadline (the bot's protected-face check) stops when
+    the waiter gives up, not after analysing the whole template; nothing is cached."""
+    counting = CountingAnalyser(analyser)
+    library = TemplateLibrary(tmp_path / "templates", TrackCache(tmp_path / "tracks"), counting)
+    deadline = Deadline()
+
+    def give_up_after_two(done, total):
+        if done == 2:
+            deadline.expire()
+
+    with pytest.raises(DeadlineExceededError):
+        library.compile(library.get("bounce"), give_up_after_two, deadline=deadline)
+    assert counting.calls == 2
+    assert not (tmp_path / "tracks").exists() or list((tmp_path / "tracks").iterdir()) == []
