@@ -132,8 +132,9 @@ def full_pipeline(provider: str, batch: int) -> None:
         selfie, _ = sample_selfie(analyser)
         for name in ("dramatic-zoom", "duo"):
             compiled = library.compile(library.get(name))
-            run_swap(selfie, compiled, analyser, swapper, SwapOptions(format="mp4"))
-            result = run_swap(selfie, compiled, analyser, swapper, SwapOptions(format="mp4"))
+            run_swap(selfie, compiled, analyser, swapper, SwapOptions(format="mp4"), human_check=library.human_check)
+            result = run_swap(selfie, compiled, analyser, swapper, SwapOptions(format="mp4"),
+                              human_check=library.human_check)
             frames = compiled.tracks.frame_count
             print(f"full job '{name}' ({frames} frames, {compiled.face_count} face(s), batched={swapper.batched}): "
                   f"{result.timings['total']:.2f} s, {frames / result.timings['total']:.1f} frames/s, "

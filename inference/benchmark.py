@@ -42,15 +42,16 @@ def run_benchmark(analyser: FaceAnalyser, swapper: Swapper, library: TemplateLib
                                     ("transcode", "job", "selfie_analysis", "swap", "encode", "per_request_job")}
     for _ in range(rounds):
         runs["transcode"].append(bare_transcode(compiled, limits))
-        result = run_swap(selfie, compiled, analyser, swapper, options, limits)
+        result = run_swap(selfie, compiled, analyser, swapper, options, limits, human_check=library.human_check)
         runs["job"].append(result.timings["total"])
         runs["selfie_analysis"].append(result.timings["selfie_analysis"])
         runs["swap"].append(result.timings["swap"])
         runs["encode"].append(result.timings["encode_finish"])
         started = time.perf_counter()
         frames = read_frames(compiled.template.media_path, limits, max_side=limits.max_template_side)
-        per_request = CompiledTemplate(compiled.template, analyse_frames(frames, analyser))
-        run_swap(selfie, per_request, analyser, swapper, options, limits)
+        per_request = CompiledTemplate(compiled.template,
+                                       analyse_frames(frames, analyser, human_check=library.human_check))
+        run_swap(selfie, per_request, analyser, swapper, options, limits, human_check=library.human_check)
         runs["per_request_job"].append(time.perf_counter() - started)
     median = {k: statistics.median(v) for k, v in runs.items()}
     frames = compiled.tracks.frame_count

@@ -58,12 +58,14 @@ def run_swap(
     limits: MediaLimits = MediaLimits(),
     progress: Callable[[int, int], None] | None = None,
     enhancer: "FaceEnhancer | None" = None,
-    human_check: HumanFaceCheck | None = None,
+    *,
+    human_check: HumanFaceCheck,
 ) -> SwapResult:
-    """`human_check`: the process's shared one (a new one is loaded when not given)."""
+    """`human_check`: the process's shared one (the template library's), whose models are
+    loaded once; it picks the selfie's human face."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    face, notices = pick_selfie_face(selfie, analyser, human_check or HumanFaceCheck())
+    face, notices = pick_selfie_face(selfie, analyser, human_check)
     try:
         source = swapper.prepare_source(selfie, face)
     except InputError as refusal:

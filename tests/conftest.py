@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import skimage.data
 
+from inference.faces.human_check import HumanFaceCheck
 from inference.faces.mediapipe_analyser import MediaPipeAnalyser
 from inference.media.limits import MediaLimits
 from inference.samples import group_faces
@@ -77,20 +78,26 @@ def cat_face(analyser) -> np.ndarray:
 
 
 @pytest.fixture(scope="session")
+def human_check() -> HumanFaceCheck:
+    """One for the session, as a process has one: dlib's detectors load once."""
+    return HumanFaceCheck()
+
+
+@pytest.fixture(scope="session")
 def track_cache(tmp_path_factory) -> TrackCache:
     return TrackCache(tmp_path_factory.mktemp("tracks"))
 
 
 @pytest.fixture()
-def library(tmp_path: Path, analyser, track_cache) -> TemplateLibrary:
+def library(tmp_path: Path, analyser, track_cache, human_check) -> TemplateLibrary:
     """A library with the built-in templates and an empty custom folder of its own."""
-    return TemplateLibrary(tmp_path / "templates", track_cache, analyser, MediaLimits())
+    return TemplateLibrary(tmp_path / "templates", track_cache, analyser, MediaLimits(), human_check=human_check)
 
 
 @pytest.fixture(scope="session")
-def compiled_builtins(analyser, track_cache, tmp_path_factory):
+def compiled_builtins(analyser, track_cache, tmp_path_factory, human_check):
     """Compile each built-in template once per session; returns a getter by name."""
-    library = TemplateLibrary(tmp_path_factory.mktemp("custom"), track_cache, analyser)
+    library = TemplateLibrary(tmp_path_factory.mktemp("custom"), track_cache, analyser, human_check=human_check)
     cache = {}
 
     def get(name: str):

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from inference.faces.face import Face
-from inference.safety.protected_faces import dlib_model_path
+from inference.faces.dlib_models import dlib_model_path
 
 CNN_MODEL_FILE = "mmod_human_face_detector.dat"
 CROP_SIDE = 160  # pixels; the face fills about half of it
@@ -58,9 +58,6 @@ class HumanFaceCheck:
             with self._cnn_lock:
                 found = [(d.rect.left(), d.rect.top(), d.rect.right(), d.rect.bottom()) for d in self._cnn(crop, 0)]
         return any(_centre_inside(rect, box) for rect in found)
-
-    def human_faces(self, image: np.ndarray, faces: list[Face]) -> list[Face]:
-        return [face for face in faces if self.is_human(image, face)]
 
 
 def _crop_around(image: np.ndarray, face: Face) -> tuple[np.ndarray, np.ndarray]:

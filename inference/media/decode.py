@@ -430,7 +430,10 @@ def _probe_animation(kind: str, width: int, height: int, raw_delays: list[int], 
 
 def _probe_video(path: Path, sniffed: str, limits: MediaLimits) -> _Probe:
     demuxer = "mov" if sniffed == "mp4" else "matroska"
-    stream, stderr = ffmpeg.probe(path, demuxer)
+    try:
+        stream, stderr = ffmpeg.probe(path, demuxer)
+    except ffmpeg.AmbiguousProbeError:  # the file forged lines of ffmpeg's description: refused, not guessed at
+        raise InputError(DAMAGED_VIDEO) from None
     if stream is None:
         if "Stream #" in stderr and "Video:" not in stderr:
             raise UnsupportedMediaError("that file has no video track")

@@ -36,7 +36,7 @@ import numpy as np
 import onnxruntime
 
 from inference.errors import InputError
-from inference.media.sampling import SpreadSample
+from inference.media.sampling import SCREENED_FRAMES, SpreadSample
 from inference.onnx_providers import CPU
 from inference.safety.images import as_rgb
 
@@ -152,23 +152,6 @@ def _postprocess(output: np.ndarray, scale: float, width: int, height: int) -> l
     ]
 
 
-def _spread(count: int, samples: int) -> list[int]:
-    """Up to `samples` positions out of `count`, evenly spread, first and last included."""
-    if count <= samples:
-        return list(range(count))
-    if samples == 1:
-        return [0]
-    return sorted({int(round(p)) for p in np.linspace(0, count - 1, samples)})
-
-
-def _sample_stream(frames: Iterable[np.ndarray], samples: int) -> list[np.ndarray]:
-    """Frames spread evenly over a stream of unknown length (`SpreadSample`)."""
-    sample = SpreadSample(samples)
-    for frame in frames:
-        sample.offer(frame)
-    return sample.picked()
-
-
 class NsfwScreen:
     """Rejects pictures and template frames that look like they contain nudity.
 
@@ -236,23 +219,20 @@ class NsfwScreen:
         self.prepare()
         self.check_frames(frames, subject="template")
 
-    def check_frames(self, frames: Sequence[np.ndarray] | Iterable[np.ndarray], subject: str = "template",
-                     samples: int = 8) -> None:
-        """Screens up to `samples` frames spread evenly over the clip, the first and the
-        last included when there are two or more (and `samples` >= 2), in order; raises
-        NsfwContentError at the first that blocks. A sequence (or an (N, H, W, C) array)
-        is indexed; any other iterable, such as `read_frames`'s generator, is read once
-        while holding only about 2 * samples frames."""
+    def check_frames(self, frames: Iterable[np.ndarray], subject: str = "template",
+                     samples: int = SCREENED_FRAMES) -> None:
+        """Screens up to `samples` frames, one at random from each of `samples` about equal parts
+        of the clip (`SpreadSample`), in order; raises NsfwContentError at the first that
+        blocks. `frames` (a list, an (N, H, W, C) array, or a generator such as
+        `read_frames`'s) is read once, holding only about 2 * samples frames; a clip of
+        `samples` frames or fewer is screened whole."""
         samples = int(samples)
         if samples < 1:
             raise ValueError(f"samples must be at least 1, got {samples}")
-        if isinstance(frames, np.ndarray):
-            if frames.ndim != 4:
-                raise ValueError(f"expected an (N, H, W, C) array of frames, got shape {frames.shape}")
-            chosen = [frames[i] for i in _spread(len(frames), samples)]
-        elif isinstance(frames, Sequence):
-            chosen = [frames[i] for i in _spread(len(frames), samples)]
-        else:
-            chosen = _sample_stream(frames, samples)
-        for frame in chosen:
+        if isinstance(frames, np.ndarray) and frames.ndim != 4:
+            raise ValueError(f"expected an (N, H, W, C) array of frames, got shape {frames.shape}")
+        sample = SpreadSample(samples)
+        for frame in frames:
+            sample.offer(frame)
+        for frame in sample.picked():
             self.check_image(frame, subject)

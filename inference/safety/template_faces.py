@@ -16,7 +16,7 @@ from collections import OrderedDict
 import numpy as np
 
 from inference.media.decode import read_frames
-from inference.media.limits import MediaLimits
+from inference.media.limits import Deadline, MediaLimits
 from inference.safety.protected_faces import DESCRIPTOR_SIZE, DlibFaceDescriptor
 from inference.templates.compile import media_hash
 from inference.templates.library import CompiledTemplate
@@ -34,20 +34,21 @@ class TemplateFaces:
         self._known: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
-    def describe(self, compiled: CompiledTemplate) -> np.ndarray:
+    def describe(self, compiled: CompiledTemplate, deadline: Deadline | None = None) -> np.ndarray:
+        """`deadline` stops the decoding between frames (nothing is remembered then)."""
         key = media_hash(compiled.template.media_path)
         with self._lock:
             if key in self._known:
                 self._known.move_to_end(key)
                 return self._known[key]
-        found = self._describe(compiled)
+        found = self._describe(compiled, deadline)
         with self._lock:
             self._known[key] = found
             while len(self._known) > self.remembered:
                 self._known.popitem(last=False)
         return found
 
-    def _describe(self, compiled: CompiledTemplate) -> np.ndarray:
+    def _describe(self, compiled: CompiledTemplate, deadline: Deadline | None) -> np.ndarray:
         wanted: dict[int, list] = {}
         for track in compiled.tracks.tracks:
             for index in _best_frames(track.frames, track.scores, self.per_track):
@@ -55,7 +56,8 @@ class TemplateFaces:
         vectors = []
         if wanted:
             last = max(wanted)
-            frames = read_frames(compiled.template.media_path, self.limits, max_side=self.limits.max_template_side)
+            frames = read_frames(compiled.template.media_path, self.limits, max_side=self.limits.max_template_side,
+                                 deadline=deadline)
             for index, frame in enumerate(frames):
                 for face in wanted.get(index, ()):
                     vectors.append(self.descriptor.describe(frame, face))

@@ -19,7 +19,7 @@ from inference.errors import InputError
 from inference.faces.analyser import FaceAnalyser
 from inference.faces.face import Face
 from inference.faces.human_check import HumanFaceCheck
-from inference.templates.tracks import FaceTrack, face_affinity, link_faces
+from inference.templates.tracks import FaceTrack, link_faces, match_faces
 
 TRACKER_VERSION = "tracks-v3"  # v3: tracks of faces that are not human are dropped
 
@@ -82,8 +82,9 @@ def analyse_frames(frames: Iterable[np.ndarray], analyser: FaceAnalyser,
 class HumanTracks:
     """Which faces of a clip belong to a human, looked at while the frames stream past.
 
-    A face that continues one of the previous frame's faces (the tracker's own affinity)
-    inherits its verdict: once confirmed human, a face is not looked at again, so a clip
+    A face that continues one of the previous frame's faces (matched one to one, as the
+    tracker matches them, so a pet's face next to a person's does not take the person's
+    place) inherits its verdict: once confirmed human, a face is not looked at again, so a clip
     costs about one check per person. A face not confirmed yet is looked at again every
     `recheck_every` frames (it may turn towards the camera later); a new face at once.
     """
@@ -96,9 +97,10 @@ class HumanTracks:
         self._previous: list[Face] = []
 
     def look(self, index: int, frame: np.ndarray, faces: list[Face]) -> None:
-        for face in faces:
-            before = max(self._previous, key=lambda p: face_affinity(p, face), default=None)
-            if before is not None and face_affinity(before, face) >= 0.15:
+        continues = {j: self._previous[i] for i, j in match_faces(self._previous, faces)}
+        for j, face in enumerate(faces):
+            before = continues.get(j)
+            if before is not None:
                 if id(before) in self._human:
                     self._human.add(id(face))
                     continue

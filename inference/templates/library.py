@@ -1,7 +1,9 @@
 """The template library: built-in templates plus the ones users add, compiled on demand."""
 
+import errno
 import json
 import logging
+import os
 import re
 import shutil
 import tempfile
@@ -18,7 +20,7 @@ from inference.faces.human_check import HumanFaceCheck
 from inference.media.decode import probe_media, read_frames
 from inference.media.encode import StreamingEncoder
 from inference.media.limits import Deadline, MediaLimits
-from inference.media.sampling import SpreadSample
+from inference.media.sampling import SCREENED_FRAMES, SpreadSample
 from inference.templates.compile import (
     Progress,
     TemplateTracks,
@@ -35,8 +37,7 @@ from inference.templates.manifest import (
 log = logging.getLogger("memeswap.library")
 
 MANIFEST = "manifest.json"
-# How many frames, spread over the frames actually decoded, a content screen looks at.
-SCREENED_FRAMES = 8
+ADDED_MEDIA = "template.mp4"  # the name `add` stores media under
 FrameCheck = Callable[[list[np.ndarray]], None]
 
 
@@ -131,11 +132,15 @@ class TemplateLibrary:
                 return _load(manifest.parent, builtin)
         raise InputError(f"no template named {name!r}", code="unknown_template")
 
-    def compile(self, template: Template, progress: Progress | None = None) -> CompiledTemplate:
+    def compile(self, template: Template, progress: Progress | None = None,
+                deadline: Deadline | None = None) -> CompiledTemplate:
+        """The template's face tracks: from the cache, else from analysing every frame (then
+        cached). `deadline` stops that analysis between frames (nothing is cached then)."""
         digest = media_hash(template.media_path)
         tracks = self.cache.load(digest, self.analyser.version)
         if tracks is None:
-            frames = read_frames(template.media_path, self.limits, max_side=self.limits.max_template_side)
+            frames = read_frames(template.media_path, self.limits, max_side=self.limits.max_template_side,
+                                 deadline=deadline)
             tracks = analyse_frames(frames, self.analyser, progress, human_check=self.human_check)
             self.cache.store(digest, self.analyser.version, tracks)
         if not tracks.tracks:
@@ -176,13 +181,13 @@ class TemplateLibrary:
         folder = self.scope_folder(scope_key)
         builtin_names = {t.name for t in self._scan(self.builtin_dir, builtin=True)}
         if name in builtin_names or (folder / name / MANIFEST).is_file():
-            raise InputError(f"a template named {name!r} already exists", code="name_taken")
+            raise _name_taken(name)
         info = probe_media(path, self.limits)
         folder.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".adding-{name}-", dir=folder))
         try:
             manifest = TemplateManifest(name=name, title=title or name.replace("-", " ").title(),
-                                        tags=tags or [], fps=info.fps, caption=caption,
+                                        tags=tags or [], fps=info.fps, caption=caption, media=ADDED_MEDIA,
                                         source=f"added from {path.name}")
             sample = SpreadSample(SCREENED_FRAMES)
             with StreamingEncoder("mp4", fps=info.fps) as encoder:
@@ -203,7 +208,12 @@ class TemplateLibrary:
             (staging / manifest.media).write_bytes(encoded.data)
             (staging / MANIFEST).write_text(manifest.model_dump_json(indent=2))
             deadline.commit()
-            staging.rename(folder / name)
+            try:
+                staging.rename(folder / name)
+            except OSError as error:
+                if error.errno in (errno.ENOTEMPTY, errno.EEXIST):  # added meanwhile, by another add
+                    raise _name_taken(name) from None
+                raise
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -241,24 +251,25 @@ class TemplateLibrary:
 
     def _media_kept_elsewhere(self, digest: str, size: int) -> bool:
         """Whether a template still stored (built-in, added, or being added) has media with
-        this hash; only files of the same size are hashed."""
-        places = [self.builtin_dir, self.custom_dir]
+        this hash. An added template's media is always `ADDED_MEDIA` (what `add` stores), so
+        each costs one stat; only media of the same size is hashed."""
+        if any(_same_media(t.media_path, digest, size) for t in self._scan(self.builtin_dir, builtin=True)):
+            return True
+        places = [self.custom_dir]
         scoped = self.custom_dir / "scoped"
         if scoped.is_dir():
             places += [p for p in scoped.iterdir() if p.is_dir()]
         for place in places:
-            if not place.is_dir():
+            try:
+                entries = os.scandir(place)
+            except FileNotFoundError:
                 continue
-            for folder in place.iterdir():
-                if not folder.is_dir() or folder.name.startswith(".removing-"):
-                    continue
-                for file in folder.iterdir():
-                    try:
-                        same_size = file.is_file() and file.stat().st_size == size
-                        if same_size and file.name != MANIFEST and media_hash(file) == digest:
-                            return True
-                    except FileNotFoundError:  # removed meanwhile
+            with entries:
+                for entry in entries:
+                    if entry.name.startswith(".removing-") or not entry.is_dir(follow_symlinks=False):
                         continue
+                    if _same_media(os.path.join(entry.path, ADDED_MEDIA), digest, size):
+                        return True
         return False
 
     @staticmethod
@@ -267,6 +278,17 @@ class TemplateLibrary:
             return []
         return [_load(p.parent, builtin) for p in sorted(folder.glob(f"*/{MANIFEST}"))
                 if not p.parent.name.startswith(".")]
+
+
+def _same_media(path: Path | str, digest: str, size: int) -> bool:
+    try:
+        return os.stat(path).st_size == size and media_hash(Path(path)) == digest
+    except FileNotFoundError:  # removed meanwhile, or a folder being added that has no media yet
+        return False
+
+
+def _name_taken(name: str) -> InputError:
+    return InputError(f"a template named {name!r} already exists", code="name_taken")
 
 
 def _load(folder: Path, builtin: bool) -> Template:

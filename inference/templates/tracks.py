@@ -8,6 +8,8 @@ from scipy.ndimage import gaussian_filter1d
 
 from inference.faces.face import Face, box_iou
 
+SAME_FACE = 0.15  # `face_affinity` from which two faces of consecutive frames are the same face
+
 
 @dataclass
 class FaceTrack:
@@ -62,18 +64,10 @@ def link_faces(per_frame: list[list[Face]], max_gap: int = 4, min_length: int = 
             else:
                 still_open.append(track)
         open_tracks = still_open
-        pairs = sorted(
-            ((face_affinity(t["faces"][-1], f), ti, fi)
-             for ti, t in enumerate(open_tracks) for fi, f in enumerate(faces)),
-            reverse=True,
-        )
-        used_tracks, used_faces = set(), set()
-        for overlap, ti, fi in pairs:
-            if overlap < 0.15 or ti in used_tracks or fi in used_faces:
-                continue
+        used_faces = set()
+        for ti, fi in match_faces([t["faces"][-1] for t in open_tracks], faces):
             open_tracks[ti]["frames"].append(index)
             open_tracks[ti]["faces"].append(faces[fi])
-            used_tracks.add(ti)
             used_faces.add(fi)
         for fi, face in enumerate(faces):
             if fi not in used_faces:
@@ -84,6 +78,23 @@ def link_faces(per_frame: list[list[Face]], max_gap: int = 4, min_length: int = 
               if len(t["frames"]) >= min_length and (keep is None or keep(t["faces"]))]
     tracks = _join_across_cuts([smooth_track(t) for t in tracks], max_gap)
     return sorted(tracks, key=lambda t: (t.first, -t.mean_area()))
+
+
+def match_faces(previous: list[Face], current: list[Face]) -> list[tuple[int, int]]:
+    """Pairs (i, j): `current[j]` is `previous[i]` a frame later. One to one, greedily by
+    `face_affinity`, best first, from `SAME_FACE` up: a face next to another one's former
+    place does not take it over while that face is still there."""
+    pairs = sorted(((face_affinity(p, c), i, j) for i, p in enumerate(previous) for j, c in enumerate(current)),
+                   reverse=True)
+    matched: list[tuple[int, int]] = []
+    used_previous, used_current = set(), set()
+    for affinity, i, j in pairs:
+        if affinity < SAME_FACE or i in used_previous or j in used_current:
+            continue
+        matched.append((i, j))
+        used_previous.add(i)
+        used_current.add(j)
+    return matched
 
 
 def _join_across_cuts(tracks: list[FaceTrack], max_gap: int) -> list[FaceTrack]:
@@ -111,7 +122,7 @@ def _join_across_cuts(tracks: list[FaceTrack], max_gap: int) -> list[FaceTrack]:
 
 def face_affinity(previous: Face, current: Face) -> float:
     """How likely `current` is `previous` one frame later: box overlap, or for a sudden zoom
-    where boxes barely overlap, how close their centres are (0.15 and above: the same face)."""
+    where boxes barely overlap, how close their centres are (`SAME_FACE` and above: the same face)."""
     size = max(previous.width, previous.height, current.width, current.height)
     distance = float(np.linalg.norm(previous.center - current.center))
     return max(box_iou(previous.box, current.box), 0.5 * (1 - distance / (0.6 * size)))

@@ -12,6 +12,7 @@ from pathlib import Path
 import cv2
 import pytest
 
+from inference.media import ffmpeg
 from inference.media.decode import read_frames
 from inference.media.encode import encode_frames
 from inference.samples import crop_face
@@ -101,3 +102,18 @@ def test_the_track_cache_byte_cap_evicts_the_oldest(tmp_path):
     shown = run(["templates", "show", "my-pan"], data, tmp_path, MEMESWAP_TRACK_CACHE_BYTES=cap)
     assert shown.returncode == 0, shown.stderr  # an evicted entry is recomputed when used
     assert [entry[:64] for entry in track_files(data)] == [stored_media_hash(data, "my-pan")]
+
+
+def test_templates_add_refuses_a_clip_whose_tag_key_forges_its_duration(tmp_path):
+    """The built-in "pan" clip with a tag whose key adds a line "  Duration: 00:00:00.50" to
+    ffmpeg's description of it: one line, exit status 2, nothing stored (the real duration
+    line is printed once; a file that shows two is not read with either)."""
+    key = "k\n  Duration: 00:00:00.50, start: 0.000000, bitrate: 41 kb/s\n    x"
+    subprocess.run([ffmpeg.ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-i", str(builtin("pan")),
+                    "-c", "copy", "-movflags", "use_metadata_tags", "-metadata", f"{key}=v", str(tmp_path / "pan.mp4")],
+                   check=True)
+    data = tmp_path / "data"
+    added = run(["templates", "add", "pan.mp4", "--name", "forged"], data, tmp_path)
+    assert added.returncode == 2, added.stderr
+    assert added.stderr.strip().splitlines() == ["error: the video file is truncated or damaged"]
+    assert not (data / "templates" / "forged").exists()

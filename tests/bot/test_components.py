@@ -59,14 +59,15 @@ def test_asking_for_the_learned_swapper_without_models_names_the_fetch_command(t
         build_swapper(Settings(swapper="inswapper"), ModelStore(tmp_path))
 
 
-def test_the_learned_path_runs_a_whole_job_batched(tmp_path, group, analyser, compiled_builtins):
+def test_the_learned_path_runs_a_whole_job_batched(tmp_path, group, analyser, compiled_builtins, human_check):
     swapper = build_swapper(Settings(swapper="inswapper", onnx_provider="cpu", swap_batch_size=8),
                             tiny_model_store(tmp_path))
     swapper.prepare()
     assert swapper.batched
     image, faces = group
     compiled = compiled_builtins("pan")  # no caption or overlay: only the face may change
-    result = run_swap(crop_face(image, faces[2]), compiled, analyser, swapper, SwapOptions(format="mp4"))
+    result = run_swap(crop_face(image, faces[2]), compiled, analyser, swapper, SwapOptions(format="mp4"),
+                      human_check=human_check)
     assert result.media.frame_count == compiled.tracks.frame_count
     (tmp_path / "out.mp4").write_bytes(result.media.data)
     swapped = next(read_frames(tmp_path / "out.mp4")).astype(int)
@@ -90,7 +91,7 @@ def test_the_enhancer_is_off_by_default_and_needs_its_model(tmp_path):
         build_enhancer(Settings(enhancer=True), ModelStore(tmp_path))
 
 
-def test_the_enhancer_runs_after_the_swap(tmp_path, group, analyser, swapper, compiled_builtins):
+def test_the_enhancer_runs_after_the_swap(tmp_path, group, analyser, swapper, compiled_builtins, human_check):
     from bot.components import build_enhancer
     from tests.onnx_graphs import make_face_restorer
 
@@ -100,8 +101,9 @@ def test_the_enhancer_runs_after_the_swap(tmp_path, group, analyser, swapper, co
     image, faces = group
     compiled = compiled_builtins("pan")
     selfie = crop_face(image, faces[2])
-    plain = run_swap(selfie, compiled, analyser, swapper, SwapOptions(format="webp"))
-    enhanced = run_swap(selfie, compiled, analyser, swapper, SwapOptions(format="webp"), enhancer=enhancer)
+    plain = run_swap(selfie, compiled, analyser, swapper, SwapOptions(format="webp"), human_check=human_check)
+    enhanced = run_swap(selfie, compiled, analyser, swapper, SwapOptions(format="webp"), enhancer=enhancer,
+                        human_check=human_check)
     import io
 
     from PIL import Image
@@ -159,5 +161,5 @@ def test_scrfd_pack_compiles_templates_and_feeds_the_learned_swapper(tmp_path, a
     compiled = library.add(still, "astro-still")
     (track,) = compiled.tracks.tracks
     assert track.kps.shape == (1, 5, 2) and track.landmarks.shape == (1, 106, 3)
-    result = run_swap(astronaut, compiled, pack, swapper, SwapOptions(format="webp"))
+    result = run_swap(astronaut, compiled, pack, swapper, SwapOptions(format="webp"), human_check=library.human_check)
     assert result.media.frame_count == 1

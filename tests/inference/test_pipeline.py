@@ -12,7 +12,6 @@ from inference.media.badge import BadgeStamp, BadgeStyle, badge_layer
 from inference.media.decode import read_frames
 from inference.media.encode import StreamingEncoder
 from inference.media.overlay import composite, read_overlay
-from inference.faces.human_check import HumanFaceCheck
 from inference.faces.selfie import pick_selfie_face
 from inference.pipeline import AI_LABEL, SwapOptions, run_swap
 from inference.samples import crop_face
@@ -34,10 +33,10 @@ def gif_frames(data: bytes) -> list[np.ndarray]:
     return frames
 
 
-def test_a_job_analyses_only_the_selfie(selfie, analyser, swapper, compiled_builtins):
+def test_a_job_analyses_only_the_selfie(selfie, analyser, swapper, compiled_builtins, human_check):
     compiled = compiled_builtins("dramatic-zoom")
     counting = CountingAnalyser(analyser)
-    result = run_swap(selfie, compiled, counting, swapper)
+    result = run_swap(selfie, compiled, counting, swapper, human_check=human_check)
     assert counting.calls == 1
     frames = gif_frames(result.media.data)
     assert len(frames) == compiled.tracks.frame_count == 48
@@ -47,10 +46,11 @@ def test_a_job_analyses_only_the_selfie(selfie, analyser, swapper, compiled_buil
     assert set(result.timings) >= {"selfie_analysis", "swap", "total"}
 
 
-def test_the_output_face_is_on_the_template_face_in_every_frame(selfie, analyser, swapper, compiled_builtins):
+def test_the_output_face_is_on_the_template_face_in_every_frame(selfie, analyser, swapper, compiled_builtins,
+                                                                human_check):
     """Locked on: the analyser finds the swapped face where the template's face was."""
     compiled = compiled_builtins("shake")
-    result = run_swap(selfie, compiled, analyser, swapper, SwapOptions(format="mp4"))
+    result = run_swap(selfie, compiled, analyser, swapper, SwapOptions(format="mp4"), human_check=human_check)
     assert result.media.mime == "video/mp4"
     import tempfile
     from pathlib import Path
@@ -69,10 +69,10 @@ def test_the_output_face_is_on_the_template_face_in_every_frame(selfie, analyser
             assert np.linalg.norm(got.center - expected[0].center) < 0.25 * eye_gap + 4
 
 
-def test_no_flicker_between_frames(selfie, analyser, swapper, compiled_builtins):
+def test_no_flicker_between_frames(selfie, analyser, swapper, compiled_builtins, human_check):
     """The swapped face's brightness changes from frame to frame about as the template's does."""
     compiled = compiled_builtins("pan")
-    result = run_swap(selfie, compiled, analyser, swapper, SwapOptions(format="webp"))
+    result = run_swap(selfie, compiled, analyser, swapper, SwapOptions(format="webp"), human_check=human_check)
     assert result.media.mime == "image/webp"
     with Image.open(io.BytesIO(result.media.data)) as webp:
         swapped = []
@@ -92,14 +92,14 @@ def test_no_flicker_between_frames(selfie, analyser, swapper, compiled_builtins)
     assert jumps.max() < template_jumps.max() + 3
 
 
-def test_byte_budget_is_never_exceeded(selfie, analyser, swapper, compiled_builtins):
+def test_byte_budget_is_never_exceeded(selfie, analyser, swapper, compiled_builtins, human_check):
     compiled = compiled_builtins("dramatic-zoom")
-    result = run_swap(selfie, compiled, analyser, swapper, SwapOptions(max_bytes=600_000))
+    result = run_swap(selfie, compiled, analyser, swapper, SwapOptions(max_bytes=600_000), human_check=human_check)
     assert len(result.media.data) <= 600_000
     assert len(gif_frames(result.media.data)) >= 12
 
 
-def test_every_face_of_a_multi_face_template_or_one(selfie, analyser, swapper, compiled_builtins):
+def test_every_face_of_a_multi_face_template_or_one(selfie, analyser, swapper, compiled_builtins, human_check):
     compiled = compiled_builtins("duo")
     assert compiled.face_count == 2
     frames = list(read_frames(compiled.template.media_path))
@@ -115,12 +115,12 @@ def test_every_face_of_a_multi_face_template_or_one(selfie, analyser, swapper, c
     assert changed_faces("largest") == 1
     assert changed_faces("1") == 1
     with pytest.raises(InputError, match="has 2 face track"):
-        run_swap(selfie, compiled, analyser, swapper, SwapOptions(faces="5"))
+        run_swap(selfie, compiled, analyser, swapper, SwapOptions(faces="5"), human_check=human_check)
 
 
-def test_overlay_and_caption_are_drawn_over_the_swapped_face(selfie, analyser, swapper, compiled_builtins):
+def test_overlay_and_caption_are_drawn_over_the_swapped_face(selfie, analyser, swapper, compiled_builtins, human_check):
     compiled = compiled_builtins("deal-with-it")
-    result = run_swap(selfie, compiled, analyser, swapper)
+    result = run_swap(selfie, compiled, analyser, swapper, human_check=human_check)
     last = gif_frames(result.media.data)[-1]
     face = compiled.tracks.faces_at(compiled.tracks.frame_count - 1)[0]
     eyes = face.landmarks[[mesh.IRIS_RIGHT, mesh.IRIS_LEFT], :2].astype(int)
@@ -130,13 +130,14 @@ def test_overlay_and_caption_are_drawn_over_the_swapped_face(selfie, analyser, s
     assert (bottom.min(axis=2) > 235).sum() > 200  # white caption letters
 
 
-def test_selfie_without_a_face_says_so(analyser, swapper, compiled_builtins):
+def test_selfie_without_a_face_says_so(analyser, swapper, compiled_builtins, human_check):
     blank = np.full((400, 400, 3), 180, np.uint8)
     with pytest.raises(NoFaceError, match="no face found in the photo"):
-        run_swap(blank, compiled_builtins("dramatic-zoom"), analyser, swapper)
+        run_swap(blank, compiled_builtins("dramatic-zoom"), analyser, swapper, human_check=human_check)
 
 
-def test_selfie_with_several_faces_uses_the_largest_and_says_so(group, selfie, analyser, swapper, compiled_builtins):
+def test_selfie_with_several_faces_uses_the_largest_and_says_so(group, selfie, analyser, swapper, compiled_builtins,
+                                                               human_check):
     import cv2
 
     image, faces = group
@@ -146,7 +147,7 @@ def test_selfie_with_several_faces_uses_the_largest_and_says_so(group, selfie, a
     two[:selfie.shape[0], :selfie.shape[1]] = selfie
     two[:small.shape[0], selfie.shape[1]:] = small
     assert len(analyser.analyse(two)) == 2
-    result = run_swap(two, compiled_builtins("bounce"), analyser, swapper)
+    result = run_swap(two, compiled_builtins("bounce"), analyser, swapper, human_check=human_check)
     assert result.notices == ["found 2 faces in the photo; used the largest one"]
 
 
@@ -154,7 +155,7 @@ def test_selfie_with_several_faces_uses_the_largest_and_says_so(group, selfie, a
 
 
 @pytest.fixture(scope="module")
-def badge_runs(selfie, analyser, swapper, compiled_builtins):
+def badge_runs(selfie, analyser, swapper, compiled_builtins, human_check):
     """`(fmt, badge) -> (result, frames handed to the encoder)` for the short "shake" template
     (18 frames; its overlay covers the badge's corner), each run at most once per module."""
     compiled = compiled_builtins("shake")
@@ -173,7 +174,7 @@ def badge_runs(selfie, analyser, swapper, compiled_builtins):
             options = SwapOptions(format=fmt) if badge == "default" else SwapOptions(format=fmt, badge=badge)
             with pytest.MonkeyPatch.context() as patch:
                 patch.setattr(pipeline, "StreamingEncoder", Recording)
-                result = run_swap(selfie, compiled, analyser, swapper, options)
+                result = run_swap(selfie, compiled, analyser, swapper, options, human_check=human_check)
             runs[fmt, badge] = (result, written)
         return runs[fmt, badge]
 
@@ -251,12 +252,12 @@ def test_the_badge_is_drawn_last_and_only_in_its_box(badge_runs):
 
 
 def test_without_a_badge_the_frames_are_the_swap_and_overlay_as_before(selfie, analyser, swapper,
-                                                                       compiled_builtins, badge_runs):
+                                                                       compiled_builtins, badge_runs, human_check):
     """badge=None: the encoder gets exactly the swapped frame with the template's overlay,
     recomputed here without run_swap."""
     _, plain = badge_runs("gif", None)
     compiled = compiled_builtins("shake")
-    source = swapper.prepare_source(selfie, pick_selfie_face(selfie, analyser, HumanFaceCheck())[0])
+    source = swapper.prepare_source(selfie, pick_selfie_face(selfie, analyser, human_check)[0])
     frames = list(read_frames(compiled.template.media_path))
     overlays = list(read_overlay(compiled.template.overlay_path))
     for index in (0, len(frames) - 1):
@@ -264,10 +265,12 @@ def test_without_a_badge_the_frames_are_the_swap_and_overlay_as_before(selfie, a
         assert np.array_equal(plain[index], composite(swapped, overlays[index]))
 
 
-def test_the_badge_follows_its_style_and_the_label_is_independent(selfie, analyser, swapper, compiled_builtins):
+def test_the_badge_follows_its_style_and_the_label_is_independent(selfie, analyser, swapper, compiled_builtins,
+                                                                  human_check):
     compiled = compiled_builtins("shake")
     style = BadgeStyle(text="AI-generated", corner="top-left")
-    result = run_swap(selfie, compiled, analyser, swapper, SwapOptions(format="webp", badge=style, label=None))
+    result = run_swap(selfie, compiled, analyser, swapper, SwapOptions(format="webp", badge=style, label=None),
+                      human_check=human_check)
     assert AI_LABEL.encode() not in result.media.data and b"XMP " not in result.media.data
     with Image.open(io.BytesIO(result.media.data)) as webp:
         webp.seek(webp.n_frames - 1)

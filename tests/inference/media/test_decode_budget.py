@@ -129,3 +129,112 @@ def test_a_metadata_value_over_several_lines_does_not_fool_the_probe(tmp_path):
     stream, stderr = ffmpeg.probe(Path(clip), "matroska")
     assert "  Duration: 00:00:00.50" in stderr  # ffmpeg does print the tag's lines
     assert (stream.width, stream.height, stream.duration) == (96, 64, pytest.approx(2.0))
+
+
+def described(path: Path) -> list[str]:
+    """ffmpeg's own description of a file (`ffmpeg -i`), split into lines as it prints them."""
+    done = subprocess.run([ffmpeg.ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)],
+                          capture_output=True, check=False)
+    return done.stderr.decode("utf-8", "replace").split("\n")
+
+
+# ffmpeg escapes the line breaks of a metadata value, but prints a metadata key as it is: an
+# MP4 with `-movflags use_metadata_tags` keeps any key, so a key can add lines of ffmpeg's own
+# form (at ffmpeg's own indent) to its description.
+FORGED_BY_A_KEY = {
+    "duration": ["  Duration: 00:00:00.50, start: 0.000000, bitrate: 41 kb/s"],
+    "stream": ["  Stream #0:0[0x1](und): Video: h264 (avc1 / 0x31637661), yuv420p, 640x480, 25 fps, 25 tbr"],
+    "stream and rotation": ["  Stream #0:0[0x1](und): Video: h264 (avc1 / 0x31637661), yuv420p, 640x480, 25 fps",
+                            "    Side data:", "      displaymatrix: rotation of -90.00 degrees"],
+}
+
+
+@pytest.mark.parametrize("forged", FORGED_BY_A_KEY, ids=list(FORGED_BY_A_KEY))
+def test_lines_that_a_metadata_key_adds_to_the_description_are_refused(tmp_path, forged):
+    """A 5 s, 50-frame clip whose tag key adds lines that would make it half a second, or a
+    640x480 (turned) stream: refused as damaged, never read with the forged figures."""
+    lines = FORGED_BY_A_KEY[forged]
+    key = "\n".join(["k", *lines, "    x"])
+    clip = make_video(tmp_path / "forged.mp4", 5.0, fps=10, extra=["-movflags", "use_metadata_tags",
+                                                                    "-metadata", f"{key}=v"])
+    assert all(line in described(clip) for line in lines)  # ffmpeg prints them as lines of its own
+    with pytest.raises(InputError, match="^the video file is truncated or damaged$"):
+        probe_media(clip)
+    with pytest.raises(InputError, match="^the video file is truncated or damaged$"):
+        next(read_frames(clip))
+    with pytest.raises(ffmpeg.AmbiguousProbeError):
+        ffmpeg.probe(clip, "mov")
+
+
+def test_a_stream_forged_in_a_tracks_language_is_refused(tmp_path):
+    """Matroska stores a track's language as any string, and ffmpeg prints it inside the
+    stream's own line: an audio track (stream 0) whose language holds a video stream line."""
+    language = "eng\n  Stream #0:0: Video: h264, yuv420p, 640x480, 25 fps\n"
+    clip = tmp_path / "forged.mkv"
+    subprocess.run([ffmpeg.ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
+                    "-f", "lavfi", "-i", "sine=duration=2",
+                    "-f", "lavfi", "-i", "testsrc=size=96x64:rate=10:duration=2",
+                    "-map", "0", "-map", "1", "-c:a", "pcm_s16le", "-c:v", "libx264", "-preset", "ultrafast",
+                    "-pix_fmt", "yuv420p", "-metadata:s:a:0", f"language={language}", str(clip)], check=True)
+    assert language.split("\n")[1] in described(clip)
+    with pytest.raises(InputError, match="^the video file is truncated or damaged$"):
+        probe_media(clip)
+
+
+def test_a_value_with_other_line_breaks_stays_one_line(tmp_path):
+    """ffmpeg passes a value's U+2028 (and U+0085) through as it is: a line break to
+    str.splitlines, not to ffmpeg. The value is a value, the clip reads with its real figures."""
+    title = "a\u2028  Stream #0:0: Video: h264, yuv420p, 640x480, 25 fps\u0085  Duration: 00:00:00.50"
+    clip = make_video(tmp_path / "tagged.mp4", 5.0, fps=10, extra=["-metadata", f"title={title}"])
+    info = probe_media(clip)
+    assert (info.width, info.height, info.duration, info.frame_count) == (96, 64, pytest.approx(5.0), 50)
+
+
+HONEST = """Input #0, mov,mp4,m4a,3gp,3g2,mj2, from 'file:/x.mp4':
+  Metadata:
+    major_brand     : isom
+  Duration: 00:00:05.00, start: 0.000000, bitrate: 41 kb/s
+  Stream #0:0[0x1](und): Video: h264 (avc1 / 0x31637661), yuv420p(progressive), 96x64, 10 fps, 10 tbr, 10240 tbn
+    Metadata:
+      handler_name    : VideoHandler
+    Side data:
+      Display Matrix: rotation of 90.00 degrees
+  Stream #0:1[0x2](und): Audio: aac (LC) (mp4a / 0x6134706D), 44100 Hz, mono, fltp, 69 kb/s (default)
+At least one output file must be specified
+"""
+
+
+@pytest.mark.parametrize("change", [
+    ("Input #0", "Input #0, mov, from 'file:/y.mp4':\nInput #0"),  # a second input
+    ("  Stream #0:0", "  Duration: 00:00:00.50\n  Stream #0:0"),  # a second duration
+    ("  Duration", "  Stream #0:0: Video: h264, yuv420p, 640x480, 25 fps\n  Duration"),  # a stream before it
+    ("  Stream #0:1", "  Stream #0:0: Video: h264, yuv420p, 640x480\n  Stream #0:1"),  # a stream twice
+    ("  Stream #0:1[0x2](und)", "  Stream #0:1[0x2](x): Video: h264, 16x16): Video"),  # a stream line in a stream line
+    ("  Stream #0:1", "      displaymatrix: rotation of 90.00 degrees\n  Stream #0:1"),  # a second rotation
+    ("  Duration", "      displaymatrix: rotation of 90.00 degrees\n  Duration"),  # a rotation outside a stream
+    ("  Stream #0:1", "    Metadata:\n      title           : x\n  Stream #0:1"),  # a second metadata header
+    ("  Duration", "  Metadata:\n    title           : x\n  Duration"),  # a second container header
+], ids=["input", "duration", "stream before duration", "stream twice", "stream in a language",
+        "rotation twice", "rotation outside a stream", "stream metadata twice", "container metadata twice"])
+def test_a_description_out_of_ffmpegs_layout_is_refused(change):
+    assert ffmpeg.parse_probe_output(HONEST).rotation == 90  # the honest one reads
+    old, new = change
+    with pytest.raises(ffmpeg.AmbiguousProbeError):
+        ffmpeg.parse_probe_output(HONEST.replace(old, new, 1))
+
+
+def test_a_rotation_forged_in_a_tracks_own_tags_is_refused_when_decoding(tmp_path):
+    """What the layout cannot tell: a Matroska track's tag key that adds a "Side data" block
+    with a rotation right under the track's own tags, where ffmpeg prints the real one. The
+    probe then reads 64x96 for a 96x64 clip, and decoding refuses it: frames are padded to the
+    size the header gave, which a frame of the other shape does not fit. (A square clip turned
+    a quarter keeps its size, so the forged figure changes nothing.)"""
+    key = b"K\n    Side data:\n      displaymatrix: rotation of 90.00 degrees\n      X"
+    holder = b"K" + b"Q" * (len(key) - 1)  # the muxer writes keys upper-cased: a stand-in, patched after
+    clip = make_video(tmp_path / "turned.mkv", 2.0, fps=10, extra=["-metadata:s:v:0", f"{holder.decode()}=v"])
+    data = clip.read_bytes()
+    assert data.count(holder) == 1
+    clip.write_bytes(data.replace(holder, key))
+    assert "      displaymatrix: rotation of 90.00 degrees" in described(clip)
+    with pytest.raises(InputError, match="^the video file is truncated or damaged$"):
+        list(read_frames(clip))
