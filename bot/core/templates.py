@@ -28,7 +28,7 @@ from bot.core.users import user_for
 from bot.store.database import Database
 from bot.store.models import AuditEntry, CustomTemplate
 from inference.errors import InputError
-from inference.media.limits import human_bytes
+from inference.media.limits import Deadline, human_bytes
 from inference.safety.nsfw import NsfwScreen
 from inference.safety.protected_faces import ProtectedFaces
 from inference.safety.template_faces import TemplateFaces
@@ -211,11 +211,11 @@ class CustomTemplates:
             return
         protected = await self.protected.for_scope(scope)
         if protected.entries:
-            await self.heavy_work.run(requester.user_key, lambda _deadline: self._check_faces(protected, ref))
+            await self.heavy_work.run(requester.user_key, lambda deadline: self._check_faces(protected, ref, deadline))
 
-    def _check_faces(self, protected: ProtectedFaces, ref: str) -> None:
-        compiled = self.library.compile(self.library.get(ref))
-        protected.check_template_faces(self.template_faces.describe(compiled))
+    def _check_faces(self, protected: ProtectedFaces, ref: str, deadline: Deadline) -> None:
+        compiled = self.library.compile(self.library.get(ref), deadline=deadline)
+        protected.check_template_faces(self.template_faces.describe(compiled, deadline))
 
     async def remove_one_off(self, ref: str) -> None:
         try:

@@ -21,7 +21,7 @@ from inference.faces.face import Face
 from inference.faces.human_check import HumanFaceCheck
 from inference.templates.tracks import FaceTrack, link_faces, match_faces
 
-TRACKER_VERSION = "tracks-v3"  # v3: tracks of faces that are not human are dropped
+TRACKER_VERSION = "tracks-v4"  # v3: tracks of faces that are not human are dropped; v4: drawn people are human
 
 Progress = Callable[[int, int | None], None]
 

@@ -11,14 +11,21 @@ from tests.bot.test_cli import NATIVE_NOISE, run
 
 
 @pytest.fixture(scope="module")
-def animal_workspace(tmp_path_factory, cat_face) -> Path:
+def animal_workspace(tmp_path_factory, cat_face, drawn_face) -> Path:
     folder = tmp_path_factory.mktemp("animals")
     cv2.imwrite(str(folder / "cat.png"), cat_face[:, :, ::-1])
+    cv2.imwrite(str(folder / "drawn.png"), drawn_face[:, :, ::-1])
     return folder
 
 
 def one_line(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.strip() and not line.startswith(NATIVE_NOISE)]
+
+
+def test_a_drawn_person_is_a_template_face(animal_workspace, tmp_path):
+    add = run(["templates", "add", "drawn.png", "--name", "drawn"], tmp_path / "data", animal_workspace)
+    assert add.returncode == 0, add.stderr
+    assert add.stdout.strip() == "added template 'drawn': 1 frames, 1 face track(s)"
 
 
 def test_a_cat_is_neither_a_selfie_nor_a_template(animal_workspace, tmp_path):
