@@ -14,7 +14,7 @@ the frames it shows.
 
 import io
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,7 +71,8 @@ def sheet_layout(columns: int, frame_width: int, frame_height: int, cell_height:
                        cell_width=cell_width, cell_height=cell_height, columns=columns)
 
 
-def spread_picks(total: int, count: int, hardest: Sequence[SheetPick], describe) -> list[SheetPick]:
+def spread_picks(total: int, count: int, hardest: Sequence[SheetPick], describe: Callable[[int], str]
+                 ) -> list[SheetPick]:
     """The `hardest` frames (at most `count`, in the order given), then frames spread evenly
     over the clip up to `count`, in frame order; `describe(index)` labels the spread ones."""
     count = max(1, min(count, total))
@@ -103,14 +104,14 @@ def picks_from_tracks(tracks: TemplateTracks, count: int) -> list[SheetPick]:
         for i, frame in enumerate(track.frames):
             if track.landmarks is not None and track.landmarks.shape[1] == 478:
                 yaw[frame] = max(yaw[frame], abs(mesh.head_yaw_degrees(track.landmarks[i])))
-            if visible is not None and visible[i] is not None:
+            if visible is not None:
                 hidden[frame] = max(hidden[frame], 1.0 - float(np.mean(visible[i] > 0)))
             if track.scores[i] == 0:
                 missed[frame] = True
 
     def describe(index: int) -> str:
         parts = [f"yaw {yaw[index]:.0f}°"] if yaw[index] >= SHOWN_YAW else []
-        if hidden[index] > 0:
+        if hidden[index] >= 0.005:
             parts.append(f"{100 * hidden[index]:.0f}% hidden")
         if missed[index]:
             parts.append("face not detected")
@@ -136,7 +137,7 @@ def picks_from_truth(faces: np.ndarray, yaw: np.ndarray, occluders: np.ndarray, 
 
     def describe(index: int) -> str:
         parts = [f"yaw {turned[index]:.0f}°"] if turned[index] >= SHOWN_YAW else []
-        if hidden[index] > 0:
+        if hidden[index] >= 0.005:
             parts.append(f"{100 * hidden[index]:.0f}% hidden")
         return " · ".join(parts)
 
@@ -148,7 +149,7 @@ def picks_from_truth(faces: np.ndarray, yaw: np.ndarray, occluders: np.ndarray, 
     return _labelled(spread_picks(total, count, hardest, describe), hardest, describe)
 
 
-def _labelled(picks: list[SheetPick], hardest: list[SheetPick], describe) -> list[SheetPick]:
+def _labelled(picks: list[SheetPick], hardest: list[SheetPick], describe: Callable[[int], str]) -> list[SheetPick]:
     """Each column's label: why it was picked (when it was), then what is true of the frame."""
     why = {}
     for pick in hardest:
@@ -158,15 +159,22 @@ def _labelled(picks: list[SheetPick], hardest: list[SheetPick], describe) -> lis
 
 
 def keep_frames(frames: Iterable[np.ndarray], indices: Iterable[int]) -> dict[int, np.ndarray]:
-    """The frames at `indices` out of a stream, stopping once the last is seen."""
+    """The frames at `indices` out of a stream, which is closed (stopping its decoder) once the
+    last of them is seen."""
     wanted = set(indices)
     kept: dict[int, np.ndarray] = {}
     last = max(wanted, default=-1)
-    for index, frame in enumerate(frames):
-        if index in wanted:
-            kept[index] = frame
-        if index >= last:
-            break
+    stream = iter(frames)
+    try:
+        for index, frame in enumerate(stream):
+            if index in wanted:
+                kept[index] = frame
+            if index >= last:
+                break
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()
     return kept
 
 

@@ -166,7 +166,8 @@ class Corpus:
     portraits' meshes (MediaPipe's 478 points)."""
 
     def __init__(self, root: Path, analyser: FaceAnalyser) -> None:
-        self.folder = Path(root) / CORPUS_VERSION
+        self.root = Path(root)
+        self.folder = self.root / CORPUS_VERSION
         self.analyser = analyser
         self._portraits: dict[str, Portrait] | None = None
 
@@ -190,7 +191,11 @@ class Corpus:
         return CorpusCase(name, spec, folder, selfie, truth)
 
     def _build(self, name: str, spec: CaseSpec, folder: Path) -> None:
-        """Render into a staging folder, then rename it into place (a half-built case is never seen)."""
+        """Render into a staging folder, then rename it into place (a half-built case is never
+        seen). Cases of other corpus versions are removed first: they are never read again."""
+        for stale in self.root.glob("corpus-v*"):
+            if stale.name != CORPUS_VERSION:
+                shutil.rmtree(stale, ignore_errors=True)
         self.folder.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".building-{name}-", dir=self.folder))
         try:
@@ -202,7 +207,7 @@ class Corpus:
                                         source=f"{self.portraits[spec.template_from].credit}; rendered by "
                                                f"inference/quality/corpus.py ({CORPUS_VERSION})")
             (staging / "manifest.json").write_text(manifest.model_dump_json(indent=2))
-            ok, png = cv2.imencode(".png", selfie[:, :, ::-1])
+            _, png = cv2.imencode(".png", selfie[:, :, ::-1])
             (staging / "selfie.png").write_bytes(png.tobytes())
             np.savez_compressed(staging / "truth.npz", faces=faces, yaw=yaw, occluders=np.packbits(occluders),
                                 occluder_shape=np.array(occluders.shape), selfie_points=selfie_points)

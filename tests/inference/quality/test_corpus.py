@@ -79,7 +79,11 @@ def test_an_output_identical_to_the_template_passes_what_asks_to_keep_the_templa
     assert corpus.case("hand").truth.occluders.any()
 
 
-def test_a_case_is_built_once(corpus, analyser):
+def test_a_case_is_built_once_and_older_corpus_versions_go(corpus, analyser):
+    stale = corpus.root / "corpus-v0" / "frontal"
+    stale.mkdir(parents=True)
+    corpus.case("small-selfie")  # built now
+    assert not stale.parent.exists()
     case = corpus.case("frontal")
     stamp = (case.folder / "case.json").stat().st_mtime_ns
     again = Corpus(corpus.folder.parent, analyser).case("frontal")
