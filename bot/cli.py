@@ -518,32 +518,22 @@ def bench(ctx: typer.Context,
 
 
 def _quality_bench(state: CliState, cases: list[str], sheets: Optional[Path], as_json: bool) -> None:
-    from inference.faces.mediapipe_analyser import MediaPipeAnalyser
     from inference.quality.benchmark import format_quality_report, run_quality_benchmark
-    from inference.quality.corpus import CASES, Corpus
-    from inference.quality.metrics import dlib_describer
-    from inference.templates.compile import TrackCache
-    from inference.templates.library import TemplateLibrary
+    from inference.quality.corpus import CASES
 
     unknown = [name for name in cases if name not in CASES]
     if unknown:
         raise InputError(f"no corpus case named {unknown[0][:40]!r}; choose from {', '.join(CASES)}")
     if sheets is not None:
-        if sheets.exists() and not sheets.is_dir():
-            raise InputError(f"--sheets must be a folder: {sheets}")
-        sheets.mkdir(parents=True, exist_ok=True)
+        try:
+            sheets.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise InputError(f"--sheets must be a folder we can write to: {error.strerror}") from None
     c = state.components
-    # The corpus is drawn on MediaPipe's 478-point mesh, whichever analyser the swaps use.
-    mesh_analyser = c.analyser if c.analyser.name == "mediapipe" else MediaPipeAnalyser(quiet=not state.verbose)
-    mesh_analyser.prepare()
-    corpus = Corpus(state.settings.data_dir / "cache" / "quality", mesh_analyser)
-    # The corpus's templates are compiled into its own folder, never the library's track cache.
-    library = TemplateLibrary(corpus.folder / "templates", TrackCache(corpus.folder / "tracks"), c.analyser,
-                              c.limits, human_check=c.library.human_check)
     with _progress() as progress:
         task = progress.add_task("quality", total=len(cases or CASES))
-        report = run_quality_benchmark(corpus, library, c.analyser, c.swapper, c.limits, dlib_describer(),
-                                       cases or tuple(CASES), sheets,
+        report = run_quality_benchmark(state.settings.data_dir / "cache" / "quality", c.analyser, c.swapper,
+                                       c.limits, c.library.human_check, cases or tuple(CASES), sheets,
                                        progress=lambda name: progress.update(task, advance=1, description=name))
     if as_json:
         print(json.dumps(report))

@@ -19,6 +19,8 @@ from inference.benchmark import bare_transcode
 from inference.errors import InputError
 from inference.faces.analyser import FaceAnalyser
 from inference.faces.face import Face
+from inference.faces.human_check import HumanFaceCheck
+from inference.faces.mediapipe_analyser import MediaPipeAnalyser
 from inference.media.decode import read_frames
 from inference.media.limits import MediaLimits
 from inference.pipeline import SwapOptions, run_swap
@@ -37,9 +39,11 @@ from inference.quality.metrics import (
     SHARPNESS_RANGE,
     TONE_GOAL,
     Describe,
+    dlib_describer,
     score_swap,
 )
 from inference.swappers.base import Swapper
+from inference.templates.compile import TrackCache
 from inference.templates.library import TemplateLibrary
 
 COST_GOAL = 2.0  # the whole job against a bare transcode of its template
@@ -103,11 +107,20 @@ def run_case(case: CorpusCase, library: TemplateLibrary, analyser: FaceAnalyser,
             "cost": cost, "cost_pass": cost <= COST_GOAL, "analyser_calls": max(calls)}
 
 
-def run_quality_benchmark(corpus: Corpus, library: TemplateLibrary, analyser: FaceAnalyser, swapper: Swapper,
-                          limits: MediaLimits, describe: Describe | None, cases: Sequence[str] = tuple(CASES),
+def run_quality_benchmark(cache_folder: Path, analyser: FaceAnalyser, swapper: Swapper, limits: MediaLimits,
+                          human_check: HumanFaceCheck, cases: Sequence[str] = tuple(CASES),
                           sheets: Path | None = None, progress: Callable[[str], None] | None = None) -> dict:
-    """Every case in `cases`, then the overall figures. `sheets`: a folder for one contact sheet per case."""
+    """Every case in `cases`, then the overall figures. The corpus and its compiled tracks live
+    in `cache_folder` (never in the template library's track cache); `sheets`: a folder for one
+    contact sheet per case. The corpus is drawn on MediaPipe's 478-point mesh, whichever
+    analyser the swaps use."""
     started = time.perf_counter()
+    mesh_analyser = analyser if analyser.name == MediaPipeAnalyser.name else MediaPipeAnalyser()
+    mesh_analyser.prepare()
+    corpus = Corpus(cache_folder, mesh_analyser)
+    library = TemplateLibrary(corpus.folder / "templates", TrackCache(corpus.folder / "tracks"), analyser, limits,
+                              human_check=human_check)
+    describe = dlib_describer()
     results = []
     for name in cases:
         if progress:

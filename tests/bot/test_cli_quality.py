@@ -105,3 +105,10 @@ def test_quality_benchmark_scores_corpus_cases_and_draws_their_sheets(tmp_path):
 def test_quality_benchmark_refuses_an_unknown_case_in_one_line(tmp_path):
     line = _one_error_line(run(["bench", "--quality", "--case", "nope"], tmp_path / "data", tmp_path))
     assert "no corpus case named 'nope'" in line and "hand" in line
+
+
+def test_quality_benchmark_refuses_sheets_that_are_a_file_in_one_line(tmp_path):
+    (tmp_path / "sheets.txt").write_text("not a folder")
+    line = _one_error_line(run(["bench", "--quality", "--case", "hand", "--sheets", "sheets.txt"], tmp_path / "data",
+                               tmp_path))
+    assert "--sheets must be a folder" in line
