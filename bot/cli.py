@@ -153,15 +153,20 @@ def _check_output(output: Path) -> None:
         raise InputError(f"the output path is a folder, not a file name: {output}")
 
 
-def _swap_to_file(state: CliState, selfie_image, template: CompiledTemplate, output: Path, fmt: str,
-                  max_bytes: Optional[int], faces: str, progress: Progress):
+def _run_job(state: CliState, selfie_image, template: CompiledTemplate, fmt: str, max_bytes: Optional[int],
+             faces: str, progress: Progress):
     c = state.components
     options = SwapOptions(format=fmt, max_bytes=max_bytes, faces=faces,
                           label=AI_LABEL if state.settings.label_outputs else None, badge=state.settings.badge())
     task = progress.add_task("swapping", total=template.tracks.frame_count)
-    result = run_swap(selfie_image, template, c.analyser, c.swapper, options, c.limits,
-                      progress=lambda done, total: progress.update(task, completed=done, total=total),
-                      enhancer=c.enhancer, human_check=c.library.human_check)
+    return run_swap(selfie_image, template, c.analyser, c.swapper, options, c.limits,
+                    progress=lambda done, total: progress.update(task, completed=done, total=total),
+                    enhancer=c.enhancer, human_check=c.library.human_check)
+
+
+def _swap_to_file(state: CliState, selfie_image, template: CompiledTemplate, output: Path, fmt: str,
+                  max_bytes: Optional[int], faces: str, progress: Progress):
+    result = _run_job(state, selfie_image, template, fmt, max_bytes, faces, progress)
     write_atomically(output, result.media.data)
     return result
 
@@ -199,6 +204,43 @@ def swap(
     media = result.media
     out.print(f"wrote {output} ({media.format}, {media.width}x{media.height}, {media.frame_count} frames, "
               f"{len(media.data) / 1024:.0f} KiB) in {result.timings['total']:.1f} s")
+
+
+@app.command()
+def inspect(
+    ctx: typer.Context,
+    selfie: Annotated[Path, typer.Argument(help="A photo with your face.")],
+    template: Annotated[str, typer.Argument(help="Template name or a media file.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the PNG.")] = Path("sheet.png"),
+    frames: Annotated[int, typer.Option("--frames", min=1, max=24, help="Columns: frames shown.")] = 6,
+    fmt: Annotated[FormatChoice, typer.Option("--format", help="Output format swapped to.")] = FormatChoice.mp4,
+    face: Annotated[str, typer.Option("--face", help="Template faces to swap: all, largest or a number.")] = "all",
+) -> None:
+    """Swap SELFIE into TEMPLATE and write a contact sheet: template frames above the output's,
+    the most turned and most hidden faces among them."""
+    from inference.quality.contact_sheet import sheet_of_swap, write_sheet
+
+    state = _state(ctx)
+    if face not in ("all", "largest") and not face.isdigit():
+        raise InputError("--face must be all, largest or a face number such as 0")
+    if output.suffix.lower() != ".png":
+        raise InputError(f"the contact sheet is a PNG; name it with .png, not {output.name[-40:]!r}")
+    _check_output(output)
+    if not selfie.is_file():
+        raise InputError(f"no such file: {selfie}")
+    limits = state.components.limits
+    image = load_image(selfie, limits)
+    _refuse_protected_selfie(state, image)
+    with _progress() as progress:
+        compiled = _resolve_template(state, template, progress)
+        _refuse_protected_template(state, compiled)
+        result = _run_job(state, image, compiled, fmt.value, None, face, progress)
+    title = (f"{selfie.name[-60:]} into {Path(template).name[-60:]} ({fmt.value}, {compiled.tracks.frame_count} "
+             "frames); top: template, bottom: output")
+    sheet, picks = sheet_of_swap(compiled, result.media, frames, title, limits)
+    write_sheet(output, sheet, picks)
+    out.print(f"wrote {output}: frames {', '.join(str(p.index) for p in picks)} of {compiled.tracks.frame_count}, "
+              f"{sheet.shape[1]}x{sheet.shape[0]}", highlight=False)
 
 
 @app.command()
@@ -426,6 +468,11 @@ def models_fetch(
 def bench(ctx: typer.Context,
           as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
           template: Annotated[str, typer.Option("--template", "-t")] = "dramatic-zoom",
+          quality: Annotated[bool, typer.Option("--quality", help="Score swaps on the realism corpus.")] = False,
+          case: Annotated[Optional[list[str]], typer.Option("--case", help="With --quality: only these cases.")]
+          = None,
+          sheets: Annotated[Optional[Path], typer.Option("--sheets", help="With --quality: a contact sheet per case "
+                                                                         "in this folder.")] = None,
           load: Annotated[Optional[int], typer.Option("--load", min=1,
                                                       help="Concurrent submitters through the job service.")] = None,
           jobs: Annotated[Optional[int], typer.Option("--jobs", min=1,
@@ -435,8 +482,13 @@ def bench(ctx: typer.Context,
           workers: Annotated[list[int], typer.Option("--workers", min=1, help="With --load: worker counts.")] = [1, 2],
           ) -> None:
     """Time a swap job against a bare transcode and per-frame analysis; with --load, the job
-    service under N concurrent submitters."""
+    service under N concurrent submitters; with --quality, swap quality on the realism corpus."""
     state = _state(ctx)
+    if quality:
+        if load is not None:
+            raise InputError("--quality and --load are separate benchmarks; run one at a time")
+        _quality_bench(state, case or [], sheets, as_json)
+        return
     c = state.components
     if load is not None:
         from bot.load_benchmark import (
@@ -463,6 +515,30 @@ def bench(ctx: typer.Context,
         print(json.dumps(report))
     else:
         out.print(format_report(report), highlight=False)
+
+
+def _quality_bench(state: CliState, cases: list[str], sheets: Optional[Path], as_json: bool) -> None:
+    from inference.quality.benchmark import format_quality_report, run_quality_benchmark
+    from inference.quality.corpus import CASES
+
+    unknown = [name for name in cases if name not in CASES]
+    if unknown:
+        raise InputError(f"no corpus case named {unknown[0][:40]!r}; choose from {', '.join(CASES)}")
+    if sheets is not None:
+        try:
+            sheets.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise InputError(f"--sheets must be a folder we can write to: {error.strerror}") from None
+    c = state.components
+    with _progress() as progress:
+        task = progress.add_task("quality", total=len(cases or CASES))
+        report = run_quality_benchmark(state.settings.data_dir / "cache" / "quality", c.analyser, c.swapper,
+                                       c.limits, c.library.human_check, cases or tuple(CASES), sheets,
+                                       progress=lambda name: progress.update(task, advance=1, description=name))
+    if as_json:
+        print(json.dumps(report))
+    else:
+        out.print(format_quality_report(report), highlight=False)
 
 
 @app.command()
