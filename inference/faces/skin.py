@@ -25,8 +25,8 @@ from inference.faces import mesh
 RIGHT_BROW = (46, 52, 53, 55, 63, 65, 66, 70, 105, 107)
 LEFT_BROW = (276, 282, 283, 285, 293, 295, 296, 300, 334, 336)
 LIPS_OUTER = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185)
+NOSTRILS = (48, 64, 98, 97, 2, 326, 327, 294, 278, 102, 331, 49, 279)
 SHADING_SCALE = 0.12  # of the face's size: the Gaussian scale at which light is told from skin
-DETAIL_SCALE = 0.04  # of the face's size: the scale of "the skin around" a strand or a spot
 
 
 def white_level(lab: np.ndarray, points: np.ndarray, offset: tuple[float, float] = (0.0, 0.0)) -> float | None:
@@ -48,6 +48,7 @@ def white_level(lab: np.ndarray, points: np.ndarray, offset: tuple[float, float]
 
 
 REFERENCE_WHITE = 78.0  # L* of the whites of the eyes in a normally exposed photo
+EXPOSURE_BAND = (0.6, 1.4)  # luminance factors of eye whites that count as a normal exposure
 
 
 def exposure(white: float | None) -> float:
@@ -55,7 +56,13 @@ def exposure(white: float | None) -> float:
     lightness of its eye whites (1 when they cannot tell), as a factor on luminance."""
     if white is None:
         return 1.0
-    return float(np.clip(_luminance(white) / _luminance(REFERENCE_WHITE), 0.15, 1.25))
+    factor = _luminance(white) / _luminance(REFERENCE_WHITE)
+    # Eye whites are a few dozen pixels: their reading wobbles from frame to frame, so only a
+    # clearly dim or bright scene counts (beyond a band that normal exposures stay within).
+    low, high = EXPOSURE_BAND
+    if low <= factor <= high:
+        return 1.0
+    return float(np.clip(factor / low if factor < low else factor / high, 0.15, 1.25))
 
 
 def exposed(lightness: float, factor: float) -> float:
@@ -73,7 +80,7 @@ def face_size(points: np.ndarray) -> float:
 
 
 def skin_mask(points: np.ndarray, shape: tuple[int, int], offset: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
-    """uint8 1 on the face's skin (the mesh's oval less eyes, brows and lips), in an image of
+    """uint8 1 on the face's skin (the mesh's oval less eyes, brows, nostrils and lips), in an image of
     `shape` whose origin is at `offset` in the points' coordinates."""
     xy = points[:, :2] - np.asarray(offset, np.float32)
     size = face_size(points)
@@ -82,7 +89,7 @@ def skin_mask(points: np.ndarray, shape: tuple[int, int], offset: tuple[float, f
     holes = np.zeros(shape, np.uint8)
     for upper, lower in ((mesh.RIGHT_EYE_UPPER, mesh.RIGHT_EYE_LOWER), (mesh.LEFT_EYE_UPPER, mesh.LEFT_EYE_LOWER)):
         cv2.fillPoly(holes, [np.round(xy[list(upper) + list(lower[::-1])]).astype(np.int32)], 1)
-    for group in (RIGHT_BROW, LEFT_BROW, LIPS_OUTER):
+    for group in (RIGHT_BROW, LEFT_BROW, LIPS_OUTER, NOSTRILS):
         cv2.fillPoly(holes, [cv2.convexHull(np.round(xy[list(group)]).astype(np.int32))], 1)
     grow = max(1, int(round(0.035 * size)))
     holes = cv2.dilate(holes, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
@@ -149,30 +156,32 @@ def shading(lab: np.ndarray, mask: np.ndarray, size: float, tone: SkinTone) -> n
     return masked_lowpass(lab, mask, SHADING_SCALE * size) - tone.median
 
 
-def clean_selfie(lab: np.ndarray, mask: np.ndarray, size: float) -> tuple[np.ndarray, np.ndarray]:
+def clean_selfie(lab: np.ndarray, points: np.ndarray, mask: np.ndarray, size: float) -> tuple[np.ndarray, np.ndarray]:
     """The selfie's skin without hair strands, glasses frames and shine: returns the cleaned
     Lab image and the skin mask without the marks.
 
-    A strand or a frame is a mark far darker than the skin right around it; small dark dots
-    (moles, freckles) are part of the person and stay: only marks that stretch over a
-    noticeable length are painted over from their surroundings. A shine spot is skin far
-    brighter and paler than the skin's coarse level there; it is blended back to that level
-    (softly: a shine has no edge)."""
+    A strand or a frame is a thin line far darker than the skin on either side of it (a
+    black-hat of a few pixels' width), stretching over a noticeable length; moles, freckles,
+    stubble and shadows are wider or shorter, belong to the person, and stay. Above the eyes
+    (a hat's brim, a fringe), whole patches of another colour are blended to the skin's
+    colour around them. A shine spot is skin far brighter and paler than the skin's coarse
+    level there; it is blended back to that level (softly: a shine has no edge)."""
     inside = mask.astype(bool)
     if not inside.any():
         return lab, mask
-    around = masked_lowpass(lab, mask, DETAIL_SCALE * size)
-    diff = lab[..., 0] - around[..., 0]
-    spread = max(2.0, 1.4826 * float(np.median(np.abs(diff[inside]))))
-    dark = _long_marks(((diff < -max(12.0, 3.0 * spread)) & inside).astype(np.uint8), 0.06 * size)
+    width = max(5, int(round(0.05 * size)) | 1)
+    closed = cv2.morphologyEx(lab[..., 0], cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE,
+                                                                                      (width, width)))
+    thin_dark = (closed - lab[..., 0]) > 18.0
+    dark = _long_marks((thin_dark & inside).astype(np.uint8), 0.08 * size)
     cleaned = _paint_over(lab, cv2.dilate(dark.astype(np.uint8), np.ones((3, 3), np.uint8)), size)
-    # Whole areas of another colour (a hat's brim, a fringe, a coloured frame) are no skin either:
-    # they are blended to the skin's colour around them, smoothly.
     tone = SkinTone.of(cleaned, mask & (1 - dark.astype(np.uint8)))
     colour_gap = np.sqrt((((cleaned[..., 1:] - tone.median[1:]) / np.maximum(tone.spread[1:], 3.0)) ** 2).sum(axis=2))
-    other = np.clip((colour_gap - 3.5) / 2.0, 0.0, 1.0) * inside
+    brow_line = float(points[[70, 300], 1].mean())  # the tops of the brows
+    rows = np.arange(lab.shape[0], dtype=np.float32)[:, None]
+    other = np.clip((colour_gap - 3.5) / 2.0, 0.0, 1.0) * inside * (rows < brow_line)
     if other.any():
-        skin_only = (mask & (1 - dark.astype(np.uint8)) & (other < 0.5).astype(np.uint8))
+        skin_only = mask & (1 - dark.astype(np.uint8)) & (other < 0.5).astype(np.uint8)
         skin_colour = masked_lowpass(cleaned, skin_only, SHADING_SCALE * size)
         other = cv2.GaussianBlur(other.astype(np.float32), (0, 0), max(1.0, 0.015 * size))[..., None]
         cleaned = cleaned + (skin_colour - cleaned) * other

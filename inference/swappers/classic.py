@@ -7,11 +7,13 @@ is cleaned of hair strands, glasses frames and shine, and its own shading is tak
 (`inference.faces.skin`). Each frame then lights it with the template's shading, measured
 on the template's skin only, at the selfie's skin tone (`blend`).
 
-The template's expression drives: an open template mouth keeps its own mouth (teeth,
-tongue) whatever the selfie's lips do, and a template eye that is shut, or that the selfie
-has shut or squinted, keeps the template's own eye; the selfie's eyes and mouth come in
-where the template's are open and the selfie's are too. The decision depends on the
-template frame alone, so the mouth does not flip between frames with the selfie's shape.
+The template's expression drives the mouth: an open template mouth keeps its own mouth
+(teeth, tongue) whatever the selfie's lips do, and a closed one gets the selfie's closed
+lips, so a laughing selfie cannot open a crying template's mouth. The eyes stay the
+selfie's (they carry most of who it is), shaped like the template's: a shut template eye
+shuts the selfie's, and a selfie eye less open than the template's keeps its own shape.
+The mouth's decision depends on the template frame alone, so it does not flip between
+frames with the selfie's shape.
 """
 
 import os
@@ -49,7 +51,6 @@ _REGIONS = {
 }
 _TEXTURE_MAX_SIDE = 640
 MOUTH_OPEN = 0.08  # template inner-lip gap over mouth width above which its own mouth shows
-EYE_SHUT = 0.12  # lid gap over eye width below which an eye counts as shut
 WHITES_OPEN = 0.2  # lid gap over eye width from which the whites of the eyes are measured
 
 
@@ -70,6 +71,7 @@ class ClassicSource:
 class ExpressionPlan:
     regions: list[str]  # mesh regions filled from the selfie
     keep_template: set[str]  # features whose template pixels (and shape) show through
+    selfie_shaped: set[str]  # features that take the selfie's shape, not the template's
 
 
 class ClassicSwapper:
@@ -106,7 +108,7 @@ class ClassicSwapper:
             points *= scale
         winding = {name: np.sign(signed_areas(points, tris)) for name, tris in _REGIONS.items()}
         size = face_size(points)
-        lab, skin = clean_selfie(to_lab(texture), skin_mask(points, texture.shape[:2]), size)
+        lab, skin = clean_selfie(to_lab(texture), points, skin_mask(points, texture.shape[:2]), size)
         tone = SkinTone.of(lab, skin)
         lab[..., 0] -= shading(lab, skin, size, tone)[..., 0]  # its own light out; its colours stay
         return ClassicSource(lab, tone, points, mesh.eye_openness(points), mesh.mouth_openness(points), winding,
@@ -132,25 +134,29 @@ class ClassicSwapper:
             self._pool = None
 
     def expression_plan(self, target: np.ndarray, source: ClassicSource) -> "ExpressionPlan":
-        """Where the selfie's pixels go, and whose eyes and mouth show (see the module text)."""
-        regions = ["skin"]
+        """Where the selfie's pixels go, and whose eyes and mouth show (see the module text).
+
+        The eyes always come from the selfie, for they carry most of who it is: a selfie eye
+        less open than the template's (a blink, a squint, a look down) keeps its own shape
+        rather than being stretched open, and a template eye that is shut stays shut (the
+        selfie's lids take its shape)."""
+        selfie_shaped = {
+            name for name, src_open, dst_open in zip(("right_eye", "left_eye"), source.eyes, mesh.eye_openness(target))
+            if src_open < 0.7 * dst_open
+        }
+        regions = ["skin", "right_eye", "left_eye"]
         keep_template = set()
-        for name, src_open, dst_open in zip(("right_eye", "left_eye"), source.eyes, mesh.eye_openness(target)):
-            if dst_open < EYE_SHUT or src_open < max(EYE_SHUT, 0.6 * dst_open):
-                keep_template.add(name)
-            else:
-                regions.append(name)
         if mesh.mouth_openness(target) >= MOUTH_OPEN:
             keep_template.add("mouth")
         else:
             regions.append("mouth")
-        return ExpressionPlan(regions, keep_template)
+        return ExpressionPlan(regions, keep_template, selfie_shaped)
 
     def _swap_face(self, frame: np.ndarray, target: Face, source: ClassicSource) -> None:
         if target.landmarks is None:
             return
         plan = self.expression_plan(target.landmarks, source)
-        dst = source.shape.apply(target.landmarks, plan.keep_template)
+        dst = source.shape.apply(target.landmarks, plan.keep_template, plan.selfie_shaped)
         triangles = np.concatenate([_REGIONS[r] for r in plan.regions])
         winding = np.concatenate([source.winding[r] for r in plan.regions])
         warp = build_mesh_warp(source.points, dst, triangles, frame.shape[:2], dst[:, 2], winding)

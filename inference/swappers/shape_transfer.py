@@ -52,10 +52,12 @@ class ShapeTransfer:
         kernel[_OVAL] = 0.0
         return cls(source.astype(np.float64), kernel, strength)
 
-    def apply(self, target: np.ndarray, frozen: set[str] = frozenset()) -> np.ndarray:
+    def apply(self, target: np.ndarray, frozen: set[str] = frozenset(),
+              selfie_shaped: set[str] = frozenset()) -> np.ndarray:
         """Target landmarks moved to the selfie's proportions.
 
-        `frozen` features stay where they are (the template's own pixels show there).
+        `frozen` features stay where they are (the template's own pixels show there);
+        `selfie_shaped` ones take the selfie's shape too, not only its size and place.
         """
         aligned = _align(self.source, target.astype(np.float64))
         shifts = []
@@ -64,6 +66,9 @@ class ShapeTransfer:
                 shifts.append(np.zeros((len(idx), 2)))
                 continue
             t, a = target[idx, :2].astype(np.float64), aligned[idx, :2]
+            if name in selfie_shaped:
+                shifts.append(a - t)
+                continue
             t_centre, a_centre = t.mean(axis=0), a.mean(axis=0)
             scale = _size(aligned, a, corners) / max(_size(target, t, corners), 1e-6)
             shifts.append(a_centre + np.clip(scale, 0.7, 1.4) * (t - t_centre) - t)
