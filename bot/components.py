@@ -36,13 +36,13 @@ class Components:
 def build_swapper(settings: Settings, store: ModelStore) -> Swapper:
     """The swapper `settings.swapper` asks for; `auto` takes the learned one when its models verify."""
     if settings.swapper == "classic":
-        return ClassicSwapper(settings.max_selfie_yaw_degrees)
+        return ClassicSwapper(settings.max_selfie_yaw_degrees, tone_balance=settings.skin_tone_balance)
     if settings.swapper == "auto":
         missing = [n for n in LEARNED_SWAPPER_MODELS if store.status(n) not in USABLE_STATUSES]
         if missing:
             log.info("swapper: classic (the learned swapper needs %s in %s; see `memeswap models list`)",
                      ", ".join(missing), store.folder)
-            return ClassicSwapper(settings.max_selfie_yaw_degrees)
+            return ClassicSwapper(settings.max_selfie_yaw_degrees, tone_balance=settings.skin_tone_balance)
     from inference.faces.arcface import ArcFaceEmbedder
     from inference.swappers.inswapper import InSwapper
 

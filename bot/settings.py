@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     # Compiled face tracks of templates, least recently used out beyond this.
     track_cache_bytes: int = Field(default=1024 * 1024 * 1024, gt=0)
     max_selfie_yaw_degrees: float = 30.0
+    # The swapped face's skin tone: 1 keeps the selfie's (the default keeps most of it, so a
+    # dark-skinned face stays dark-skinned in any template), 0 takes the template person's.
+    skin_tone_balance: float = Field(default=0.8, ge=0, le=1)
     label_outputs: bool = True
     # A visible badge in a corner of every frame (metadata labels are stripped by chat apps).
     ai_badge: bool = True

@@ -1,62 +1,95 @@
-"""Colour, lighting and edge blending for a warped face.
+"""Tone, lighting and edge blending for a warped face.
 
-Lighting is matched by replacing the warped face's low frequencies with the template
-face's: result = warped - lowpass(warped) + lowpass(target). The selfie keeps its detail
-(eyes, brows, skin texture) while the template's colour cast, shading and brightness come
-through, so the seam at the forehead and cheeks disappears under the feathered edge.
-Low-pass images are computed as normalised convolutions inside the face mask, on a
-quarter-size copy, so the background never bleeds into the face and the cost stays small.
+The policy: lighting follows the template, tone follows the selfie. The selfie's face comes
+in as if evenly lit (its own shading taken out, `inference.faces.skin`); the template's
+light, measured on its skin only, goes on it; and the skin tone is the selfie's, moved
+towards the template's only by `1 - balance` (a setting). So a dark-skinned selfie stays
+dark-skinned under a template's stage light, and a hard side light on the selfie does not
+come along. Where the new tone meets the template's neck and ears, their skin is moved to
+it too, fading with the distance from the face, so there is no ring at the seam.
 """
 
 import cv2
 import numpy as np
 
-
-def masked_lowpass(image: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray:
-    """Gaussian blur of `image` using only pixels where `mask` is set."""
-    height, width = mask.shape
-    factor = max(1, int(sigma // 4))
-    small_size = (max(1, width // factor), max(1, height // factor))
-    small_image = cv2.resize(image, small_size, interpolation=cv2.INTER_AREA)
-    small_mask = cv2.resize(mask.astype(np.float32), small_size, interpolation=cv2.INTER_AREA)
-    s = max(0.5, sigma / factor)
-    small_image = small_image.reshape(*small_mask.shape, -1)
-    weighted = cv2.GaussianBlur(small_image * small_mask[..., None], (0, 0), s)
-    weight = cv2.GaussianBlur(small_mask, (0, 0), s)[..., None]
-    low = weighted.reshape(*weighted.shape[:2], -1) / np.maximum(weight, 1e-4)
-    return cv2.resize(low, (width, height), interpolation=cv2.INTER_LINEAR).reshape(image.shape)
+from inference.faces.skin import SkinTone, shading
 
 
-def match_lighting(warped: np.ndarray, target: np.ndarray, mask: np.ndarray, sigma: float) -> np.ndarray:
-    """Give `warped` the colour and shading of `target` (float32 RGB, 0..255).
+def tone_target(selfie: SkinTone, template: SkinTone, balance: float) -> np.ndarray:
+    """The skin colour the swapped face gets. Lightness, the main axis of skin tone, is the
+    selfie's moved `1 - balance` of the way to the template's (balance 1: the selfie's own;
+    0: the template's); colour follows the selfie half as much, since a photo's colour is
+    partly its camera's; and a template whose skin is no natural skin colour (a graded,
+    tinted or posterised clip) keeps its colour, which is then its light, not a tone."""
+    weights = np.array([balance, balance / 2, balance / 2], np.float32)
+    if not natural_skin_colour(template.median):
+        weights[1:] = 0.0
+    return template.median + weights * (selfie.median - template.median)
 
-    Works in Lab. Lightness takes the template's shading at scale `sigma`; colour is
-    matched by mean and spread over the face (Reinhard transfer), so a selfie's blotchy
-    warm cast becomes the template's evenly lit skin instead of leaving coloured patches.
-    """
-    warped_lab = cv2.cvtColor(warped / 255.0, cv2.COLOR_RGB2Lab)
-    target_lab = cv2.cvtColor(target / 255.0, cv2.COLOR_RGB2Lab)
-    stride = max(1, int(np.sqrt(mask.size / 4000)))  # colour statistics from about 4000 pixels
-    inside = mask[::stride, ::stride].astype(bool)
-    result = warped_lab
-    result[..., :1] += masked_lowpass(target_lab[..., :1], mask, sigma) - masked_lowpass(warped_lab[..., :1], mask, sigma)
-    if inside.sum() > 16:
-        source_ab = warped_lab[::stride, ::stride, 1:][inside]
-        target_ab = target_lab[::stride, ::stride, 1:][inside]
-        spread = target_ab.std(axis=0) / np.maximum(source_ab.std(axis=0), 1e-3)
-        result[..., 1:] = (warped_lab[..., 1:] - source_ab.mean(axis=0)) * np.minimum(spread, 1.5) + target_ab.mean(axis=0)
-    return cv2.cvtColor(result, cv2.COLOR_Lab2RGB) * 255.0
+
+def natural_skin_colour(lab: np.ndarray) -> bool:
+    """Whether a Lab colour is in the range of human skin under roughly white light: warm
+    hues (orange to yellow) of moderate chroma."""
+    hue = float(np.degrees(np.arctan2(lab[2], lab[1])))
+    chroma = float(np.hypot(lab[1], lab[2]))
+    return 15.0 <= hue <= 85.0 and 4.0 <= chroma <= 45.0
+
+
+def relight(even: np.ndarray, selfie: SkinTone, template_lab: np.ndarray, template_skin: np.ndarray,
+            template: SkinTone, target: np.ndarray, size: float) -> np.ndarray:
+    """The warped selfie face (`even`: evenly lit Lab) in the template's light and the
+    `target` tone: result = even - selfie median + target + template shading."""
+    return even - selfie.median + target + shading(template_lab, template_skin, size, template)
+
+
+def carry_tone_around(lab: np.ndarray, face: np.ndarray, template: SkinTone, shift: np.ndarray, size: float,
+                      eye_y: float, nose_y: float) -> tuple[np.ndarray, np.ndarray]:
+    """Move the template's skin outside the face (neck, ears, the cheeks beyond the mesh) by
+    `shift`: in proportion to how skin-like each pixel is, fading with its distance from
+    the face (`face`: uint8 mask of the swapped area), to nothing at the region's edge and
+    above the eyes (hair, whatever its colour, is never touched). `eye_y`, `nose_y`: rows
+    of the eyes and the nose tip in the region. Returns the new Lab and the weight given to
+    `shift` per pixel."""
+    if not np.any(shift):
+        return lab, np.zeros(face.shape, np.float32)
+    height, width = face.shape
+    # The weights are smooth: work on a grid of about 64 px across the face, then scale up.
+    factor = max(1, int(size // 64))
+    small = (max(1, width // factor), max(1, height // factor))
+    small_lab = cv2.resize(lab, small, interpolation=cv2.INTER_AREA)
+    small_face = cv2.resize(face, small, interpolation=cv2.INTER_NEAREST)
+    size_small = size / factor
+    distance = cv2.distanceTransform((1 - small_face).astype(np.uint8), cv2.DIST_L2, 3)
+    near = np.exp(-distance / (0.3 * size_small))
+    rows = np.arange(small[1], dtype=np.float32)[:, None] * factor
+    cols = np.arange(small[0], dtype=np.float32)[None, :] * factor
+    below_eyes = np.clip((rows - eye_y) / max(nose_y - eye_y, 1.0), 0.0, 1.0)
+    edge = np.minimum(np.minimum(rows, height - 1 - rows), np.minimum(cols, width - 1 - cols))
+    inside = np.clip(edge / (0.15 * size), 0.0, 1.0)
+    spread = np.maximum(template.spread * 1.5, (5.0, 3.0, 3.0))
+    d2 = (((small_lab - template.median) / spread) ** 2).sum(axis=2)
+    likeness = cv2.GaussianBlur(np.exp(-0.5 * np.maximum(d2 - 2.0, 0.0)).astype(np.float32), (0, 0),
+                                max(0.7, 0.03 * size_small))  # smooth: compression noise must not speckle it
+    weight = cv2.resize((near * below_eyes * inside * likeness).astype(np.float32), (width, height),
+                        interpolation=cv2.INTER_LINEAR)
+    return lab + weight[..., None] * shift, weight
 
 
 def feathered_alpha(mask: np.ndarray, feather: float) -> np.ndarray:
-    """A soft 0..1 alpha that reaches 0 at the mask's edge and 1 about `feather` px inside."""
+    """A soft 0..1 alpha that reaches 0 at the mask's edge and 1 about `feather` px inside
+    (computed on a grid of a few pixels per feather width, then scaled up: it is smooth)."""
+    factor = max(1, int(feather // 6))
+    height, width = mask.shape
+    if factor > 1:
+        mask = cv2.resize(mask, (max(1, width // factor), max(1, height // factor)), interpolation=cv2.INTER_AREA)
+        feather /= factor
     radius = max(1, int(round(0.75 * feather)))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
     inner = cv2.erode(mask.astype(np.uint8), kernel)
     padded = cv2.copyMakeBorder(inner.astype(np.float32), radius * 2, radius * 2, radius * 2, radius * 2,
                                 cv2.BORDER_CONSTANT, value=0)
-    soft = cv2.GaussianBlur(padded, (0, 0), max(0.5, feather / 3))
-    return soft[radius * 2:-radius * 2, radius * 2:-radius * 2]
+    soft = cv2.GaussianBlur(padded, (0, 0), max(0.5, feather / 3))[radius * 2:-radius * 2, radius * 2:-radius * 2]
+    return cv2.resize(soft, (width, height), interpolation=cv2.INTER_LINEAR) if factor > 1 else soft
 
 
 def is_greyscale(image: np.ndarray) -> bool:

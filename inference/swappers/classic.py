@@ -1,11 +1,19 @@
-"""The embedded default swapper: dense-mesh warp, lighting match and feathered blend.
+"""The embedded default swapper: dense-mesh warp, the template's light on the selfie's
+tone, and a feathered blend.
 
 It needs dense landmarks on both sides (the MediaPipe analyser gives 478 points) and no
-model of its own, so it runs anywhere on the CPU. Expressions are handled per region:
-the eye and mouth openings of the mesh are filled from the selfie only where the selfie's
-eye or mouth is at least about as open as the template's; otherwise the template's own
-open mouth (teeth, tongue) or open eyes show through, so a closed-mouth selfie is never
-stretched over a laughing template.
+model of its own, so it runs anywhere on the CPU. The selfie is read once per job: its skin
+is cleaned of hair strands, glasses frames and shine, and its own shading is taken out
+(`inference.faces.skin`). Each frame then lights it with the template's shading, measured
+on the template's skin only, at the selfie's skin tone (`blend`).
+
+The template's expression drives the mouth: an open template mouth keeps its own mouth
+(teeth, tongue) whatever the selfie's lips do, and a closed one gets the selfie's closed
+lips, so a laughing selfie cannot open a crying template's mouth. The eyes stay the
+selfie's (they carry most of who it is), shaped like the template's: a shut template eye
+shuts the selfie's, and a selfie eye less open than the template's keeps its own shape.
+The mouth's decision depends on the template frame alone, so it does not flip between
+frames with the selfie's shape.
 """
 
 import os
@@ -19,7 +27,18 @@ import numpy as np
 from inference.errors import InputError
 from inference.faces import mesh
 from inference.faces.face import Face
-from inference.swappers.blend import feathered_alpha, is_greyscale, match_lighting
+from inference.faces.skin import (
+    SkinTone,
+    clean_selfie,
+    exposure,
+    face_size,
+    shading,
+    skin_mask,
+    to_lab,
+    to_rgb,
+    white_level,
+)
+from inference.swappers.blend import carry_tone_around, feathered_alpha, is_greyscale, relight, tone_target
 from inference.swappers.mesh_warp import build_mesh_warp, signed_areas
 from inference.swappers.shape_transfer import ShapeTransfer
 
@@ -31,13 +50,16 @@ _REGIONS = {
     "mouth": np.array(mesh.MOUTH_FILL, np.int32),
 }
 _TEXTURE_MAX_SIDE = 640
+MOUTH_OPEN = 0.08  # template inner-lip gap over mouth width above which its own mouth shows
+WHITES_OPEN = 0.2  # lid gap over eye width from which the whites of the eyes are measured
 
 
 @dataclass
 class ClassicSource:
     """The selfie's face, cropped, with its mesh in crop coordinates."""
 
-    texture: np.ndarray
+    texture: np.ndarray  # Lab float32, as if evenly lit
+    tone: SkinTone
     points: np.ndarray
     eyes: tuple[float, float]
     mouth: float
@@ -48,17 +70,18 @@ class ClassicSource:
 @dataclass
 class ExpressionPlan:
     regions: list[str]  # mesh regions filled from the selfie
-    keep_template: set[str]  # features whose template pixels show through
+    keep_template: set[str]  # features whose template pixels (and shape) show through
     selfie_shaped: set[str]  # features that take the selfie's shape, not the template's
 
 
 class ClassicSwapper:
     name = "classic"
 
-    def __init__(self, max_yaw_degrees: float = 30.0, shape_strength: float = 1.0, lighting_scale: float = 0.25,
+    def __init__(self, max_yaw_degrees: float = 30.0, shape_strength: float = 1.0, tone_balance: float = 0.8,
                  threads: int | None = None) -> None:
+        """`tone_balance`: 1 keeps the selfie's skin tone exactly, 0 takes the template's."""
         self.max_yaw_degrees = max_yaw_degrees
-        self.lighting_scale = lighting_scale
+        self.tone_balance = tone_balance
         self.shape_strength = shape_strength
         threads = threads or min(4, os.cpu_count() or 1)
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="swap") if threads > 1 else None
@@ -84,7 +107,11 @@ class ClassicSwapper:
             texture = cv2.resize(texture, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
             points *= scale
         winding = {name: np.sign(signed_areas(points, tris)) for name, tris in _REGIONS.items()}
-        return ClassicSource(texture, points, mesh.eye_openness(points), mesh.mouth_openness(points), winding,
+        size = face_size(points)
+        lab, skin = clean_selfie(to_lab(texture), points, skin_mask(points, texture.shape[:2]), size)
+        tone = SkinTone.of(lab, skin)
+        lab[..., 0] -= shading(lab, skin, size, tone)[..., 0]  # its own light out; its colours stay
+        return ClassicSource(lab, tone, points, mesh.eye_openness(points), mesh.mouth_openness(points), winding,
                              ShapeTransfer.for_source(points, self.shape_strength))
 
     def swap(
@@ -107,23 +134,22 @@ class ClassicSwapper:
             self._pool = None
 
     def expression_plan(self, target: np.ndarray, source: ClassicSource) -> "ExpressionPlan":
-        """Where the selfie's pixels go, and whose expression each eye and the mouth shows.
+        """Where the selfie's pixels go, and whose eyes and mouth show (see the module text).
 
-        Eyes always come from the selfie; a selfie eye less open than the template's
-        (a blink, a squint) keeps its own shape, a template eye that is closed stays
-        closed. The mouth follows the template: when the template's mouth is open wider
-        than the selfie's, its own mouth (teeth, tongue) shows through the hole in the mesh.
-        """
+        The eyes always come from the selfie, for they carry most of who it is: a selfie eye
+        less open than the template's (a blink, a squint, a look down) keeps its own shape
+        rather than being stretched open, and a template eye that is shut stays shut (the
+        selfie's lids take its shape)."""
         selfie_shaped = {
             name for name, src_open, dst_open in zip(("right_eye", "left_eye"), source.eyes, mesh.eye_openness(target))
             if src_open < 0.7 * dst_open
         }
         regions = ["skin", "right_eye", "left_eye"]
         keep_template = set()
-        if source.mouth >= 0.6 * mesh.mouth_openness(target):
-            regions.append("mouth")
-        else:
+        if mesh.mouth_openness(target) >= MOUTH_OPEN:
             keep_template.add("mouth")
+        else:
+            regions.append("mouth")
         return ExpressionPlan(regions, keep_template, selfie_shaped)
 
     def _swap_face(self, frame: np.ndarray, target: Face, source: ClassicSource) -> None:
@@ -137,13 +163,43 @@ class ClassicSwapper:
         if warp is None:
             return
         h, w = warp.coverage.shape
-        region = frame[warp.y0:warp.y0 + h, warp.x0:warp.x0 + w]
-        original = region.astype(np.float32)
-        warped = warp.apply(source.texture).astype(np.float32)
-        if is_greyscale(region):
-            warped[:] = warped.mean(axis=2, keepdims=True)
-        face_size = max(target.width, target.height)
-        corrected = match_lighting(warped, original, warp.coverage, sigma=face_size * self.lighting_scale)
-        alpha = feathered_alpha(warp.coverage, feather=max(2.0, face_size / 14))[..., None]
-        blended = original + (corrected - original) * alpha
-        region[:] = np.clip(blended, 0, 255).astype(np.uint8)
+        size = face_size(target.landmarks)
+        greyscale = is_greyscale(frame[warp.y0:warp.y0 + h, warp.x0:warp.x0 + w])
+        around = _around(warp, size, frame.shape[:2])
+        ax0, ay0, ax1, ay1 = around
+        area = frame[ay0:ay1, ax0:ax1]
+        area_lab = to_lab(area)
+        inner = (slice(warp.y0 - ay0, warp.y0 - ay0 + h), slice(warp.x0 - ax0, warp.x0 - ax0 + w))
+        original_lab = area_lab[inner]
+        template_skin = skin_mask(target.landmarks, (h, w), (warp.x0, warp.y0)) & warp.coverage
+        template_tone = SkinTone.of(original_lab, template_skin)
+        # A dim or bright scene is light, not tone: the selfie's skin takes the template's
+        # exposure (told by the whites of its eyes, when they are open) before the tones meet.
+        white = white_level(original_lab, target.landmarks, (warp.x0, warp.y0)) \
+            if min(mesh.eye_openness(target.landmarks)) >= WHITES_OPEN else None
+        target_tone = tone_target(source.tone.exposed(exposure(white)), template_tone, self.tone_balance)
+        if greyscale:
+            target_tone[1:] = template_tone.median[1:]
+        swapped = relight(warp.apply(source.texture), source.tone, original_lab, template_skin, template_tone,
+                          target_tone, size)
+        face_in_area = np.zeros(area.shape[:2], np.uint8)
+        face_in_area[inner] = warp.coverage
+        points = target.landmarks[:, :2] - np.array([ax0, ay0], np.float32)
+        surround, carried = carry_tone_around(area_lab, face_in_area, template_tone,
+                                              target_tone - template_tone.median, size,
+                                              eye_y=float(points[[33, 263], 1].mean()), nose_y=float(points[1, 1]))
+        if greyscale:
+            swapped[..., 1:] = surround[inner][..., 1:] = 0
+        alpha = feathered_alpha(warp.coverage, feather=max(2.0, size / 14))
+        surround[inner] += (swapped - surround[inner]) * alpha[..., None]
+        changed = carried > 1e-3
+        changed[inner] |= alpha > 0
+        area[changed] = np.clip(to_rgb(surround)[changed], 0, 255).astype(np.uint8)  # the rest: untouched
+
+
+def _around(warp, size: float, shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The swap's region grown to take in the neck and ears (whose skin takes the new tone)."""
+    h, w = warp.coverage.shape
+    x0, y0 = max(0, int(warp.x0 - 0.3 * size)), max(0, int(warp.y0 - 0.1 * size))
+    x1, y1 = min(shape[1], int(warp.x0 + w + 0.3 * size)), min(shape[0], int(warp.y0 + h + 0.6 * size))
+    return x0, y0, x1, y1

@@ -1,3 +1,5 @@
+import dataclasses
+
 import cv2
 import numpy as np
 import pytest
@@ -33,7 +35,8 @@ def test_swap_changes_the_face_and_nothing_far_from_it(swapper, source, target, 
     assert np.abs(out.astype(int) - astronaut)[inner].mean() > 8
     outside = np.ones(astronaut.shape[:2], bool)
     x0, y0, x1, y1 = target.box.astype(int)
-    outside[max(0, y0 - 20):y1 + 20, max(0, x0 - 20):x1 + 20] = False
+    size = int(np.ptp(target.landmarks[:, :2], axis=0).max())  # the neck and ears may take the new tone
+    outside[max(0, y0 - 20):y1 + int(0.7 * size), max(0, x0 - int(0.35 * size)):x1 + int(0.35 * size)] = False
     assert np.array_equal(out[outside], astronaut[outside])
     assert swapper.swap([astronaut], [[]], source)[0] is not astronaut  # inputs are never modified
 
@@ -50,10 +53,12 @@ def test_no_seam_at_the_mask_edge(swapper, source, target, astronaut):
 
 
 def test_lighting_follows_the_template(swapper, source, target, astronaut):
-    dark = (astronaut * 0.45).astype(np.uint8)
-    out = swapper.swap([dark], [[target]], source)[0]
-    inner = polygon_mask(dark.shape, target.landmarks[list(mesh.FACE_OVAL), :2])
-    assert abs(out[inner].mean() - dark[inner].mean()) < 12
+    """A dim template dims the face as much as it dims the template's own (its eye whites
+    tell the exposure), whatever the two people's skin tones."""
+    dim = (astronaut * 0.45).astype(np.uint8)
+    bright, dark = (swapper.swap([frame], [[target]], source)[0] for frame in (astronaut, dim))
+    inner = polygon_mask(dim.shape, target.landmarks[list(mesh.FACE_OVAL), :2])
+    assert dark[inner].mean() / bright[inner].mean() == pytest.approx(0.45, abs=0.08)
 
 
 def test_greyscale_template_gets_a_greyscale_face(swapper, source, target, astronaut):
@@ -102,12 +107,24 @@ def test_closed_eyes_in_the_template_stay_closed(swapper, source, target):
 
 
 def test_a_blink_in_the_selfie_is_the_selfies_own(swapper, source, target):
-    blinking = source.__class__(source.texture, close_eyes(source.points), (0.0, 0.0), source.mouth,
-                                source.winding, source.shape.for_source(close_eyes(source.points)))
+    blinking = dataclasses.replace(source, points=close_eyes(source.points), eyes=(0.0, 0.0),
+                                   shape=source.shape.for_source(close_eyes(source.points)))
     plan = swapper.expression_plan(target.landmarks, blinking)
     assert plan.selfie_shaped == {"left_eye", "right_eye"}
     moved = blinking.shape.apply(target.landmarks, plan.keep_template, plan.selfie_shaped)
     assert max(mesh.eye_openness(moved)) < 0.05  # no open template eye left to show
+
+
+def test_the_templates_mouth_drives_whatever_the_selfies_does(swapper, source, target, astronaut):
+    """A laughing selfie cannot open a closed template mouth, and a closed-mouth selfie
+    cannot close an open one: the decision follows the template frame alone."""
+    laughing = dataclasses.replace(source, mouth=0.3)
+    open_frame, open_face = open_mouth(astronaut, target)
+    closed = target.landmarks.copy()
+    closed[list(mesh.LIPS_INNER_LOWER), :2] = closed[list(mesh.LIPS_INNER_UPPER), :2]
+    for selfie in (source, laughing):
+        assert "mouth" in swapper.expression_plan(open_face.landmarks, selfie).keep_template
+        assert "mouth" in swapper.expression_plan(closed, selfie).regions
 
 
 def test_selfie_proportions_carry_over(swapper, source, target):
@@ -123,3 +140,108 @@ def test_turned_selfie_is_refused_with_a_clear_message(group, swapper):
     with pytest.raises(InputError, match="front-facing"):
         swapper.prepare_source(image, turned)
 
+
+
+# --- tone follows the selfie, lighting follows the template ----------------------------------
+
+def lab_of(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+
+
+CHEEKS = ((50, 101, 118, 117, 123, 187, 205), (280, 330, 347, 346, 352, 411, 425))  # image-left, image-right
+
+
+def skin_lightness(image: np.ndarray, face: Face) -> float:
+    """The median L* over the face's oval: its skin tone, whatever the light's direction."""
+    return float(np.median(lab_of(image)[..., 0][polygon_mask(image.shape, face.landmarks[list(mesh.FACE_OVAL), :2])]))
+
+
+def cheek_lightness(image: np.ndarray, face: Face) -> tuple[float, float]:
+    lightness = lab_of(image)[..., 0]
+    return tuple(float(lightness[polygon_mask(image.shape, face.landmarks[list(c), :2])].mean()) for c in CHEEKS)
+
+
+def recoloured(image: np.ndarray, face: Face, lightness: float) -> np.ndarray:
+    """The face's skin (its oval, not the whites of its eyes) moved by `lightness` L*, as a
+    synthetic darker or lighter skin tone."""
+    skin = cv2.GaussianBlur(polygon_mask(image.shape, face.landmarks[list(mesh.FACE_OVAL), :2]).astype(np.float32),
+                            (0, 0), 0.03 * face.width)
+    for upper, lower in ((mesh.RIGHT_EYE_UPPER, mesh.RIGHT_EYE_LOWER), (mesh.LEFT_EYE_UPPER, mesh.LEFT_EYE_LOWER)):
+        skin[polygon_mask(image.shape, face.landmarks[list(upper) + list(lower[::-1]), :2])] = 0
+    lab = lab_of(image)
+    lab[..., 0] += lightness * skin
+    return np.clip(cv2.cvtColor(lab, cv2.COLOR_Lab2RGB) * 255, 0, 255).astype(np.uint8)
+
+
+def side_lit(image: np.ndarray, face: Face, strength: float = 0.5) -> np.ndarray:
+    """A hard light from the image's right: darker to the left of the face, brighter to the right."""
+    ramp = np.clip((np.arange(image.shape[1]) - face.center[0]) / face.width + 0.5, 0, 1)
+    return np.clip(image * ((1 - strength) + 2 * strength * ramp)[None, :, None], 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def selfie_image(group) -> np.ndarray:
+    image, faces = group
+    return crop_face(image, faces[2])
+
+
+def source_of(swapper, analyser, image: np.ndarray):
+    return swapper.prepare_source(image, max(analyser.analyse(image), key=lambda f: f.area))
+
+
+def test_a_dark_skinned_selfie_keeps_its_tone(swapper, analyser, selfie_image, target, astronaut):
+    face = max(analyser.analyse(selfie_image), key=lambda f: f.area)
+    dark = recoloured(selfie_image, face, -30)
+    out = swapper.swap([astronaut], [[target]], source_of(swapper, analyser, dark))[0]
+    selfie_l = skin_lightness(dark, max(analyser.analyse(dark), key=lambda f: f.area))
+    template_l, out_l = skin_lightness(astronaut, target), skin_lightness(out, target)
+    assert selfie_l < template_l - 20
+    assert out_l <= template_l - 0.5 * (template_l - selfie_l)  # at least half-way to the selfie's tone
+
+
+def test_a_light_skinned_selfie_into_a_dark_skinned_template_stays_light(swapper, analyser, selfie_image, target,
+                                                                        astronaut):
+    dark_template = recoloured(astronaut, target, -35)
+    out = swapper.swap([dark_template], [[target]], source_of(swapper, analyser, selfie_image))[0]
+    face = max(analyser.analyse(selfie_image), key=lambda f: f.area)
+    selfie_l = skin_lightness(selfie_image, face)
+    template_l, out_l = skin_lightness(dark_template, target), skin_lightness(out, target)
+    assert selfie_l > template_l + 20
+    assert out_l >= template_l + 0.5 * (selfie_l - template_l)
+
+
+def test_the_selfies_own_side_light_stays_behind(swapper, analyser, selfie_image, target, astronaut):
+    face = max(analyser.analyse(selfie_image), key=lambda f: f.area)
+    lit = side_lit(selfie_image, face)
+    lit_face = max(analyser.analyse(lit), key=lambda f: f.area)
+    out = swapper.swap([astronaut], [[target]], source_of(swapper, analyser, lit))[0]
+    left_right = lambda pair: pair[0] - pair[1]
+    selfie_lr = left_right(cheek_lightness(lit, lit_face))
+    template_lr, out_lr = left_right(cheek_lightness(astronaut, target)), left_right(cheek_lightness(out, target))
+    assert abs(selfie_lr - template_lr) > 15
+    assert abs(out_lr - template_lr) < 0.35 * abs(selfie_lr - template_lr)
+
+
+def test_a_stage_light_on_the_template_lights_the_face(swapper, source, target, astronaut):
+    lit = side_lit(astronaut, target, strength=0.6)
+    out = swapper.swap([lit], [[target]], source)[0]
+    template_left, template_right = cheek_lightness(lit, target)
+    out_left, out_right = cheek_lightness(out, target)
+    assert template_right - template_left > 20
+    assert out_right - out_left > 0.7 * (template_right - template_left)
+
+
+def test_a_hair_strand_across_the_selfie_is_not_carried(swapper, analyser, selfie_image, target, astronaut):
+    """Dark strands drawn across the selfie's cheek and forehead are painted over before the
+    swap: the output's cheek is as even as with the clean selfie."""
+    face = max(analyser.analyse(selfie_image), key=lambda f: f.area)
+    strands = selfie_image.copy()
+    points = face.landmarks[:, :2]
+    for a, b, c in ((234, 50, 4), (127, 101, 197), (54, 9, 284)):
+        curve = np.array([points[a], (points[b] + points[c]) / 2, points[c]], np.int32)
+        cv2.polylines(strands, [curve], False, (40, 28, 20), 3, cv2.LINE_AA)
+    clean_out = swapper.swap([astronaut], [[target]], source_of(swapper, analyser, selfie_image))[0]
+    strand_out = swapper.swap([astronaut], [[target]], source_of(swapper, analyser, strands))[0]
+    oval = polygon_mask(astronaut.shape, target.landmarks[list(mesh.FACE_OVAL), :2])
+    darkest = lambda image: float(np.percentile(lab_of(image)[..., 0][oval], 2))
+    assert darkest(strand_out) > darkest(clean_out) - 6  # no dark streaks beyond the face's own darks
