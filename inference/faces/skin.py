@@ -172,8 +172,8 @@ def clean_selfie(lab: np.ndarray, points: np.ndarray, mask: np.ndarray, size: fl
     width = max(5, int(round(0.05 * size)) | 1)
     closed = cv2.morphologyEx(lab[..., 0], cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE,
                                                                                       (width, width)))
-    thin_dark = (closed - lab[..., 0]) > 18.0
-    dark = _long_marks((thin_dark & inside).astype(np.uint8), 0.08 * size)
+    thin_dark = (closed - lab[..., 0]) > np.maximum(15.0, 0.35 * closed)  # wrinkles are shallower
+    dark = _long_marks((thin_dark & inside).astype(np.uint8), 0.12 * size)
     cleaned = _paint_over(lab, cv2.dilate(dark.astype(np.uint8), np.ones((3, 3), np.uint8)), size)
     tone = SkinTone.of(cleaned, mask & (1 - dark.astype(np.uint8)))
     colour_gap = np.sqrt((((cleaned[..., 1:] - tone.median[1:]) / np.maximum(tone.spread[1:], 3.0)) ** 2).sum(axis=2))
