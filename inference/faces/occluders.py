@@ -190,18 +190,23 @@ class OccluderFinder:
         skin_model = _SkinModel.learn(median, self.skin)
         temporal = self._temporal(soft, seen, median) if n >= 5 else np.zeros(seen.shape, bool)
         median_is_skin = skin_model.is_skin(median, np.zeros(3, np.float32)) if skin_model is not None else None
-        covered = []
+        moved, colour = [], []
         for i in range(n):
-            moved = temporal[i]
-            colour = np.zeros_like(moved)
+            changed = temporal[i]
+            not_skin = np.zeros_like(changed)
             if skin_model is not None:
-                shift = skin_model.shift(soft[i], self.skin & seen[i] & ~moved)
+                shift = skin_model.shift(soft[i], self.skin & seen[i] & ~changed)
                 is_skin = skin_model.is_skin(soft[i], shift)
-                colour = ~is_skin & ~self.features
+                not_skin = ~is_skin & ~self.features
                 # the median is the occluder here (held most of the clip), and this frame shows skin
-                moved = moved & ~(is_skin & ~median_is_skin & ~self.features)
-            covered.append(self._clean(moved & seen[i], MIN_MOVED) | self._clean(colour & seen[i], MIN_BLOB, edges=True))
-        return covered
+                changed = changed & ~(is_skin & ~median_is_skin & ~self.features)
+            moved.append(self._clean(changed & seen[i], MIN_MOVED))
+            colour.append(self._clean(not_skin & seen[i], MIN_BLOB, edges=True))
+        # a thing that comes and goes is there in the frames around the ones it was seen in too
+        # (it moves little in a frame; where it covers the face, the landmarks it displaced may
+        # have hidden part of it in one frame)
+        around = [moved[i] | (moved[i - 1] if i else False) | (moved[i + 1] if i + 1 < n else False) for i in range(n)]
+        return [(a | c) & s for a, c, s in zip(around, colour, seen)]
 
     def _median(self, soft: np.ndarray, seen: np.ndarray) -> np.ndarray:
         picks = np.unique(np.linspace(0, len(soft) - 1, min(len(soft), MEDIAN_FRAMES)).round().astype(int))
