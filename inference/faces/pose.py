@@ -12,14 +12,15 @@ Without depth (insightface's 106 points, or five keypoints), yaw comes from how 
 nose tip sits off the line from between the eyes to between the mouth corners, in eye
 distances: `atan(offset / NOSE_DEPTH)`. NOSE_DEPTH was fitted so that both agree on the
 real faces of insightface's `t1.jpg` (mesh yaw -46 to +6 degrees; the keypoint reading is
-within about 10 degrees of the mesh's); pitch is 0 there (the keypoints cannot tell it
+within 5 degrees of the mesh's on each); pitch is 0 there (the keypoints cannot tell it
 reliably).
 
-How the mesh reads turns (measured, see tests/inference/faces/test_pose.py): faces of the
-astronaut photo re-rendered from her mesh rotated by a known yaw read 0.6 to 0.7 of it up
-to 45 degrees (MediaPipe's depth is shallower than the rendered one), and MediaPipe's mesh
-itself gives up around 35 degrees of reading. Thresholds on these angles (the compositing
-stage's fade and skip) are therefore stated on this scale, not on a geometric one.
+How the mesh reads turns (measured, tests/inference/faces/test_pose.py): the astronaut's
+face re-rendered from her mesh rotated by a known yaw reads 0.66 of it up to 30 degrees and
+0.55 at 50 (a real face's turn hides the far cheek, which a re-rendered face cannot show
+the way a real one does, so these renders read low); the real faces of t1.jpg read -46 at
+most. Thresholds on these angles (the compositing stage's fade and skip) are stated on this
+scale, not on a geometric one.
 """
 
 import numpy as np
