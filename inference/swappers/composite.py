@@ -36,7 +36,7 @@ import cv2
 import numpy as np
 
 from inference.faces import degradation
-from inference.faces.face import Face, FaceFrame
+from inference.faces.face import Face, FaceFrame, FaceRegion
 
 MIN_BLUR = 0.5  # px: a smaller matching blur is not worth applying
 MIN_GRAIN = 0.8  # levels: less added grain is not visible
@@ -134,7 +134,8 @@ class Compositor:
         return out
 
     @staticmethod
-    def _mask_in_frame(visible: np.ndarray, region, x0: int, y0: int, shape: tuple[int, int]) -> np.ndarray:
+    def _mask_in_frame(visible: np.ndarray, region: FaceRegion, x0: int, y0: int,
+                       shape: tuple[int, int]) -> np.ndarray:
         """The region's mask resampled onto frame pixels [y0:, x0:] of `shape`, as float32 0..255."""
         to_mask = region.to_mask(visible.shape[0])
         to_mask[:, 2] += to_mask[:, :2] @ np.array([x0, y0], np.float64)

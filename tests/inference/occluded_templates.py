@@ -69,7 +69,8 @@ def over(frame: np.ndarray, rgb: np.ndarray, coverage: np.ndarray) -> np.ndarray
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
-def hand_passing(frames: list[np.ndarray], faces: list[Face], covered: range) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def hand_passing(frames: list[np.ndarray], faces: list[Face],
+                 covered: range) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """A hand raised over the lower left of the face (the image's left cheek and mouth corner)
     in the frames of `covered`, moving a little: the frames and each frame's true mask (bool)."""
     out, masks = [], []

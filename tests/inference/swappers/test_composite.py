@@ -313,3 +313,31 @@ def test_a_job_runs_no_hand_or_segmentation_model_and_analyses_only_the_selfie(s
     assert at_compile["hands"] >= compiled.tracks.frame_count
     assert calls == at_compile  # the job itself: no hand model, no segmentation
     assert counting.calls == 1  # and the face analyser on the selfie only
+
+
+def test_the_learned_swappers_paste_back_gets_the_same_masks_and_pose_rule(hand_template, group_template, tmp_path,
+                                                                          ad_hoc_library, selfie, analyser,
+                                                                          human_check):
+    """inswapper's paste-back (here a stand-in graph that tints the whole aligned crop) is
+    composited the same way: the hand stays in front, the far-turned face is left alone."""
+    from inference.faces.arcface import ArcFaceEmbedder
+    from inference.swappers.inswapper import InSwapper
+    from tests.onnx_graphs import make_arcface, make_inswapper
+
+    embedder = ArcFaceEmbedder(make_arcface(tmp_path / "w600k_r50.onnx"), providers="cpu")
+    learned = InSwapper(make_inswapper(tmp_path / "tint.onnx", "tint"), embedder, providers="cpu")
+    learned.prepare()
+    path, masks = hand_template
+    compiled = ad_hoc_library.ad_hoc(path)
+    outputs = encoded_frames(selfie, compiled, analyser, learned, human_check)
+    templates = list(read_frames(path))
+    faces = [compiled.tracks.faces_at(i)[0] for i in range(len(templates))]
+    kept = kept_inside_the_face(outputs, templates, masks, faces)
+    assert len(kept) == 12 and min(kept) >= 0.95, np.round(kept, 3)
+    assert min(swapped_elsewhere(outputs, templates, masks, faces)) > 8
+
+    out = encoded_frames(selfie, group_template, analyser, learned, human_check)[0]
+    template = next(read_frames(group_photo_path(), max_side=MediaLimits().max_template_side))
+    turned = max(group_template.tracks.faces_at(0), key=lambda f: abs(mesh.head_yaw_degrees(f.landmarks)))
+    x0, y0, x1, y1 = turned.box.astype(int)
+    assert np.array_equal(out[y0:y1, x0:x1], template[y0:y1, x0:x1])
