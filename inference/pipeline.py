@@ -2,7 +2,9 @@
 
 Decoding runs in a thread, ffmpeg encodes in its own process, and the swap runs here in
 between, so the three stages overlap on a multi-core machine. The face analyser runs
-exactly once per job, on the selfie; template faces come from the compiled tracks.
+exactly once per job, on the selfie; template faces come from the compiled tracks, with
+what the compile found about each (pose, blur, grain, occluders), which the compositing
+stage (`inference.swappers.composite`) applies after the swapper and the enhancer.
 """
 
 import queue
@@ -24,6 +26,7 @@ from inference.media.encode import EncodedMedia, OutputFormat, StreamingEncoder
 from inference.media.limits import MediaLimits
 from inference.media.overlay import caption_layer, composite, read_overlay
 from inference.swappers.base import Swapper
+from inference.swappers.composite import Compositor, PoseRule, SourceLook
 from inference.templates.library import CompiledTemplate
 
 if TYPE_CHECKING:
@@ -40,6 +43,7 @@ class SwapOptions:
     label: str | None = AI_LABEL  # metadata: GIF comment, MP4 comment, WebP XMP
     batch_size: int = 8
     badge: BadgeStyle | None = BadgeStyle()  # visible, drawn last on every frame; None: off
+    pose: PoseRule = PoseRule()  # how far a template face may turn before its swap fades and is skipped
 
 
 @dataclass
@@ -72,6 +76,7 @@ def run_swap(
         if notices:  # say which face was refused
             raise InputError(f"{notices[0]}, but {refusal}", refusal.code) from refusal
         raise
+    compositor = Compositor(options.pose, SourceLook.measure(selfie, face))
     timings["selfie_analysis"] = time.perf_counter() - started
 
     manifest = template.template.manifest
@@ -90,10 +95,12 @@ def run_swap(
         done = 0
         for batch in _batches(frames, options.batch_size):
             t0 = time.perf_counter()
-            targets = [tracks.faces_at(done + i, options.faces) for i in range(len(batch))]
+            targets = [compositor.faces_to_swap(tracks.faces_at(done + i, options.faces)) for i in range(len(batch))]
             swapped = swapper.swap(batch, targets, source)
             if enhancer is not None:
                 swapped = enhancer.enhance(swapped, targets)
+            swapped = [compositor.composite(original, frame, faces, done + i)
+                       for i, (original, frame, faces) in enumerate(zip(batch, swapped, targets))]
             for frame in swapped:
                 if overlays is not None:
                     layer = next(overlays, None)

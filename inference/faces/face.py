@@ -2,6 +2,58 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+REGION_GROWTH = 0.2  # `face_region` grows the face box by this share of its longer side on each side
+VISIBLE_SIDE = 128  # side of the square `FaceFrame.visible` masks, in mask pixels
+
+
+@dataclass(frozen=True)
+class FaceRegion:
+    """A square of a frame around one face: top-left corner and side, in frame pixels (it may
+    reach past the frame's edges). `FaceFrame.visible` masks cover it."""
+
+    x0: float
+    y0: float
+    side: float
+
+    def to_mask(self, size: int) -> np.ndarray:
+        """The 2x3 affine that takes frame pixels to the pixels of a `size` x `size` mask of
+        this region (pixel centres line up, as `cv2.warpAffine` expects)."""
+        scale = size / self.side
+        return np.array([[scale, 0, 0.5 * scale - 0.5 - self.x0 * scale],
+                         [0, scale, 0.5 * scale - 0.5 - self.y0 * scale]], np.float64)
+
+
+def face_region(box: np.ndarray, growth: float = REGION_GROWTH) -> FaceRegion:
+    """The square around a face box (x1, y1, x2, y2): as wide as the box's longer side plus
+    `growth` of it on each side, centred on the box. It covers every pixel a swapper or the
+    face enhancer changes for that face (both stay inside the face box)."""
+    side = float(max(box[2] - box[0], box[3] - box[1])) * (1 + 2 * growth)
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return FaceRegion(float(cx - side / 2), float(cy - side / 2), max(side, 1.0))
+
+
+@dataclass
+class FaceFrame:
+    """What the compiled template says about one of its faces in one frame (computed once, when
+    the template is compiled, and cached with its tracks; see `inference.templates.face_frames`).
+
+    `pose`: yaw, pitch, roll in degrees (`inference.faces.pose.head_pose`). `blur`: the
+    face's Gaussian blur sigma in frame pixels (`inference.faces.degradation.blur_sigma`).
+    `noise`: its grain, a std in 0..255 levels (`grain_std`). `visible`: a VISIBLE_SIDE square
+    uint8 mask over `region`, 255 where the template's own face is what we see and 0 where
+    something is in front of it (a hand, an object, the hair's fringe), soft in between.
+    """
+
+    pose: np.ndarray
+    blur: float
+    noise: float
+    visible: np.ndarray
+    region: FaceRegion
+
+    @property
+    def yaw(self) -> float:
+        return float(self.pose[0])
+
 
 @dataclass
 class Face:
@@ -10,7 +62,8 @@ class Face:
     `kps` holds five keypoints in insightface order (left eye, right eye, nose tip, left
     mouth corner, right mouth corner; "left" is the image's left). `landmarks` holds the
     dense mesh (478 x 3 for MediaPipe, z in the same scale as x) when the analyser has one,
-    and `embedding` an identity vector when it has one.
+    and `embedding` an identity vector when it has one. A template face from a compiled track
+    carries `frame_info` (None for a selfie's face, and for tracks compiled without it).
     """
 
     box: np.ndarray
@@ -18,6 +71,7 @@ class Face:
     kps: np.ndarray
     landmarks: np.ndarray | None = None
     embedding: np.ndarray | None = field(default=None, repr=False)
+    frame_info: FaceFrame | None = field(default=None, repr=False)
 
     @property
     def width(self) -> float:

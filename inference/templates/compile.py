@@ -1,10 +1,14 @@
 """Compiling a template: analyse every frame once and keep the face tracks.
 
-Tracks are cached by (media hash, analyser version, tracker version), so a swap job
-never runs the face analyser on template frames.
+Compiling takes two passes over the frames: `analyse_frames` finds the faces and links them
+into tracks, then `describe_faces` looks at each track's face in every frame again (pose,
+blur, grain, what is in front of it; `inference.templates.face_frames`). Tracks are cached
+with all of that by (media hash, analyser version, tracker version), so a swap job never
+runs the face analyser, nor the hand model, on template frames.
 """
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import os
@@ -19,9 +23,13 @@ from inference.errors import InputError
 from inference.faces.analyser import FaceAnalyser
 from inference.faces.face import Face
 from inference.faces.human_check import HumanFaceCheck
+from inference.templates.face_frames import FaceFrameAnalysis
 from inference.templates.tracks import FaceTrack, link_faces, match_faces
 
-TRACKER_VERSION = "tracks-v4"  # v3: tracks of faces that are not human are dropped; v4: drawn people are human
+# v3: tracks of faces that are not human are dropped; v4: drawn people are human; v5: per-frame pose, blur,
+# grain and visible masks
+TRACKER_VERSION = "tracks-v5"
+_PER_FRAME = ("pose", "blur", "noise", "visible")  # FaceTrack's optional per-frame arrays
 
 Progress = Callable[[int, int | None], None]
 
@@ -77,6 +85,15 @@ def analyse_frames(frames: Iterable[np.ndarray], analyser: FaceAnalyser,
             progress(index + 1, total)
     keep = confirmed.any_human if confirmed is not None else None
     return TemplateTracks(width, height, len(per_frame), link_faces(per_frame, keep=keep))
+
+
+def describe_faces(compiled: TemplateTracks, frames: Iterable[np.ndarray],
+                   analysis: FaceFrameAnalysis) -> TemplateTracks:
+    """The tracks with what each face shows in each frame (`FaceTrack.pose`, `blur`, `noise`,
+    `visible`). `frames`: the template's frames once more, decoded as a swap decodes them."""
+    if not compiled.tracks:
+        return compiled
+    return dataclasses.replace(compiled, tracks=analysis.analyse(frames, compiled.tracks))
 
 
 class HumanTracks:
@@ -141,7 +158,8 @@ class TrackCache:
                 width, height, count, n_tracks = (int(v) for v in data["meta"])
                 tracks = [FaceTrack(data[f"frames{i}"], data[f"kps{i}"],
                                     data[f"landmarks{i}"] if f"landmarks{i}" in data else None,
-                                    data[f"boxes{i}"], data[f"scores{i}"])
+                                    data[f"boxes{i}"], data[f"scores{i}"],
+                                    **{k: data[f"{k}{i}"] if f"{k}{i}" in data else None for k in _PER_FRAME})
                           for i in range(n_tracks)]
         except (OSError, KeyError, ValueError):
             return None  # a damaged (or just evicted) cache entry is recomputed
@@ -158,6 +176,9 @@ class TrackCache:
             arrays[f"scores{i}"] = track.scores
             if track.landmarks is not None:
                 arrays[f"landmarks{i}"] = track.landmarks
+            for key in _PER_FRAME:
+                if getattr(track, key) is not None:
+                    arrays[f"{key}{i}"] = getattr(track, key)
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **arrays)
         self.folder.mkdir(parents=True, exist_ok=True)

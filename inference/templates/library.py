@@ -26,8 +26,10 @@ from inference.templates.compile import (
     TemplateTracks,
     TrackCache,
     analyse_frames,
+    describe_faces,
     media_hash,
 )
+from inference.templates.face_frames import FaceFrameAnalysis
 from inference.templates.manifest import (
     TemplateManifest,
     validate_new_template_name,
@@ -95,15 +97,18 @@ class TemplateLibrary:
 
     def __init__(self, custom_dir: Path, cache: TrackCache, analyser: FaceAnalyser,
                  limits: MediaLimits = MediaLimits(), builtin_dir: Path | None = None,
-                 human_check: HumanFaceCheck | None = None) -> None:
+                 human_check: HumanFaceCheck | None = None, face_frames: FaceFrameAnalysis | None = None) -> None:
         """`human_check`: the one to share with the rest of the process; a library always
-        has one, since an animal's face must never become a template face."""
+        has one, since an animal's face must never become a template face. `face_frames`:
+        what looks at each face again once its tracks are known (its hand model loads on
+        first use)."""
         self.custom_dir = custom_dir
         self.builtin_dir = builtin_dir or builtin_templates_dir()
         self.cache = cache
         self.analyser = analyser
         self.limits = limits
         self.human_check = human_check or HumanFaceCheck()
+        self.face_frames = face_frames or FaceFrameAnalysis()
         # Storing a template's tracks and deciding that a removed one's are no longer used
         # by another template with the same media must not interleave.
         self._cache_entries = threading.Lock()
@@ -142,6 +147,7 @@ class TemplateLibrary:
             frames = read_frames(template.media_path, self.limits, max_side=self.limits.max_template_side,
                                  deadline=deadline)
             tracks = analyse_frames(frames, self.analyser, progress, human_check=self.human_check)
+            tracks = self._describe(tracks, template.media_path, deadline)
             self.cache.store(digest, self.analyser.version, tracks)
         if not tracks.tracks:
             raise NoFaceError(f"no human face found in the template {template.manifest.title!r}; "
@@ -163,6 +169,7 @@ class TemplateLibrary:
         if not tracks.tracks:
             raise NoFaceError(f"no human face found in the template {manifest.title!r}; "
                               "pick a GIF or video where a person's face is clearly visible")
+        tracks = self._describe(tracks, path, deadline)
         return CompiledTemplate(Template(manifest, path.parent, builtin=False), tracks)
 
     def add(self, path: Path, name: str, title: str | None = None, tags: list[str] | None = None,
@@ -206,6 +213,7 @@ class TemplateLibrary:
                                       "face is clearly visible")
                 encoded = encoder.finish()
             (staging / manifest.media).write_bytes(encoded.data)
+            tracks = self._describe(tracks, staging / manifest.media, deadline)  # the frames as stored
             (staging / MANIFEST).write_text(manifest.model_dump_json(indent=2))
             deadline.commit()
             try:
@@ -223,6 +231,14 @@ class TemplateLibrary:
         except OSError as error:  # the template is stored; its tracks are recomputed when it is first used
             log.warning("could not cache the tracks of template %s: %s", name, error)
         return CompiledTemplate(_load(folder / name, builtin=False), tracks)
+
+    def _describe(self, tracks: TemplateTracks, media: Path, deadline: Deadline | None) -> TemplateTracks:
+        """The second pass of a compile: each track's face in every frame, read again from
+        `media` as a swap will decode it."""
+        if not tracks.tracks:
+            return tracks
+        frames = read_frames(media, self.limits, max_side=self.limits.max_template_side, deadline=deadline)
+        return describe_faces(tracks, frames, self.face_frames)
 
     def scoped_names(self, scope_key: str) -> list[str]:
         """The template folders stored for one scope (for reconciling with the store)."""

@@ -1,4 +1,9 @@
-"""Face tracks: the faces of a template linked across frames, gap-filled and de-jittered."""
+"""Face tracks: the faces of a template linked across frames, gap-filled and de-jittered.
+
+A compiled track also carries what the template tells about its face in each frame (pose,
+blur, grain, and what is in front of the face); `inference.templates.face_frames` fills
+those arrays once, at compile time, and `FaceTrack.face_at` hands them out as a
+`FaceFrame` on each `Face`."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -6,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from inference.faces.face import Face, box_iou
+from inference.faces.face import Face, FaceFrame, box_iou, face_region
 
 SAME_FACE = 0.15  # `face_affinity` from which two faces of consecutive frames are the same face
 
@@ -14,13 +19,21 @@ SAME_FACE = 0.15  # `face_affinity` from which two faces of consecutive frames a
 @dataclass
 class FaceTrack:
     """One face followed through a template: its keypoints (and dense landmarks, when the
-    analyser has them) for each frame it is in."""
+    analyser has them) for each frame it is in.
+
+    The per-frame arrays after `scores` are None for a track compiled without them (see
+    `inference.templates.face_frames`); they are all set or all None. `visible` masks cover
+    `face_region` of the frame's face box (the box `face_at` gives)."""
 
     frames: np.ndarray  # (n,) int, consecutive frame indices
     kps: np.ndarray  # (n, 5, 2) float32, insightface order
     landmarks: np.ndarray | None  # (n, L, 3) float32, or None for a keypoints-only analyser
     boxes: np.ndarray  # (n, 4) float32
     scores: np.ndarray  # (n,) float32, 0 for interpolated frames
+    pose: np.ndarray | None = None  # (n, 3) float32: yaw, pitch, roll in degrees
+    blur: np.ndarray | None = None  # (n,) float32: the face's Gaussian blur sigma, in frame pixels
+    noise: np.ndarray | None = None  # (n,) float32: its grain std, in 0..255 levels
+    visible: np.ndarray | None = None  # (n, S, S) uint8: 255 where the face itself is seen, 0 where covered
 
     @property
     def first(self) -> int:
@@ -37,7 +50,10 @@ class FaceTrack:
         points = None if self.landmarks is None else self.landmarks[i]
         box = self.boxes[i] if points is None else np.array(
             [*points[:, :2].min(axis=0), *points[:, :2].max(axis=0)], np.float32)
-        return Face(box=box, score=float(self.scores[i]), kps=self.kps[i].copy(), landmarks=points)
+        info = None
+        if self.visible is not None:
+            info = FaceFrame(self.pose[i], float(self.blur[i]), float(self.noise[i]), self.visible[i], face_region(box))
+        return Face(box=box, score=float(self.scores[i]), kps=self.kps[i].copy(), landmarks=points, frame_info=info)
 
     def mean_area(self) -> float:
         span = self.boxes[:, 2:] - self.boxes[:, :2]

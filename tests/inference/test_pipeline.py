@@ -15,6 +15,7 @@ from inference.media.overlay import composite, read_overlay
 from inference.faces.selfie import pick_selfie_face
 from inference.pipeline import AI_LABEL, SwapOptions, run_swap
 from inference.samples import crop_face
+from inference.swappers.composite import Compositor, PoseRule, SourceLook
 from tests.conftest import CountingAnalyser
 
 
@@ -253,15 +254,19 @@ def test_the_badge_is_drawn_last_and_only_in_its_box(badge_runs):
 
 def test_without_a_badge_the_frames_are_the_swap_and_overlay_as_before(selfie, analyser, swapper,
                                                                        compiled_builtins, badge_runs, human_check):
-    """badge=None: the encoder gets exactly the swapped frame with the template's overlay,
-    recomputed here without run_swap."""
+    """badge=None: the encoder gets exactly the swapped (and composited) frame with the
+    template's overlay, recomputed here without run_swap."""
     _, plain = badge_runs("gif", None)
     compiled = compiled_builtins("shake")
-    source = swapper.prepare_source(selfie, pick_selfie_face(selfie, analyser, human_check)[0])
+    face = pick_selfie_face(selfie, analyser, human_check)[0]
+    source = swapper.prepare_source(selfie, face)
+    compositor = Compositor(PoseRule(), SourceLook.measure(selfie, face))
     frames = list(read_frames(compiled.template.media_path))
     overlays = list(read_overlay(compiled.template.overlay_path))
     for index in (0, len(frames) - 1):
-        swapped = swapper.swap([frames[index]], [compiled.tracks.faces_at(index)], source)[0]
+        targets = compiled.tracks.faces_at(index)
+        swapped = compositor.composite(frames[index], swapper.swap([frames[index]], [targets], source)[0], targets,
+                                       index)
         assert np.array_equal(plain[index], composite(swapped, overlays[index]))
 
 
