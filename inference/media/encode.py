@@ -5,14 +5,21 @@ every frame in a raw spool file on disk so that it can re-encode at lower settin
 when the first result is over `max_bytes`:
 
 * MP4 (libx264) and WebP (libwebp_anim) encode fully in ffmpeg while frames arrive.
-* GIF: ffmpeg's palettegen (stats_mode=diff) builds one palette while frames arrive.
-  At `finish` the frames are mapped onto it with an ordered (Bayer) dither through a
-  64x64x64 lookup table in numpy and written by the streaming GIF writer in gif_writer.py
-  (Pillow's C LZW encoder for the pixel data; unchanged pixels become transparent and
-  each frame is cropped to what changed). Measured on 64 photo frames of 480x480 this
-  is ~4x faster than ffmpeg's paletteuse at the same PSNR, and the dither amplitude
-  follows the palette spacing, so low colour counts band less than bayer_scale=4.
-  A single split/palettegen/paletteuse graph would also hold every frame in memory.
+* GIF: ffmpeg's palettegen builds the palette over every pixel of every frame
+  (stats_mode=full: a still background is on screen all the time, so it counts all the
+  time) while frames arrive. Faces get a quarter of the palette of their own: `write`
+  takes the frame's face boxes, and small crops of them are quantised apart
+  (gif_writer.face_palette), so skin keeps its shades instead of borrowing greys and
+  blues from the rest of the frame. The streamed pass makes both the full palette and
+  the one that leaves that quarter free, so a GIF without faces loses nothing.
+  At `finish` the frames are mapped onto the palette with an ordered (Bayer) dither
+  through a 64x64x64 lookup table in numpy (nearest colour in CIELAB) and written by the
+  streaming GIF writer in gif_writer.py (Pillow's C LZW encoder for the pixel data;
+  unchanged pixels become transparent and each frame is cropped to what changed).
+  Measured on 64 photo frames of 480x480 this is ~4x faster than ffmpeg's paletteuse at
+  the same PSNR, and the dither amplitude follows the palette spacing, so low colour
+  counts band less than bayer_scale=4. A single split/palettegen/paletteuse graph would
+  also hold every frame in memory.
 
 Step-down order when over budget: GIF colours 256/128/64/32, then half the frame
 rate (every other frame dropped, each shown twice as long), then smaller sizes;
@@ -30,7 +37,7 @@ import subprocess
 import tempfile
 import threading
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -42,7 +49,7 @@ import numpy as np
 
 from inference.errors import InputError, OutputTooLargeError
 from inference.media import ffmpeg
-from inference.media.gif_writer import GifWriter, PaletteMapper, read_palette
+from inference.media.gif_writer import GifWriter, PaletteMapper, distinct_colours, face_palette, read_palette
 from inference.media.limits import human_bytes
 
 OutputFormat = Literal["gif", "mp4", "webp"]
@@ -64,6 +71,12 @@ _MIN_SCALED_SIDE = 16
 _GIF_MAX_FPS = 50.0
 # GIF palettes come from exact colours when the first frame has no more than this.
 _EXACT_PALETTE_MAX_COLORS = 4096
+# GIF: the share of the palette kept for face colours, and the face crops it is made from
+# (each box's middle, shrunk to a small square; at most this many are kept, evenly spread).
+_FACE_PALETTE_SHARE = 0.25
+_FACE_CROP_INSET = 0.08
+_FACE_CROP_SIDE = 32
+_MAX_FACE_CROPS = 2048
 # A step is tried when its predicted size is within this factor of the budget.
 _OPTIMISM = 1.15
 _FFMPEG_TIMEOUT_S = 600.0
@@ -220,6 +233,9 @@ class StreamingEncoder:
         self._stream_failed = False
         self._mappers: dict[int, PaletteMapper] = {}  # by GIF colour count
         self._exact_palette = False
+        self._face_crops: list[np.ndarray] = []
+        self._faces_seen = 0
+        self._face_crop_stride = 1
         self._res = _Resources()
         self._finalizer = weakref.finalize(self, self._res.release)
 
@@ -246,8 +262,12 @@ class StreamingEncoder:
     def frame_count(self) -> int:
         return self._count
 
-    def write(self, frame: np.ndarray) -> None:
-        """Add one RGB uint8 (H, W, 3) frame; the first frame fixes the size."""
+    def write(self, frame: np.ndarray, faces: Sequence[Sequence[float]] = ()) -> None:
+        """Add one RGB uint8 (H, W, 3) frame; the first frame fixes the size.
+
+        `faces`: boxes (x0, y0, x1, y1) in frame pixels of the faces in this frame; a GIF
+        gives their colours a share of its palette. MP4 and WebP ignore them.
+        """
         frame = np.asarray(frame)
         if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
             raise ValueError(f"frames must be uint8 arrays of shape (H, W, 3), not {frame.dtype} {frame.shape}")
@@ -268,6 +288,27 @@ class StreamingEncoder:
                 except OSError:  # ffmpeg died; finish() re-encodes from the spool
                     self._stream_failed = True
             self._count += 1
+            if self.fmt == "gif":
+                self._keep_face_crops(frame, faces)
+
+    def _keep_face_crops(self, frame: np.ndarray, faces: Sequence[Sequence[float]]) -> None:
+        """Small crops of the faces for the face palette: every `stride`th face, and when
+        there are too many, every other one of those kept so far, so they span the clip."""
+        height, width = frame.shape[:2]
+        for x0, y0, x1, y1 in faces:
+            inset_x, inset_y = (x1 - x0) * _FACE_CROP_INSET, (y1 - y0) * _FACE_CROP_INSET
+            left, top = max(0, round(x0 + inset_x)), max(0, round(y0 + inset_y))
+            right, bottom = min(width, round(x1 - inset_x)), min(height, round(y1 - inset_y))
+            if right - left < 4 or bottom - top < 4:
+                continue
+            self._faces_seen += 1
+            if (self._faces_seen - 1) % self._face_crop_stride:
+                continue
+            self._face_crops.append(cv2.resize(frame[top:bottom, left:right], (_FACE_CROP_SIDE, _FACE_CROP_SIDE),
+                                               interpolation=cv2.INTER_AREA))
+            if len(self._face_crops) > _MAX_FACE_CROPS:
+                del self._face_crops[1::2]
+                self._face_crop_stride *= 2
 
     def _start(self, first: np.ndarray) -> None:
         self._size = (first.shape[1], first.shape[0])
@@ -280,7 +321,8 @@ class StreamingEncoder:
         res.folder = Path(tempfile.mkdtemp(prefix="memeswap-encode-"))
         res.spool = open(res.folder / "frames.rgb", "wb")
         if self.fmt == "gif":
-            args = self._raw_input("pipe:0") + self._palettegen_args(256)
+            # Whether faces will come is known only at the end: make the palette for either.
+            args = self._raw_input("pipe:0") + self._palettegen_args(256, (0, round(256 * _FACE_PALETTE_SHARE)))
         else:
             args = self._raw_input("pipe:0") + self._encode_args(self._first_step(), self._output(0))
         try:
@@ -368,10 +410,16 @@ class StreamingEncoder:
     def _spool_url(self) -> str:
         return ffmpeg.file_url(self._res.folder / "frames.rgb")
 
-    def _palette_path(self, colors: int) -> Path:
-        return self._res.folder / f"palette-{colors}.png"
+    def _palette_path(self, colors: int, face_colors: int) -> Path:
+        return self._res.folder / f"palette-{colors}-{face_colors}.png"
 
-    def _palettegen_args(self, colors: int) -> list[str]:
+    def _face_colors(self, colors: int) -> int:
+        """How many entries of a `colors` palette go to face colours: none without faces."""
+        return round(colors * _FACE_PALETTE_SHARE) if self._face_crops else 0
+
+    def _palettegen_args(self, colors: int, face_colors: Sequence[int]) -> list[str]:
+        """palettegen over the frames, one palette PNG for each face share in `face_colors`
+        (the rest of `colors` comes from the frames)."""
         width, height = self._size
         # palettegen hashes every distinct colour, which is slow on photos (~7 s for 64
         # frames of 480x480). Every other pixel and 64 levels per channel (0 and 255 kept
@@ -381,9 +429,19 @@ class StreamingEncoder:
         level = "round(round(val*63/255)*255/63)"
         six_bits = "" if self._exact_palette else f"lutrgb=r={level}:g={level}:b={level},"
         # colors - 1 real colours: the last index is our transparent one (see GifWriter).
-        palettegen = f"palettegen=max_colors={colors - 1}:stats_mode=diff:reserve_transparent=0"
-        return ["-vf", shrink + six_bits + palettegen,
-                "-frames:v", "1", "-update", "1", "-f", "image2", ffmpeg.file_url(self._palette_path(colors))]
+        gens = [f"palettegen=max_colors={colors - 1 - faces}:stats_mode=full:reserve_transparent=0"
+                for faces in face_colors]
+        outputs = [["-frames:v", "1", "-update", "1", "-f", "image2",
+                    ffmpeg.file_url(self._palette_path(colors, faces))] for faces in face_colors]
+        if len(gens) == 1:
+            return ["-vf", shrink + six_bits + gens[0], *outputs[0]]
+        labels = [f"p{i}" for i in range(len(gens))]
+        graph = (f"[0:v]{shrink}{six_bits}split={len(gens)}{''.join(f'[s{i}]' for i in range(len(gens)))};"
+                 + ";".join(f"[s{i}]{gen}[{label}]" for i, (gen, label) in enumerate(zip(gens, labels))))
+        args = ["-filter_complex", graph]
+        for label, output in zip(labels, outputs):
+            args += ["-map", f"[{label}]", *output]
+        return args
 
     def _geometry(self, step: _Step) -> tuple[list[str], tuple[int, int]]:
         width, height = self._size
@@ -427,12 +485,25 @@ class StreamingEncoder:
             data = _webp_with_comment(data, self.comment, *size)
         return data, len(data), size
 
+    def _gif_palette(self, colors: int, remake: bool) -> np.ndarray:
+        """The palette of a `colors`-colour GIF: face colours first when there were faces.
+
+        The 256-colour palettes come from the streamed pass; `remake` when that failed.
+        The others are made from the spool on first use and kept.
+        """
+        face_colors = self._face_colors(colors)
+        palette_png = self._palette_path(colors, face_colors)
+        if remake or not palette_png.exists():
+            ffmpeg.run(self._raw_input(self._spool_url()) + self._palettegen_args(colors, (face_colors,)),
+                       _FFMPEG_TIMEOUT_S)
+        palette = read_palette(palette_png, colors - 1 - face_colors)
+        if face_colors:
+            faces = face_palette(np.stack(self._face_crops), face_colors)
+            palette = distinct_colours(np.concatenate([faces, palette]))[:colors - 1]
+        return palette
+
     def _encode_gif(self, index: int, step: _Step, use_streamed_palette: bool) -> tuple[bytes | None, int]:
-        palette_png = self._palette_path(step.level)
-        # palette-256 comes from the streamed pass; redo it if that failed. Others are cached.
-        if not palette_png.exists() or (index == 0 and not use_streamed_palette):
-            ffmpeg.run(self._raw_input(self._spool_url()) + self._palettegen_args(step.level), _FFMPEG_TIMEOUT_S)
-        palette = read_palette(palette_png, step.level - 1)
+        palette = self._gif_palette(step.level, index == 0 and not use_streamed_palette)
         mapper = self._mappers.get(step.level)
         if mapper is None:
             mapper = self._mappers[step.level] = PaletteMapper(palette)
