@@ -101,7 +101,7 @@ def run_swap(
                 swapped = enhancer.enhance(swapped, targets)
             swapped = [compositor.composite(original, frame, faces, done + i)
                        for i, (original, frame, faces) in enumerate(zip(batch, swapped, targets))]
-            for frame in swapped:
+            for frame, faces in zip(swapped, targets):
                 if overlays is not None:
                     layer = next(overlays, None)
                     if layer is not None:
@@ -112,7 +112,7 @@ def run_swap(
                     if badge is None or (badge.height, badge.width) != frame.shape[:2]:
                         badge = BadgeStamp.for_frame(frame.shape[1], frame.shape[0], options.badge)
                     frame = badge.apply(frame)
-                encoder.write(frame)
+                encoder.write(frame, faces=[face.box for face in faces])  # a GIF keeps colours for them
             swap_time += time.perf_counter() - t0
             done += len(batch)
             if progress:

@@ -5,20 +5,28 @@ every frame in a raw spool file on disk so that it can re-encode at lower settin
 when the first result is over `max_bytes`:
 
 * MP4 (libx264) and WebP (libwebp_anim) encode fully in ffmpeg while frames arrive.
-* GIF: ffmpeg's palettegen (stats_mode=diff) builds one palette while frames arrive.
-  At `finish` the frames are mapped onto it with an ordered (Bayer) dither through a
-  64x64x64 lookup table in numpy and written by the streaming GIF writer in gif_writer.py
-  (Pillow's C LZW encoder for the pixel data; unchanged pixels become transparent and
-  each frame is cropped to what changed). Measured on 64 photo frames of 480x480 this
-  is ~4x faster than ffmpeg's paletteuse at the same PSNR, and the dither amplitude
-  follows the palette spacing, so low colour counts band less than bayer_scale=4.
-  A single split/palettegen/paletteuse graph would also hold every frame in memory.
+* GIF: ffmpeg's palettegen builds the palette over every pixel of every frame
+  (stats_mode=full: a still background is on screen all the time, so it counts all the
+  time) while frames arrive. Faces get a quarter of the palette of their own: `write`
+  takes the frame's face boxes, and small crops of them are quantised apart
+  (gif_writer.face_palette), so skin keeps its shades instead of borrowing greys and
+  blues from the rest of the frame. The streamed pass makes both the full palette and
+  the one that leaves that quarter free, so a GIF without faces loses nothing.
+  At `finish` the frames are mapped onto the palette with an ordered (Bayer) dither
+  through a 64x64x64 lookup table in numpy (nearest colour in CIELAB) and written by the
+  streaming GIF writer in gif_writer.py (Pillow's C LZW encoder for the pixel data;
+  unchanged pixels become transparent and each frame is cropped to what changed).
+  Measured on 64 photo frames of 480x480 this is ~4x faster than ffmpeg's paletteuse at
+  the same PSNR, and the dither amplitude follows the palette spacing, so low colour
+  counts band less than bayer_scale=4. A single split/palettegen/paletteuse graph would
+  also hold every frame in memory.
 
-Step-down order when over budget: GIF colours 256/128/64/32, then half the frame
-rate (every other frame dropped, each shown twice as long), then smaller sizes;
-MP4 CRF 20/24/28/32 then smaller sizes; WebP quality 80/65/50/35 then smaller sizes.
-Steps predicted to be hopeless are skipped, and a GIF attempt stops as soon as it
-is over budget.
+Over budget, `finish` searches for the best setting that fits (`_QualityPath`,
+`_fit_budget`): GIF at full frame rate down to half the size, then at half the frame
+rate down to a quarter of the size, then 32 colours; MP4 CRF 20 to 32, then smaller
+sizes; WebP quality 80 to 35, then smaller sizes. Quality and scale are continuous, so
+the search lands within 80-100% of the budget, typically on its first or second try
+and within six encodes in all (see `_fit_budget`).
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ import subprocess
 import tempfile
 import threading
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -42,30 +50,48 @@ import numpy as np
 
 from inference.errors import InputError, OutputTooLargeError
 from inference.media import ffmpeg
-from inference.media.gif_writer import GifWriter, PaletteMapper, read_palette
+from inference.media.gif_writer import GifWriter, PaletteMapper, distinct_colours, face_palette, read_palette
 from inference.media.limits import human_bytes
 
 OutputFormat = Literal["gif", "mp4", "webp"]
 
 MIME_TYPES = MappingProxyType({"gif": "image/gif", "mp4": "video/mp4", "webp": "image/webp"})
 
-# (setting, size relative to the first setting), and how size goes with scale
-# (size ~ scale ** exponent). Measured on photo, meme-like and flat synthetic clips
-# and kept on the optimistic side: a wrong guess costs one more attempt, while a
-# pessimistic one would throw away quality that fitted.
-_GIF_COLORS = ((256, 1.0), (128, 0.82), (64, 0.66), (32, 0.52))
-_GIF_HALF_FPS = 0.55
+# Predicted size relative to full quality: (level, relative size) of MP4 CRFs and WebP
+# qualities (levels in between are interpolated on the log of the size), GIF colour
+# counts and half the frame rate, and size ~ scale ** exponent. Measured on photo,
+# meme-like and flat synthetic clips. They only steer the search (see `_fit_budget`):
+# every size it keeps is measured.
 _MP4_CRFS = ((20, 1.0), (24, 0.6), (28, 0.4), (32, 0.27))
 _WEBP_QUALITIES = ((80, 1.0), (65, 0.77), (50, 0.65), (35, 0.55))
+_GIF_FEW_COLORS = (32, 0.52)
+_GIF_HALF_FPS = 0.55
 _SCALE_EXPONENT = MappingProxyType({"gif": 1.7, "mp4": 1.1, "webp": 1.2})
-_SCALES = (0.75, 0.5, 0.35, 0.25)
+# A GIF at full frame rate is made no smaller than this; below it, half the frame rate
+# at a larger size looks better (sharper, and 6 fps still reads as motion).
+_GIF_FULL_FPS_MIN_SCALE = 0.5
+_MIN_SCALE = 0.25
 _MIN_SCALED_SIDE = 16
+# Over budget, the search aims at this share of it and stops at the first result that
+# fits and uses at least _BUDGET_USE; it makes at most _BUDGET_ATTEMPTS encodes after
+# the full-quality one.
+_BUDGET_AIM = 0.9
+_BUDGET_USE = 0.8
+_BUDGET_ATTEMPTS = 5
+# A GIF attempt gives up once it has written this many budgets: its size is then guessed
+# from the frames so far. Early frames often change more than later ones, so a guess made
+# at one budget was up to 1.6x too high and sent the search to half the frame rate.
+_GIF_GIVE_UP = 2.0
 # Browsers play GIF delays under 2 cs at 10 cs, so faster GIFs drop frames instead.
 _GIF_MAX_FPS = 50.0
 # GIF palettes come from exact colours when the first frame has no more than this.
 _EXACT_PALETTE_MAX_COLORS = 4096
-# A step is tried when its predicted size is within this factor of the budget.
-_OPTIMISM = 1.15
+# GIF: the share of the palette kept for face colours, and the face crops it is made from
+# (each box's middle, shrunk to a small square; at most this many are kept, evenly spread).
+_FACE_PALETTE_SHARE = 0.25
+_FACE_CROP_INSET = 0.08
+_FACE_CROP_SIDE = 32
+_MAX_FACE_CROPS = 512
 _FFMPEG_TIMEOUT_S = 600.0
 
 
@@ -84,35 +110,88 @@ class EncodedMedia:
 
 
 @dataclass(frozen=True)
-class _Step:
-    level: int  # GIF colours, MP4 CRF or WebP quality
+class _Setting:
+    level: float  # GIF colours, MP4 CRF or WebP quality
     frame_step: int  # keep every Nth frame
     scale: float
-    estimate: float  # rough size relative to the first step
 
 
-def _ladder(fmt: str, width: int, height: int, frames: int, base_step: int) -> list[_Step]:
-    levels = {"gif": _GIF_COLORS, "mp4": _MP4_CRFS, "webp": _WEBP_QUALITIES}[fmt]
-    steps = [_Step(level, base_step, 1.0, factor) for level, factor in levels]
-    level, factor = levels[-1]
-    frame_step = base_step
-    if fmt == "gif" and math.ceil(frames / base_step) >= 4:
-        frame_step, factor = base_step * 2, factor * _GIF_HALF_FPS
-        steps.append(_Step(level, frame_step, 1.0, factor))
-    for scale in _SCALES:
-        if min(width, height) * scale < _MIN_SCALED_SIDE:
-            break
-        steps.append(_Step(level, frame_step, scale, factor * scale ** _SCALE_EXPONENT[fmt]))
-    return steps
+@dataclass(frozen=True)
+class _Family:
+    """Settings that differ in one knob: the level (at scale 1), or the scale (at a fixed
+    level). `top` and `floor` are the log predicted sizes, relative to full quality, of its
+    best and smallest settings."""
+
+    top: float
+    floor: float
+    frame_step: int
+    level: float | None  # None: the level is the knob, read from `levels`
+    levels: tuple[tuple[float, float], ...] = ()
+    exponent: float = 1.0
+
+    def setting(self, r: float) -> _Setting:
+        r = min(self.top, max(self.floor, r))
+        if self.level is None:
+            logs, levels = zip(*((math.log(rel), level) for level, rel in reversed(self.levels)))
+            return _Setting(float(np.interp(r, logs, levels)), self.frame_step, 1.0)
+        return _Setting(self.level, self.frame_step, min(1.0, math.exp((r - self.top) / self.exponent)))
 
 
-def _next_step(steps: list[_Step], index: int, size: int, budget: int) -> int:
-    """The first later step whose predicted size could fit; else the last one."""
-    per_unit = size / steps[index].estimate
-    for j in range(index + 1, len(steps)):
-        if per_unit * steps[j].estimate <= budget * _OPTIMISM:
-            return j
-    return len(steps) - 1
+class _QualityPath:
+    """Every setting the budget search may pick, from full quality down, indexed by r: the
+    log of its predicted size relative to full quality (0 at full quality, negative below).
+
+    Families are in order of preference; r picks the first whose floor reaches it:
+    GIF: 256 colours at full frame rate down to half the size, then at half the frame rate
+    (every other frame dropped, each shown twice as long) down to the smallest size, then
+    32 colours. MP4: CRF 20 to 32, then smaller sizes. WebP: quality 80 to 35, then smaller
+    sizes. Colours come last for a GIF: at the same bytes, 64 or 32 colours looked worse
+    (posterised hair and skin) and measured worse than a smaller 256-colour GIF. A weaker
+    dither is no knob: at 256 colours it saved under 10% (2-12%) of a GIF's size.
+    """
+
+    def __init__(self, fmt: str, width: int, height: int, frames: int, base_step: int) -> None:
+        exponent = _SCALE_EXPONENT[fmt]
+        min_scale = max(_MIN_SCALE, min(1.0, _MIN_SCALED_SIDE / min(width, height)))
+        shrink = exponent * math.log(min_scale)  # log relative size from scale 1 to the smallest
+        if fmt == "gif":
+            half = base_step * 2 if math.ceil(frames / base_step) >= 4 else base_step
+            full_fps_floor = exponent * math.log(max(min_scale, _GIF_FULL_FPS_MIN_SCALE))
+            self.families = [_Family(0.0, full_fps_floor, base_step, 256, exponent=exponent)]
+            fewer = 0.0
+            if half != base_step:
+                fewer = math.log(_GIF_HALF_FPS)
+                self.families.append(_Family(fewer, fewer + shrink, half, 256, exponent=exponent))
+            colors, rel = _GIF_FEW_COLORS
+            fewer += math.log(rel)
+            self.families.append(_Family(fewer, fewer + shrink, half, colors, exponent=exponent))
+        else:
+            levels = _MP4_CRFS if fmt == "mp4" else _WEBP_QUALITIES
+            worst, rel = levels[-1]
+            self.families = [_Family(0.0, math.log(rel), base_step, None, levels),
+                             _Family(math.log(rel), math.log(rel) + shrink, base_step, worst, exponent=exponent)]
+        self.lowest = self.families[-1].floor
+
+    def at(self, r: float) -> _Setting:
+        family = next((f for f in self.families if r >= f.floor), self.families[-1])
+        return family.setting(r)
+
+
+def _next_r(over: list[tuple[float, float]], fits: tuple[float, float] | None, aim: float, lowest: float) -> float:
+    """Where to look next for log size `aim`: between the nearest (r, log size) points over
+    the budget and fitting (a secant, kept off the ends), or past the last one over it
+    along the slope of the last two (the model's slope, 1, at first)."""
+    r_over, s_over = over[-1]
+    if fits is not None:
+        r_fit, s_fit = fits
+        t = (s_over - aim) / (s_over - s_fit) if s_over > s_fit else 0.5
+        return r_over + min(0.85, max(0.15, t)) * (r_fit - r_over)
+    slope = 1.0
+    if len(over) >= 2:
+        (r0, s0), (r1, s1) = over[-2], over[-1]
+        if r0 != r1:
+            slope = min(3.0, max(0.3, (s0 - s1) / (r0 - r1)))
+    return max(lowest, r_over - (s_over - aim) / slope)
 
 
 def _step_size(width: int, height: int, scale: float, even: bool) -> tuple[int, int]:
@@ -220,6 +299,10 @@ class StreamingEncoder:
         self._stream_failed = False
         self._mappers: dict[int, PaletteMapper] = {}  # by GIF colour count
         self._exact_palette = False
+        self._face_crops: list[np.ndarray] = []
+        self._faces_seen = 0
+        self._face_crop_stride = 1
+        self._attempts = 0
         self._res = _Resources()
         self._finalizer = weakref.finalize(self, self._res.release)
 
@@ -246,8 +329,12 @@ class StreamingEncoder:
     def frame_count(self) -> int:
         return self._count
 
-    def write(self, frame: np.ndarray) -> None:
-        """Add one RGB uint8 (H, W, 3) frame; the first frame fixes the size."""
+    def write(self, frame: np.ndarray, faces: Sequence[Sequence[float]] = ()) -> None:
+        """Add one RGB uint8 (H, W, 3) frame; the first frame fixes the size.
+
+        `faces`: boxes (x0, y0, x1, y1) in frame pixels of the faces in this frame; a GIF
+        gives their colours a share of its palette. MP4 and WebP ignore them.
+        """
         frame = np.asarray(frame)
         if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
             raise ValueError(f"frames must be uint8 arrays of shape (H, W, 3), not {frame.dtype} {frame.shape}")
@@ -268,6 +355,27 @@ class StreamingEncoder:
                 except OSError:  # ffmpeg died; finish() re-encodes from the spool
                     self._stream_failed = True
             self._count += 1
+            if self.fmt == "gif":
+                self._keep_face_crops(frame, faces)
+
+    def _keep_face_crops(self, frame: np.ndarray, faces: Sequence[Sequence[float]]) -> None:
+        """Small crops of the faces for the face palette: every `stride`th face, and when
+        there are too many, every other one of those kept so far, so they span the clip."""
+        height, width = frame.shape[:2]
+        for x0, y0, x1, y1 in faces:
+            inset_x, inset_y = (x1 - x0) * _FACE_CROP_INSET, (y1 - y0) * _FACE_CROP_INSET
+            left, top = max(0, round(x0 + inset_x)), max(0, round(y0 + inset_y))
+            right, bottom = min(width, round(x1 - inset_x)), min(height, round(y1 - inset_y))
+            if right - left < 4 or bottom - top < 4:
+                continue
+            self._faces_seen += 1
+            if (self._faces_seen - 1) % self._face_crop_stride:
+                continue
+            self._face_crops.append(cv2.resize(frame[top:bottom, left:right], (_FACE_CROP_SIDE, _FACE_CROP_SIDE),
+                                               interpolation=cv2.INTER_AREA))
+            if len(self._face_crops) > _MAX_FACE_CROPS:
+                del self._face_crops[1::2]
+                self._face_crop_stride *= 2
 
     def _start(self, first: np.ndarray) -> None:
         self._size = (first.shape[1], first.shape[0])
@@ -280,9 +388,10 @@ class StreamingEncoder:
         res.folder = Path(tempfile.mkdtemp(prefix="memeswap-encode-"))
         res.spool = open(res.folder / "frames.rgb", "wb")
         if self.fmt == "gif":
-            args = self._raw_input("pipe:0") + self._palettegen_args(256)
+            # Whether faces will come is known only at the end: make the palette for either.
+            args = self._raw_input("pipe:0") + self._palettegen_args(256, (0, round(256 * _FACE_PALETTE_SHARE)))
         else:
-            args = self._raw_input("pipe:0") + self._encode_args(self._first_step(), self._output(0))
+            args = self._raw_input("pipe:0") + self._encode_args(self._first_setting(), self._output(0))
         try:
             res.proc = subprocess.Popen(
                 ffmpeg.base_command() + args,
@@ -294,7 +403,8 @@ class StreamingEncoder:
     # -- finishing
 
     def finish(self) -> EncodedMedia:
-        """Encode (stepping down until it fits `max_bytes`) and return the result.
+        """Encode and return the result: at full quality, or, when that is over `max_bytes`,
+        at the best setting `_fit_budget` finds.
 
         Raises OutputTooLargeError when even the smallest setting is over budget.
         The encoder is closed afterwards, whatever happens.
@@ -309,30 +419,56 @@ class StreamingEncoder:
             self._res.spool.close()
             streamed = self._end_stream()
             width, height = self._size
-            steps = _ladder(self.fmt, width, height, self._count, self._base_frame_step())
-            index = 0
-            while True:
-                step = steps[index]
-                data, size, (out_w, out_h) = self._encode(index, step, streamed and index == 0)
-                if data is not None and (self.max_bytes is None or len(data) <= self.max_bytes):
-                    return EncodedMedia(
-                        data=data,
-                        mime=MIME_TYPES[self.fmt],
-                        format=self.fmt,
-                        width=out_w,
-                        height=out_h,
-                        fps=self.fps / step.frame_step,
-                        frame_count=math.ceil(self._count / step.frame_step),
-                        colors=step.level if self.fmt == "gif" else None,
-                    )
-                if index == len(steps) - 1:
-                    raise OutputTooLargeError(
-                        f"the result does not fit in {human_bytes(self.max_bytes)}, "
-                        "even at the smallest size and quality"
-                    )
-                index = _next_step(steps, index, size, self.max_bytes)
+            path = _QualityPath(self.fmt, width, height, self._count, self._base_frame_step())
+            media, size = self._encode(path.at(0.0), streamed=streamed, first=True)
+            if media is not None:
+                return media
+            return self._fit_budget(path, size)
         finally:
             self.close()
+
+    def _fit_budget(self, path: _QualityPath, full_size: int) -> EncodedMedia:
+        """The best setting found whose output fits `max_bytes`, given that full quality
+        (`full_size` bytes, or an estimate) does not.
+
+        A search along the quality path in the log of the size: aimed at 90% of the budget,
+        it stops at the first result between 80% and 100%; at most _BUDGET_ATTEMPTS encodes,
+        the last at the smallest setting when nothing has fitted yet. It returns the largest
+        result that fitted (below 80% only when the sizes jump over that window, or the
+        attempts run out).
+        """
+        budget = self.max_bytes
+        aim = math.log(_BUDGET_AIM * budget)
+        over = [(0.0, math.log(full_size))]
+        fits: tuple[float, float] | None = None
+        best: EncodedMedia | None = None
+        tried = {self._setting_key(path.at(0.0))}
+        for attempt in range(_BUDGET_ATTEMPTS):
+            r = _next_r(over, fits, aim, path.lowest)
+            if best is None and (attempt == _BUDGET_ATTEMPTS - 1 or self._setting_key(path.at(r)) in tried):
+                r = path.lowest
+            setting = path.at(r)
+            if self._setting_key(setting) in tried:
+                break
+            tried.add(self._setting_key(setting))
+            media, size = self._encode(setting, streamed=False)
+            if media is None:
+                over.append((r, math.log(size)))
+                continue
+            if best is None or len(media.data) > len(best.data):
+                best = media
+            if len(media.data) >= _BUDGET_USE * budget:
+                break
+            fits = (r, math.log(len(media.data)))
+        if best is None:
+            raise OutputTooLargeError(
+                f"the result does not fit in {human_bytes(budget)}, even at the smallest size and quality"
+            )
+        return best
+
+    def _setting_key(self, setting: _Setting) -> tuple[float, int, tuple[int, int]]:
+        """What tells two settings' outputs apart: the level, the frame step and the size."""
+        return round(setting.level, 1), setting.frame_step, self._geometry(setting)[1]
 
     def _end_stream(self) -> bool:
         """Close ffmpeg's stdin and wait; True when the streamed pass succeeded."""
@@ -353,12 +489,12 @@ class StreamingEncoder:
     def _base_frame_step(self) -> int:
         return max(1, math.ceil(self.fps / _GIF_MAX_FPS - 1e-9)) if self.fmt == "gif" else 1
 
-    def _first_step(self) -> _Step:
+    def _first_setting(self) -> _Setting:
         width, height = self._size
-        return _ladder(self.fmt, width, height, 1, self._base_frame_step())[0]
+        return _QualityPath(self.fmt, width, height, 1, self._base_frame_step()).at(0.0)
 
-    def _output(self, index: int) -> Path:
-        return self._res.folder / f"out-{index}.{self.fmt}"
+    def _output(self, attempt: int) -> Path:
+        return self._res.folder / f"out-{attempt}.{self.fmt}"
 
     def _raw_input(self, source: str) -> list[str]:
         width, height = self._size
@@ -368,10 +504,16 @@ class StreamingEncoder:
     def _spool_url(self) -> str:
         return ffmpeg.file_url(self._res.folder / "frames.rgb")
 
-    def _palette_path(self, colors: int) -> Path:
-        return self._res.folder / f"palette-{colors}.png"
+    def _palette_path(self, colors: int, face_colors: int) -> Path:
+        return self._res.folder / f"palette-{colors}-{face_colors}.png"
 
-    def _palettegen_args(self, colors: int) -> list[str]:
+    def _face_colors(self, colors: int) -> int:
+        """How many entries of a `colors` palette go to face colours: none without faces."""
+        return round(colors * _FACE_PALETTE_SHARE) if self._face_crops else 0
+
+    def _palettegen_args(self, colors: int, face_colors: Sequence[int]) -> list[str]:
+        """palettegen over the frames, one palette PNG for each face share in `face_colors`
+        (the rest of `colors` comes from the frames)."""
         width, height = self._size
         # palettegen hashes every distinct colour, which is slow on photos (~7 s for 64
         # frames of 480x480). Every other pixel and 64 levels per channel (0 and 255 kept
@@ -381,28 +523,39 @@ class StreamingEncoder:
         level = "round(round(val*63/255)*255/63)"
         six_bits = "" if self._exact_palette else f"lutrgb=r={level}:g={level}:b={level},"
         # colors - 1 real colours: the last index is our transparent one (see GifWriter).
-        palettegen = f"palettegen=max_colors={colors - 1}:stats_mode=diff:reserve_transparent=0"
-        return ["-vf", shrink + six_bits + palettegen,
-                "-frames:v", "1", "-update", "1", "-f", "image2", ffmpeg.file_url(self._palette_path(colors))]
+        gens = [f"palettegen=max_colors={colors - 1 - faces}:stats_mode=full:reserve_transparent=0"
+                for faces in face_colors]
+        outputs = [["-frames:v", "1", "-update", "1", "-f", "image2",
+                    ffmpeg.file_url(self._palette_path(colors, faces))] for faces in face_colors]
+        if len(gens) == 1:
+            return ["-vf", shrink + six_bits + gens[0], *outputs[0]]
+        labels = [f"p{i}" for i in range(len(gens))]
+        graph = (f"[0:v]{shrink}{six_bits}split={len(gens)}{''.join(f'[s{i}]' for i in range(len(gens)))};"
+                 + ";".join(f"[s{i}]{gen}[{label}]" for i, (gen, label) in enumerate(zip(gens, labels))))
+        args = ["-filter_complex", graph]
+        for label, output in zip(labels, outputs):
+            args += ["-map", f"[{label}]", *output]
+        return args
 
-    def _geometry(self, step: _Step) -> tuple[list[str], tuple[int, int]]:
+    def _geometry(self, setting: _Setting) -> tuple[list[str], tuple[int, int]]:
         width, height = self._size
-        out = _step_size(width, height, step.scale, even=self.fmt == "mp4")
-        filters = [f"framestep={step.frame_step}"] if step.frame_step > 1 else []
+        out = _step_size(width, height, setting.scale, even=self.fmt == "mp4")
+        filters = [f"framestep={setting.frame_step}"] if setting.frame_step > 1 else []
         if out != (width, height):
-            if step.scale == 1.0:
+            if setting.scale == 1.0:
                 filters.append(f"crop={out[0]}:{out[1]}:0:0")  # odd -> even: crop a line, don't resample
             else:
                 filters.append(f"scale={out[0]}:{out[1]}:flags=area")
         return filters, out
 
-    def _encode_args(self, step: _Step, output: Path) -> list[str]:
+    def _encode_args(self, setting: _Setting, output: Path) -> list[str]:
         """Output options for MP4 / WebP (GIF has its own path)."""
-        filters, _ = self._geometry(step)
+        filters, _ = self._geometry(setting)
+        level = format(round(setting.level, 2), "g")
         if self.fmt == "mp4":
             filters.append("scale=out_color_matrix=bt709:out_range=tv,format=yuv420p")
             args = ["-an", "-sn", "-dn", "-vf", ",".join(filters),
-                    "-c:v", "libx264", "-preset", "veryfast", "-crf", str(step.level),
+                    "-c:v", "libx264", "-preset", "veryfast", "-crf", level,
                     "-profile:v", "high", "-pix_fmt", "yuv420p",
                     "-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709", "-color_range", "tv",
                     "-movflags", "+faststart"]
@@ -410,39 +563,72 @@ class StreamingEncoder:
                 args += ["-metadata", f"comment={self.comment}"]
             return args + ["-f", "mp4", ffmpeg.file_url(output)]
         args = ["-vf", ",".join(filters)] if filters else []
-        return args + ["-c:v", "libwebp_anim", "-quality", str(step.level), "-compression_level", "2",
+        return args + ["-c:v", "libwebp_anim", "-quality", level, "-compression_level", "2",
                        "-loop", "0" if self.loop else "1", "-f", "webp", ffmpeg.file_url(output)]
 
-    def _encode(self, index: int, step: _Step, streamed: bool) -> tuple[bytes | None, int, tuple[int, int]]:
-        """One attempt: (data or None when it gave up over budget, size or estimate, frame size)."""
-        _, size = self._geometry(step)
-        if self.fmt == "gif":
-            return (*self._encode_gif(index, step, use_streamed_palette=streamed), size)
-        output = self._output(index)
-        if not streamed:
-            ffmpeg.run(self._raw_input(self._spool_url()) + self._encode_args(step, output), _FFMPEG_TIMEOUT_S)
-        data = output.read_bytes()
-        output.unlink()
-        if self.fmt == "webp" and self.comment:
-            data = _webp_with_comment(data, self.comment, *size)
-        return data, len(data), size
+    def _encode(self, setting: _Setting, streamed: bool, first: bool = False) -> tuple[EncodedMedia | None, int]:
+        """One attempt: the result when it fits the budget (or there is none), else None;
+        and its size in bytes, estimated when a GIF attempt gave up part way.
 
-    def _encode_gif(self, index: int, step: _Step, use_streamed_palette: bool) -> tuple[bytes | None, int]:
-        palette_png = self._palette_path(step.level)
-        # palette-256 comes from the streamed pass; redo it if that failed. Others are cached.
-        if not palette_png.exists() or (index == 0 and not use_streamed_palette):
-            ffmpeg.run(self._raw_input(self._spool_url()) + self._palettegen_args(step.level), _FFMPEG_TIMEOUT_S)
-        palette = read_palette(palette_png, step.level - 1)
-        mapper = self._mappers.get(step.level)
+        `streamed`: use what the streamed pass made (MP4 / WebP: the output; GIF: the
+        palettes); `first`: the first attempt, which makes them again when that failed.
+        """
+        self._attempts += 1
+        output = self._output(0 if streamed and self.fmt != "gif" else self._attempts)
+        _, (out_w, out_h) = self._geometry(setting)
+        if self.fmt == "gif":
+            data, size = self._encode_gif(setting, output, remake_palette=first and not streamed)
+        else:
+            if not streamed:
+                ffmpeg.run(self._raw_input(self._spool_url()) + self._encode_args(setting, output), _FFMPEG_TIMEOUT_S)
+            data = output.read_bytes()
+            output.unlink()
+            if self.fmt == "webp" and self.comment:
+                data = _webp_with_comment(data, self.comment, out_w, out_h)
+            size = len(data)
+        if data is None or (self.max_bytes is not None and size > self.max_bytes):
+            return None, size
+        media = EncodedMedia(
+            data=data,
+            mime=MIME_TYPES[self.fmt],
+            format=self.fmt,
+            width=out_w,
+            height=out_h,
+            fps=self.fps / setting.frame_step,
+            frame_count=math.ceil(self._count / setting.frame_step),
+            colors=round(setting.level) if self.fmt == "gif" else None,
+        )
+        return media, size
+
+    def _gif_palette(self, colors: int, remake: bool) -> np.ndarray:
+        """The palette of a `colors`-colour GIF: face colours first when there were faces.
+
+        The 256-colour palettes come from the streamed pass; `remake` when that failed.
+        The others are made from the spool on first use and kept.
+        """
+        face_colors = self._face_colors(colors)
+        palette_png = self._palette_path(colors, face_colors)
+        if remake or not palette_png.exists():
+            ffmpeg.run(self._raw_input(self._spool_url()) + self._palettegen_args(colors, (face_colors,)),
+                       _FFMPEG_TIMEOUT_S)
+        palette = read_palette(palette_png, colors - 1 - face_colors)
+        if face_colors:
+            faces = face_palette(np.stack(self._face_crops), face_colors)
+            palette = distinct_colours(np.concatenate([faces, palette]))[:colors - 1]
+        return palette
+
+    def _encode_gif(self, setting: _Setting, output: Path, remake_palette: bool) -> tuple[bytes | None, int]:
+        colors = round(setting.level)
+        palette = self._gif_palette(colors, remake_palette)
+        mapper = self._mappers.get(colors)
         if mapper is None:
-            mapper = self._mappers[step.level] = PaletteMapper(palette)
+            mapper = self._mappers[colors] = PaletteMapper(palette)
         width, height = self._size
-        _, (out_w, out_h) = self._geometry(step)
-        kept = range(0, self._count, step.frame_step)
-        out_fps = self.fps / step.frame_step
+        _, (out_w, out_h) = self._geometry(setting)
+        kept = range(0, self._count, setting.frame_step)
+        out_fps = self.fps / setting.frame_step
         frames = np.memmap(self._res.folder / "frames.rgb", dtype=np.uint8, mode="r",
                            shape=(self._count, height, width, 3))
-        output = self._output(index)
         try:
             with open(output, "wb") as fh:
                 writer = GifWriter(fh, out_w, out_h, palette, self.loop, self.comment)
@@ -456,7 +642,7 @@ class StreamingEncoder:
                     written = fh.tell()
                     if j == 0:
                         first = written  # the first frame is whole; later ones only what changed
-                    elif self.max_bytes is not None and written > self.max_bytes and j + 1 < len(kept):
+                    elif self.max_bytes is not None and written > _GIF_GIVE_UP * self.max_bytes and j + 1 < len(kept):
                         return None, round(first + (written - first) * (len(kept) - 1) / j)
                 writer.close()
             data = output.read_bytes()

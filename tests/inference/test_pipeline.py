@@ -168,9 +168,9 @@ def badge_runs(selfie, analyser, swapper, compiled_builtins, human_check):
             written = []
 
             class Recording(StreamingEncoder):
-                def write(self, frame):
+                def write(self, frame, faces=()):
                     written.append(np.array(frame))
-                    super().write(frame)
+                    super().write(frame, faces)
 
             options = SwapOptions(format=fmt) if badge == "default" else SwapOptions(format=fmt, badge=badge)
             with pytest.MonkeyPatch.context() as patch:

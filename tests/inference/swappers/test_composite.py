@@ -73,9 +73,9 @@ def encoded_frames(selfie, compiled, analyser, swapper, human_check, options=Swa
     written = []
 
     class Recording(StreamingEncoder):
-        def write(self, frame):
+        def write(self, frame, faces=()):
             written.append(np.array(frame))
-            super().write(frame)
+            super().write(frame, faces)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(pipeline, "StreamingEncoder", Recording)
