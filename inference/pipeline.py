@@ -7,10 +7,12 @@ what the compile found about each (pose, blur, grain, occluders), which the comp
 stage (`inference.swappers.composite`) applies after the swapper and the enhancer.
 """
 
+import os
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -91,7 +93,8 @@ def run_swap(
     badge: BadgeStamp | None = None  # drawn on the first frame, then for each new frame size
     swap_time = 0.0
     with StreamingEncoder(options.format, fps=manifest.fps, max_bytes=options.max_bytes,
-                          loop=manifest.loop, comment=options.label) as encoder:
+                          loop=manifest.loop, comment=options.label) as encoder, \
+            ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="composite") as compositing:
         done = 0
         for batch in _batches(frames, options.batch_size):
             t0 = time.perf_counter()
@@ -99,8 +102,9 @@ def run_swap(
             swapped = swapper.swap(batch, targets, source)
             if enhancer is not None:
                 swapped = enhancer.enhance(swapped, targets)
-            swapped = [compositor.composite(original, frame, faces, done + i)
-                       for i, (original, frame, faces) in enumerate(zip(batch, swapped, targets))]
+            # compositing is per frame and releases the GIL (NumPy, OpenCV): spread it over the cores
+            swapped = list(compositing.map(compositor.composite, batch, swapped, targets,
+                                           range(done, done + len(batch))))
             for frame, faces in zip(swapped, targets):
                 if overlays is not None:
                     layer = next(overlays, None)

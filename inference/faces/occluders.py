@@ -56,6 +56,7 @@ import numpy as np
 from inference.faces import mesh, zones
 from inference.faces.face import FaceRegion
 from inference.faces.native_logs import silenced_native_stderr
+from inference.faces.skin import dark_over_skin
 from inference.swappers.mesh_warp import build_mesh_warp, signed_areas
 
 CANONICAL_SIDE = 128  # px: the canonical face the track's frames are compared on
@@ -69,6 +70,7 @@ MIN_BLOB = 0.004  # of the face's area: smaller blobs of colour are dropped
 MIN_MOVED = 0.015  # of the face's area: smaller blobs of change are dropped
 INTERIOR = 0.08  # of the canonical side: the face's outline band, where colour blobs must not stay
 GROW = 0.03  # of the face's size: how far the mask is grown past an occluder's edge
+HAIR_TIPS = 0.06  # of the face's size: how far strands found off the features are followed onto them
 MEDIAN_FRAMES = 48  # frames the median face is taken over (spread over the track)
 
 _TRIANGLES = np.concatenate([mesh.skin_triangles(), np.array(mesh.RIGHT_EYE_FILL + mesh.LEFT_EYE_FILL
@@ -128,13 +130,22 @@ class HandFinder:
 
 
 def hand_mask(hands: list[np.ndarray], region: FaceRegion, size: int) -> np.ndarray:
-    """The hands' filled outlines over a face region, float32 0..1 of `size` x `size`."""
+    """The hands' filled outlines over a face region, float32 0..1 of `size` x `size`.
+
+    A hand comes with its forearm, which the landmarks do not reach: each outline takes in
+    a wrist-wide band from the wrist (landmark 0) away from the middle finger's knuckle
+    (landmark 9), as long as the region is wide."""
     mask = np.zeros((size, size), np.uint8)
     to_mask = region.to_mask(size)
     for hand in hands:
         points = hand @ to_mask[:, :2].T + to_mask[:, 2]
         palm = float(np.linalg.norm(points[5] - points[17]))
         cv2.fillConvexPoly(mask, cv2.convexHull(np.round(points * 16).astype(np.int32)), 1, shift=4)
+        along = points[0] - points[9]
+        along /= float(np.linalg.norm(along)) + 1e-6
+        elbow = points[0] + along * 1.5 * size
+        cv2.line(mask, tuple(int(v) for v in np.round(points[0] * 16)), tuple(int(v) for v in np.round(elbow * 16)),
+                 1, max(1, int(round(palm))), shift=4)
         radius = max(1, int(round(0.2 * palm)))
         mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1)))
     return mask.astype(np.float32)
@@ -156,9 +167,11 @@ class OccluderFinder:
         centre = (flat.min(axis=0) + flat.max(axis=0)) / 2
         self.canonical = np.concatenate([(flat - centre) * scale + size / 2, reference[:, 2:3] * scale], axis=1)
         self.canonical_area = np.sign(signed_areas(self.canonical, _TRIANGLES))
+        self.face_size = 0.9 * size
         shape = (size, size)
         self.face = zones.face_mask(self.canonical, shape).astype(bool)
         self.features = zones.feature_mask(self.canonical, shape, grow=0.03).astype(bool)
+        self.features_themselves = zones.feature_mask(self.canonical, shape, grow=0.0).astype(bool)
         self.skin = zones.skin_mask(self.canonical, shape).astype(bool)
         inset = int(round(INTERIOR * size))
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * inset + 1, 2 * inset + 1))
@@ -210,8 +223,9 @@ class OccluderFinder:
                 not_skin = ~is_skin & ~self.features
                 # the median is the occluder here (held most of the clip), and this frame shows skin
                 changed = changed & ~(is_skin & ~median_is_skin & ~self.features)
+            hair = self._hair(_lab(soft[i])[..., 0], seen[i])
             moved.append(self._clean(changed & seen[i], MIN_MOVED))
-            colour.append(self._clean(not_skin & seen[i], MIN_BLOB, edges=True))
+            colour.append(self._clean((not_skin | hair) & seen[i], MIN_BLOB, edges=True))
         # a thing that comes and goes is there in the frames around the ones it was seen in too
         # (it moves little in a frame; where it covers the face, the landmarks it displaced may
         # have hidden part of it in one frame)
@@ -245,6 +259,29 @@ class OccluderFinder:
         for i in range(len(soft)):
             flags[i] = _hysteresis(seen[i] & (distances[i] > strong[i]), seen[i] & (distances[i] > weak[i]))
         return flags
+
+    def _hair(self, lightness: np.ndarray, seen: np.ndarray) -> np.ndarray:
+        """Hair in front of the face: what is far darker than the skin around it, off the
+        features, in blobs that fall in from the face's outline (`_from_outline`); then their
+        tips, carried a little way onto the brows and eyes, where a fringe ends."""
+        hair = self._from_outline(dark_over_skin(lightness, seen & ~self.features_themselves, self.face_size))
+        if not hair.any():
+            return hair
+        radius = max(1, int(round(HAIR_TIPS * self.face_size)))
+        reach = cv2.dilate(hair.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE,
+                                                                            (2 * radius + 1, 2 * radius + 1)))
+        return hair | (dark_over_skin(lightness, seen, self.face_size) & reach.astype(bool))
+
+    def _from_outline(self, flags: np.ndarray) -> np.ndarray:
+        """The blobs of `flags` that reach the face's outline band: hair falls in from outside
+        the face, while a deep fold or wrinkle of the same darkness lies inside it."""
+        if not flags.any():
+            return flags
+        count, labels = cv2.connectedComponents(flags.astype(np.uint8), connectivity=8)
+        reaching = np.zeros(count, bool)
+        reaching[np.unique(labels[flags & ~self.interior])] = True
+        reaching[0] = False
+        return reaching[labels]
 
     def _clean(self, flags: np.ndarray, min_area: float, edges: bool = False) -> np.ndarray:
         """Drop specks, small blobs and blobs on the features, and with `edges` blobs that hug

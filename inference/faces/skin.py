@@ -51,10 +51,18 @@ REFERENCE_WHITE = 78.0  # L* of the whites of the eyes in a normally exposed pho
 EXPOSURE_BAND = (0.6, 1.4)  # luminance factors of eye whites that count as a normal exposure
 
 
-def exposure(white: float | None) -> float:
+
+
+def exposure(white: float | None, skin_lightness: float) -> float:
     """How much light a photo's face gets relative to a normally exposed one, from the
-    lightness of its eye whites (1 when they cannot tell), as a factor on luminance."""
-    if white is None:
+    lightness of its eye whites (1 when they cannot tell), as a factor on luminance.
+
+    Eye whites are at least as light as the skin around them in any light and for any skin
+    tone (the astronaut's, the lightest skin we have, read 80 against 75, and 38 against 35
+    with the light at 45%); a darker reading (tinted glasses, a squint, heavy lashes: Grace
+    Hopper's portrait reads 43 against skin of 65) tells nothing, and taking it as a dim
+    scene would darken the swapped face below both people's skin."""
+    if white is None or white < skin_lightness:
         return 1.0
     factor = _luminance(white) / _luminance(REFERENCE_WHITE)
     # Eye whites are a few dozen pixels: their reading wobbles from frame to frame, so only a
@@ -150,10 +158,15 @@ class SkinTone:
         return SkinTone(median, self.spread)
 
 
-def shading(lab: np.ndarray, mask: np.ndarray, size: float, tone: SkinTone) -> np.ndarray:
-    """The light on the skin as an (H, W, 3) Lab offset from the skin's median: its coarse
-    brightness (and colour cast) relative to the median, filled in over the features."""
-    return masked_lowpass(lab, mask, SHADING_SCALE * size) - tone.median
+def shading(lab: np.ndarray, mask: np.ndarray, size: float) -> np.ndarray:
+    """The light on the skin as an (H, W, 3) Lab offset: its coarse brightness (and colour
+    cast), filled in over the features, less its own median over the skin, so that light
+    moves brightness about on the face without moving the face's tone (taken from the skin's
+    median instead, a wrinkled face, whose dark marks pull its coarse level below the median
+    of its pixels, took a swapped face 1-2 L* darker than the tone it was given)."""
+    low = masked_lowpass(lab, mask, SHADING_SCALE * size)
+    inside = mask.astype(bool)
+    return low - np.median(low[inside] if inside.any() else low.reshape(-1, 3), axis=0)
 
 
 def clean_selfie(lab: np.ndarray, points: np.ndarray, mask: np.ndarray, size: float) -> tuple[np.ndarray, np.ndarray]:
@@ -169,11 +182,7 @@ def clean_selfie(lab: np.ndarray, points: np.ndarray, mask: np.ndarray, size: fl
     inside = mask.astype(bool)
     if not inside.any():
         return lab, mask
-    width = max(5, int(round(0.05 * size)) | 1)
-    closed = cv2.morphologyEx(lab[..., 0], cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE,
-                                                                                      (width, width)))
-    thin_dark = (closed - lab[..., 0]) > np.maximum(15.0, 0.35 * closed)  # wrinkles are shallower
-    dark = _long_marks((thin_dark & inside).astype(np.uint8), 0.12 * size)
+    dark = dark_strands(lab[..., 0], inside, size)
     cleaned = _paint_over(lab, cv2.dilate(dark.astype(np.uint8), np.ones((3, 3), np.uint8)), size)
     tone = SkinTone.of(cleaned, mask & (1 - dark.astype(np.uint8)))
     colour_gap = np.sqrt((((cleaned[..., 1:] - tone.median[1:]) / np.maximum(tone.spread[1:], 3.0)) ** 2).sum(axis=2))
@@ -194,6 +203,37 @@ def clean_selfie(lab: np.ndarray, points: np.ndarray, mask: np.ndarray, size: fl
         shine = np.clip((excess - 6.0) / 10.0, 0.0, 1.0) * paler * inside
         shine = cv2.GaussianBlur(shine.astype(np.float32), (0, 0), max(1.0, 0.01 * size))
     return cleaned + (coarse - cleaned) * shine[..., None], mask & (1 - dark.astype(np.uint8))
+
+
+def dark_strands(lightness: np.ndarray, inside: np.ndarray, size: float) -> np.ndarray:
+    """Hair strands and glasses frames inside the bool mask `inside`: thin lines far darker
+    than the skin on either side of them (a black-hat about a twentieth of the face wide,
+    deeper than 15 L* and than 35% of the skin's L*: wrinkles, smile lines and stubble are
+    shallower), stretching at least an eighth of the face's `size`. `lightness`: L* (0..100)."""
+    width = max(5, int(round(0.05 * size)) | 1)
+    closed = cv2.morphologyEx(lightness, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE,
+                                                                                     (width, width)))
+    thin_dark = (closed - lightness) > np.maximum(15.0, 0.35 * closed)
+    return _long_marks((thin_dark & inside).astype(np.uint8), 0.12 * size)
+
+
+def dark_over_skin(lightness: np.ndarray, inside: np.ndarray, size: float) -> np.ndarray:
+    """Hair in front of skin inside the bool mask `inside`: pixels far darker than the skin's
+    coarse level around them (deeper than 15 L* and than 35% of that level, as for
+    `dark_strands`). The level is the skin's own at `SHADING_SCALE` of the face's `size`,
+    taken twice, the second time without what the first found dark, and never below 0.7 of
+    the median skin's, so a fringe that covers the top of the forehead does not darken the
+    level it is measured against; a side light or a shadow is as coarse as the level and
+    follows it. `lightness`: L* (0..100)."""
+    dark = np.zeros(inside.shape, bool)
+    if not inside.any():
+        return dark
+    floor = 0.7 * float(np.median(lightness[inside]))
+    for _ in range(2):
+        level = np.maximum(masked_lowpass(lightness, (inside & ~dark).astype(np.float32), SHADING_SCALE * size),
+                           floor)
+        dark = inside & (level - lightness > np.maximum(15.0, 0.35 * level))
+    return dark
 
 
 def _paint_over(lab: np.ndarray, marks: np.ndarray, size: float) -> np.ndarray:

@@ -573,7 +573,7 @@ def _read_video(path: Path, probe: _Probe, limits: MediaLimits, size: tuple[int,
                 deadline.check()
                 count += 1
                 yield np.frombuffer(buf, dtype=np.uint8).reshape(height, width, 3)
-            rc = proc.wait(timeout=60)
+            rc = ffmpeg.wait_for_exit(proc, 60)
             if rc != 0 or count == 0:
                 raise InputError(DAMAGED_VIDEO)
         finally:

@@ -95,7 +95,7 @@ def run_case(case: CorpusCase, library: TemplateLibrary, analyser: FaceAnalyser,
     output_frames = list(media_frames(result.media, limits))
     truth = case.truth
     scores = score_swap(template_frames, output_frames, truth.faces, truth.occluders, case.selfie,
-                        truth.selfie_points, truth.lit_side, describe)
+                        truth.selfie_points, truth.lit_side, describe, truth.yaw)
     if sheet is not None:
         picks = picks_from_truth(truth.faces, truth.yaw, truth.occluders, SHEET_COLUMNS)
         frames = {p.index: template_frames[p.index] for p in picks}

@@ -53,7 +53,7 @@ from inference.samples import face_crop_box
 from inference.templates.library import Template
 from inference.templates.manifest import TemplateManifest
 
-CORPUS_VERSION = "corpus-v1"  # change whenever what a case renders changes
+CORPUS_VERSION = "corpus-v2"  # change whenever what a case renders changes
 FRAMES = 30
 FPS = 12.0
 FRAME_SIZE = (360, 360)  # width, height
@@ -132,9 +132,9 @@ CASES: dict[str, CaseSpec] = {
 
 @dataclass
 class CaseTruth:
-    faces: np.ndarray  # (F, n, 478, 3) float32: each face's mesh in each frame, the swapped-into face first
-    yaw: np.ndarray  # (F, n) float32: the yaw each face was rendered at, degrees
-    occluders: np.ndarray  # (n, H, W) bool: pixels where something is in front of a face
+    faces: np.ndarray  # (n, F, 478, 3) float32: each face's mesh in each frame, the swapped-into face first
+    yaw: np.ndarray  # (n, F) float32: the yaw each face was rendered at, degrees
+    occluders: np.ndarray  # (F, H, W) bool: per frame, the pixels where something is in front of a face
     selfie_points: np.ndarray  # (478, 3) float32: the selfie's mesh
     lit_side: str | None  # the side of the image the template's light comes from, if it has one
 
@@ -230,8 +230,8 @@ def _clip_phase(index: int) -> float:
 
 def render_template(spec: CaseSpec, portraits: dict[str, Portrait]
                     ) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
-    """The template's frames, each face's mesh in each frame (F, n, 478, 3; the swapped-into
-    face first), the yaw it was rendered at (F, n) and the occluders' masks (n, H, W)."""
+    """The template's frames, each face's mesh in each frame (n, F, 478, 3; the swapped-into
+    face first), the yaw it was rendered at (n, F) and the occluders' masks (F, H, W)."""
     portrait = portraits[spec.template_from]
     size = WIDE_FRAME_SIZE if spec.background_face else FRAME_SIZE
     centre = (0.3, 0.42) if spec.background_face else (0.5, 0.42)

@@ -13,9 +13,12 @@ face, its pixels are left out of every measure but the occluder's own.
   selfie's; goal at least half-way.
 - lighting: log of left over right cheek L*, how far the output went from the template's
   towards the selfie's; goal under 0.15 of the way, and the template's bright side kept.
-- seam: on rays across the face's edge, how much steeper the output's steepest step of L* is
-  than the template's own there; goal <= 0.3 L* per pixel.
+- seam: on rays across the face's edge where it meets skin in the template (neck, ears), how
+  much steeper the output's steepest step of L* is than the template's own; goal <= 0.3 L*/px.
 - identity: dlib's descriptor distance, output face to selfie face, median over frames; goal < 0.5.
+
+Tone, lighting and identity are taken over the frames where the face is in full view (see
+`score_swap`); the occluder, sharpness and seam measures over every frame.
 
 Sharpness is the variance of the Laplacian, as the issue words it, taken at two scales (after
 Gaussian blurs of 1 and 2 pixels) and divided: how much of the face's detail is fine rather
@@ -43,6 +46,7 @@ from inference.quality.regions import (
     skin_mask,
 )
 
+SKIN_OUTSIDE_LAB = 15.0  # Lab distance: a ray leaves the face onto skin when its ends are this close
 KEPT_LEVELS = 12  # "within a few levels": of 255, in every channel
 OCCLUDER_GOAL = 0.95
 SHARPNESS_RANGE = (0.5, 2.0)
@@ -52,6 +56,8 @@ LIGHTING_GOAL = 0.15
 LIGHTING_MIN_GAP = 0.15  # log cheek ratio: selfie and template lit this alike leave nothing to measure
 SEAM_GOAL = 0.3  # L* per pixel
 IDENTITY_GOAL = 0.5
+FULL_VIEW_MAX_YAW = 30.0  # degrees of rendered yaw: beyond, the swap fades out by design (PoseRule)
+FULL_VIEW_MAX_HIDDEN = 0.2  # of the face's hull
 
 Describe = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (image, mesh) -> identity descriptor
 
@@ -149,9 +155,12 @@ def seam_excess(output: np.ndarray, template: np.ndarray, points: np.ndarray,
                 exclude: np.ndarray | None = None) -> float:
     """How much steeper the output's steepest step across the face's edge is than the
     template's own on the same ray, averaged over the rays (L* per pixel); rays through
-    `exclude` are left out."""
+    `exclude` are left out, and so are rays that leave the face onto something other than
+    skin in the template (hair, background, a collar): there a face of another skin tone
+    has another edge by right (a darker face against a pale wall), while where the face
+    meets the template's neck, ears or cheeks a step is a seam."""
     rays = edge_rays(points)
-    keep = np.ones(rays[0].shape[0], bool)
+    keep = _onto_skin(template, rays)
     if exclude is not None and exclude.any():
         hit = cv2.remap(_grown(exclude, 2).astype(np.uint8), rays[0], rays[1], cv2.INTER_NEAREST)
         keep = ~hit.any(axis=1)
@@ -159,6 +168,17 @@ def seam_excess(output: np.ndarray, template: np.ndarray, points: np.ndarray,
         return float("nan")
     excess = np.maximum(0.0, edge_steps(output, rays) - edge_steps(template, rays))
     return float(excess[keep].mean())
+
+
+def _onto_skin(template: np.ndarray, rays: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """(rays,) bool: the rays whose outer quarter is, in the template, of the colour of their
+    inner quarter (within SKIN_OUTSIDE_LAB)."""
+    lab = cv2.cvtColor(template.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+    profile = cv2.remap(lab, rays[0], rays[1], cv2.INTER_LINEAR)
+    quarter = max(1, profile.shape[1] // 4)
+    inside = np.median(profile[:, :quarter], axis=1)
+    outside = np.median(profile[:, -quarter:], axis=1)
+    return np.linalg.norm(outside - inside, axis=1) <= SKIN_OUTSIDE_LAB
 
 
 def progress(value: float, start: float, goal: float, min_gap: float) -> float | None:
@@ -180,12 +200,20 @@ def _finite(value: float) -> float | None:
 
 def score_swap(template_frames: Sequence[np.ndarray], output_frames: Sequence[np.ndarray], faces: np.ndarray,
                occluders: np.ndarray, selfie: np.ndarray, selfie_points: np.ndarray,
-               lit_side: str | None = None, describe: Describe | None = None) -> dict:
-    """Every measure of one swap, with a verdict per goal. `faces` (F, n, 478, 3): each face's
+               lit_side: str | None = None, describe: Describe | None = None,
+               yaw: np.ndarray | None = None) -> dict:
+    """Every measure of one swap, with a verdict per goal. `faces` (n, F, 478, 3): each face's
     mesh in each frame, the swapped-into face first (tone, lighting, seam, identity and the
-    occluders are measured on it; sharpness on all); `occluders` (n, H, W) bool; `lit_side`:
-    the template's bright side ("left"/"right"), when it has one. A value (and its verdict) is
-    None where the case has nothing to measure."""
+    occluders are measured on it; sharpness on all); `occluders` (F, H, W) bool; `lit_side`:
+    the template's bright side ("left"/"right"), when it has one; `yaw` (n, F): the yaw each
+    face was rendered at. A value (and its verdict) is None where the case has nothing to
+    measure.
+
+    Tone, lighting and identity are measured on the frames where the swap is meant to show
+    all of the selfie's face, in full view: turned no more than `FULL_VIEW_MAX_YAW` and less
+    than `FULL_VIEW_MAX_HIDDEN` hidden (a turned-away face is left the template's on purpose,
+    and a face behind a hand is not anyone's to a face descriptor); `full_view_frames` says
+    how many there were."""
     count = min(len(template_frames), len(output_frames), faces.shape[1])
     kept = counted = 0
     ratios: list[float] = []
@@ -202,11 +230,15 @@ def score_swap(template_frames: Sequence[np.ndarray], output_frames: Sequence[np
             ratios.append(sharpness(output, face, occluder) / sharpness(template, face, occluder))
             plain_ratios.append(laplacian_variance(output, face, occluder)
                                 / max(laplacian_variance(template, face, occluder), 1e-6))
+        series["seam"].append(seam_excess(output, template, points, occluder))
+        hull = face_hull_mask(points, occluder.shape)
+        hidden = float((occluder & hull).sum()) / max(1.0, float(hull.sum()))
+        if hidden >= FULL_VIEW_MAX_HIDDEN or (yaw is not None and abs(float(yaw[0, i])) > FULL_VIEW_MAX_YAW):
+            continue
         series["out_tone"].append(skin_lightness(output, points, occluder))
         series["tpl_tone"].append(skin_lightness(template, points, occluder))
         series["out_light"].append(cheek_balance(output, points, occluder))
         series["tpl_light"].append(cheek_balance(template, points, occluder))
-        series["seam"].append(seam_excess(output, template, points, occluder))
         if selfie_descriptor is not None:
             series["identity"].append(float(np.linalg.norm(describe(output, points) - selfie_descriptor)))
     finite = [r for r in ratios if np.isfinite(r)]
@@ -239,6 +271,7 @@ def score_swap(template_frames: Sequence[np.ndarray], output_frames: Sequence[np
         "seam": _finite(seam),
         "seam_pass": None if not np.isfinite(seam) else seam <= SEAM_GOAL,
         "identity": identity,
+        "full_view_frames": len(series["out_tone"]),
         "identity_pass": None if identity is None else identity < IDENTITY_GOAL,
     }
 

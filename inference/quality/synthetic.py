@@ -85,9 +85,12 @@ def _rotate(offsets: np.ndarray, degrees: float) -> np.ndarray:
 
 def draw_hand(frame: np.ndarray, centre: tuple[float, float], size: float, angle: float,
               rng: np.random.Generator, skin: tuple[int, int, int] = (214, 160, 128)) -> tuple[np.ndarray, np.ndarray]:
-    """A hand (palm, four fingers, thumb) on its forearm, `size` pixels from wrist to finger
-    tips, fingers pointing `angle` degrees from straight up (clockwise), the forearm running out
-    of the frame. Returns the new frame and the bool mask of what the hand covers."""
+    """A hand (palm, four fingers of three tapering segments, a thumb of two) on its forearm,
+    `size` pixels from wrist to finger tips, fingers pointing `angle` degrees from straight up
+    (clockwise), the forearm running out of the frame. Each part is rounded by its shading
+    (darker towards its edges), with grain and creases at the knuckles: a flat cut-out of a
+    hand is not what a camera films, and MediaPipe's hand model does not see one. Returns the
+    new frame and the bool mask of what the hand covers."""
     layer = np.zeros(frame.shape[:2], np.uint8)
     shift = 4  # sub-pixel precision of cv2's drawing
     scale = 1 << shift
@@ -96,19 +99,38 @@ def draw_hand(frame: np.ndarray, centre: tuple[float, float], size: float, angle
         x, y = _rotate(np.array([offset], np.float64) * size, angle)[0] + centre
         return int(round(x * scale)), int(round(y * scale))
 
-    def stroke(start, end, thickness: float) -> None:
-        cv2.line(layer, point(start), point(end), 255, max(1, int(round(thickness * size))), cv2.LINE_AA, shift)
+    def segment(start, end, thick_start: float, thick_end: float) -> None:
+        start, end = np.asarray(start, np.float64), np.asarray(end, np.float64)
+        direction = end - start
+        normal = np.array([-direction[1], direction[0]]) / (np.linalg.norm(direction) + 1e-9)
+        corners = [start + normal * thick_start / 2, end + normal * thick_end / 2,
+                   end - normal * thick_end / 2, start - normal * thick_start / 2]
+        cv2.fillPoly(layer, [np.array([point(c) for c in corners], np.int32)], 255, cv2.LINE_AA, shift)
+        for at, thick in ((start, thick_start), (end, thick_end)):
+            cv2.circle(layer, point(at), int(thick / 2 * size * scale), 255, -1, cv2.LINE_AA, shift)
 
-    cv2.ellipse(layer, point((0, 0.08)), (int(0.24 * size * scale), int(0.27 * size * scale)), angle, 0, 360, 255,
-                -1, cv2.LINE_AA, shift)
-    stroke((0, 0.25), (0, 3.0), 0.4)  # the forearm, out of the frame
-    for x, length, spread in ((-0.17, 0.42, -6), (-0.06, 0.5, -2), (0.06, 0.48, 2), (0.17, 0.38, 7)):
-        tip = (x + length * np.sin(np.radians(spread)), -0.1 - length * np.cos(np.radians(spread)))
-        stroke((x, -0.08), tip, 0.11)
-    stroke((0.2, 0.12), (0.45, -0.12), 0.12)  # the thumb
-    colour = _shaded(frame.shape, skin, 1.05, 0.8, 4.0, rng)
-    outline = cv2.morphologyEx(layer, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
-    colour -= (outline.astype(np.float32)[..., None] / 255) * 40  # a darker edge, as skin has in light
+    palm = [(-0.2, -0.12), (0.21, -0.1), (0.22, 0.2), (0.1, 0.36), (-0.12, 0.36), (-0.22, 0.18)]
+    cv2.fillPoly(layer, [np.array([point(p) for p in palm], np.int32)], 255, cv2.LINE_AA, shift)
+    segment((0, 0.3), (0, 3.0), 0.36, 0.42)  # the forearm, out of the frame
+    knuckles = []
+    for x, length, spread, thick in ((-0.16, 0.38, -8, 0.085), (-0.055, 0.46, -3, 0.09),
+                                     (0.055, 0.44, 2, 0.09), (0.16, 0.34, 8, 0.08)):
+        base = np.array([x, -0.1])
+        towards = np.array([np.sin(np.radians(spread)), -np.cos(np.radians(spread))])
+        first = base + towards * length * 0.45
+        second = first + towards * length * 0.3
+        segment(base, first, thick, thick * 0.95)
+        segment(first, second, thick * 0.95, thick * 0.88)
+        segment(second, second + towards * length * 0.25, thick * 0.88, thick * 0.8)
+        knuckles += [first, second]
+    segment((0.2, 0.15), (0.34, -0.02), 0.12, 0.1)  # the thumb
+    segment((0.34, -0.02), (0.44, -0.12), 0.1, 0.085)
+    inside = cv2.distanceTransform((layer >= 128).astype(np.uint8), cv2.DIST_L2, 5)
+    rounded = (0.7 + 0.35 * np.clip(inside / (0.04 * size), 0, 1))[..., None]
+    colour = _shaded(frame.shape, skin, 1.0, 0.92, 4.0, rng) * rounded
+    for knuckle in knuckles:
+        cv2.circle(colour, point(knuckle), max(1, int(0.012 * size * scale)),
+                   tuple(0.75 * float(v) for v in skin), -1, cv2.LINE_AA, shift)
     return _paint(frame, layer, colour), layer >= 128
 
 

@@ -12,7 +12,7 @@ it too, fading with the distance from the face, so there is no ring at the seam.
 import cv2
 import numpy as np
 
-from inference.faces.skin import SkinTone, shading
+from inference.faces.skin import SkinTone, shading, to_lab, to_rgb
 
 
 def tone_target(selfie: SkinTone, template: SkinTone, balance: float) -> np.ndarray:
@@ -36,27 +36,31 @@ def natural_skin_colour(lab: np.ndarray) -> bool:
 
 
 def relight(even: np.ndarray, selfie: SkinTone, template_lab: np.ndarray, template_skin: np.ndarray,
-            template: SkinTone, target: np.ndarray, size: float) -> np.ndarray:
+            target: np.ndarray, size: float) -> np.ndarray:
     """The warped selfie face (`even`: evenly lit Lab) in the template's light and the
     `target` tone: result = even - selfie median + target + template shading."""
-    return even - selfie.median + target + shading(template_lab, template_skin, size, template)
+    return even - selfie.median + target + shading(template_lab, template_skin, size)
 
 
-def carry_tone_around(lab: np.ndarray, face: np.ndarray, template: SkinTone, shift: np.ndarray, size: float,
+def carry_tone_around(rgb: np.ndarray, face: np.ndarray, template: SkinTone, shift: np.ndarray, size: float,
                       eye_y: float, nose_y: float) -> tuple[np.ndarray, np.ndarray]:
     """Move the template's skin outside the face (neck, ears, the cheeks beyond the mesh) by
-    `shift`: in proportion to how skin-like each pixel is, fading with its distance from
-    the face (`face`: uint8 mask of the swapped area), to nothing at the region's edge and
-    above the eyes (hair, whatever its colour, is never touched). `eye_y`, `nose_y`: rows
-    of the eyes and the nose tip in the region. Returns the new Lab and the weight given to
-    `shift` per pixel."""
-    if not np.any(shift):
-        return lab, np.zeros(face.shape, np.float32)
+    `shift` (Lab): in proportion to how skin-like each pixel is, fading with its distance
+    from the face (`face`: uint8 mask of the swapped area), to nothing at the region's edge
+    and above the eyes (hair, whatever its colour, is never touched). `rgb`: the region,
+    uint8; `eye_y`, `nose_y`: rows of the eyes and the nose tip in it. Returns the change to
+    add to the region's RGB (float32, H x W x 3) and the weight given to `shift` per pixel.
+
+    The weights are smooth, and so is the change they make: both are worked out on a grid of
+    about 64 px across the face and scaled up, so the region is never converted to Lab and
+    back at full size."""
     height, width = face.shape
-    # The weights are smooth: work on a grid of about 64 px across the face, then scale up.
+    if not np.any(shift):
+        return np.zeros((height, width, 3), np.float32), np.zeros(face.shape, np.float32)
     factor = max(1, int(size // 64))
     small = (max(1, width // factor), max(1, height // factor))
-    small_lab = cv2.resize(lab, small, interpolation=cv2.INTER_AREA)
+    small_rgb = cv2.resize(rgb, small, interpolation=cv2.INTER_AREA).astype(np.float32)
+    small_lab = to_lab(small_rgb)
     small_face = cv2.resize(face, small, interpolation=cv2.INTER_NEAREST)
     size_small = size / factor
     distance = cv2.distanceTransform((1 - small_face).astype(np.uint8), cv2.DIST_L2, 3)
@@ -70,9 +74,10 @@ def carry_tone_around(lab: np.ndarray, face: np.ndarray, template: SkinTone, shi
     d2 = (((small_lab - template.median) / spread) ** 2).sum(axis=2)
     likeness = cv2.GaussianBlur(np.exp(-0.5 * np.maximum(d2 - 2.0, 0.0)).astype(np.float32), (0, 0),
                                 max(0.7, 0.03 * size_small))  # smooth: compression noise must not speckle it
-    weight = cv2.resize((near * below_eyes * inside * likeness).astype(np.float32), (width, height),
-                        interpolation=cv2.INTER_LINEAR)
-    return lab + weight[..., None] * shift, weight
+    weight = (near * below_eyes * inside * likeness).astype(np.float32)
+    change = to_rgb(small_lab + weight[..., None] * np.asarray(shift, np.float32)) - small_rgb
+    return (cv2.resize(change, (width, height), interpolation=cv2.INTER_LINEAR),
+            cv2.resize(weight, (width, height), interpolation=cv2.INTER_LINEAR))
 
 
 def feathered_alpha(mask: np.ndarray, feather: float) -> np.ndarray:

@@ -110,7 +110,7 @@ class ClassicSwapper:
         size = face_size(points)
         lab, skin = clean_selfie(to_lab(texture), points, skin_mask(points, texture.shape[:2]), size)
         tone = SkinTone.of(lab, skin)
-        lab[..., 0] -= shading(lab, skin, size, tone)[..., 0]  # its own light out; its colours stay
+        lab[..., 0] -= shading(lab, skin, size)[..., 0]  # its own light out; its colours stay
         return ClassicSource(lab, tone, points, mesh.eye_openness(points), mesh.mouth_openness(points), winding,
                              ShapeTransfer.for_source(points, self.shape_strength))
 
@@ -168,33 +168,39 @@ class ClassicSwapper:
         around = _around(warp, size, frame.shape[:2])
         ax0, ay0, ax1, ay1 = around
         area = frame[ay0:ay1, ax0:ax1]
-        area_lab = to_lab(area)
         inner = (slice(warp.y0 - ay0, warp.y0 - ay0 + h), slice(warp.x0 - ax0, warp.x0 - ax0 + w))
-        original_lab = area_lab[inner]
+        original = area[inner].astype(np.float32)
+        original_lab = to_lab(original)
         template_skin = skin_mask(target.landmarks, (h, w), (warp.x0, warp.y0)) & warp.coverage
         template_tone = SkinTone.of(original_lab, template_skin)
         # A dim or bright scene is light, not tone: the selfie's skin takes the template's
         # exposure (told by the whites of its eyes, when they are open) before the tones meet.
         white = white_level(original_lab, target.landmarks, (warp.x0, warp.y0)) \
             if min(mesh.eye_openness(target.landmarks)) >= WHITES_OPEN else None
-        target_tone = tone_target(source.tone.exposed(exposure(white)), template_tone, self.tone_balance)
+        target_tone = tone_target(source.tone.exposed(exposure(white, float(template_tone.median[0]))),
+                                  template_tone, self.tone_balance)
         if greyscale:
             target_tone[1:] = template_tone.median[1:]
-        swapped = relight(warp.apply(source.texture), source.tone, original_lab, template_skin, template_tone,
-                          target_tone, size)
+        swapped = relight(warp.apply(source.texture), source.tone, original_lab, template_skin, target_tone, size)
+        if greyscale:
+            swapped[..., 1:] = 0
         face_in_area = np.zeros(area.shape[:2], np.uint8)
         face_in_area[inner] = warp.coverage
         points = target.landmarks[:, :2] - np.array([ax0, ay0], np.float32)
-        surround, carried = carry_tone_around(area_lab, face_in_area, template_tone,
-                                              target_tone - template_tone.median, size,
-                                              eye_y=float(points[[33, 263], 1].mean()), nose_y=float(points[1, 1]))
-        if greyscale:
-            swapped[..., 1:] = surround[inner][..., 1:] = 0
-        alpha = feathered_alpha(warp.coverage, feather=max(2.0, size / 14))
-        surround[inner] += (swapped - surround[inner]) * alpha[..., None]
-        changed = carried > 1e-3
-        changed[inner] |= alpha > 0
-        area[changed] = np.clip(to_rgb(surround)[changed], 0, 255).astype(np.uint8)  # the rest: untouched
+        change, carried = carry_tone_around(area, face_in_area, template_tone, target_tone - template_tone.median,
+                                            size, eye_y=float(points[[33, 263], 1].mean()),
+                                            nose_y=float(points[1, 1]))
+        alpha = feathered_alpha(warp.coverage, feather=max(2.0, size / 14))[..., None]
+        surround = original + change[inner]
+        blended = surround + (to_rgb(swapped) - surround) * alpha
+        around_face = carried > 1e-3
+        around_face[inner] = False
+        rows, cols = np.flatnonzero(around_face.any(axis=1)), np.flatnonzero(around_face.any(axis=0))
+        if len(rows):
+            box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+            np.copyto(area[box], np.clip(np.rint(area[box] + change[box]), 0, 255).astype(np.uint8),
+                      where=around_face[box][..., None])
+        area[inner] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
 
 
 def _around(warp, size: float, shape: tuple[int, int]) -> tuple[int, int, int, int]:

@@ -105,20 +105,27 @@ class Compositor:
               rng: np.random.Generator) -> np.ndarray:
         height, width = template.shape[:2]
         region = info.region
-        x0, y0 = max(0, int(np.floor(region.x0))), max(0, int(np.floor(region.y0)))
-        x1 = min(width, int(np.ceil(region.x0 + region.side)))
-        y1 = min(height, int(np.ceil(region.y0 + region.side)))
+        weight = self.rule.weight(info.yaw)
+        visible = info.visible
+        blur = self._matching_blur(face, info)
+        grain = self._matching_grain(blur, info)
+        left, top, right, bottom = region.x0, region.y0, region.x0 + region.side, region.y0 + region.side
+        if weight == 1.0 and blur < MIN_BLUR and grain < MIN_GRAIN:
+            covered = np.argwhere(visible < 255)
+            if not len(covered):
+                return swapped
+            # only where something is in front of the face does anything change: work there
+            per_cell = region.side / visible.shape[0]
+            (row0, col0), (row1, col1) = covered.min(axis=0), covered.max(axis=0) + 1
+            left, top = region.x0 + (col0 - 1) * per_cell, region.y0 + (row0 - 1) * per_cell
+            right, bottom = region.x0 + (col1 + 1) * per_cell, region.y0 + (row1 + 1) * per_cell
+        x0, y0 = max(0, int(np.floor(left))), max(0, int(np.floor(top)))
+        x1, y1 = min(width, int(np.ceil(right))), min(height, int(np.ceil(bottom)))
         if x1 - x0 < 2 or y1 - y0 < 2:
             return swapped
         before = template[y0:y1, x0:x1].astype(np.float32)
         change = swapped[y0:y1, x0:x1].astype(np.float32) - before
         if not change.any():
-            return swapped
-        weight = self.rule.weight(info.yaw)
-        visible = info.visible
-        blur = self._matching_blur(face, info)
-        grain = self._matching_grain(blur, info)
-        if weight == 1.0 and visible.min() == 255 and blur < MIN_BLUR and grain < MIN_GRAIN:
             return swapped
         if blur >= MIN_BLUR:
             change = cv2.GaussianBlur(change, (0, 0), blur)

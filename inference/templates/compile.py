@@ -27,8 +27,8 @@ from inference.templates.face_frames import FaceFrameAnalysis
 from inference.templates.tracks import FaceTrack, link_faces, match_faces
 
 # v3: tracks of faces that are not human are dropped; v4: drawn people are human; v5: per-frame pose, blur,
-# grain and visible masks
-TRACKER_VERSION = "tracks-v5"
+# grain and visible masks; v6: hand outlines take in the forearm, hair is told by its darkness against the skin
+TRACKER_VERSION = "tracks-v6"
 _PER_FRAME = ("pose", "blur", "noise", "visible")  # FaceTrack's optional per-frame arrays
 
 Progress = Callable[[int, int | None], None]

@@ -12,6 +12,7 @@ import numpy as np
 
 from inference.faces.face import Face
 from inference.media.encode import StreamingEncoder
+from inference.quality.synthetic import draw_hair_strands
 
 SKIN = np.array([224, 178, 152], np.float32)  # about the astronaut's own cheek: the hardest hand to tell apart
 
@@ -107,3 +108,15 @@ def write_template(frames: list[np.ndarray], path: Path, fps: int = 12) -> Path:
             encoder.write(frame)
         path.write_bytes(encoder.finish().data)
     return path
+
+
+def fringe_over(frames: list[np.ndarray], faces: list[Face], seed: int = 4) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Strands of dark hair across the forehead in every frame, swinging a little (the realism
+    corpus's fringe, `inference.quality.synthetic.draw_hair_strands`): the frames and the true masks."""
+    out, masks = [], []
+    for index, (frame, face) in enumerate(zip(frames, faces)):
+        sway = 0.05 * np.sin(2 * np.pi * index / len(frames))
+        made, mask = draw_hair_strands(frame, face.landmarks, sway, np.random.default_rng(seed))
+        out.append(made)
+        masks.append(mask)
+    return out, masks

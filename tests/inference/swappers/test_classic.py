@@ -61,6 +61,22 @@ def test_lighting_follows_the_template(swapper, source, target, astronaut):
     assert dark[inner].mean() / bright[inner].mean() == pytest.approx(0.45, abs=0.08)
 
 
+def test_eyes_behind_tinted_glasses_do_not_make_a_dim_scene(swapper, source, target, astronaut):
+    """Eye whites that read darker than the skin (tinted lenses, a squint) tell nothing about
+    the light: the face keeps the tone it gets with clear eyes (Grace Hopper's portrait read
+    as a scene at 40% light and took a face darker than both people)."""
+    tinted = astronaut.copy()
+    eyes = np.zeros(astronaut.shape[:2], np.uint8)
+    for upper, lower in ((mesh.RIGHT_EYE_UPPER, mesh.RIGHT_EYE_LOWER), (mesh.LEFT_EYE_UPPER, mesh.LEFT_EYE_LOWER)):
+        cv2.fillPoly(eyes, [np.round(target.landmarks[list(upper) + list(lower[::-1]), :2]).astype(np.int32)], 1)
+    eyes = cv2.dilate(eyes, np.ones((5, 5), np.uint8)).astype(bool)
+    tinted[eyes] = (tinted[eyes] * 0.45).astype(np.uint8)
+    clear, behind = (swapper.swap([frame], [[target]], source)[0] for frame in (astronaut, tinted))
+    cheeks = polygon_mask(astronaut.shape, target.landmarks[list(mesh.FACE_OVAL), :2]) & ~cv2.dilate(
+        eyes.astype(np.uint8), np.ones((31, 31), np.uint8)).astype(bool)
+    assert behind[cheeks].mean() == pytest.approx(clear[cheeks].mean(), abs=2.0)
+
+
 def test_greyscale_template_gets_a_greyscale_face(swapper, source, target, astronaut):
     grey = np.repeat(cv2.cvtColor(astronaut, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
     out = swapper.swap([grey], [[target]], source)[0].astype(int)

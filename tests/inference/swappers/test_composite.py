@@ -23,7 +23,7 @@ from inference.pipeline import SwapOptions, run_swap
 from inference.samples import crop_face, group_photo_path
 from inference.templates.library import TemplateLibrary
 from tests.conftest import CountingAnalyser
-from tests.inference.occluded_templates import hand_passing, microphone_held, write_template
+from tests.inference.occluded_templates import fringe_over, hand_passing, microphone_held, write_template
 
 KEPT = 4  # levels: an output pixel this close to the template's is the template's
 
@@ -89,16 +89,16 @@ def base_frames(compiled_builtins, name):
     return frames, [compiled.tracks.faces_at(i)[0] for i in range(len(frames))]
 
 
-def kept_inside_the_face(outputs, templates, masks, faces):
+def kept_inside_the_face(outputs, templates, masks, faces, kept=KEPT):
     """Per frame with an occluder: the share of the occluder's pixels on the template's face
-    (where a swap paints) that the output left as the template had them."""
+    (where a swap paints) that the output left as the template had them (within `kept` levels)."""
     shares = []
     for out, template, mask, face in zip(outputs, templates, masks, faces):
         on_face = mask & face_oval(face, mask.shape)
         if on_face.sum() < 50:
             continue
         difference = np.abs(out.astype(int) - template).max(axis=2)
-        shares.append(float((difference[on_face] <= KEPT).mean()))
+        shares.append(float((difference[on_face] <= kept).mean()))
     return shares
 
 
@@ -170,6 +170,26 @@ def test_a_microphone_held_through_the_whole_clip_stays_in_front(tmp_path, compi
     kept = kept_inside_the_face(outputs, templates, masks, faces)
     assert len(kept) == len(templates)
     assert min(kept) >= 0.95, f"microphone pixels kept per frame: {np.round(kept, 3)}"
+    assert min(swapped_elsewhere(outputs, templates, masks, faces)) > 8
+
+
+def test_a_fringe_over_the_forehead_in_every_frame_stays_in_front(tmp_path, compiled_builtins, ad_hoc_library, selfie,
+                                                                  analyser, swapper, human_check):
+    """Dark strands from the hairline to the brows in every frame: nothing comes and goes, and
+    the strands' colour is the skin's in shadow, so only their darkness against the skin
+    around them, falling in from the face's edge, tells them apart."""
+    frames, faces = base_frames(compiled_builtins, "pan")
+    made, masks = fringe_over(frames, faces)
+    path = write_template(made, tmp_path / "fringe.mp4")
+    compiled = ad_hoc_library.ad_hoc(path)
+    outputs = encoded_frames(selfie, compiled, analyser, swapper, human_check)
+    templates = list(read_frames(path))
+    faces = [compiled.tracks.faces_at(i)[0] for i in range(len(templates))]
+    # hair has grain, which a second MP4 encoding moves by more than KEPT levels: the realism
+    # benchmark's "within a few levels" (12) is the measure here
+    kept = kept_inside_the_face(outputs, templates, masks, faces, kept=12)
+    assert len(kept) == len(templates)
+    assert min(kept) >= 0.95, f"strand pixels kept per frame: {np.round(kept, 3)}"
     assert min(swapped_elsewhere(outputs, templates, masks, faces)) > 8
 
 

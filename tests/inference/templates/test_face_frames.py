@@ -60,6 +60,7 @@ class OneHand(HandFinder):
         x0, y0, side = region.x0, region.y0, region.side
         ys, xs = np.meshgrid(np.linspace(0.6, 0.9, 5), np.linspace(0.3, 0.7, 5))
         points = np.stack([x0 + xs.ravel() * side, y0 + ys.ravel() * side], axis=1)[:21]
+        points[[0, 9]] = points[[4, 0]]  # the wrist lowest, the middle knuckle above it: the forearm runs down
         return [points.astype(np.float32)]
 
 
@@ -93,3 +94,20 @@ def test_a_hand_mask_covers_the_hand_and_its_fingers_edges():
     tip = np.round(inside[12]).astype(int)
     assert mask[tip[1] - 2, tip[0]] == 1  # grown past the fingertip landmark
     assert mask[5:20, 5:20].max() == 0
+
+
+def test_a_hand_mask_takes_in_the_forearm_below_the_wrist():
+    """The landmarks stop at the wrist; the arm behind the hand covers the face too."""
+    region = face_region(np.array([100, 100, 200, 200], np.float32))
+    hand = np.array([[150, 160], [130, 150], [125, 135], [122, 120], [120, 108],
+                     [138, 130], [137, 110], [136, 98], [135, 88],
+                     [150, 128], [150, 106], [150, 92], [150, 80],
+                     [162, 130], [163, 110], [164, 98], [165, 88],
+                     [174, 134], [176, 120], [177, 110], [178, 102]], np.float32)
+    mask = hand_mask([hand], region, VISIBLE_SIDE)
+    to_mask = region.to_mask(VISIBLE_SIDE)
+    for y in (175, 195, 215):  # frame pixels below the wrist, on the arm's line
+        x, row = np.round(np.array([150, y]) @ to_mask[:, :2].T + to_mask[:, 2]).astype(int)
+        assert mask[row, x] == 1
+    beside = np.round(np.array([95, 210]) @ to_mask[:, :2].T + to_mask[:, 2]).astype(int)
+    assert mask[beside[1], beside[0]] == 0  # the arm is a wrist wide, not the whole lower face
