@@ -38,7 +38,9 @@ import subprocess
 import tempfile
 import threading
 import weakref
-from collections.abc import Iterable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -93,6 +95,7 @@ _FACE_CROP_INSET = 0.08
 _FACE_CROP_SIDE = 32
 _MAX_FACE_CROPS = 64  # 64 crops of 32x32: enough for a 64-colour median cut, ~3 ms of it
 _FFMPEG_TIMEOUT_S = 600.0
+_GIF_MAP_AHEAD = 4  # frames mapped onto the palette ahead of the one being written
 
 
 @dataclass(frozen=True)
@@ -626,16 +629,21 @@ class StreamingEncoder:
         out_fps = self.fps / setting.frame_step
         frames = np.memmap(self._res.folder / "frames.rgb", dtype=np.uint8, mode="r",
                            shape=(self._count, height, width, 3))
+        def mapped(k: int) -> np.ndarray:
+            frame = frames[k]
+            if (out_w, out_h) != (width, height):
+                frame = cv2.resize(frame, (out_w, out_h), interpolation=cv2.INTER_AREA)
+            return mapper.map(frame)
+
         try:
-            with open(output, "wb") as fh:
+            with open(output, "wb") as fh, ThreadPoolExecutor(max_workers=2, thread_name_prefix="gif-map") as pool:
                 writer = GifWriter(fh, out_w, out_h, palette, self.loop, self.comment)
-                for j, k in enumerate(kept):
-                    frame = frames[k]
-                    if (out_w, out_h) != (width, height):
-                        frame = cv2.resize(frame, (out_w, out_h), interpolation=cv2.INTER_AREA)
+                # frames are mapped onto the palette a few ahead, on other cores, while this
+                # thread compresses and writes (the mapper's table fills the same from any thread)
+                for j, indices in enumerate(_ahead(pool, mapped, kept, _GIF_MAP_AHEAD)):
                     # Delays from rounded timestamps, so the total time stays right at any fps.
                     delay = round((j + 1) * 100 / out_fps) - round(j * 100 / out_fps)
-                    writer.add(mapper.map(frame), delay)
+                    writer.add(indices, delay)
                     written = fh.tell()
                     if j == 0:
                         first = written  # the first frame is whole; later ones only what changed
@@ -647,6 +655,23 @@ class StreamingEncoder:
             del frames
             output.unlink(missing_ok=True)
         return data, len(data)
+
+
+def _ahead(pool: ThreadPoolExecutor, work: Callable[[int], np.ndarray], items: Sequence[int],
+           depth: int) -> Iterator[np.ndarray]:
+    """`work(item)` for each item, in order, with up to `depth` of them running ahead on `pool`;
+    what is still running when the caller stops early is cancelled or waited for on the way out."""
+    pending: deque[Future] = deque()
+    try:
+        for item in items:
+            pending.append(pool.submit(work, item))
+            if len(pending) > depth:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
 
 
 def encode_frames(

@@ -55,8 +55,20 @@ def carry_tone_around(rgb: np.ndarray, face: np.ndarray, template: SkinTone, shi
     about 64 px across the face and scaled up, so the region is never converted to Lab and
     back at full size."""
     height, width = face.shape
-    if not np.any(shift):
-        return np.zeros((height, width, 3), np.float32), np.zeros(face.shape, np.float32)
+    change = np.zeros((height, width, 3), np.float32)
+    weight = np.zeros(face.shape, np.float32)
+    top = int(np.clip(eye_y, 0, height))  # nothing above the eyes moves: work below them only
+    if not np.any(shift) or top >= height - 1:
+        return change, weight
+    change[top:], weight[top:] = _carried_below(rgb[top:], face[top:], template, shift, size, eye_y - top,
+                                                nose_y - top, top)
+    return change, weight
+
+
+def _carried_below(rgb: np.ndarray, face: np.ndarray, template: SkinTone, shift: np.ndarray, size: float,
+                   eye_y: float, nose_y: float, top: int) -> tuple[np.ndarray, np.ndarray]:
+    """`carry_tone_around` on the rows from the eyes down (`top`: how many rows above them)."""
+    height, width = face.shape
     factor = max(1, int(size // 64))
     small = (max(1, width // factor), max(1, height // factor))
     small_rgb = cv2.resize(rgb, small, interpolation=cv2.INTER_AREA).astype(np.float32)
@@ -68,7 +80,7 @@ def carry_tone_around(rgb: np.ndarray, face: np.ndarray, template: SkinTone, shi
     rows = np.arange(small[1], dtype=np.float32)[:, None] * factor
     cols = np.arange(small[0], dtype=np.float32)[None, :] * factor
     below_eyes = np.clip((rows - eye_y) / max(nose_y - eye_y, 1.0), 0.0, 1.0)
-    edge = np.minimum(np.minimum(rows, height - 1 - rows), np.minimum(cols, width - 1 - cols))
+    edge = np.minimum(np.minimum(rows + top, height - 1 - rows), np.minimum(cols, width - 1 - cols))
     inside = np.clip(edge / (0.15 * size), 0.0, 1.0)
     spread = np.maximum(template.spread * 1.5, (5.0, 3.0, 3.0))
     d2 = (((small_lab - template.median) / spread) ** 2).sum(axis=2)
