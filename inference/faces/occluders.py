@@ -172,12 +172,19 @@ class OccluderFinder:
         self.face = zones.face_mask(self.canonical, shape).astype(bool)
         self.features = zones.feature_mask(self.canonical, shape, grow=0.03).astype(bool)
         self.features_themselves = zones.feature_mask(self.canonical, shape, grow=0.0).astype(bool)
+        self.eye_openings = np.zeros(shape, np.uint8)
+        for upper, lower in ((mesh.RIGHT_EYE_UPPER, mesh.RIGHT_EYE_LOWER), (mesh.LEFT_EYE_UPPER, mesh.LEFT_EYE_LOWER)):
+            contour = self.canonical[list(upper) + list(lower[::-1]), :2]
+            cv2.fillPoly(self.eye_openings, [np.round(contour).astype(np.int32)], 1)
+        self.eye_openings = self.eye_openings.astype(bool)
         self.skin = zones.skin_mask(self.canonical, shape).astype(bool)
         inset = int(round(INTERIOR * size))
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * inset + 1, 2 * inset + 1))
         self.interior = cv2.erode(self.face.astype(np.uint8), kernel).astype(bool)
         brows = self.canonical[[*zones.BROWS[0], *zones.BROWS[1]], 1].min()
         self.forehead = self.face & (np.arange(size)[:, None] < brows)
+        eyes_row = float(self.canonical[[mesh.IRIS_LEFT, mesh.IRIS_RIGHT], 1].mean())
+        self.hairline = ~self.interior & (np.arange(size)[:, None] < eyes_row - 0.05 * self.face_size)
         self.crops: list[np.ndarray] = []
         self.seen: list[np.ndarray] = []
         self.points: list[np.ndarray] = []
@@ -262,24 +269,41 @@ class OccluderFinder:
 
     def _hair(self, lightness: np.ndarray, seen: np.ndarray) -> np.ndarray:
         """Hair in front of the face: what is far darker than the skin around it, off the
-        features, in blobs that fall in from the face's outline (`_from_outline`); then their
-        tips, carried a little way onto the brows and eyes, where a fringe ends."""
+        features, in blobs that fall in from the hairline (`_from_outline`); then, for a
+        fringe (a blob mostly on the forehead), its tips, followed a little way onto the
+        brows, where a fringe ends (never into the eyes: a glasses frame's rim, dark and
+        near, is not a strand)."""
         hair = self._from_outline(dark_over_skin(lightness, seen & ~self.features_themselves, self.face_size))
-        if not hair.any():
+        fringe = self._mostly_on(hair, self.forehead)
+        if not fringe.any():
             return hair
         radius = max(1, int(round(HAIR_TIPS * self.face_size)))
-        reach = cv2.dilate(hair.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE,
-                                                                            (2 * radius + 1, 2 * radius + 1)))
-        return hair | (dark_over_skin(lightness, seen, self.face_size) & reach.astype(bool))
+        reach = cv2.dilate(fringe.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE,
+                                                                              (2 * radius + 1, 2 * radius + 1)))
+        tips = dark_over_skin(lightness, seen & ~self.eye_openings, self.face_size) & reach.astype(bool)
+        return hair | tips
+
+    @staticmethod
+    def _mostly_on(flags: np.ndarray, zone: np.ndarray) -> np.ndarray:
+        """The blobs of `flags` with at least half their pixels in `zone`."""
+        if not flags.any():
+            return flags
+        count, labels = cv2.connectedComponents(flags.astype(np.uint8), connectivity=8)
+        inside = np.bincount(labels[zone & flags], minlength=count)
+        total = np.bincount(labels[flags], minlength=count)
+        keep = inside * 2 >= total
+        keep[0] = False
+        return keep[labels]
 
     def _from_outline(self, flags: np.ndarray) -> np.ndarray:
-        """The blobs of `flags` that reach the face's outline band: hair falls in from outside
-        the face, while a deep fold or wrinkle of the same darkness lies inside it."""
+        """The blobs of `flags` that reach the face's outline band above the eyes: hair falls
+        in from the hairline, while a deep fold or wrinkle of the same darkness lies inside
+        the face, and a glasses frame's arm meets the outline at the eyes' height."""
         if not flags.any():
             return flags
         count, labels = cv2.connectedComponents(flags.astype(np.uint8), connectivity=8)
         reaching = np.zeros(count, bool)
-        reaching[np.unique(labels[flags & ~self.interior])] = True
+        reaching[np.unique(labels[flags & self.hairline])] = True
         reaching[0] = False
         return reaching[labels]
 

@@ -93,7 +93,7 @@ _EXACT_PALETTE_MAX_COLORS = 4096
 _FACE_PALETTE_SHARE = 0.25
 _FACE_CROP_INSET = 0.08
 _FACE_CROP_SIDE = 32
-_MAX_FACE_CROPS = 64  # 64 crops of 32x32: enough for a 64-colour median cut, ~3 ms of it
+_MAX_FACE_CROPS = 64  # crops of 32x32 spread over the clip: enough for the face palette's 64 colours
 _FFMPEG_TIMEOUT_S = 600.0
 _GIF_MAP_AHEAD = 4  # frames mapped onto the palette ahead of the one being written
 

@@ -41,6 +41,7 @@ from inference.faces.skin import (
 from inference.swappers.blend import carry_tone_around, feathered_alpha, is_greyscale, relight, tone_target
 from inference.swappers.mesh_warp import build_mesh_warp, signed_areas
 from inference.swappers.shape_transfer import ShapeTransfer
+from inference.swappers.source_cache import PreparedSources
 
 _SKIN = mesh.skin_triangles()
 _REGIONS = {
@@ -85,15 +86,21 @@ class ClassicSwapper:
         self.shape_strength = shape_strength
         threads = threads or min(4, os.cpu_count() or 1)
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="swap") if threads > 1 else None
+        self._sources: PreparedSources[ClassicSource] = PreparedSources()
 
     def prepare(self) -> None:
         """Nothing to load: the classic swapper has no model."""
 
     def prepare_source(self, image: np.ndarray, face: Face) -> ClassicSource:
+        """The selfie's face, ready to paint with: worked out once per selfie and face
+        (`PreparedSources`), so a person's next jobs start at once."""
         if face.landmarks is None:
             raise InputError("this face analyser gives no dense landmarks; the classic swapper needs them")
+        mesh.require_frontal(face.landmarks, self.max_yaw_degrees)
+        return self._sources.get(image, face.landmarks, lambda: self._prepare_source(image, face))
+
+    def _prepare_source(self, image: np.ndarray, face: Face) -> ClassicSource:
         points = face.landmarks.astype(np.float32).copy()
-        mesh.require_frontal(points, self.max_yaw_degrees)
         height, width = image.shape[:2]
         margin = 0.25 * max(face.width, face.height)
         x0, y0 = (max(0, int(v - margin)) for v in points[:, :2].min(axis=0))

@@ -130,18 +130,26 @@ def _rasterise(
     coefficients = [l1, l2]
     for axis in (0, 1):
         coefficients.append(base * s0[:, axis, None] + l1 * (s1 - s0)[:, axis, None] + l2 * (s2 - s0)[:, axis, None])
-    table = np.stack(coefficients, axis=1).astype(np.float32)  # (T, 4, 3)
+    table = np.ascontiguousarray(np.stack(coefficients, axis=0).astype(np.float32).transpose(0, 2, 1))  # (4, 3, T)
 
-    owner = np.repeat(np.arange(len(tris)), counts)
-    offset = np.arange(owner.size) - np.repeat(np.cumsum(counts) - counts, counts)
-    span_x = spans[owner, 0]
-    px = lo[owner, 0] + offset % span_x
-    py = lo[owner, 1] + offset // span_x
-    rows = table[owner]
-    values = rows[:, :, 0] * px[:, None].astype(np.float32) + rows[:, :, 1] * py[:, None].astype(np.float32) + rows[:, :, 2]
+    # Candidate pixels: each triangle's bounding box, as flat int32 arrays (far cheaper to
+    # divide and gather than int64); the barycentric test first, the source position then
+    # only for the pixels inside.
+    owner = np.repeat(np.arange(len(tris), dtype=np.int32), counts)
+    offset = np.arange(owner.size, dtype=np.int32) - np.repeat((np.cumsum(counts) - counts).astype(np.int32), counts)
+    row_in_box, col_in_box = np.divmod(offset, spans[:, 0].astype(np.int32)[owner])
+    px = lo[:, 0].astype(np.int32)[owner] + col_in_box
+    py = lo[:, 1].astype(np.int32)[owner] + row_in_box
+    fx, fy = px.astype(np.float32), py.astype(np.float32)
+
+    def evaluate(function: int, who: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return table[function, 0][who] * x + table[function, 1][who] * y + table[function, 2][who]
+
     eps = 1e-3
-    inside = (values[:, 0] >= -eps) & (values[:, 1] >= -eps) & (values[:, 0] + values[:, 1] <= 1 + eps)
-    px, py, sx, sy = px[inside], py[inside], values[inside, 2], values[inside, 3]
+    b1, b2 = evaluate(0, owner, fx, fy), evaluate(1, owner, fx, fy)
+    inside = (b1 >= -eps) & (b2 >= -eps) & (b1 + b2 <= 1 + eps)
+    owner, px, py, fx, fy = owner[inside], px[inside], py[inside], fx[inside], fy[inside]
+    sx, sy = evaluate(2, owner, fx, fy), evaluate(3, owner, fx, fy)
 
     shape = (y1 - y0 + 1, x1 - x0 + 1)
     map_x = np.full(shape, -1.0, np.float32)

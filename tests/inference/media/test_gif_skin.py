@@ -5,8 +5,8 @@ The measure is `skin_blotchiness` (tests/inference/media/skin_error.py): the spr
 smoothed colour error over the smooth skin of the faces, against the frames the encoder was
 given. Before faces had palette entries of their own, a swapped face's forehead and nose
 took greys and pale blues from the rest of the frame: 2.1x MP4's blotchiness on
-dramatic-zoom with the swap, grain matching included (3.12 vs 1.46); now 1.46x (2.13). On the
-template's own frames, with face boxes 1.16x, without 1.42x.
+dramatic-zoom with the swap, grain matching included (3.12 vs 1.46); now 1.2x (1.72 vs 1.45).
+On the template's own frames, with face boxes 1.10x, without 1.42x.
 """
 
 import os
@@ -28,7 +28,7 @@ from tests.inference.media.skin_error import skin_blotchiness, skin_delta_e
 
 TEMPLATE = "dramatic-zoom"  # 48 frames of 480x480, a zoom on a face: every pixel changes
 # GIF's blotchiness may be at most this many times MP4's (libx264 at CRF 20) on the same job.
-GIF_OVER_MP4 = 1.6
+GIF_OVER_MP4 = 1.4
 
 
 @pytest.fixture(scope="module")
