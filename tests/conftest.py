@@ -17,23 +17,6 @@ from inference.templates.compile import TrackCache
 from inference.templates.library import TemplateLibrary
 
 
-class CountingAnalyser:
-    """Wraps an analyser and counts `analyse` calls, to prove what a job analyses."""
-
-    def __init__(self, inner: MediaPipeAnalyser) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.version = inner.version
-        self.calls = 0
-
-    def prepare(self) -> None:
-        self.inner.prepare()
-
-    def analyse(self, image: np.ndarray):
-        self.calls += 1
-        return self.inner.analyse(image)
-
-
 @pytest.fixture(scope="session")
 def analyser() -> MediaPipeAnalyser:
     a = MediaPipeAnalyser()

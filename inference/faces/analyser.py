@@ -22,3 +22,21 @@ class FaceAnalyser(Protocol):
 
     def analyse(self, image: np.ndarray) -> list[Face]:
         """All faces in the image, largest first."""
+
+
+class CountingAnalyser:
+    """An analyser that counts its `analyse` calls: what a job analyses per request (the
+    quality benchmark reports it, and tests hold a job to the selfie alone)."""
+
+    def __init__(self, inner: FaceAnalyser) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.version = inner.version
+        self.calls = 0
+
+    def prepare(self) -> None:
+        self.inner.prepare()
+
+    def analyse(self, image: np.ndarray) -> list[Face]:
+        self.calls += 1
+        return self.inner.analyse(image)

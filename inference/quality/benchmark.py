@@ -17,8 +17,7 @@ import numpy as np
 
 from inference.benchmark import bare_transcode
 from inference.errors import InputError
-from inference.faces.analyser import FaceAnalyser
-from inference.faces.face import Face
+from inference.faces.analyser import CountingAnalyser, FaceAnalyser
 from inference.faces.human_check import HumanFaceCheck
 from inference.faces.mediapipe_analyser import MediaPipeAnalyser
 from inference.media.decode import read_frames
@@ -48,23 +47,6 @@ from inference.templates.library import TemplateLibrary
 
 COST_GOAL = 2.0  # the whole job against a bare transcode of its template
 SHEET_COLUMNS = 6
-
-
-class CountingAnalyser:
-    """An analyser that counts its calls: what a job analyses per request."""
-
-    def __init__(self, inner: FaceAnalyser) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.version = inner.version
-        self.calls = 0
-
-    def prepare(self) -> None:
-        self.inner.prepare()
-
-    def analyse(self, image: np.ndarray) -> list[Face]:
-        self.calls += 1
-        return self.inner.analyse(image)
 
 
 def run_case(case: CorpusCase, library: TemplateLibrary, analyser: FaceAnalyser, swapper: Swapper,

@@ -6,6 +6,7 @@ from PIL import Image
 
 from inference import pipeline
 from inference.errors import InputError, NoFaceError
+from inference.faces.analyser import CountingAnalyser
 from inference.faces import mesh
 from inference.media import ffmpeg
 from inference.media.badge import BadgeStamp, BadgeStyle, badge_layer
@@ -16,7 +17,6 @@ from inference.faces.selfie import pick_selfie_face
 from inference.pipeline import AI_LABEL, SwapOptions, run_swap
 from inference.samples import crop_face
 from inference.swappers.composite import Compositor, PoseRule, SourceLook
-from tests.conftest import CountingAnalyser
 
 
 @pytest.fixture(scope="module")

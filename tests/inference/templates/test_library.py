@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from inference.errors import DeadlineExceededError, InputError, LimitExceededError, NoFaceError
+from inference.faces.analyser import CountingAnalyser
 from inference.faces.human_check import HumanFaceCheck
 from inference.media.decode import probe_media, read_frames
 from inference.media.encode import encode_frames
@@ -14,7 +15,6 @@ from inference.templates.compile import TrackCache, analyse_frames
 from inference.templates.library import TemplateLibrary
 from inference.templates.manifest import NAME_PATTERN
 from inference.templates.tracks import SAME_FACE, face_affinity
-from tests.conftest import CountingAnalyser
 
 
 def builtin_frames(name: str, library: TemplateLibrary) -> tuple[list[np.ndarray], float]:
