@@ -9,7 +9,8 @@ from inference.faces.face import Face
 class Swapper(Protocol):
     """Puts one source face onto target faces, frame by frame.
 
-    `prepare_source` runs once per job on the selfie; `swap` takes a batch of frames with
+    `prepare_source` runs at the start of each job on the selfie (a swapper may keep what it
+    works out for the same selfie's next jobs); `swap` takes a batch of frames with
     the target faces of each frame and returns new frames (inputs are not modified), so a
     swapper that can batch (a learned model on a GPU) runs a whole batch at once.
     """

@@ -2,10 +2,11 @@
 tone, and a feathered blend.
 
 It needs dense landmarks on both sides (the MediaPipe analyser gives 478 points) and no
-model of its own, so it runs anywhere on the CPU. The selfie is read once per job: its skin
-is cleaned of hair strands, glasses frames and shine, and its own shading is taken out
-(`inference.faces.skin`). Each frame then lights it with the template's shading, measured
-on the template's skin only, at the selfie's skin tone (`blend`).
+model of its own, so it runs anywhere on the CPU. The selfie is read once, and kept for
+its next jobs: its skin is cleaned of hair strands, glasses frames and shine, and its own
+shading is taken out (`inference.faces.skin`). Each frame then lights it with the
+template's shading, measured on the template's skin only, at the selfie's skin tone
+(`blend`).
 
 The template's expression drives the mouth: an open template mouth keeps its own mouth
 (teeth, tongue) whatever the selfie's lips do, and a closed one gets the selfie's closed
