@@ -38,8 +38,14 @@ def natural_skin_colour(lab: np.ndarray) -> bool:
 def relight(even: np.ndarray, selfie: SkinTone, template_lab: np.ndarray, template_skin: np.ndarray,
             target: np.ndarray, size: float) -> np.ndarray:
     """The warped selfie face (`even`: evenly lit Lab) in the template's light and the
-    `target` tone: result = even - selfie median + target + template shading."""
-    return even - selfie.median + target + shading(template_lab, template_skin, size)
+    `target` tone: result = even - selfie median + target + template shading, where the
+    face's colour variations (a blush, the redder skin around the eyes) are scaled as its
+    colour strength is: a face whose colour moved half-way to a paler template's would
+    otherwise keep its full-strength red rims around the eyes on a paler face."""
+    variation = even - selfie.median
+    strength = float(np.hypot(*target[1:])) / max(float(np.hypot(*selfie.median[1:])), 1.0)
+    variation[..., 1:] *= np.float32(min(strength, 1.0))
+    return variation + target + shading(template_lab, template_skin, size)
 
 
 def carry_tone_around(rgb: np.ndarray, face: np.ndarray, template: SkinTone, shift: np.ndarray, size: float,
