@@ -299,13 +299,7 @@ class OccluderFinder:
         """The blobs of `flags` that reach the face's outline band above the eyes: hair falls
         in from the hairline, while a deep fold or wrinkle of the same darkness lies inside
         the face, and a glasses frame's arm meets the outline at the eyes' height."""
-        if not flags.any():
-            return flags
-        count, labels = cv2.connectedComponents(flags.astype(np.uint8), connectivity=8)
-        reaching = np.zeros(count, bool)
-        reaching[np.unique(labels[flags & self.hairline])] = True
-        reaching[0] = False
-        return reaching[labels]
+        return _hysteresis(flags & self.hairline, flags)
 
     def _clean(self, flags: np.ndarray, min_area: float, edges: bool = False) -> np.ndarray:
         """Drop specks, small blobs and blobs on the features, and with `edges` blobs that hug

@@ -221,8 +221,14 @@ def dark_strands(lightness: np.ndarray, inside: np.ndarray, size: float) -> np.n
     width = max(5, int(round(0.05 * size)) | 1)
     closed = cv2.morphologyEx(lightness, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE,
                                                                                      (width, width)))
-    thin_dark = (closed - lightness) > np.maximum(15.0, 0.35 * closed)
+    thin_dark = _far_darker(lightness, closed)
     return _long_marks((thin_dark & inside).astype(np.uint8), 0.12 * size)
+
+
+def _far_darker(lightness: np.ndarray, skin: np.ndarray) -> np.ndarray:
+    """Where L* `lightness` is below the skin's L* `skin` by more than 15 and than 35% of it:
+    hair or a glasses frame; wrinkles, folds and stubble are shallower."""
+    return skin - lightness > np.maximum(15.0, 0.35 * skin)
 
 
 def dark_over_skin(lightness: np.ndarray, inside: np.ndarray, size: float) -> np.ndarray:
@@ -240,7 +246,7 @@ def dark_over_skin(lightness: np.ndarray, inside: np.ndarray, size: float) -> np
     for _ in range(2):
         level = np.maximum(masked_lowpass(lightness, (inside & ~dark).astype(np.float32), SHADING_SCALE * size),
                            floor)
-        dark = inside & (level - lightness > np.maximum(15.0, 0.35 * level))
+        dark = inside & _far_darker(lightness, level)
     return dark
 
 
