@@ -11,8 +11,8 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -20,6 +20,7 @@ import numpy as np
 
 from inference.errors import InputError
 from inference.faces.analyser import FaceAnalyser
+from inference.faces.face import Face
 from inference.faces.human_check import HumanFaceCheck
 from inference.faces.selfie import pick_selfie_face
 from inference.media.badge import BadgeStamp, BadgeStyle
@@ -71,40 +72,55 @@ def run_swap(
     loaded once; it picks the selfie's human face."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    face, notices = pick_selfie_face(selfie, analyser, human_check)
-    try:
-        source = swapper.prepare_source(selfie, face)
-    except InputError as refusal:
-        if notices:  # say which face was refused
-            raise InputError(f"{notices[0]}, but {refusal}", refusal.code) from refusal
-        raise
-    compositor = Compositor(options.pose, SourceLook.measure(selfie, face))
-    timings["selfie_analysis"] = time.perf_counter() - started
+    template.tracks.select(options.faces)  # fail fast on a bad --face before any work
+    # the decoder starts first: ffmpeg's start-up overlaps the look at the selfie
+    decoded = read_frames(template.template.media_path, limits, max_side=limits.max_template_side)
+    with FramePrefetch(decoded) as frames:
+        face, notices = pick_selfie_face(selfie, analyser, human_check)
+        try:
+            source = swapper.prepare_source(selfie, face)
+        except InputError as refusal:
+            if notices:  # say which face was refused
+                raise InputError(f"{notices[0]}, but {refusal}", refusal.code) from refusal
+            raise
+        compositor = Compositor(options.pose, SourceLook.measure(selfie, face))
+        timings["selfie_analysis"] = time.perf_counter() - started
+        media, swap_time, finish_time = _swap_frames(frames, template, source, swapper, compositor, options,
+                                                      progress, enhancer)
+    timings["encode_finish"] = finish_time
+    timings["swap"] = swap_time
+    timings["total"] = time.perf_counter() - started
+    return SwapResult(media, notices, timings)
 
+
+def _swap_frames(frames: Iterable[np.ndarray], template: CompiledTemplate, source: object, swapper: Swapper,
+                 compositor: Compositor, options: SwapOptions, progress: Callable[[int, int], None] | None,
+                 enhancer: "FaceEnhancer | None") -> tuple[EncodedMedia, float, float]:
+    """Swap, composite, overlay and encode every frame; returns the media and the seconds
+    spent swapping and finishing the encode."""
     manifest = template.template.manifest
     tracks = template.tracks
-    tracks.select(options.faces)  # fail fast on a bad --face before any work
     total = tracks.frame_count
     caption = (caption_layer(tracks.width, tracks.height, manifest.caption, manifest.caption_position)
                if manifest.caption else None)
     overlays = read_overlay(template.template.overlay_path) if template.template.overlay_path else None
-    frames = _prefetch(read_frames(template.template.media_path, limits, max_side=limits.max_template_side))
-
     badge: BadgeStamp | None = None  # drawn on the first frame, then for each new frame size
-    swap_time = 0.0
     with StreamingEncoder(options.format, fps=manifest.fps, max_bytes=options.max_bytes,
                           loop=manifest.loop, comment=options.label) as encoder, \
-            ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="composite") as compositing:
-        done = 0
-        for batch in _batches(frames, options.batch_size):
-            t0 = time.perf_counter()
-            targets = [compositor.faces_to_swap(tracks.faces_at(done + i, options.faces)) for i in range(len(batch))]
+            ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="composite") as compositing, \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="swap-ahead") as ahead:
+
+        def swap_batch(batch: list[np.ndarray], first: int) -> tuple[list[np.ndarray], list[list[Face]]]:
+            targets = [compositor.faces_to_swap(tracks.faces_at(first + i, options.faces)) for i in range(len(batch))]
             swapped = swapper.swap(batch, targets, source)
             if enhancer is not None:
                 swapped = enhancer.enhance(swapped, targets)
             # compositing is per frame and releases the GIL (NumPy, OpenCV): spread it over the cores
-            swapped = list(compositing.map(compositor.composite, batch, swapped, targets,
-                                           range(done, done + len(batch))))
+            return list(compositing.map(compositor.composite, batch, swapped, targets,
+                                        range(first, first + len(batch)))), targets
+
+        def write(swapped: list[np.ndarray], targets: list[list[Face]]) -> None:
+            nonlocal badge
             for frame, faces in zip(swapped, targets):
                 if overlays is not None:
                     layer = next(overlays, None)
@@ -117,16 +133,31 @@ def run_swap(
                         badge = BadgeStamp.for_frame(frame.shape[1], frame.shape[0], options.badge)
                     frame = badge.apply(frame)
                 encoder.write(frame, faces=[face.box for face in faces])  # a GIF keeps colours for them
-            swap_time += time.perf_counter() - t0
-            done += len(batch)
-            if progress:
-                progress(done, total)
+
+        # The next batch is swapped while this one is written: a batch ahead, no more.
+        t0 = time.perf_counter()
+        pending: Future | None = None
+        done = 0
+        try:
+            for batch in _batches(iter(frames), options.batch_size):
+                following = ahead.submit(swap_batch, batch, done)
+                done += len(batch)
+                if pending is not None:
+                    write(*pending.result())
+                    if progress:
+                        progress(done - len(batch), total)
+                pending = following
+            if pending is not None:
+                write(*pending.result())
+                if progress:
+                    progress(done, total)
+        except BaseException:  # a failed batch, or a cancel from `progress`: no batch after it runs
+            ahead.shutdown(wait=False, cancel_futures=True)
+            raise
+        swap_time = time.perf_counter() - t0
         t0 = time.perf_counter()
         media = encoder.finish()
-        timings["encode_finish"] = time.perf_counter() - t0
-    timings["swap"] = swap_time
-    timings["total"] = time.perf_counter() - started
-    return SwapResult(media, notices, timings)
+    return media, swap_time, time.perf_counter() - t0
 
 
 def _batches(frames: Iterator[np.ndarray], size: int) -> Iterator[list[np.ndarray]]:
@@ -143,40 +174,49 @@ def _batches(frames: Iterator[np.ndarray], size: int) -> Iterator[list[np.ndarra
 _DONE = object()
 
 
-def _prefetch(frames: Iterator[np.ndarray], depth: int = 16) -> Iterator[np.ndarray]:
-    """Decode ahead in a thread; errors surface in the consumer."""
-    buffer: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
+class FramePrefetch:
+    """Frames decoded ahead in a thread, from the moment it is made (so a job's decoder
+    starts while the selfie is looked at); errors surface in the consumer. Use as a
+    context manager: leaving it stops the thread, which closes the decoder."""
 
-    def produce() -> None:
+    def __init__(self, frames: Iterator[np.ndarray], depth: int = 16) -> None:
+        self._frames = frames
+        self._buffer: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._produce, name="decode", daemon=True)
+        self._thread.start()
+
+    def _produce(self) -> None:
         try:
-            for frame in frames:
-                while not stop.is_set():
+            for frame in self._frames:
+                while not self._stop.is_set():
                     try:
-                        buffer.put(frame, timeout=0.1)
+                        self._buffer.put(frame, timeout=0.1)
                         break
                     except queue.Full:
                         continue
-                if stop.is_set():
+                if self._stop.is_set():
                     return
-            buffer.put(_DONE)
+            self._buffer.put(_DONE)
         except BaseException as error:  # handed to the consumer, which re-raises it
-            buffer.put(error)
+            self._buffer.put(error)
         finally:
-            close = getattr(frames, "close", None)
+            close = getattr(self._frames, "close", None)
             if close:
                 close()
 
-    thread = threading.Thread(target=produce, name="decode", daemon=True)
-    thread.start()
-    try:
+    def __iter__(self) -> Iterator[np.ndarray]:
         while True:
-            item = buffer.get()
+            item = self._buffer.get()
             if item is _DONE:
                 return
             if isinstance(item, BaseException):
                 raise item
             yield item
-    finally:
-        stop.set()
-        thread.join(timeout=5)
+
+    def __enter__(self) -> "FramePrefetch":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()  # a producer waiting on a full buffer sees it within 0.1 s
+        self._thread.join(timeout=5)

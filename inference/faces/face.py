@@ -1,6 +1,12 @@
+from __future__ import annotations
+
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from inference.faces.light import FaceLight
 
 REGION_GROWTH = 0.2  # `face_region` grows the face box by this share of its longer side on each side
 VISIBLE_SIDE = 128  # side of the square `FaceFrame.visible` masks, in mask pixels
@@ -42,6 +48,8 @@ class FaceFrame:
     `noise`: its grain, a std in 0..255 levels (`grain_std`). `visible`: a VISIBLE_SIDE square
     uint8 mask over `region`, 255 where the template's own face is what we see and 0 where
     something is in front of it (a hand, an object, the hair's fringe), soft in between.
+    `light`: the face's skin tone, exposure and shading (`inference.faces.light.FaceLight`),
+    None for a track without a dense mesh.
     """
 
     pose: np.ndarray
@@ -49,6 +57,7 @@ class FaceFrame:
     noise: float
     visible: np.ndarray
     region: FaceRegion
+    light: FaceLight | None = None
 
     @property
     def yaw(self) -> float:

@@ -12,7 +12,7 @@ it too, fading with the distance from the face, so there is no ring at the seam.
 import cv2
 import numpy as np
 
-from inference.faces.skin import SkinTone, shading, to_lab, to_rgb
+from inference.faces.skin import SkinTone, to_lab, to_rgb
 
 
 def tone_target(selfie: SkinTone, template: SkinTone, balance: float) -> np.ndarray:
@@ -35,17 +35,18 @@ def natural_skin_colour(lab: np.ndarray) -> bool:
     return 15.0 <= hue <= 85.0 and 4.0 <= chroma <= 45.0
 
 
-def relight(even: np.ndarray, selfie: SkinTone, template_lab: np.ndarray, template_skin: np.ndarray,
-            target: np.ndarray, size: float) -> np.ndarray:
+def relight(even: np.ndarray, selfie: SkinTone, template_shading: np.ndarray, target: np.ndarray) -> np.ndarray:
     """The warped selfie face (`even`: evenly lit Lab) in the template's light and the
-    `target` tone: result = even - selfie median + target + template shading, where the
+    `target` tone: result = even - selfie median + target + template shading (its
+    `FaceLight.shading_over` the same pixels), where the
     face's colour variations (a blush, the redder skin around the eyes) are scaled as its
     colour strength is: a face whose colour moved half-way to a paler template's would
     otherwise keep its full-strength red rims around the eyes on a paler face."""
-    variation = even - selfie.median
-    strength = float(np.hypot(*target[1:])) / max(float(np.hypot(*selfie.median[1:])), 1.0)
-    variation[..., 1:] *= np.float32(min(strength, 1.0))
-    return variation + target + shading(template_lab, template_skin, size)
+    strength = min(float(np.hypot(*target[1:])) / max(float(np.hypot(*selfie.median[1:])), 1.0), 1.0)
+    scale = np.array([1.0, strength, strength], np.float64)
+    # one affine colour transform per pixel: scale * (even - selfie median) + target
+    matrix = np.concatenate([np.diag(scale), (target - scale * selfie.median)[:, None]], axis=1)
+    return cv2.add(cv2.transform(np.ascontiguousarray(even, np.float32), matrix), template_shading)
 
 
 def carry_tone_around(rgb: np.ndarray, face: np.ndarray, template: SkinTone, shift: np.ndarray, size: float,
@@ -58,7 +59,7 @@ def carry_tone_around(rgb: np.ndarray, face: np.ndarray, template: SkinTone, shi
     add to the region's RGB (float32, H x W x 3) and the weight given to `shift` per pixel.
 
     The weights are smooth, and so is the change they make: both are worked out on a grid of
-    about 64 px across the face and scaled up, so the region is never converted to Lab and
+    about 48 px across the face and scaled up, so the region is never converted to Lab and
     back at full size."""
     height, width = face.shape
     change = np.zeros((height, width, 3), np.float32)
@@ -75,9 +76,12 @@ def _carried_below(rgb: np.ndarray, face: np.ndarray, template: SkinTone, shift:
                    eye_y: float, nose_y: float, top: int) -> tuple[np.ndarray, np.ndarray]:
     """`carry_tone_around` on the rows from the eyes down (`top`: how many rows above them)."""
     height, width = face.shape
-    factor = max(1, int(size // 64))
+    factor = max(1, int(size // 48))
     small = (max(1, width // factor), max(1, height // factor))
-    small_rgb = cv2.resize(rgb, small, interpolation=cv2.INTER_AREA).astype(np.float32)
+    # averaged over whole cells of factor x factor pixels (OpenCV's fast path; the last
+    # few rows and columns, less than a cell, are left out of the averages)
+    cells = rgb[:small[1] * factor, :small[0] * factor]
+    small_rgb = cv2.resize(cells, small, interpolation=cv2.INTER_AREA).astype(np.float32)
     small_lab = to_lab(small_rgb)
     small_face = cv2.resize(face, small, interpolation=cv2.INTER_NEAREST)
     size_small = size / factor
@@ -108,14 +112,10 @@ def feathered_alpha(mask: np.ndarray, feather: float) -> np.ndarray:
         feather /= factor
     radius = max(1, int(round(0.75 * feather)))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-    inner = cv2.erode(mask.astype(np.uint8), kernel)
+    # outside the mask's box is outside the mask: a face that fills its box is feathered at the box's edge too
+    inner = cv2.erode(mask.astype(np.uint8), kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
     padded = cv2.copyMakeBorder(inner.astype(np.float32), radius * 2, radius * 2, radius * 2, radius * 2,
                                 cv2.BORDER_CONSTANT, value=0)
     soft = cv2.GaussianBlur(padded, (0, 0), max(0.5, feather / 3))[radius * 2:-radius * 2, radius * 2:-radius * 2]
     return cv2.resize(soft, (width, height), interpolation=cv2.INTER_LINEAR) if factor > 1 else soft
 
-
-def is_greyscale(image: np.ndarray) -> bool:
-    """True when the colour channels barely differ (a black-and-white template)."""
-    sample = image[:: max(1, image.shape[0] // 64), :: max(1, image.shape[1] // 64)].astype(np.int16)
-    return float(np.abs(sample - sample.mean(axis=2, keepdims=True)).mean()) < 2.0

@@ -28,6 +28,7 @@ import numpy as np
 from inference.errors import InputError
 from inference.faces import mesh
 from inference.faces.face import Face
+from inference.faces.light import FaceLight
 from inference.faces.skin import (
     SkinTone,
     clean_selfie,
@@ -37,9 +38,8 @@ from inference.faces.skin import (
     skin_mask,
     to_lab,
     to_rgb,
-    white_level,
 )
-from inference.swappers.blend import carry_tone_around, feathered_alpha, is_greyscale, relight, tone_target
+from inference.swappers.blend import carry_tone_around, feathered_alpha, relight, tone_target
 from inference.swappers.mesh_warp import build_mesh_warp, signed_areas
 from inference.swappers.shape_transfer import ShapeTransfer
 from inference.swappers.source_cache import PreparedSources
@@ -52,8 +52,10 @@ _REGIONS = {
     "mouth": np.array(mesh.MOUTH_FILL, np.int32),
 }
 _TEXTURE_MAX_SIDE = 640
+RASTER_SIDE = 160  # px across a face up to which its warp is rasterised at full size (mesh_warp)
+BLURRED_FACE = 2.0  # blur sigma (template px) from which a face counts as out of focus
+BLURRED_RASTER_SIDE = 64
 MOUTH_OPEN = 0.08  # template inner-lip gap over mouth width above which its own mouth shows
-WHITES_OPEN = 0.2  # lid gap over eye width from which the whites of the eyes are measured
 
 
 @dataclass
@@ -167,30 +169,32 @@ class ClassicSwapper:
         dst = source.shape.apply(target.landmarks, plan.keep_template, plan.selfie_shaped)
         triangles = np.concatenate([_REGIONS[r] for r in plan.regions])
         winding = np.concatenate([source.winding[r] for r in plan.regions])
-        warp = build_mesh_warp(source.points, dst, triangles, frame.shape[:2], dst[:, 2], winding)
+        # an out-of-focus face shows no pixel-sharp edges: its warp is worked out on a coarser grid
+        blurred = target.frame_info is not None and target.frame_info.blur >= BLURRED_FACE
+        warp = build_mesh_warp(source.points, dst, triangles, frame.shape[:2], dst[:, 2], winding,
+                               max_raster_side=BLURRED_RASTER_SIDE if blurred else RASTER_SIDE)
         if warp is None:
             return
         h, w = warp.coverage.shape
         size = face_size(target.landmarks)
-        greyscale = is_greyscale(frame[warp.y0:warp.y0 + h, warp.x0:warp.x0 + w])
+        light = target.frame_info.light if target.frame_info is not None else None
+        if light is None:  # a track compiled without it: measure it on the frame
+            light = FaceLight.measure(frame, target.landmarks)
         around = _around(warp, size, frame.shape[:2])
         ax0, ay0, ax1, ay1 = around
         area = frame[ay0:ay1, ax0:ax1]
         inner = (slice(warp.y0 - ay0, warp.y0 - ay0 + h), slice(warp.x0 - ax0, warp.x0 - ax0 + w))
         original = area[inner].astype(np.float32)
-        original_lab = to_lab(original)
-        template_skin = skin_mask(target.landmarks, (h, w), (warp.x0, warp.y0)) & warp.coverage
-        template_tone = SkinTone.of(original_lab, template_skin)
+        template_tone = light.tone
         # A dim or bright scene is light, not tone: the selfie's skin takes the template's
         # exposure (told by the whites of its eyes, when they are open) before the tones meet.
-        white = white_level(original_lab, target.landmarks, (warp.x0, warp.y0)) \
-            if min(mesh.eye_openness(target.landmarks)) >= WHITES_OPEN else None
-        target_tone = tone_target(source.tone.exposed(exposure(white, float(template_tone.median[0]))),
+        target_tone = tone_target(source.tone.exposed(exposure(light.white, float(template_tone.median[0]))),
                                   template_tone, self.tone_balance)
-        if greyscale:
+        if light.greyscale:
             target_tone[1:] = template_tone.median[1:]
-        swapped = relight(warp.apply(source.texture), source.tone, original_lab, template_skin, target_tone, size)
-        if greyscale:
+        swapped = relight(warp.apply(source.texture), source.tone, light.shading_over(warp.x0, warp.y0, w, h),
+                          target_tone)
+        if light.greyscale:
             swapped[..., 1:] = 0
         face_in_area = np.zeros(area.shape[:2], np.uint8)
         face_in_area[inner] = warp.coverage
@@ -206,9 +210,9 @@ class ClassicSwapper:
         rows, cols = np.flatnonzero(around_face.any(axis=1)), np.flatnonzero(around_face.any(axis=0))
         if len(rows):
             box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
-            np.copyto(area[box], np.clip(np.rint(area[box] + change[box]), 0, 255).astype(np.uint8),
-                      where=around_face[box][..., None])
-        area[inner] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+            moved = cv2.add(area[box], change[box], dtype=cv2.CV_8U)  # rounded and saturated
+            np.copyto(area[box], moved, where=around_face[box][..., None])
+        area[inner] = cv2.add(blended, 0.0, dtype=cv2.CV_8U)
 
 
 def _around(warp, size: float, shape: tuple[int, int]) -> tuple[int, int, int, int]:

@@ -128,7 +128,7 @@ class Compositor:
         if not change.any():
             return swapped
         if blur >= MIN_BLUR:
-            change = cv2.GaussianBlur(change, (0, 0), blur)
+            change = _gaussian_blur(change, blur)
         alpha = np.float32(weight / 255.0) * self._mask_in_frame(visible, region, x0, y0, (y1 - y0, x1 - x0))
         result = before + change * alpha[..., None]
         if grain >= MIN_GRAIN:
@@ -163,3 +163,17 @@ class Compositor:
         # white grain keeps 1 / sqrt(1 + 4 pi sigma^2) of its std through a Gaussian blur of sigma
         own = self.source.noise / np.sqrt(1.0 + 4.0 * np.pi * blur * blur)
         return float(np.sqrt(max(0.0, info.noise * info.noise - own * own)))
+
+
+def _gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
+    """A Gaussian blur of `sigma` px; from 3 px on, done at half size (the halving's and
+    the scaling back's own blur taken out of the sigma): a quarter of the work for an
+    out-of-focus face, within about a level of the full-size blur."""
+    if sigma < 3.0:
+        return cv2.GaussianBlur(image, (0, 0), sigma)
+    height, width = image.shape[:2]
+    half = cv2.resize(image, (max(1, width // 2), max(1, height // 2)), interpolation=cv2.INTER_AREA)
+    # the 2x2 averaging and the bilinear way back add a variance of about 1 px^2 (full-size pixels)
+    blurred = cv2.GaussianBlur(half, (0, 0), np.sqrt(sigma * sigma - 1.0) / 2)
+    return cv2.resize(blurred, (width, height), interpolation=cv2.INTER_LINEAR)
+

@@ -104,59 +104,60 @@ def _rasterise(
         return None
     if dst_depth is not None:
         tris = tris[np.argsort(-dst_depth[tris].mean(axis=1), kind="stable")]
-
-    dst = dst_points[tris, :2].astype(np.float64)  # (T, 3, 2)
-    src = src_points[tris, :2].astype(np.float64)
-    lo = np.floor(dst.min(axis=1)).astype(np.int64)
-    hi = np.ceil(dst.max(axis=1)).astype(np.int64)
-    lo = np.maximum(lo, 0)
-    hi = np.minimum(hi, [width - 1, height - 1])
+    d0, d1, d2 = (dst_points[tris[:, i], :2].astype(np.float64) for i in range(3))
+    # Each triangle's box spans the pixel centres it may hold: on the coarse grid most
+    # triangles are a few pixels across, and a box rounded outwards would hold several
+    # times as many candidates as the triangle does.
+    lo = np.maximum(np.ceil(np.minimum(np.minimum(d0, d1), d2) - 0.01), 0).astype(np.int32)
+    hi = np.minimum(np.floor(np.maximum(np.maximum(d0, d1), d2) + 0.01), [width - 1, height - 1]).astype(np.int32)
     spans = np.maximum(hi - lo + 1, 0)
     counts = spans[:, 0] * spans[:, 1]
-    if counts.sum() == 0:
+    drawn = counts > 0
+    if not drawn.any():
         return None
-    x0, y0 = lo[counts > 0].min(axis=0)
-    x1, y1 = hi[counts > 0].max(axis=0)
-
-    # Per triangle, four affine functions of the pixel position: the barycentric
-    # coordinates l1, l2 (for the inside test) and the source x, y.
-    a, v0, v1 = dst[:, 0], dst[:, 1] - dst[:, 0], dst[:, 2] - dst[:, 0]
+    x0, y0 = lo[drawn].min(axis=0)
+    x1, y1 = hi[drawn].max(axis=0)
+    # Per triangle, four affine functions of the pixel's offset from its box's corner: the
+    # barycentric coordinates l1, l2 (for the inside test) and the source x, y.
+    v0, v1 = d1 - d0, d2 - d0
     den = v0[:, 0] * v1[:, 1] - v1[:, 0] * v0[:, 1]
-    l1 = np.stack([v1[:, 1], -v1[:, 0], v1[:, 0] * a[:, 1] - v1[:, 1] * a[:, 0]], axis=1) / den[:, None]
-    l2 = np.stack([-v0[:, 1], v0[:, 0], v0[:, 1] * a[:, 0] - v0[:, 0] * a[:, 1]], axis=1) / den[:, None]
-    s0, s1, s2 = src[:, 0], src[:, 1], src[:, 2]
-    base = np.zeros((len(tris), 3))
+    corner = lo - d0  # the box corner relative to the first vertex
+    l1 = np.stack([v1[:, 1], -v1[:, 0], v1[:, 1] * corner[:, 0] - v1[:, 0] * corner[:, 1]], axis=1) / den[:, None]
+    l2 = np.stack([-v0[:, 1], v0[:, 0], v0[:, 0] * corner[:, 1] - v0[:, 1] * corner[:, 0]], axis=1) / den[:, None]
+    s0, s1, s2 = (src_points[tris[:, i], :2].astype(np.float64) for i in range(3))
+    e1, e2 = s1 - s0, s2 - s0
+    base = np.zeros_like(l1)
     base[:, 2] = 1.0
-    coefficients = [l1, l2]
-    for axis in (0, 1):
-        coefficients.append(base * s0[:, axis, None] + l1 * (s1 - s0)[:, axis, None] + l2 * (s2 - s0)[:, axis, None])
-    table = np.ascontiguousarray(np.stack(coefficients, axis=0).astype(np.float32).transpose(0, 2, 1))  # (4, 3, T)
+    sx = base * s0[:, 0, None] + l1 * e1[:, 0, None] + l2 * e2[:, 0, None]
+    sy = base * s0[:, 1, None] + l1 * e1[:, 1, None] + l2 * e2[:, 1, None]
+    table = np.stack([l1, l2, sx, sy]).astype(np.float32).transpose(0, 2, 1).copy()  # (4, 3, T)
 
-    # Candidate pixels: each triangle's bounding box, as flat int32 arrays (far cheaper to
-    # divide and gather than int64); the barycentric test first, the source position then
-    # only for the pixels inside.
-    owner = np.repeat(np.arange(len(tris), dtype=np.int32), counts)
-    offset = np.arange(owner.size, dtype=np.int32) - np.repeat((np.cumsum(counts) - counts).astype(np.int32), counts)
-    row_in_box, col_in_box = np.divmod(offset, spans[:, 0].astype(np.int32)[owner])
-    px = lo[:, 0].astype(np.int32)[owner] + col_in_box
-    py = lo[:, 1].astype(np.int32)[owner] + row_in_box
-    fx, fy = px.astype(np.float32), py.astype(np.float32)
+    # Candidate pixels: each triangle's box, as flat arrays. The candidates of a triangle
+    # are consecutive, so its coefficients reach them by `np.repeat` (far cheaper than a
+    # gather); the barycentric test keeps those inside.
+    def per_candidate(values: np.ndarray) -> np.ndarray:
+        return np.repeat(values, counts)
 
-    def evaluate(function: int, who: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return table[function, 0][who] * x + table[function, 1][who] * y + table[function, 2][who]
+    start = (np.cumsum(counts) - counts).astype(np.int32)
+    offset = np.arange(int(counts.sum()), dtype=np.int32) - per_candidate(start)
+    row, col = np.divmod(offset, per_candidate(spans[:, 0].astype(np.int32)))
+    fr, fc = row.astype(np.float32), col.astype(np.float32)
+
+    def evaluate(function: int) -> np.ndarray:
+        t = table[function]
+        return per_candidate(t[0]) * fc + per_candidate(t[1]) * fr + per_candidate(t[2])
 
     eps = 1e-3
-    b1, b2 = evaluate(0, owner, fx, fy), evaluate(1, owner, fx, fy)
+    b1, b2 = evaluate(0), evaluate(1)
     inside = (b1 >= -eps) & (b2 >= -eps) & (b1 + b2 <= 1 + eps)
-    owner, px, py, fx, fy = owner[inside], px[inside], py[inside], fx[inside], fy[inside]
-    sx, sy = evaluate(2, owner, fx, fy), evaluate(3, owner, fx, fy)
-
+    mx, my = evaluate(2)[inside], evaluate(3)[inside]
+    rows = (row + per_candidate(lo[:, 1] - y0))[inside]
+    cols = (col + per_candidate(lo[:, 0] - x0))[inside]
     shape = (y1 - y0 + 1, x1 - x0 + 1)
     map_x = np.full(shape, -1.0, np.float32)
     map_y = np.full(shape, -1.0, np.float32)
     coverage = np.zeros(shape, np.uint8)
-    rows, cols = py - y0, px - x0
-    map_x[rows, cols] = sx  # later (nearer) triangles overwrite earlier ones
-    map_y[rows, cols] = sy
+    map_x[rows, cols] = mx  # later (nearer) triangles overwrite earlier ones
+    map_y[rows, cols] = my
     coverage[rows, cols] = 1
     return MeshWarp(int(x0), int(y0), map_x, map_y, coverage)

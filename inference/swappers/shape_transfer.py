@@ -44,9 +44,8 @@ class ShapeTransfer:
 
     @classmethod
     def for_source(cls, source: np.ndarray, strength: float = 1.0) -> "ShapeTransfer":
-        feature_points = np.concatenate([idx for idx, _ in FEATURES.values()])
         eye_distance = np.linalg.norm(source[468, :2] - source[473, :2]) + 1e-6
-        gaps = np.linalg.norm(source[:, None, :2] - source[None, feature_points, :2], axis=2) / eye_distance
+        gaps = np.linalg.norm(source[:, None, :2] - source[None, _FEATURE_POINTS, :2], axis=2) / eye_distance
         weights = np.exp(-0.5 * (gaps / 0.22) ** 2)
         kernel = weights / (weights.sum(axis=1, keepdims=True) + 0.15)
         kernel[_OVAL] = 0.0
@@ -58,34 +57,42 @@ class ShapeTransfer:
 
         `frozen` features stay where they are (the template's own pixels show there);
         `selfie_shaped` ones take the selfie's shape too, not only its size and place.
+        All features are worked out at once (this runs for every face in every frame).
         """
         aligned = _align(self.source, target.astype(np.float64))
-        shifts = []
-        for name, (idx, corners) in FEATURES.items():
-            if name in frozen:
-                shifts.append(np.zeros((len(idx), 2)))
-                continue
-            t, a = target[idx, :2].astype(np.float64), aligned[idx, :2]
-            if name in selfie_shaped:
-                shifts.append(a - t)
-                continue
-            t_centre, a_centre = t.mean(axis=0), a.mean(axis=0)
-            scale = _size(aligned, a, corners) / max(_size(target, t, corners), 1e-6)
-            shifts.append(a_centre + np.clip(scale, 0.7, 1.4) * (t - t_centre) - t)
-        shift = np.concatenate(shifts) * self.strength
+        t, a = target[_FEATURE_POINTS, :2].astype(np.float64), aligned[_FEATURE_POINTS, :2]
+        t_centre = np.add.reduceat(t, _STARTS) / _COUNTS[:, None]
+        a_centre = np.add.reduceat(a, _STARTS) / _COUNTS[:, None]
+        scale = _sizes(aligned, a, a_centre) / np.maximum(_sizes(target, t, t_centre), 1e-6)
+        shift = a_centre[_SEGMENT] + np.clip(scale, 0.7, 1.4)[_SEGMENT, None] * (t - t_centre[_SEGMENT]) - t
+        for name in selfie_shaped:
+            rows = _ROWS[name]
+            shift[rows] = a[rows] - t[rows]
+        for name in frozen:
+            shift[_ROWS[name]] = 0.0
+        shift *= self.strength
         moved = target.astype(np.float64).copy()
         moved[:, :2] += self.kernel @ shift
-        start = 0
-        for idx, _ in FEATURES.values():  # feature points take their own shift exactly
-            moved[idx, :2] = target[idx, :2] + shift[start:start + len(idx)]
-            start += len(idx)
+        moved[_FEATURE_POINTS, :2] = t + shift  # feature points take their own shift exactly
         return moved.astype(np.float32)
 
 
-def _size(points: np.ndarray, group: np.ndarray, corners: tuple[int, int] | None) -> float:
-    if corners is not None:
-        return float(np.linalg.norm(points[corners[0], :2] - points[corners[1], :2]))
-    return float(np.sqrt(((group - group.mean(axis=0)) ** 2).sum(axis=1).mean()))
+# The features' points end to end, with each point's feature (segment) and each feature's rows.
+_FEATURE_POINTS = np.concatenate([idx for idx, _ in FEATURES.values()])
+_COUNTS = np.array([len(idx) for idx, _ in FEATURES.values()])
+_STARTS = np.concatenate([[0], np.cumsum(_COUNTS)[:-1]])
+_SEGMENT = np.repeat(np.arange(len(FEATURES)), _COUNTS)
+_ROWS = {name: slice(start, start + count) for name, start, count in zip(FEATURES, _STARTS, _COUNTS)}
+_CORNERS = np.array([corners if corners is not None else (0, 0) for _, corners in FEATURES.values()])
+_HAS_CORNERS = np.array([corners is not None for _, corners in FEATURES.values()])
+
+
+def _sizes(points: np.ndarray, group: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Each feature's size: the distance between its two corners, or (without corners) the
+    root mean square distance of its points (`group`) from their centre."""
+    spread = np.sqrt(np.add.reduceat(((group - centres[_SEGMENT]) ** 2).sum(axis=1), _STARTS) / _COUNTS)
+    corner = np.linalg.norm(points[_CORNERS[:, 0], :2] - points[_CORNERS[:, 1], :2], axis=1)
+    return np.where(_HAS_CORNERS, corner, spread)
 
 
 def _align(source: np.ndarray, target: np.ndarray) -> np.ndarray:

@@ -27,9 +27,11 @@ from inference.templates.face_frames import FaceFrameAnalysis
 from inference.templates.tracks import FaceTrack, link_faces, match_faces
 
 # v3: tracks of faces that are not human are dropped; v4: drawn people are human; v5: per-frame pose, blur,
-# grain and visible masks; v6: hand outlines take in the forearm, hair is told by its darkness against the skin
-TRACKER_VERSION = "tracks-v6"
-_PER_FRAME = ("pose", "blur", "noise", "visible")  # FaceTrack's optional per-frame arrays
+# grain and visible masks; v6: hand outlines take in the forearm, hair is told by its darkness against the skin;
+# v7: each face's light (skin tone, eye whites, black and white, shading)
+TRACKER_VERSION = "tracks-v7"
+# FaceTrack's optional per-frame arrays
+_PER_FRAME = ("pose", "blur", "noise", "visible", "skin_tone", "eye_white", "greyscale", "shading")
 
 Progress = Callable[[int, int | None], None]
 

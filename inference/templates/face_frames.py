@@ -1,9 +1,9 @@
 """What a template tells about each of its faces in each frame, worked out once at compile
-time and cached with the tracks: pose, blur, grain and what is in front of the face.
+time and cached with the tracks: pose, blur, grain, what is in front of the face, and its light.
 
 `FaceFrameAnalysis.analyse` takes a template's tracks (linked, gap-filled and smoothed)
 and its frames a second time, and fills each track's per-frame arrays (`FaceTrack.pose`,
-`blur`, `noise`, `visible`; see `inference.faces.face.FaceFrame` for their meaning):
+`blur`, `noise`, `visible`, and the light's; see `inference.faces.face.FaceFrame`):
 
 - pose from the track's landmarks (`inference.faces.pose`);
 - blur and grain measured on the frame at template scale (`inference.faces.degradation`),
@@ -11,7 +11,9 @@ and its frames a second time, and fills each track's per-frame arrays (`FaceTrac
 - visible: hands (`HandFinder`, every frame) and, for a face with MediaPipe's mesh, the
   temporal and colour evidence of `OccluderFinder`, over `face_region` of the face's box,
   grown by `occluders.GROW` of the face and feathered, so the template's own pixels win
-  over the whole occluder and the soft edge lies outside it.
+  over the whole occluder and the soft edge lies outside it;
+- for a face with a mesh, its light (`inference.faces.light.FaceLight`): skin tone,
+  eye-white lightness, black and white, and the shading grid.
 
 A swap job never runs any of this: it reads the arrays from the cache.
 """
@@ -25,6 +27,7 @@ from scipy.ndimage import median_filter
 
 from inference.faces import degradation, zones
 from inference.faces.face import VISIBLE_SIDE, face_region
+from inference.faces.light import FaceLight
 from inference.faces.occluders import GROW, HandFinder, OccluderFinder, hand_mask
 from inference.faces.pose import head_pose
 from inference.templates.tracks import FaceTrack
@@ -44,6 +47,7 @@ class _TrackWork:
         self.blur: list[float] = []
         self.noise: list[float] = []
         self.hands: list[np.ndarray] = []
+        self.lights: list[FaceLight] | None = [] if meshed else None
 
     def look(self, frame: np.ndarray, index: int, hands: HandFinder) -> None:
         face = self.faces[index - self.track.first]
@@ -54,6 +58,8 @@ class _TrackWork:
         self.hands.append(hand_mask(hands.find(frame, region), region, VISIBLE_SIDE))
         if self.occluders is not None:
             self.occluders.add(frame, face.landmarks)
+        if self.lights is not None:
+            self.lights.append(FaceLight.measure(frame, face.landmarks, region))
 
     def finish(self) -> FaceTrack:
         count = len(self.faces)
@@ -66,7 +72,14 @@ class _TrackWork:
         smooth = min(5, count)
         blur = median_filter(np.array(self.blur, np.float32), size=smooth, mode="nearest")
         noise = median_filter(np.array(self.noise, np.float32), size=smooth, mode="nearest")
-        return dataclasses.replace(self.track, pose=self.pose, blur=blur, noise=noise, visible=visible)
+        track = dataclasses.replace(self.track, pose=self.pose, blur=blur, noise=noise, visible=visible)
+        if self.lights is None:
+            return track
+        return dataclasses.replace(
+            track, skin_tone=np.stack([(light.tone.median, light.tone.spread) for light in self.lights]),
+            eye_white=np.array([np.nan if light.white is None else light.white for light in self.lights], np.float32),
+            greyscale=np.array([light.greyscale for light in self.lights]),
+            shading=np.stack([light.shading for light in self.lights]).astype(np.float16))
 
 
 class FaceFrameAnalysis:

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from inference.faces.face import Face, FaceFrame, box_iou, face_region
+from inference.faces.face import Face, FaceFrame, FaceRegion, box_iou, face_region
+from inference.faces.light import FaceLight
+from inference.faces.skin import SkinTone
 
 SAME_FACE = 0.15  # `face_affinity` from which two faces of consecutive frames are the same face
 
@@ -22,8 +24,10 @@ class FaceTrack:
     analyser has them) for each frame it is in.
 
     The per-frame arrays after `scores` are None for a track compiled without them (see
-    `inference.templates.face_frames`); they are all set or all None. `visible` masks cover
-    `face_region` of the frame's face box (the box `face_at` gives)."""
+    `inference.templates.face_frames`); `pose` to `visible` are all set or all None, and so
+    are `skin_tone` to `shading` (set only for a track with a dense mesh). `visible` masks
+    and `shading` grids cover `face_region` of the frame's face box (the box `face_at`
+    gives)."""
 
     frames: np.ndarray  # (n,) int, consecutive frame indices
     kps: np.ndarray  # (n, 5, 2) float32, insightface order
@@ -34,6 +38,10 @@ class FaceTrack:
     blur: np.ndarray | None = None  # (n,) float32: the face's Gaussian blur sigma, in frame pixels
     noise: np.ndarray | None = None  # (n,) float32: its grain std, in 0..255 levels
     visible: np.ndarray | None = None  # (n, S, S) uint8: 255 where the face itself is seen, 0 where covered
+    skin_tone: np.ndarray | None = None  # (n, 2, 3) float32: the skin's Lab median and spread
+    eye_white: np.ndarray | None = None  # (n,) float32: L* of the eye whites, NaN when not seen
+    greyscale: np.ndarray | None = None  # (n,) bool: a black-and-white frame
+    shading: np.ndarray | None = None  # (n, G, G, 3) float16: the light's Lab offset over the region
 
     @property
     def first(self) -> int:
@@ -52,8 +60,17 @@ class FaceTrack:
             [*points[:, :2].min(axis=0), *points[:, :2].max(axis=0)], np.float32)
         info = None
         if self.visible is not None:
-            info = FaceFrame(self.pose[i], float(self.blur[i]), float(self.noise[i]), self.visible[i], face_region(box))
+            region = face_region(box)
+            info = FaceFrame(self.pose[i], float(self.blur[i]), float(self.noise[i]), self.visible[i], region,
+                             self._light_at(i, region))
         return Face(box=box, score=float(self.scores[i]), kps=self.kps[i].copy(), landmarks=points, frame_info=info)
+
+    def _light_at(self, i: int, region: FaceRegion) -> FaceLight | None:
+        if self.shading is None:
+            return None
+        white = float(self.eye_white[i])
+        return FaceLight(SkinTone(self.skin_tone[i, 0], self.skin_tone[i, 1]), None if np.isnan(white) else white,
+                         bool(self.greyscale[i]), self.shading[i], region)
 
     def mean_area(self) -> float:
         span = self.boxes[:, 2:] - self.boxes[:, :2]

@@ -32,8 +32,27 @@ def test_the_per_frame_arrays_survive_the_cache(compiled_builtins, analyser, tra
     compiled = compiled_builtins("shake")
     loaded = track_cache.load(media_hash(compiled.template.media_path), analyser.version)
     for stored, read in zip(compiled.tracks.tracks, loaded.tracks):
-        for key in ("pose", "blur", "noise", "visible"):
-            assert np.array_equal(getattr(stored, key), getattr(read, key)), key
+        for key in ("pose", "blur", "noise", "visible", "skin_tone", "eye_white", "greyscale", "shading"):
+            assert np.array_equal(getattr(stored, key), getattr(read, key), equal_nan=key == "eye_white"), key
+
+
+def test_a_compiled_face_carries_its_light_as_measured_on_its_frame(compiled_builtins):
+    """The swap reads the template face's light from the cache: it is what `FaceLight`
+    measures on that frame (the shading as a float16 grid)."""
+    from inference.faces.light import SHADING_GRID, FaceLight
+
+    compiled = compiled_builtins("dramatic-zoom")
+    track = compiled.tracks.tracks[0]
+    n = len(track.frames)
+    assert track.skin_tone.shape == (n, 2, 3) and track.shading.shape == (n, SHADING_GRID, SHADING_GRID, 3)
+    frames = list(read_frames(compiled.template.media_path))
+    for index in (0, n // 2, n - 1):
+        face = track.face_at(index)
+        cached = face.frame_info.light
+        measured = FaceLight.measure(frames[index], face.landmarks, face.frame_info.region)
+        assert np.allclose(cached.tone.median, measured.tone.median) and abs(cached.white - measured.white) < 1e-3
+        assert cached.greyscale == measured.greyscale is False
+        assert np.abs(cached.shading.astype(np.float32) - measured.shading).max() < 0.1
 
 
 @pytest.mark.parametrize("name", BUILTINS)
