@@ -121,6 +121,10 @@ class ClassicSwapper:
         lab, skin = clean_selfie(to_lab(texture), points, skin_mask(points, texture.shape[:2]), size)
         tone = SkinTone.of(lab, skin)
         lab[..., 0] -= shading(lab, skin, size)[..., 0]  # its own light out; its colours stay
+        # Taking the light out moves the skin's median a little (1-2 L*: the median of a
+        # difference is not the difference of the medians); put it back at the tone, which
+        # is where `relight` takes the face's skin to be.
+        lab[..., 0] += tone.median[0] - SkinTone.of(lab, skin).median[0]
         return ClassicSource(lab, tone, points, mesh.eye_openness(points), mesh.mouth_openness(points), winding,
                              ShapeTransfer.for_source(points, self.shape_strength))
 

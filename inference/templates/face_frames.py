@@ -13,7 +13,8 @@ and its frames a second time, and fills each track's per-frame arrays (`FaceTrac
   grown by `occluders.GROW` of the face and feathered, so the template's own pixels win
   over the whole occluder and the soft edge lies outside it;
 - for a face with a mesh, its light (`inference.faces.light.FaceLight`): skin tone,
-  eye-white lightness, black and white, and the shading grid.
+  eye-white lightness, black and white, and the shading grid, measured on the skin that
+  nothing is in front of.
 
 A swap job never runs any of this: it reads the arrays from the cache.
 """
@@ -27,7 +28,7 @@ from scipy.ndimage import median_filter
 
 from inference.faces import degradation, zones
 from inference.faces.face import VISIBLE_SIDE, face_region
-from inference.faces.light import FaceLight
+from inference.faces.light import FaceLight, eye_white, region_pixels
 from inference.faces.occluders import GROW, HandFinder, OccluderFinder, hand_mask
 from inference.faces.pose import head_pose
 from inference.templates.tracks import FaceTrack
@@ -47,7 +48,8 @@ class _TrackWork:
         self.blur: list[float] = []
         self.noise: list[float] = []
         self.hands: list[np.ndarray] = []
-        self.lights: list[FaceLight] | None = [] if meshed else None
+        self.light_pixels: list[np.ndarray] | None = [] if meshed else None  # `light.region_pixels` per frame
+        self.whites: list[float | None] = []
 
     def look(self, frame: np.ndarray, index: int, hands: HandFinder) -> None:
         face = self.faces[index - self.track.first]
@@ -58,8 +60,9 @@ class _TrackWork:
         self.hands.append(hand_mask(hands.find(frame, region), region, VISIBLE_SIDE))
         if self.occluders is not None:
             self.occluders.add(frame, face.landmarks)
-        if self.lights is not None:
-            self.lights.append(FaceLight.measure(frame, face.landmarks, region))
+        if self.light_pixels is not None:
+            self.light_pixels.append(region_pixels(frame, region))
+            self.whites.append(eye_white(frame, face.landmarks))
 
     def finish(self) -> FaceTrack:
         count = len(self.faces)
@@ -73,13 +76,17 @@ class _TrackWork:
         blur = median_filter(np.array(self.blur, np.float32), size=smooth, mode="nearest")
         noise = median_filter(np.array(self.noise, np.float32), size=smooth, mode="nearest")
         track = dataclasses.replace(self.track, pose=self.pose, blur=blur, noise=noise, visible=visible)
-        if self.lights is None:
+        if self.light_pixels is None:
             return track
+        # measured now that what is in front of the face is known: it is no skin
+        lights = [FaceLight.from_pixels(pixels, face.landmarks, region, white, c)
+                  for pixels, face, region, white, c in zip(self.light_pixels, self.faces, self.regions, self.whites,
+                                                           covered)]
         return dataclasses.replace(
-            track, skin_tone=np.stack([(light.tone.median, light.tone.spread) for light in self.lights]),
-            eye_white=np.array([np.nan if light.white is None else light.white for light in self.lights], np.float32),
-            greyscale=np.array([light.greyscale for light in self.lights]),
-            shading=np.stack([light.shading for light in self.lights]).astype(np.float16))
+            track, skin_tone=np.stack([(light.tone.median, light.tone.spread) for light in lights]),
+            eye_white=np.array([np.nan if light.white is None else light.white for light in lights], np.float32),
+            greyscale=np.array([light.greyscale for light in lights]),
+            shading=np.stack([light.shading for light in lights]).astype(np.float16))
 
 
 class FaceFrameAnalysis:
