@@ -59,7 +59,7 @@ def carry_tone_around(rgb: np.ndarray, face: np.ndarray, template: SkinTone, shi
     add to the region's RGB (float32, H x W x 3) and the weight given to `shift` per pixel.
 
     The weights are smooth, and so is the change they make: both are worked out on a grid of
-    about 48 px across the face and scaled up, so the region is never converted to Lab and
+    about 64 px across the face and scaled up, so the region is never converted to Lab and
     back at full size."""
     height, width = face.shape
     change = np.zeros((height, width, 3), np.float32)
@@ -76,7 +76,7 @@ def _carried_below(rgb: np.ndarray, face: np.ndarray, template: SkinTone, shift:
                    eye_y: float, nose_y: float, top: int) -> tuple[np.ndarray, np.ndarray]:
     """`carry_tone_around` on the rows from the eyes down (`top`: how many rows above them)."""
     height, width = face.shape
-    factor = max(1, int(size // 48))
+    factor = max(1, int(size // 64))
     small = (max(1, width // factor), max(1, height // factor))
     # averaged over whole cells of factor x factor pixels (OpenCV's fast path; the last
     # few rows and columns, less than a cell, are left out of the averages)
@@ -92,12 +92,15 @@ def _carried_below(rgb: np.ndarray, face: np.ndarray, template: SkinTone, shift:
     below_eyes = np.clip((rows - eye_y) / max(nose_y - eye_y, 1.0), 0.0, 1.0)
     edge = np.minimum(np.minimum(rows + top, height - 1 - rows), np.minimum(cols, width - 1 - cols))
     inside = np.clip(edge / (0.15 * size), 0.0, 1.0)
-    spread = np.maximum(template.spread * 1.5, (5.0, 3.0, 3.0))
-    d2 = (((small_lab - template.median) / spread) ** 2).sum(axis=2)
+    spread = np.maximum(template.spread * 1.5, (5.0, 3.0, 3.0)).astype(np.float64)
+    # per pixel and channel (Lab - median) / spread, then its square summed over the channels
+    z = cv2.transform(small_lab, np.concatenate([np.diag(1 / spread), (-template.median / spread)[:, None]], axis=1))
+    d2 = cv2.transform(cv2.multiply(z, z), np.ones((1, 3)))
     likeness = cv2.GaussianBlur(np.exp(-0.5 * np.maximum(d2 - 2.0, 0.0)).astype(np.float32), (0, 0),
                                 max(0.7, 0.03 * size_small))  # smooth: compression noise must not speckle it
     weight = (near * below_eyes * inside * likeness).astype(np.float32)
-    change = to_rgb(small_lab + weight[..., None] * np.asarray(shift, np.float32)) - small_rgb
+    moved = cv2.add(small_lab, cv2.transform(weight, np.asarray(shift, np.float64)[:, None]))  # + weight * shift
+    change = cv2.subtract(to_rgb(moved), small_rgb)
     return (cv2.resize(change, (width, height), interpolation=cv2.INTER_LINEAR),
             cv2.resize(weight, (width, height), interpolation=cv2.INTER_LINEAR))
 

@@ -92,7 +92,8 @@ class Compositor:
                   frame_index: int) -> np.ndarray:
         """The swapped frame with each face's change scaled, blurred and grained as its
         `frame_info` says; `template` is the frame before the swap. Faces without
-        `frame_info` keep the swap as it is."""
+        `frame_info` keep the swap as it is. `swapped` (the swapper's own new frame) is
+        changed in place and returned."""
         out = swapped
         for number, face in enumerate(faces):
             info = face.frame_info
@@ -123,21 +124,21 @@ class Compositor:
         x1, y1 = min(width, int(np.ceil(right))), min(height, int(np.ceil(bottom)))
         if x1 - x0 < 2 or y1 - y0 < 2:
             return swapped
-        before = template[y0:y1, x0:x1].astype(np.float32)
-        change = swapped[y0:y1, x0:x1].astype(np.float32) - before
+        before = template[y0:y1, x0:x1]
+        change = cv2.subtract(swapped[y0:y1, x0:x1], before, dtype=cv2.CV_32F)
         if not change.any():
             return swapped
         if blur >= MIN_BLUR:
             change = _gaussian_blur(change, blur)
         alpha = np.float32(weight / 255.0) * self._mask_in_frame(visible, region, x0, y0, (y1 - y0, x1 - x0))
-        result = before + change * alpha[..., None]
+        shown = change * alpha[..., None]
         if grain >= MIN_GRAIN:
             # where the swap replaced the face (its feathered edge fades the grain in)
             touched = cv2.GaussianBlur((np.abs(change).max(axis=2) > 1.0).astype(np.float32), (0, 0), 2.0)
             noise = rng.standard_normal(alpha.shape, np.float32) * np.float32(grain)
-            result += (noise * touched * alpha)[..., None]
-        out = swapped.copy()
-        out[y0:y1, x0:x1] = np.clip(np.rint(result), 0, 255).astype(np.uint8)
+            shown += (noise * touched * alpha)[..., None]
+        out = swapped if swapped is not template else swapped.copy()  # the swapper's own copy: changed in place
+        out[y0:y1, x0:x1] = cv2.add(before, shown, dtype=cv2.CV_8U)  # rounded and saturated
         return out
 
     @staticmethod
