@@ -91,9 +91,7 @@ def skin_mask(points: np.ndarray, shape: tuple[int, int], offset: tuple[float, f
     """uint8 1 on the face's skin (the mesh's oval less eyes, brows, nostrils and lips), in an image of
     `shape` whose origin is at `offset` in the points' coordinates."""
     xy = points[:, :2] - np.asarray(offset, np.float32)
-    size = face_size(points)
-    grow = max(1, int(round(0.035 * size)))
-    rim = max(1, int(round(0.03 * size)))
+    rim = max(1, int(round(0.03 * face_size(points))))
     # Growing a filled polygon by a disc is filling it and drawing its outline that thick
     # (OpenCV's thick lines have round ends); shrinking is taking that outline away. Far
     # cheaper than a dilation or erosion with a kernel of this size, on every frame.
@@ -102,13 +100,22 @@ def skin_mask(points: np.ndarray, shape: tuple[int, int], offset: tuple[float, f
     cv2.fillPoly(mask, [oval], 1)
     # The oval's own rim (hairline, jaw) often holds hair or background: keep off it too.
     cv2.polylines(mask, [oval], True, 0, 2 * rim - 1)
+    mask[feature_mask(points, shape, offset) > 0] = 0
+    return mask
+
+
+def feature_mask(points: np.ndarray, shape: tuple[int, int], offset: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+    """uint8 1 on the face's eyes, brows, nostrils and lips, each grown a little (see `skin_mask`)."""
+    xy = points[:, :2] - np.asarray(offset, np.float32)
+    grow = max(1, int(round(0.035 * face_size(points))))
     holes = []
     for upper, lower in ((mesh.RIGHT_EYE_UPPER, mesh.RIGHT_EYE_LOWER), (mesh.LEFT_EYE_UPPER, mesh.LEFT_EYE_LOWER)):
         holes.append(np.round(xy[list(upper) + list(lower[::-1])]).astype(np.int32))
     for group in (RIGHT_BROW, LEFT_BROW, LIPS_OUTER, NOSTRILS):
         holes.append(cv2.convexHull(np.round(xy[list(group)]).astype(np.int32)))
-    cv2.fillPoly(mask, holes, 0)
-    cv2.polylines(mask, holes, True, 0, 2 * grow - 1)
+    mask = np.zeros(shape, np.uint8)
+    cv2.fillPoly(mask, holes, 1)
+    cv2.polylines(mask, holes, True, 1, 2 * grow - 1)
     return mask
 
 

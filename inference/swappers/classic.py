@@ -34,6 +34,7 @@ from inference.faces.skin import (
     clean_selfie,
     exposure,
     face_size,
+    feature_mask,
     shading,
     skin_mask,
     to_lab,
@@ -120,7 +121,12 @@ class ClassicSwapper:
         size = face_size(points)
         lab, skin = clean_selfie(to_lab(texture), points, skin_mask(points, texture.shape[:2]), size)
         tone = SkinTone.of(lab, skin)
-        lab[..., 0] -= shading(lab, skin, size)[..., 0]  # its own light out; its colours stay
+        # Its own light out (its colours stay), but for brows, eyes and lips, which keep their
+        # lightness: the light's estimate over them is the skin's around them, and the dark
+        # eye sockets under a brow would otherwise lighten the brow to white.
+        features = cv2.GaussianBlur(feature_mask(points, texture.shape[:2]).astype(np.float32), (0, 0),
+                                    max(1.0, 0.01 * size))
+        lab[..., 0] -= shading(lab, skin, size)[..., 0] * (1.0 - features)
         # Taking the light out moves the skin's median a little (1-2 L*: the median of a
         # difference is not the difference of the medians); put it back at the tone, which
         # is where `relight` takes the face's skin to be.
