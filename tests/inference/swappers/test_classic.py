@@ -261,3 +261,32 @@ def test_a_hair_strand_across_the_selfie_is_not_carried(swapper, analyser, selfi
     oval = polygon_mask(astronaut.shape, target.landmarks[list(mesh.FACE_OVAL), :2])
     darkest = lambda image: float(np.percentile(lab_of(image)[..., 0][oval], 2))
     assert darkest(strand_out) > darkest(clean_out) - 6  # no dark streaks beyond the face's own darks
+
+
+def test_an_out_of_focus_face_is_swapped_at_half_size_to_the_same_look(swapper, source, target, astronaut,
+                                                                        monkeypatch):
+    """A template face the compile found blurred (sigma 3 px) is swapped in a half-size copy
+    of its surroundings: seen at its own focus it looks as the full-size swap does, and the
+    swap still lands on the face (not beside it)."""
+    from inference.faces.face import FaceFrame, face_region
+    from inference.faces.light import FaceLight
+    from inference.swappers import classic
+
+    warped_on = []
+    build = classic.build_mesh_warp
+    monkeypatch.setattr(classic, "build_mesh_warp", lambda *args, **kwargs: warped_on.append(args[3])
+                        or build(*args, **kwargs))
+
+    blurred = cv2.GaussianBlur(astronaut, (0, 0), 3.0)
+    region = face_region(target.box)
+    info = FaceFrame(np.zeros(3, np.float32), 3.0, 0.0, np.full((128, 128), 255, np.uint8), region,
+                     FaceLight.measure(blurred, target.landmarks, region))
+    sharp_info = dataclasses.replace(info, blur=0.0)
+    half = swapper.swap([blurred], [[dataclasses.replace(target, frame_info=info)]], source)[0]
+    full = swapper.swap([blurred], [[dataclasses.replace(target, frame_info=sharp_info)]], source)[0]
+    inner = polygon_mask(astronaut.shape, target.landmarks[list(mesh.FACE_OVAL), :2])
+    assert np.abs(half.astype(int) - blurred)[inner].mean() > 8  # swapped
+    seen_half, seen_full = (cv2.GaussianBlur(o, (0, 0), 3.0).astype(int) for o in (half, full))
+    assert np.abs(seen_half - seen_full)[inner].mean() < 2.0
+    face_height = int(np.ptp(target.landmarks[:, 1]))
+    assert warped_on[0][0] < face_height and warped_on[1] == astronaut.shape[:2]  # half size, then full
