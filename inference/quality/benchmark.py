@@ -192,7 +192,9 @@ def format_quality_report(report: dict) -> str:
         f"cost                  {count('cost')} cases <= {COST_GOAL}x a bare transcode (worst "
         f"{_number(o['cost']['max'], '.2f')}x); face analyser calls per job: {o['cost']['analyser_calls_per_job']}",
         "occluder: share kept; sharpness: output/template, lowest-highest face; tone and lighting: share of the way",
-        "from the template's towards the selfie's; seam: L*/px beyond the template's edge; cost: job/transcode",
+        "from the template's towards the selfie's; seam: L*/px beyond the template's edge; identity: on frames",
+        "with the eyes and brows in view (\"-\": none; --json has every full-view frame's as",
+        "identity_eyes_covered_too); cost: job/transcode",
     ]
     if o["refused"]:
         lines.append(f"refused selfies: {', '.join(o['refused'])}")

@@ -37,6 +37,17 @@ def face_hull_mask(points: np.ndarray, shape: tuple[int, ...], scale: float = 1.
     return mask.astype(bool)
 
 
+def eyes_and_brows_mask(points: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """bool (H, W): each eye with its brow (the convex hull of both), where a face descriptor
+    looks hardest."""
+    mask = np.zeros(shape[:2], np.uint8)
+    for brow, upper, lower in ((RIGHT_BROW, mesh.RIGHT_EYE_UPPER, mesh.RIGHT_EYE_LOWER),
+                               (LEFT_BROW, mesh.LEFT_EYE_UPPER, mesh.LEFT_EYE_LOWER)):
+        hull = cv2.convexHull(np.round(points[list(brow + upper + lower), :2]).astype(np.int32))
+        cv2.fillConvexPoly(mask, hull, 1)
+    return mask.astype(bool)
+
+
 def _polygon(mask: np.ndarray, points: np.ndarray, indices, grow: int = 0) -> None:
     polygon = np.round(points[list(indices), :2]).astype(np.int32)
     cv2.fillPoly(mask, [polygon], 1)

@@ -117,6 +117,22 @@ def test_identity_passes_the_selfies_person_and_fails_the_templates(portraits):
     assert unswapped["identity"] > metrics.IDENTITY_GOAL and unswapped["identity_pass"] is False
 
 
+def test_identity_is_not_judged_behind_hair_over_the_brows(portraits):
+    """Strands over the eyes and brows move a face descriptor far from the same person: identity
+    is measured without those frames (and reported with them apart), tone still is."""
+    describe = metrics.dlib_describer()
+    hopper = portraits["grace_hopper"]
+    image, points = hopper.image.copy(), hopper.points
+    for x in np.linspace(points[70, 0], points[300, 0], 9):  # strands from above the brows down past them
+        cv2.line(image, (int(x), int(points[10, 1])), (int(x + 6), int(points[159, 1] + 4)), (40, 30, 25), 4)
+    strands = np.any(image != hopper.image, axis=2)
+    scored = score(image, image.copy(), points, strands, selfie=hopper.image, selfie_points=points,
+                   describe=describe)
+    assert scored["identity"] is None and scored["identity_frames"] == 0 and scored["identity_pass"] is None
+    assert scored["identity_eyes_covered_too"] > 0.1  # the same person, moved by the strands
+    assert scored["full_view_frames"] == 1 and scored["tone_L"]["output"] is not None
+
+
 def test_progress_says_nothing_when_selfie_and_template_agree():
     assert metrics.progress(5.0, 0.0, 10.0, 4.0) == pytest.approx(0.5)
     assert metrics.progress(5.0, 0.0, 3.0, 4.0) is None
