@@ -14,6 +14,11 @@ import onnxruntime
 
 log = logging.getLogger("memeswap.onnx")
 
+# onnxruntime's builds send usage events to Microsoft (mobile.events.data.microsoft.com, through
+# any proxy named in the environment) unless told not to. Nothing of memeswap phones home; every
+# module that opens an onnxruntime session imports this one.
+onnxruntime.disable_telemetry_events()
+
 TENSORRT = "TensorrtExecutionProvider"
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
