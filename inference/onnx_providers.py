@@ -15,8 +15,8 @@ import onnxruntime
 log = logging.getLogger("memeswap.onnx")
 
 # onnxruntime's builds send usage events to Microsoft (mobile.events.data.microsoft.com, through
-# any proxy named in the environment) unless told not to. Nothing of memeswap phones home; every
-# module that opens an onnxruntime session imports this one.
+# any proxy named in the environment) unless told not to; every module that opens a session
+# imports this one. (An event from the library's start-up was still seen going out after this.)
 onnxruntime.disable_telemetry_events()
 
 TENSORRT = "TensorrtExecutionProvider"

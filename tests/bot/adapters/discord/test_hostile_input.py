@@ -30,6 +30,7 @@ class Listener:
     def __init__(self, body: bytes) -> None:
         self.body = body
         self.connections = 0
+        self.requests: list[bytes] = []  # each request's head
         self.port = 0
 
     @contextlib.asynccontextmanager
@@ -45,7 +46,7 @@ class Listener:
     async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 2)
+            self.requests.append(await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 2))
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: image/gif\r\nContent-Length: %d\r\n"
                          b"Connection: close\r\n\r\n" % len(self.body) + self.body)
             await writer.drain()
