@@ -21,12 +21,13 @@ class FaceRegion:
     y0: float
     side: float
 
-    def to_mask(self, size: int) -> np.ndarray:
-        """The 2x3 affine that takes frame pixels to the pixels of a `size` x `size` mask of
+    def to_mask(self, size: int, origin: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+        """The 2x3 affine that takes the pixels of an image whose top-left pixel is frame
+        pixel `origin` (the frame itself by default) to the pixels of a `size` x `size` mask of
         this region (pixel centres line up, as `cv2.warpAffine` expects)."""
         scale = size / self.side
-        return np.array([[scale, 0, 0.5 * scale - 0.5 - self.x0 * scale],
-                         [0, scale, 0.5 * scale - 0.5 - self.y0 * scale]], np.float64)
+        return np.array([[scale, 0, 0.5 * scale - 0.5 + (origin[0] - self.x0) * scale],
+                         [0, scale, 0.5 * scale - 0.5 + (origin[1] - self.y0) * scale]], np.float64)
 
 
 def face_region(box: np.ndarray, growth: float = REGION_GROWTH) -> FaceRegion:

@@ -104,7 +104,6 @@ class FaceLight:
     def shading_over(self, x0: int, y0: int, width: int, height: int) -> np.ndarray:
         """The shading field (float32 Lab offset) over the frame's box at (`x0`, `y0`) of
         `width` x `height` pixels."""
-        to_grid = self.region.to_mask(SHADING_GRID)
-        to_grid[:, 2] += to_grid[:, :2] @ np.array([x0, y0], np.float64)
+        to_grid = self.region.to_mask(SHADING_GRID, (x0, y0))
         return cv2.warpAffine(np.asarray(self.shading, np.float32), to_grid, (width, height),
                               flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)

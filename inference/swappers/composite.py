@@ -145,8 +145,7 @@ class Compositor:
     def _mask_in_frame(visible: np.ndarray, region: FaceRegion, x0: int, y0: int,
                        shape: tuple[int, int]) -> np.ndarray:
         """The region's mask resampled onto frame pixels [y0:, x0:] of `shape`, as float32 0..255."""
-        to_mask = region.to_mask(visible.shape[0])
-        to_mask[:, 2] += to_mask[:, :2] @ np.array([x0, y0], np.float64)
+        to_mask = region.to_mask(visible.shape[0], (x0, y0))
         return cv2.warpAffine(visible.astype(np.float32), to_mask, (shape[1], shape[0]),
                               flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
 
