@@ -25,15 +25,15 @@ import cv2
 from pydantic import SecretStr
 from redis import Redis
 
-from bot.components import Components, build_components
-from bot.job_service import build_blob_store, build_engine
-from bot.settings import Settings
-from inference.jobs.blobs import BlobStore, LocalBlobStore
-from inference.jobs.contract import Succeeded, SwapJob, new_job_id
-from inference.jobs.in_process import LagProbe
-from inference.jobs.local_redis import LocalRedisServer
-from inference.jobs.redis_protocol import StreamKeys
-from inference.samples import sample_selfie
+from memeswap.bot.assembly import build_blob_store, build_engine, build_meme_maker
+from memeswap.bot.settings import Settings
+from memeswap.inference.jobs.blobs import BlobStore, LocalBlobStore
+from memeswap.inference.jobs.contract import Succeeded, SwapJob, new_job_id
+from memeswap.inference.jobs.in_process import LagProbe
+from memeswap.inference.jobs.local_redis import LocalRedisServer
+from memeswap.inference.jobs.redis_protocol import StreamKeys
+from memeswap.inference.meme_maker import MemeMaker
+from memeswap.inference.samples import sample_selfie
 
 # The bench measures throughput, not the per-user limits: each submitter is its own user.
 UNLIMITED = {"max_queue": 100_000, "per_user_concurrency": 100_000, "per_user_rate": (1e9, 1e9)}
@@ -98,16 +98,16 @@ async def measure(label: str, engine, blobs: BlobStore, selfie: bytes, template:
                       round(max(lags) * 1000, 1), round(percentile(lags, 99) * 1000, 1))
 
 
-def _selfie_png(components: Components) -> bytes:
-    image, _ = sample_selfie(components.analyser)
+def _selfie_png(maker: MemeMaker) -> bytes:
+    image, _ = sample_selfie(maker.analyser)
     return cv2.imencode(".png", image[:, :, ::-1])[1].tobytes()
 
 
-def bench_in_process(settings: Settings, components: Components, selfie: bytes, template: str, workers: int,
+def bench_in_process(settings: Settings, maker: MemeMaker, selfie: bytes, template: str, workers: int,
                      submitters: int, jobs: int) -> LoadResult:
     with tempfile.TemporaryDirectory(prefix="memeswap-load-") as folder:
         blobs = LocalBlobStore(Path(folder))
-        engine = build_engine(settings, blobs, components=components, workers=workers, **UNLIMITED)
+        engine = build_engine(settings, blobs, maker=maker, workers=workers, **UNLIMITED)
         return asyncio.run(measure("in-process", engine, blobs, selfie, template, workers, submitters, jobs))
 
 
@@ -118,7 +118,7 @@ def bench_redis(settings: Settings, server: LocalRedisServer, selfie: bytes, tem
                                                  "shard_name": "bench"})
     env = {**os.environ, "MEMESWAP_REDIS_URL": server.url, "MEMESWAP_REDIS_PREFIX": prefix, "MEMESWAP_OPS_PORT": "0",
            "MEMESWAP_DATA_DIR": str(settings.data_dir), "MEMESWAP_MODELS_DIR": str(settings.models_dir)}
-    processes = [subprocess.Popen([sys.executable, "-m", "bot", "worker"], env=env, stdout=subprocess.DEVNULL,
+    processes = [subprocess.Popen([sys.executable, "-m", "memeswap", "worker"], env=env, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL) for _ in range(workers)]
     try:
         _wait_for_workers(server.url, StreamKeys(prefix), workers, processes)
@@ -152,14 +152,14 @@ def _wait_for_workers(url: str, keys: StreamKeys, count: int, processes: list[su
 
 def run_load_benchmark(settings: Settings, submitters: int, jobs: int, template: str,
                        worker_counts: tuple[int, ...] = (1, 2), engines: tuple[str, ...] = ("in-process", "redis"),
-                       components: Components | None = None) -> list[LoadResult]:
-    components = components or build_components(settings)
-    components.library.compile(components.library.get(template))  # compiled once, before any clock runs
-    selfie = _selfie_png(components)
+                       maker: MemeMaker | None = None) -> list[LoadResult]:
+    maker = maker or build_meme_maker(settings)
+    maker.compile(template)  # compiled once, before any clock runs
+    selfie = _selfie_png(maker)
     results = []
     if "in-process" in engines:
         for workers in worker_counts:
-            results.append(bench_in_process(settings, components, selfie, template, workers, submitters, jobs))
+            results.append(bench_in_process(settings, maker, selfie, template, workers, submitters, jobs))
     if "redis" in engines:
         with LocalRedisServer() as server:
             for workers in worker_counts:

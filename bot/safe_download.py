@@ -39,11 +39,11 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 from yarl import URL
 
-from bot.core.uploads import too_big
-from inference.errors import InputError
+from memeswap.bot.core.uploads import too_big
+from memeswap.inference.errors import InputError
 
 if TYPE_CHECKING:
-    from bot.settings import Settings
+    from memeswap.bot.settings import Settings
 
 log = logging.getLogger("memeswap.download")
 

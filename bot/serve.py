@@ -9,12 +9,13 @@ import logging
 import signal
 from typing import Protocol
 
-from bot.job_service import ops_server
-from bot.services import BotServices, open_services
-from bot.settings import Settings
-from inference.errors import InputError
-from inference.jobs.contract import Failed, Succeeded, SwapJob
-from inference.observability.metrics import JobMetrics
+from memeswap.bot.assembly import open_services
+from memeswap.bot.ops import ops_server
+from memeswap.bot.services import BotServices
+from memeswap.bot.settings import Settings
+from memeswap.inference.errors import InputError
+from memeswap.inference.jobs.contract import Failed, Succeeded, SwapJob
+from memeswap.inference.observability.metrics import JobMetrics
 
 log = logging.getLogger("memeswap.serve")
 
@@ -39,11 +40,11 @@ def check_tokens(settings: Settings) -> None:
 def _adapter_classes(settings: Settings) -> list[type]:
     classes: list[type] = []
     if settings.telegram_token is not None:
-        from bot.adapters.telegram.application import TelegramAdapter
+        from memeswap.bot.adapters.telegram.application import TelegramAdapter
 
         classes.append(TelegramAdapter)
     if settings.discord_token is not None:
-        from bot.adapters.discord.client import DiscordAdapter
+        from memeswap.bot.adapters.discord.client import DiscordAdapter
 
         classes.append(DiscordAdapter)
     return classes
@@ -74,7 +75,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
 
     # The ops port first: a port that cannot be had is one line before a minute of model loading.
     async with ops_server(settings, metrics, health) as ops, \
-            open_services(settings, on_unfollowed_final=deliver_unfollowed, metrics=metrics) as services:
+            open_services(settings, on_unfollowed_final=deliver_unfollowed, metrics=metrics) as services:  # noqa: F811 (health() reads it)
         adapters.extend(adapter_class(services) for adapter_class in classes)
         async with contextlib.AsyncExitStack() as running:
             for adapter in adapters:

@@ -7,10 +7,10 @@ import platformdirs
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.safe_download import parsed_origin
-from inference.media.badge import BadgeStyle
-from inference.media.limits import MediaLimits
-from inference.safety.nsfw import DEFAULT_BLOCKED, NUDENET_LABELS, NsfwScreen
+from memeswap.bot.safe_download import parsed_origin
+from memeswap.inference.media.badge import BadgeStyle
+from memeswap.inference.media.limits import MediaLimits
+from memeswap.inference.safety.nsfw import DEFAULT_BLOCKED, NUDENET_LABELS, NsfwScreen
 
 
 class Settings(BaseSettings):

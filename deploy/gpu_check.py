@@ -21,8 +21,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from inference.onnx_graph import make_batch_symbolic  # noqa: E402
-from inference.onnx_providers import create_session  # noqa: E402
+from memeswap.inference.onnx_graph import make_batch_symbolic  # noqa: E402
+from memeswap.inference.onnx_providers import create_session  # noqa: E402
 
 
 def stand_in_inswapper(path: Path, blocks: int = 6, width: int = 256) -> Path:
@@ -68,7 +68,8 @@ def stand_in_inswapper(path: Path, blocks: int = 6, width: int = 256) -> Path:
     return path
 
 
-def faces_per_second(run, crops: np.ndarray, latents: np.ndarray, batch: int, repeats: int = 3) -> tuple[float, np.ndarray]:
+def faces_per_second(run, crops: np.ndarray, latents: np.ndarray, batch: int,
+                     repeats: int = 3) -> tuple[float, np.ndarray]:
     outputs = None
     best = float("inf")
     for _ in range(repeats):
@@ -92,7 +93,7 @@ def model_stage(model_path: Path, provider: str, faces: int, batch: int) -> None
     out_name = single.get_outputs()[0].name
 
     def runner(session):
-        return lambda c, l: session.run([out_name], {names[0]: c, names[1]: l})[0]
+        return lambda crop, latent: session.run([out_name], {names[0]: crop, names[1]: latent})[0]
 
     faces_per_second(runner(single), crops[:batch], latents[:batch], 1, repeats=1)  # warm-up
     per_face, singles = faces_per_second(runner(single), crops, latents, 1)
@@ -110,14 +111,14 @@ def model_stage(model_path: Path, provider: str, faces: int, batch: int) -> None
 
 def full_pipeline(provider: str, batch: int) -> None:
     try:
-        from bot.components import build_swapper  # noqa: F401  (the whole package is installed)
-        from inference.faces.arcface import ArcFaceEmbedder
-        from inference.faces.mediapipe_analyser import MediaPipeAnalyser
-        from inference.pipeline import SwapOptions, run_swap
-        from inference.samples import sample_selfie
-        from inference.swappers.inswapper import InSwapper
-        from inference.templates.compile import TrackCache
-        from inference.templates.library import TemplateLibrary
+        from memeswap.bot.assembly import build_swapper  # noqa: F401  (the whole package is installed)
+        from memeswap.inference.faces.arcface import ArcFaceEmbedder
+        from memeswap.inference.faces.mediapipe_analyser import MediaPipeAnalyser
+        from memeswap.inference.pipeline import SwapOptions, run_swap
+        from memeswap.inference.samples import sample_selfie
+        from memeswap.inference.swappers.inswapper import InSwapper
+        from memeswap.inference.templates.compile import TrackCache
+        from memeswap.inference.templates.library import TemplateLibrary
         from tests.onnx_graphs import make_arcface
     except ImportError as missing:
         print(f"full pipeline skipped: {missing} (install the package with deploy/gpu_check.sh)")

@@ -12,15 +12,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from inference.faces.analyser import FaceAnalyser
-from inference.media.decode import read_frames
-from inference.media.encode import StreamingEncoder, write_atomically
-from inference.media.limits import MediaLimits
-from inference.pipeline import SwapOptions, run_swap
-from inference.samples import sample_selfie
-from inference.swappers.base import Swapper
-from inference.templates.compile import analyse_frames
-from inference.templates.library import CompiledTemplate, TemplateLibrary
+from memeswap.inference.media.decode import read_frames
+from memeswap.inference.media.encode import StreamingEncoder, write_atomically
+from memeswap.inference.media.limits import MediaLimits
+from memeswap.inference.meme_maker import MemeMaker
+from memeswap.inference.samples import sample_selfie
+from memeswap.inference.templates.compile import analyse_frames
+from memeswap.inference.templates.library import CompiledTemplate
 
 
 def bare_transcode(template: CompiledTemplate, limits: MediaLimits, fmt: str = "gif") -> float:
@@ -32,17 +30,16 @@ def bare_transcode(template: CompiledTemplate, limits: MediaLimits, fmt: str = "
     return time.perf_counter() - started
 
 
-def run_benchmark(analyser: FaceAnalyser, swapper: Swapper, library: TemplateLibrary, limits: MediaLimits,
-                  template_name: str = "dramatic-zoom", rounds: int = 3) -> dict:
+def run_benchmark(maker: MemeMaker, template_name: str = "dramatic-zoom", rounds: int = 3) -> dict:
+    analyser, library, limits = maker.analyser, maker.library, maker.limits
     analyser.prepare()
     selfie, _ = sample_selfie(analyser)
-    compiled = library.compile(library.get(template_name))
-    options = SwapOptions(format="gif")
+    compiled = maker.compile(template_name)
     runs: dict[str, list[float]] = {k: [] for k in
                                     ("transcode", "job", "selfie_analysis", "swap", "encode", "per_request_job")}
     for _ in range(rounds):
         runs["transcode"].append(bare_transcode(compiled, limits))
-        result = run_swap(selfie, compiled, analyser, swapper, options, limits, human_check=library.human_check)
+        result = maker.make(selfie, compiled, "gif")
         runs["job"].append(result.timings["total"])
         runs["selfie_analysis"].append(result.timings["selfie_analysis"])
         runs["swap"].append(result.timings["swap"])
@@ -51,7 +48,7 @@ def run_benchmark(analyser: FaceAnalyser, swapper: Swapper, library: TemplateLib
         frames = read_frames(compiled.template.media_path, limits, max_side=limits.max_template_side)
         per_request = CompiledTemplate(compiled.template,
                                        analyse_frames(frames, analyser, human_check=library.human_check))
-        run_swap(selfie, per_request, analyser, swapper, options, limits, human_check=library.human_check)
+        maker.make(selfie, per_request, "gif")
         runs["per_request_job"].append(time.perf_counter() - started)
     median = {k: statistics.median(v) for k, v in runs.items()}
     frames = compiled.tracks.frame_count
@@ -83,7 +80,7 @@ def _peak_memory_of_cli_swap(selfie, template_name: str) -> float:
         selfie_path = Path(folder) / "selfie.png"
         ok, png = cv2.imencode(".png", selfie[:, :, ::-1])
         write_atomically(selfie_path, png.tobytes())
-        command = [sys.executable, "-m", "bot", "swap", str(selfie_path), "--template", template_name,
+        command = [sys.executable, "-m", "memeswap", "swap", str(selfie_path), "--template", template_name,
                    "--output", str(Path(folder) / "out.gif")]
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         _, status, usage = os.wait4(process.pid, 0)

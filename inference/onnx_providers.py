@@ -41,12 +41,26 @@ def choose_providers(preference: str = "auto") -> list[str]:
         raise ValueError(f"unknown ONNX provider preference {preference!r}; use one of {', '.join(_CHAINS)}")
     available = set(onnxruntime.get_available_providers())
     chosen = [p for p in _CHAINS[preference] if p in available or p == CPU]
+    if chosen[0] != CPU:
+        _preload_cuda_libraries()
     wanted = _WANTED.get(preference)
     if wanted is not None and wanted not in available:
         log.warning("%s was asked for but this onnxruntime has no %s; falling back to %s",
                     preference, wanted, chosen[0])
     log.info("ONNX providers (%s): %s", preference, ", ".join(chosen))
     return chosen
+
+
+def _preload_cuda_libraries() -> None:
+    """With the `gpu` extra, CUDA and cuDNN come as NVIDIA's pip wheels rather than a system
+    install; onnxruntime >= 1.21 loads them from there (a no-op where they are missing, and
+    the session then falls back with its own warning)."""
+    preload = getattr(onnxruntime, "preload_dlls", None)
+    if preload is not None:
+        try:
+            preload()
+        except Exception as error:  # noqa: BLE001  (a missing library is the session's to report)
+            log.info("could not preload the CUDA libraries from pip wheels: %s", error)
 
 
 def provider_options(
@@ -101,3 +115,14 @@ def create_session(
         log.warning("%s: onnxruntime could not start %s; running on %s", name, providers[0], active)
     log.info("%s runs on %s", name, active)
     return session
+
+
+def create_small_session(model: Path) -> onnxruntime.InferenceSession:
+    """A CPU session for one of the small MediaPipe models (2-10 ms a run): one thread that
+    does not spin-wait is as fast as a pool for them, and leaves the other cores to the swap
+    and the encode running beside it (a pool was 2-3x slower and erratic on 2 cores)."""
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.log_severity_level = 3
+    return onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])

@@ -18,22 +18,22 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from inference.errors import InputError
-from inference.faces.analyser import FaceAnalyser
-from inference.faces.face import Face
-from inference.faces.human_check import HumanFaceCheck
-from inference.faces.selfie import pick_selfie_face
-from inference.media.badge import BadgeStamp, BadgeStyle
-from inference.media.decode import read_frames
-from inference.media.encode import EncodedMedia, OutputFormat, StreamingEncoder
-from inference.media.limits import MediaLimits
-from inference.media.overlay import caption_layer, composite, read_overlay
-from inference.swappers.base import Swapper
-from inference.swappers.composite import Compositor, PoseRule, SourceLook
-from inference.templates.library import CompiledTemplate
+from memeswap.inference.errors import InputError
+from memeswap.inference.faces.analyser import FaceAnalyser
+from memeswap.inference.faces.face import Face
+from memeswap.inference.faces.human_check import HumanFaceCheck
+from memeswap.inference.faces.selfie import pick_selfie_face
+from memeswap.inference.media.badge import BadgeStamp, BadgeStyle
+from memeswap.inference.media.decode import read_frames
+from memeswap.inference.media.encode import EncodedMedia, OutputFormat, StreamingEncoder
+from memeswap.inference.media.limits import MediaLimits
+from memeswap.inference.media.overlay import caption_layer, composite, read_overlay
+from memeswap.inference.swappers.base import Swapper
+from memeswap.inference.swappers.composite import Compositor, PoseRule, SourceLook
+from memeswap.inference.templates.library import CompiledTemplate
 
 if TYPE_CHECKING:
-    from inference.enhancers.gfpgan import FaceEnhancer
+    from memeswap.inference.enhancers.gfpgan import FaceEnhancer
 
 AI_LABEL = "AI-generated face swap made with memeswap"
 

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import skimage.data
 
-from inference.faces.human_check import HumanFaceCheck
-from inference.faces.mediapipe_analyser import MediaPipeAnalyser
-from inference.media.limits import MediaLimits
-from inference.samples import group_faces
-from inference.swappers.classic import ClassicSwapper
-from inference.templates.compile import TrackCache
-from inference.templates.library import TemplateLibrary
+from memeswap.inference.faces.human_check import HumanFaceCheck
+from memeswap.inference.faces.mediapipe_analyser import MediaPipeAnalyser
+from memeswap.inference.media.limits import MediaLimits
+from memeswap.inference.samples import group_faces
+from memeswap.inference.swappers.classic import ClassicSwapper
+from memeswap.inference.templates.compile import TrackCache
+from memeswap.inference.templates.library import TemplateLibrary
 
 
 @pytest.fixture(scope="session")
@@ -123,7 +123,7 @@ def redis_url() -> str:
     The README's test command installs redis-server; its absence is a failure, not a skip,
     so a machine without it cannot pass the suite by leaving the Redis tests out.
     """
-    from inference.jobs.local_redis import LocalRedisServer, RedisServerMissing
+    from memeswap.inference.jobs.local_redis import LocalRedisServer, RedisServerMissing
 
     try:
         server = LocalRedisServer().start()

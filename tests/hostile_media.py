@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from inference.media import ffmpeg
+from memeswap.inference.media import ffmpeg
 
 
 def decode_cost_gif(canvas: int = 6000, frames: int = 300, delay_cs: int = 4) -> bytes:

@@ -3,7 +3,7 @@
 import hashlib
 from pathlib import Path
 
-from inference.models.registry import ModelSpec
+from memeswap.inference.models.registry import ModelSpec
 
 
 def spec_for(path: Path, role: str) -> ModelSpec:

@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from inference.jobs.local_redis import free_loopback_port
+from memeswap.inference.jobs.local_redis import free_loopback_port
 
 ROLE = "memeswap"
 DATABASE = "memeswap"

@@ -16,28 +16,28 @@ import numpy as np
 from PIL import Image
 from sqlalchemy import delete, func, select
 
-from bot.core.heavy_work import HeavyWork
-from bot.core.forgetting import ForgetMarks, ForgetReport
-from bot.core.protection import ProtectedFaceList
-from bot.core.requesters import Requester, Scope
-from bot.core.templates import CustomTemplates
-from bot.core.users import find_user, user_for
-from bot.store.database import Database
-from bot.store.models import (
+from memeswap.bot.core.forgetting import ForgetMarks, ForgetReport
+from memeswap.bot.core.heavy_work import HeavyWork
+from memeswap.bot.core.protection import ProtectedFaceList
+from memeswap.bot.core.requesters import Requester, Scope
+from memeswap.bot.core.templates import CustomTemplates
+from memeswap.bot.core.users import find_user, user_for
+from memeswap.bot.store.database import Database
+from memeswap.bot.store.models import (
     AuditEntry,
     CustomTemplate,
     ProtectedFaceEntry,
     SavedFace,
     UsageEvent,
 )
-from inference.errors import InputError
-from inference.faces import mesh
-from inference.faces.analyser import FaceAnalyser
-from inference.faces.human_check import HumanFaceCheck
-from inference.faces.selfie import pick_selfie_face
-from inference.media.decode import load_image
-from inference.media.limits import MediaLimits
-from inference.samples import face_crop_box
+from memeswap.inference.errors import InputError
+from memeswap.inference.faces import mesh
+from memeswap.inference.faces.analyser import FaceAnalyser
+from memeswap.inference.faces.face import face_crop_box
+from memeswap.inference.faces.human_check import HumanFaceCheck
+from memeswap.inference.faces.selfie import pick_selfie_face
+from memeswap.inference.media.decode import load_image
+from memeswap.inference.media.limits import MediaLimits
 
 _FACE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 MARGIN = 0.6  # of the face's size, on each side: enough for the swap's blend, not the whole photo

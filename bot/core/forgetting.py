@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from inference.errors import InputError
+from memeswap.inference.errors import InputError
 
 FORGOTTEN_MESSAGE = "cancelled because you asked me to forget you"
 

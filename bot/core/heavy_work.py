@@ -20,8 +20,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from inference.jobs.contract import Busy, RateLimited
-from inference.media.limits import Deadline
+from memeswap.inference.jobs.contract import Busy, RateLimited
+from memeswap.inference.media.limits import Deadline
 
 T = TypeVar("T")
 

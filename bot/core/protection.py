@@ -7,16 +7,16 @@ from __future__ import annotations
 import numpy as np
 from sqlalchemy import delete, select
 
-from bot.core.heavy_work import HeavyWork
-from bot.core.requesters import GLOBAL, Requester, Scope
-from bot.core.users import user_for
-from bot.store.database import Database
-from bot.store.models import AuditEntry, ProtectedFaceEntry
-from inference.errors import NoFaceError
-from inference.faces.analyser import FaceAnalyser
-from inference.media.decode import load_image
-from inference.media.limits import MediaLimits
-from inference.safety.protected_faces import (
+from memeswap.bot.core.heavy_work import HeavyWork
+from memeswap.bot.core.requesters import GLOBAL, Requester, Scope
+from memeswap.bot.core.users import user_for
+from memeswap.bot.store.database import Database
+from memeswap.bot.store.models import AuditEntry, ProtectedFaceEntry
+from memeswap.inference.errors import NoFaceError
+from memeswap.inference.faces.analyser import FaceAnalyser
+from memeswap.inference.media.decode import load_image
+from memeswap.inference.media.limits import MediaLimits
+from memeswap.inference.safety.protected_faces import (
     DlibFaceDescriptor,
     ProtectedFace,
     ProtectedFaces,

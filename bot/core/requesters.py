@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from inference.errors import InputError
+from memeswap.inference.errors import InputError
 
 ScopeKind = Literal["global", "guild", "chat", "user"]
 _PLATFORM = re.compile(r"[a-z][a-z0-9]{0,19}")

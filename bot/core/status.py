@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import time
 
-from bot.core.wording import TELEGRAM, PlatformWording
-from inference.errors import InputError
-from inference.jobs.contract import (
+from memeswap.bot.core.wording import TELEGRAM, PlatformWording
+from memeswap.inference.errors import InputError
+from memeswap.inference.jobs.contract import (
     Busy,
     Event,
     Failed,

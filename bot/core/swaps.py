@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.core.faces import SavedFaces
-from bot.core.forgetting import FORGOTTEN_MESSAGE, ForgetMarks, ForgottenError
-from bot.core.requesters import Requester
-from bot.core.templates import ONE_OFF_PREFIX, CustomTemplates, is_one_off
-from bot.core.usage import SwapQuota
-from inference.jobs.blobs import BlobStore
-from inference.jobs.contract import (
+from memeswap.bot.core.faces import SavedFaces
+from memeswap.bot.core.forgetting import FORGOTTEN_MESSAGE, ForgetMarks, ForgottenError
+from memeswap.bot.core.requesters import Requester
+from memeswap.bot.core.templates import CustomTemplates, is_one_off
+from memeswap.bot.core.usage import SwapQuota
+from memeswap.inference.jobs.blobs import BlobStore
+from memeswap.inference.jobs.contract import (
     Event,
     Failed,
     InferenceEngine,
@@ -30,6 +30,7 @@ from inference.jobs.contract import (
     is_final,
     new_job_id,
 )
+from memeswap.inference.templates.manifest import ONE_OFF_PREFIX
 
 log = logging.getLogger("memeswap.swaps")
 

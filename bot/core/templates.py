@@ -20,23 +20,22 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import func, select
 
-from bot.core.forgetting import ForgetMarks
-from bot.core.heavy_work import HeavyWork
-from bot.core.protection import ProtectedFaceList
-from bot.core.requesters import Requester, Scope
-from bot.core.users import user_for
-from bot.store.database import Database
-from bot.store.models import AuditEntry, CustomTemplate
-from inference.errors import InputError
-from inference.media.limits import Deadline, human_bytes
-from inference.safety.nsfw import NsfwScreen
-from inference.safety.protected_faces import ProtectedFaces
-from inference.safety.template_faces import TemplateFaces
-from inference.templates.compile import media_hash
-from inference.templates.library import Template, TemplateLibrary
-from inference.templates.manifest import (
+from memeswap.bot.core.forgetting import ForgetMarks
+from memeswap.bot.core.heavy_work import HeavyWork
+from memeswap.bot.core.protection import ProtectedFaceList
+from memeswap.bot.core.requesters import Requester, Scope
+from memeswap.bot.core.users import user_for
+from memeswap.bot.store.database import Database
+from memeswap.bot.store.models import AuditEntry, CustomTemplate
+from memeswap.inference.errors import InputError
+from memeswap.inference.media.limits import Deadline, human_bytes
+from memeswap.inference.safety.nsfw import NsfwScreen
+from memeswap.inference.safety.protected_faces import ProtectedFaces
+from memeswap.inference.safety.template_faces import TemplateFaces
+from memeswap.inference.templates.compile import media_hash
+from memeswap.inference.templates.library import Template, TemplateLibrary
+from memeswap.inference.templates.manifest import (
     ONE_OFF_NAME,
-    ONE_OFF_PREFIX,
     validate_new_template_name,
     validate_template_name,
 )

@@ -15,8 +15,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from inference.errors import InputError
-from inference.media.limits import human_bytes
+from memeswap.inference.errors import InputError
+from memeswap.inference.media.limits import human_bytes
 
 STAGED_STEM = "upload"
 # The common types first, the same on every host (the system's mime.types may say ".mpv"

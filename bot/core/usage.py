@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, func, select
 
-from bot.core.requesters import Requester
-from bot.core.users import user_for
-from bot.store.database import Database
-from bot.store.models import UsageEvent
-from inference.errors import InputError
+from memeswap.bot.core.requesters import Requester
+from memeswap.bot.core.users import user_for
+from memeswap.bot.store.database import Database
+from memeswap.bot.store.models import UsageEvent
+from memeswap.inference.errors import InputError
 
 DAY = timedelta(days=1)
 

@@ -5,8 +5,8 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.requesters import Requester
-from bot.store.models import User, utc_now
+from memeswap.bot.core.requesters import Requester
+from memeswap.bot.store.models import User, utc_now
 
 
 async def find_user(session: AsyncSession, requester: Requester) -> User | None:

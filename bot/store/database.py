@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import NullPool
 
-from inference.errors import InputError
+from memeswap.inference.errors import InputError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 DATABASE_FILE = "memeswap.db"  # the SQLite store's name in the data folder

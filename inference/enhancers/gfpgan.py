@@ -27,11 +27,11 @@ import numpy as np
 import onnx
 import onnxruntime
 
-from inference.faces.arcface import has_keypoints
-from inference.faces.face import Face
-from inference.onnx_graph import graph_inputs, tensor_dims
-from inference.onnx_providers import create_session
-from inference.swappers.paste_back import paste_back
+from memeswap.inference.faces.arcface import has_keypoints
+from memeswap.inference.faces.face import Face
+from memeswap.inference.onnx_graph import graph_inputs, tensor_dims
+from memeswap.inference.onnx_providers import create_session
+from memeswap.inference.swappers.paste_back import paste_back
 
 log = logging.getLogger("memeswap.onnx")
 

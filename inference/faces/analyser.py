@@ -2,7 +2,7 @@ from typing import Protocol
 
 import numpy as np
 
-from inference.faces.face import Face
+from memeswap.inference.faces.face import Face
 
 
 class FaceAnalyser(Protocol):

@@ -29,8 +29,8 @@ figures are in template pixels.
 import cv2
 import numpy as np
 
-from inference.faces import zones
-from inference.faces.face import Face
+from memeswap.inference.faces import zones
+from memeswap.inference.faces.face import Face
 
 REBLUR_SIGMA = 2.0
 SHARP_READING = 0.77  # what an ideally sharp step edge reads (the Sobel filter and the pixel grid)

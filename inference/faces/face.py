@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from inference.faces.light import FaceLight
+    from memeswap.inference.faces.light import FaceLight
 
 REGION_GROWTH = 0.2  # `face_region` grows the face box by this share of its longer side on each side
 VISIBLE_SIDE = 128  # side of the square `FaceFrame.visible` masks, in mask pixels
@@ -111,3 +111,12 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> float:
 
 def largest(faces: list[Face]) -> Face:
     return max(faces, key=lambda f: f.area)
+
+
+def face_crop_box(image: np.ndarray, face: Face, margin: float = 0.9) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) of the face plus `margin` of its size on each side, inside the image."""
+    size = max(face.width, face.height)
+    x0, y0 = (max(0, int(v - margin * size)) for v in face.box[:2])
+    x1 = min(image.shape[1], int(face.box[2] + margin * size))
+    y1 = min(image.shape[0], int(face.box[3] + margin * size))
+    return x0, y0, x1, y1

@@ -24,8 +24,8 @@ import threading
 import cv2
 import numpy as np
 
-from inference.faces.face import Face
-from inference.faces.dlib_models import dlib_model_path
+from memeswap.inference.faces.dlib_models import dlib_model_path
+from memeswap.inference.faces.face import Face
 
 CNN_MODEL_FILE = "mmod_human_face_detector.dat"
 CROP_SIDE = 160  # pixels; the face fills about half of it

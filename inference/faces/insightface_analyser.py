@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from inference.faces.face import Face
-from inference.faces.native_logs import printed_to_debug_log
-from inference.onnx_providers import TENSORRT, choose_providers, provider_options
+from memeswap.inference.faces.face import Face
+from memeswap.inference.faces.native_logs import printed_to_debug_log
+from memeswap.inference.onnx_providers import TENSORRT, choose_providers, provider_options
 
 log = logging.getLogger("memeswap.onnx")
 

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from inference.faces import mesh
-from inference.faces.face import FaceRegion, face_region
-from inference.faces.skin import SkinTone, face_size, shading, skin_mask, to_lab, white_level
+from memeswap.inference.faces import mesh
+from memeswap.inference.faces.face import FaceRegion, face_region
+from memeswap.inference.faces.skin import SkinTone, face_size, shading, skin_mask, to_lab, white_level
 
 LIGHT_SIDE = 128  # px across a face region at which its tone and shading are measured
 SHADING_GRID = 32  # samples across a face region of the cached shading field

@@ -14,7 +14,8 @@ from itertools import combinations
 
 import numpy as np
 
-from inference.errors import InputError
+from memeswap.inference.errors import InputError
+from memeswap.inference.faces import mesh_topology
 
 # Contours, each ordered from one corner to the other (subject's right eye is on the image left).
 RIGHT_EYE_UPPER = (33, 246, 161, 160, 159, 158, 157, 173, 133)
@@ -54,9 +55,7 @@ MOUTH_FILL = tuple(_strip(LIPS_INNER_UPPER, LIPS_INNER_LOWER))
 @lru_cache(maxsize=1)
 def skin_triangles() -> np.ndarray:
     """The 852 triangles of the canonical mesh (eyes and mouth open), shape (852, 3)."""
-    from mediapipe.python.solutions.face_mesh_connections import FACEMESH_TESSELATION
-
-    directed = set(FACEMESH_TESSELATION)
+    directed = set(mesh_topology.TESSELATION)
     borders = Counter(tuple(sorted(e)) for e in directed)  # 2 for inner edges, 1 on a rim
     neighbours: dict[int, set[int]] = defaultdict(set)
     for a, b in directed:

@@ -3,8 +3,8 @@
 Run once per face track when a template is compiled (`inference.templates.face_frames`),
 never per swap. Three kinds of evidence, each for a different occluder:
 
-- hands (`HandFinder`): MediaPipe's hand landmark model (it ships inside the `mediapipe`
-  wheel) on a square around the face; each hand found becomes its filled outline (the
+- hands (`HandFinder`): MediaPipe's palm and hand landmark models (`hand_landmarks`, on
+  onnxruntime) on a square around the face; each hand found becomes its filled outline (the
   convex hull of its 21 landmarks, grown by a fifth of the palm's width, since the
   landmarks run along the bones, not the skin's edge);
 - things that come and go (`OccluderFinder`, temporal): every frame's face is warped onto
@@ -46,18 +46,16 @@ and on "deep-fried", whose frames are blocky from JPEG and shaken, up to 24% in 
 
 from __future__ import annotations
 
-import os
-import threading
 import warnings
 
 import cv2
 import numpy as np
 
-from inference.faces import mesh, zones
-from inference.faces.face import FaceRegion
-from inference.faces.native_logs import silenced_native_stderr
-from inference.faces.skin import dark_over_skin
-from inference.swappers.mesh_warp import build_mesh_warp, signed_areas
+from memeswap.inference.faces import mesh, zones
+from memeswap.inference.faces.face import FaceRegion
+from memeswap.inference.faces.hand_landmarks import HandLandmarker
+from memeswap.inference.faces.skin import dark_over_skin
+from memeswap.inference.swappers.mesh_warp import build_mesh_warp, signed_areas
 
 CANONICAL_SIDE = 128  # px: the canonical face the track's frames are compared on
 TEMPORAL_K = 4.0
@@ -78,14 +76,10 @@ _TRIANGLES = np.concatenate([mesh.skin_triangles(), np.array(mesh.RIGHT_EYE_FILL
 
 
 class HandFinder:
-    """MediaPipe Hands on a square around a face; one lock per instance (MediaPipe's graphs
-    must not run on two threads at once)."""
+    """MediaPipe Hands (`hand_landmarks.HandLandmarker`) on a square around a face."""
 
-    def __init__(self, min_score: float = 0.5, quiet: bool = True) -> None:
-        self.min_score = min_score
-        self.quiet = quiet
-        self._hands = None
-        self._lock = threading.Lock()
+    def __init__(self, min_score: float = 0.5) -> None:
+        self._hands = HandLandmarker(min_detection_confidence=min_score)
 
     def find(self, image: np.ndarray, region: FaceRegion, context: float = 2.0) -> list[np.ndarray]:
         """Hands near the face: each (21, 2) landmarks in `image` pixels. The model sees a
@@ -101,32 +95,10 @@ class HandFinder:
         scale = min(1.0, 384 / max(crop.shape[:2]))
         if scale < 1:
             crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        with self._lock:
-            self._prepare()
-            result = self._hands.process(np.ascontiguousarray(crop))
-        hands = []
-        for landmarks in result.multi_hand_landmarks or []:
-            points = np.array([(p.x, p.y) for p in landmarks.landmark], np.float32)
-            points *= (crop.shape[1], crop.shape[0])
-            hands.append(points / scale + (x0, y0))
-        return hands
-
-    def _prepare(self) -> None:
-        if self._hands is not None:
-            return
-        os.environ.setdefault("GLOG_minloglevel", "2")
-        with silenced_native_stderr(self.quiet):
-            from mediapipe.python.solutions import hands
-
-            self._hands = hands.Hands(static_image_mode=True, max_num_hands=2, model_complexity=1,
-                                      min_detection_confidence=self.min_score)
-            self._hands.process(np.zeros((64, 64, 3), np.uint8))
+        return [points / scale + (x0, y0) for points in self._hands.find(crop)]
 
     def close(self) -> None:
-        with self._lock:
-            if self._hands is not None:
-                self._hands.close()
-                self._hands = None
+        self._hands.close()
 
 
 def hand_mask(hands: list[np.ndarray], region: FaceRegion, size: int) -> np.ndarray:

@@ -25,7 +25,7 @@ scale, not on a geometric one.
 
 import numpy as np
 
-from inference.faces.face import Face
+from memeswap.inference.faces.face import Face
 
 NOSE_DEPTH = 0.8  # nose-tip protrusion over eye distance, for the keypoint-only yaw
 FRONTAL_PITCH = 8.0  # degrees the mesh's up vector leans back on a face looking straight ahead

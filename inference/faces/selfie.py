@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from inference.errors import NoFaceError
-from inference.faces.analyser import FaceAnalyser
-from inference.faces.face import Face
-from inference.faces.human_check import HumanFaceCheck
+from memeswap.inference.errors import NoFaceError
+from memeswap.inference.faces.analyser import FaceAnalyser
+from memeswap.inference.faces.face import Face
+from memeswap.inference.faces.human_check import HumanFaceCheck
 
 NO_FACE = "no face found in the photo; send a clear, front-facing photo of one face"
 NO_HUMAN_FACE = "no human face found in the photo; send a clear, front-facing photo of your face"

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from inference.faces import mesh
+from memeswap.inference.faces import mesh
 
 RIGHT_BROW = (46, 52, 53, 55, 63, 65, 66, 70, 105, 107)
 LEFT_BROW = (276, 282, 283, 285, 293, 295, 296, 300, 334, 336)
@@ -152,7 +152,7 @@ class SkinTone:
     spread: np.ndarray
 
     @classmethod
-    def of(cls, lab: np.ndarray, mask: np.ndarray) -> "SkinTone":
+    def of(cls, lab: np.ndarray, mask: np.ndarray) -> SkinTone:
         step = max(1, int(np.sqrt(mask.size / 16000)))  # a robust statistic needs no more than a few thousand
         pixels = lab[::step, ::step][mask[::step, ::step].astype(bool)]
         if len(pixels) < 16:
@@ -164,7 +164,7 @@ class SkinTone:
         spread = 1.4826 * np.median(np.abs(pixels - median), axis=0)
         return cls(median.astype(np.float32), np.maximum(spread, (2.0, 1.0, 1.0)).astype(np.float32))
 
-    def exposed(self, factor: float) -> "SkinTone":
+    def exposed(self, factor: float) -> SkinTone:
         """This skin with `factor` times the light (its colour kept)."""
         if factor == 1.0:
             return self

@@ -8,7 +8,7 @@ face), as uint8 0/1 arrays of the requested shape.
 import cv2
 import numpy as np
 
-from inference.faces import mesh
+from memeswap.inference.faces import mesh
 
 BROWS = ((46, 53, 52, 65, 55, 70, 63, 105, 66, 107), (276, 283, 282, 295, 285, 300, 293, 334, 296, 336))
 _EYES = (

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from inference.errors import InputError
+from memeswap.inference.errors import InputError
 
 log = logging.getLogger("memeswap.jobs")
 

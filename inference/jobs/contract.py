@@ -28,7 +28,7 @@ from pydantic import (
     field_validator,
 )
 
-from inference.errors import InputError, OutputTooLargeError
+from memeswap.inference.errors import InputError, OutputTooLargeError
 
 JOB_VERSION = 1
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 
-from inference.jobs.contract import Event, is_final
+from memeswap.inference.jobs.contract import Event, is_final
 
 
 class EventLog:

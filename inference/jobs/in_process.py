@@ -19,8 +19,8 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from inference.jobs.blobs import BlobStore
-from inference.jobs.contract import (
+from memeswap.inference.jobs.blobs import BlobStore
+from memeswap.inference.jobs.contract import (
     CANCELLED,
     Busy,
     CancelToken,
@@ -38,8 +38,8 @@ from inference.jobs.contract import (
     deadline_failure,
     failure_event,
 )
-from inference.jobs.event_log import EventLog
-from inference.observability.metrics import JobMetrics
+from memeswap.inference.jobs.event_log import EventLog
+from memeswap.inference.observability.metrics import JobMetrics
 
 log = logging.getLogger("memeswap.jobs")
 

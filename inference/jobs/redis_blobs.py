@@ -12,9 +12,9 @@ import secrets
 
 import redis
 
-from inference.errors import InputError
-from inference.jobs.blobs import BlobNotFoundError, is_blob_ref
-from inference.media.limits import human_bytes
+from memeswap.inference.errors import InputError
+from memeswap.inference.jobs.blobs import BlobNotFoundError, is_blob_ref
+from memeswap.inference.media.limits import human_bytes
 
 _PUT_ATTEMPTS = 3
 

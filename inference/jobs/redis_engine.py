@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
-from inference.jobs.contract import (
+from memeswap.inference.jobs.contract import (
     CANCELLED,
     Busy,
     Event,
@@ -39,9 +39,9 @@ from inference.jobs.contract import (
     deadline_failure,
     event_from_json,
 )
-from inference.jobs.event_log import EventLog
-from inference.jobs.redis_protocol import SHARD_GROUP, JobSteps, StreamKeys
-from inference.observability.metrics import JobMetrics
+from memeswap.inference.jobs.event_log import EventLog
+from memeswap.inference.jobs.redis_protocol import SHARD_GROUP, JobSteps, StreamKeys
+from memeswap.inference.observability.metrics import JobMetrics
 
 log = logging.getLogger("memeswap.jobs")
 

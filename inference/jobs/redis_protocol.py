@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
-from inference.jobs.contract import Event, SwapJob, event_to_json
+from memeswap.inference.jobs.contract import Event, SwapJob, event_to_json
 
 WORKER_GROUP = "workers"
 SHARD_GROUP = "shard"

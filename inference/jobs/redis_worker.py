@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 
 from redis.asyncio import Redis
 
-from inference.jobs.blobs import BlobStore
-from inference.jobs.contract import (
+from memeswap.inference.jobs.blobs import BlobStore
+from memeswap.inference.jobs.contract import (
     CancelToken,
     Failed,
     JobCancelled,
@@ -37,8 +37,8 @@ from inference.jobs.contract import (
     deadline_failure,
     failure_event,
 )
-from inference.jobs.redis_protocol import WORKER_GROUP, JobSteps, StreamKeys
-from inference.observability.metrics import JobMetrics
+from memeswap.inference.jobs.redis_protocol import WORKER_GROUP, JobSteps, StreamKeys
+from memeswap.inference.observability.metrics import JobMetrics
 
 log = logging.getLogger("memeswap.worker")
 
@@ -204,7 +204,8 @@ class StreamWorker:
             ref = await asyncio.to_thread(self._blobs.put, output.data, self.result_ttl_s)
             final = Succeeded(result_ref=ref, mime=output.mime, size=len(output.data), notices=output.notices)
         except JobCancelled as stopped:
-            final = deadline_failure(job.deadline_s or DEFAULT_DEADLINE_S) if stopped.reason == "deadline" else failure_event(stopped)
+            final = (deadline_failure(job.deadline_s or DEFAULT_DEADLINE_S) if stopped.reason == "deadline"
+                     else failure_event(stopped))
             output = None
         except asyncio.CancelledError:  # the worker is being stopped: the thread stops at its next check
             token.cancel("shutdown")

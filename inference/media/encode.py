@@ -50,10 +50,10 @@ from xml.sax.saxutils import escape
 import cv2
 import numpy as np
 
-from inference.errors import InputError, OutputTooLargeError
-from inference.media import ffmpeg
-from inference.media.gif_writer import GifWriter, PaletteMapper, distinct_colours, face_palette, read_palette
-from inference.media.limits import human_bytes
+from memeswap.inference.errors import InputError, OutputTooLargeError
+from memeswap.inference.media import ffmpeg
+from memeswap.inference.media.gif_writer import GifWriter, PaletteMapper, distinct_colours, face_palette, read_palette
+from memeswap.inference.media.limits import human_bytes
 
 OutputFormat = Literal["gif", "mp4", "webp"]
 
@@ -217,7 +217,7 @@ def _xmp_packet(comment: str) -> bytes:
         f'<dc:description><rdf:Alt><rdf:li xml:lang="x-default">{escape(comment)}</rdf:li></rdf:Alt></dc:description>'
         "</rdf:Description></rdf:RDF></x:xmpmeta>"
         '<?xpacket end="r"?>'
-    ).encode("utf-8")
+    ).encode()
 
 
 def _webp_with_comment(data: bytes, comment: str, width: int, height: int) -> bytes:
@@ -630,7 +630,7 @@ class StreamingEncoder:
         frames = np.memmap(self._res.folder / "frames.rgb", dtype=np.uint8, mode="r",
                            shape=(self._count, height, width, 3))
         def mapped(k: int) -> np.ndarray:
-            frame = frames[k]
+            frame = frames[k]  # noqa: F821 (deleted only after the last call, to close the memmap)
             if (out_w, out_h) != (width, height):
                 frame = cv2.resize(frame, (out_w, out_h), interpolation=cv2.INTER_AREA)
             return mapper.map(frame)

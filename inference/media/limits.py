@@ -5,7 +5,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from inference.errors import DeadlineExceededError
+from memeswap.inference.errors import DeadlineExceededError
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from inference.errors import InputError
-from inference.media.limits import human_bytes
-from inference.models.registry import USABLE_STATUSES, ModelSpec, ModelStore
+from memeswap.inference.errors import InputError
+from memeswap.inference.media.limits import human_bytes
+from memeswap.inference.models.registry import USABLE_STATUSES, ModelSpec, ModelStore
 
 try:
     import fcntl
@@ -76,7 +76,8 @@ def fetch_model(
     try:
         store.folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise ModelDownloadError(f"cannot create the models folder {store.folder}: {error.strerror or error}") from error
+        reason = error.strerror or error
+        raise ModelDownloadError(f"cannot create the models folder {store.folder}: {reason}") from error
 
     with _exclusive_lock(store.folder / f"{spec.filename}.lock"):
         # Checked under the lock: a concurrent fetch may just have finished this model.

@@ -17,8 +17,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from inference.errors import InputError
-from inference.media.limits import human_bytes
+from memeswap.inference.errors import InputError
+from memeswap.inference.media.limits import human_bytes
 
 MODEL_ROLES = ("swapper", "detector", "landmarks", "recogniser", "enhancer")
 HASH_BLOCK_BYTES = 1024 * 1024

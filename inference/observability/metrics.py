@@ -7,7 +7,7 @@ that is always filled with `self.role`.
 """
 
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 

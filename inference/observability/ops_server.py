@@ -10,10 +10,10 @@ server and the other connections carry on.
 import asyncio
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from typing import Awaitable, Callable
 
-from inference.observability.metrics import JobMetrics
+from memeswap.inference.observability.metrics import JobMetrics
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ class OpsServer:
     async def _serve_one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self.header_timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await self._respond(writer, HTTPStatus.REQUEST_TIMEOUT, b"request timeout\n", TEXT_CONTENT_TYPE)
             return
         except asyncio.LimitOverrunError:
@@ -168,7 +168,7 @@ class OpsServer:
             if not isinstance(result, dict) or not isinstance(result.get("ok"), bool):
                 raise TypeError('health check must return a dict with "ok": bool')
             body = json.dumps(result).encode()
-        except asyncio.TimeoutError:
+        except TimeoutError:
             result = {"ok": False, "error": f"health check took longer than {self.health_timeout_s:g} s"}
             body = json.dumps(result).encode()
         except Exception as exc:

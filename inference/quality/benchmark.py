@@ -1,6 +1,6 @@
 """`memeswap bench --quality`: every corpus case through a real swap job, scored.
 
-Each case's selfie goes through `run_swap` into its template as a worker would run it (MP4
+Each case's selfie goes through `MemeMaker.make` into its template as a worker would run it (MP4
 out, no badge: the badge sits in a corner an occluder may run through), the output is
 decoded and scored against the template frames and the case's truth (`metrics.score_swap`),
 and GIF jobs are timed against bare GIF transcodes of the same template, as `memeswap bench`
@@ -11,26 +11,25 @@ The face analyser is counted: a job must call it once (the selfie), however hard
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from inference.benchmark import bare_transcode
-from inference.errors import InputError
-from inference.faces.analyser import CountingAnalyser, FaceAnalyser
-from inference.faces.human_check import HumanFaceCheck
-from inference.faces.mediapipe_analyser import MediaPipeAnalyser
-from inference.media.decode import read_frames
-from inference.media.limits import MediaLimits
-from inference.pipeline import SwapOptions, run_swap
-from inference.quality.contact_sheet import (
+from memeswap.inference.benchmark import bare_transcode
+from memeswap.inference.errors import InputError
+from memeswap.inference.faces.analyser import CountingAnalyser
+from memeswap.inference.faces.mediapipe_analyser import MediaPipeAnalyser
+from memeswap.inference.media.decode import read_frames
+from memeswap.inference.meme_maker import MemeMaker
+from memeswap.inference.quality.contact_sheet import (
     media_frames,
     picks_from_truth,
     render_sheet,
     write_sheet,
 )
-from inference.quality.corpus import CASES, Corpus, CorpusCase
-from inference.quality.metrics import (
+from memeswap.inference.quality.corpus import CASES, Corpus, CorpusCase
+from memeswap.inference.quality.metrics import (
     IDENTITY_GOAL,
     LIGHTING_GOAL,
     OCCLUDER_GOAL,
@@ -41,27 +40,27 @@ from inference.quality.metrics import (
     dlib_describer,
     score_swap,
 )
-from inference.swappers.base import Swapper
-from inference.templates.compile import TrackCache
-from inference.templates.library import TemplateLibrary
+from memeswap.inference.templates.compile import TrackCache
+from memeswap.inference.templates.library import TemplateLibrary
 
 COST_GOAL = 2.0  # the whole job against a bare transcode of its template
 SHEET_COLUMNS = 6
 
 
-def run_case(case: CorpusCase, library: TemplateLibrary, analyser: FaceAnalyser, swapper: Swapper,
-             limits: MediaLimits, describe: Describe | None, sheet: Path | None = None, rounds: int = 3) -> dict:
+def run_case(case: CorpusCase, maker: MemeMaker, describe: Describe | None, sheet: Path | None = None,
+             rounds: int = 3) -> dict:
     """One case: a job with MP4 out, scored; then the cost, as `memeswap bench` measures it: the
     median of `rounds` GIF jobs against as many bare GIF transcodes, interleaved. A refused
     selfie is reported as such."""
-    compiled = library.compile(case.template)
-    counting = CountingAnalyser(analyser)
+    compiled = maker.library.compile(case.template)
+    limits = maker.limits
+    counting = CountingAnalyser(maker.analyser)
+    maker = replace(maker, analyser=counting, label=None, badge=None)
     report: dict = {"case": case.name, "about": case.spec.about, "template_faces": compiled.face_count}
 
     def job(fmt: str):
         counting.calls = 0
-        return run_swap(case.selfie, compiled, counting, swapper, SwapOptions(format=fmt, label=None, badge=None),
-                        limits, human_check=library.human_check)
+        return maker.make(case.selfie, compiled, fmt)
 
     try:
         result = job("mp4")
@@ -89,26 +88,27 @@ def run_case(case: CorpusCase, library: TemplateLibrary, analyser: FaceAnalyser,
             "cost": cost, "cost_pass": cost <= COST_GOAL, "analyser_calls": max(calls)}
 
 
-def run_quality_benchmark(cache_folder: Path, analyser: FaceAnalyser, swapper: Swapper, limits: MediaLimits,
-                          human_check: HumanFaceCheck, cases: Sequence[str] = tuple(CASES),
+def run_quality_benchmark(cache_folder: Path, maker: MemeMaker, cases: Sequence[str] = tuple(CASES),
                           sheets: Path | None = None, progress: Callable[[str], None] | None = None) -> dict:
     """Every case in `cases`, then the overall figures. The corpus and its compiled tracks live
     in `cache_folder` (never in the template library's track cache); `sheets`: a folder for one
     contact sheet per case. The corpus is drawn on MediaPipe's 478-point mesh, whichever
     analyser the swaps use."""
     started = time.perf_counter()
+    analyser, swapper, limits = maker.analyser, maker.swapper, maker.limits
     mesh_analyser = analyser if analyser.name == MediaPipeAnalyser.name else MediaPipeAnalyser()
     mesh_analyser.prepare()
     corpus = Corpus(cache_folder, mesh_analyser)
     library = TemplateLibrary(corpus.folder / "templates", TrackCache(corpus.folder / "tracks"), analyser, limits,
-                              human_check=human_check)
+                              human_check=maker.library.human_check)
+    maker = replace(maker, library=library)
     describe = dlib_describer()
     results = []
     for name in cases:
         if progress:
             progress(name)
         sheet = sheets / f"{name}.png" if sheets is not None else None
-        results.append(run_case(corpus.case(name), library, analyser, swapper, limits, describe, sheet))
+        results.append(run_case(corpus.case(name), maker, describe, sheet))
     return {"corpus": corpus.folder.name, "swapper": swapper.name, "cases": results,
             "overall": overall(results), "seconds": round(time.perf_counter() - started, 1)}
 

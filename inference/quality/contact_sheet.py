@@ -23,13 +23,13 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from PIL.PngImagePlugin import PngInfo
 
-from inference.faces import mesh
-from inference.media.decode import read_frames
-from inference.media.encode import EncodedMedia, write_atomically
-from inference.media.limits import MediaLimits
-from inference.quality.regions import face_hull_mask
-from inference.templates.compile import TemplateTracks
-from inference.templates.library import CompiledTemplate
+from memeswap.inference.faces import mesh
+from memeswap.inference.media.decode import read_frames
+from memeswap.inference.media.encode import EncodedMedia, write_atomically
+from memeswap.inference.media.limits import MediaLimits
+from memeswap.inference.quality.regions import face_hull_mask
+from memeswap.inference.templates.compile import TemplateTracks
+from memeswap.inference.templates.library import CompiledTemplate
 
 CELL_HEIGHT = 200  # pixels of one frame on the sheet
 TITLE_HEIGHT = 28

@@ -33,12 +33,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from inference.faces.analyser import FaceAnalyser
-from inference.media.decode import load_image
-from inference.media.encode import encode_frames
-from inference.quality.head_turn import turn_head
-from inference.quality.regions import face_of, face_width
-from inference.quality.synthetic import (
+from memeswap.inference.faces.analyser import FaceAnalyser
+from memeswap.inference.faces.face import face_crop_box
+from memeswap.inference.media.decode import load_image
+from memeswap.inference.media.encode import encode_frames
+from memeswap.inference.quality.head_turn import turn_head
+from memeswap.inference.quality.regions import face_of, face_width
+from memeswap.inference.quality.synthetic import (
     Placement,
     camera_path,
     draw_hair_strands,
@@ -49,9 +50,8 @@ from inference.quality.synthetic import (
     side_light,
     similarity,
 )
-from inference.samples import face_crop_box
-from inference.templates.library import Template
-from inference.templates.manifest import TemplateManifest
+from memeswap.inference.templates.library import Template
+from memeswap.inference.templates.manifest import TemplateManifest
 
 CORPUS_VERSION = "corpus-v2"  # change whenever what a case renders changes
 FRAMES = 30

@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 from scipy.interpolate import griddata
 
-from inference.faces import mesh
-from inference.quality.regions import face_width
+from memeswap.inference.faces import mesh
+from memeswap.inference.quality.regions import face_width
 
 _TRIANGLES = np.concatenate([mesh.skin_triangles(), np.array(mesh.RIGHT_EYE_FILL + mesh.LEFT_EYE_FILL
                                                              + mesh.MOUTH_FILL, np.int32)])

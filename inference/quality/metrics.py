@@ -39,7 +39,7 @@ from collections.abc import Callable, Sequence
 import cv2
 import numpy as np
 
-from inference.quality.regions import (
+from memeswap.inference.quality.regions import (
     cheek_masks,
     edge_rays,
     eyes_and_brows_mask,
@@ -291,7 +291,7 @@ def score_swap(template_frames: Sequence[np.ndarray], output_frames: Sequence[np
 
 def dlib_describer() -> Describe:
     """dlib's ResNet descriptor of the face at a mesh (the one the protected-face check uses)."""
-    from inference.safety.protected_faces import DlibFaceDescriptor
+    from memeswap.inference.safety.protected_faces import DlibFaceDescriptor
 
     descriptor = DlibFaceDescriptor()
     descriptor.prepare()

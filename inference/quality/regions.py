@@ -8,8 +8,8 @@ changes and what is measured on it are the same pixels.
 import cv2
 import numpy as np
 
-from inference.faces import mesh
-from inference.faces.face import Face
+from memeswap.inference.faces import mesh
+from memeswap.inference.faces.face import Face
 
 # Eyebrows and the outer lip line (MediaPipe's FACEMESH_LEFT_EYEBROW / _RIGHT_EYEBROW / _LIPS).
 RIGHT_BROW = (70, 63, 105, 66, 107, 55, 65, 52, 53, 46)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from inference.quality.regions import FOREHEAD, face_hull_mask, face_width, features_mask
+from memeswap.inference.quality.regions import FOREHEAD, face_hull_mask, face_width, features_mask
 
 
 @dataclass(frozen=True)

@@ -35,10 +35,10 @@ import cv2
 import numpy as np
 import onnxruntime
 
-from inference.errors import InputError
-from inference.media.sampling import SCREENED_FRAMES, SpreadSample
-from inference.onnx_providers import CPU
-from inference.safety.images import as_rgb
+from memeswap.inference.errors import InputError
+from memeswap.inference.media.sampling import SCREENED_FRAMES, SpreadSample
+from memeswap.inference.onnx_providers import CPU
+from memeswap.inference.safety.images import as_rgb
 
 log = logging.getLogger("memeswap.onnx")
 

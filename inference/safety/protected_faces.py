@@ -32,10 +32,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from inference.errors import InputError
-from inference.faces.dlib_models import dlib_model_path
-from inference.faces.face import Face
-from inference.safety.images import as_rgb
+from memeswap.inference.errors import InputError
+from memeswap.inference.faces.dlib_models import dlib_model_path
+from memeswap.inference.faces.face import Face
+from memeswap.inference.safety.images import as_rgb
 
 log = logging.getLogger("memeswap.safety")
 

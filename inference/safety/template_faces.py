@@ -15,11 +15,11 @@ from collections import OrderedDict
 
 import numpy as np
 
-from inference.media.decode import read_frames
-from inference.media.limits import Deadline, MediaLimits
-from inference.safety.protected_faces import DESCRIPTOR_SIZE, DlibFaceDescriptor
-from inference.templates.compile import media_hash
-from inference.templates.library import CompiledTemplate
+from memeswap.inference.media.decode import read_frames
+from memeswap.inference.media.limits import Deadline, MediaLimits
+from memeswap.inference.safety.protected_faces import DESCRIPTOR_SIZE, DlibFaceDescriptor
+from memeswap.inference.templates.compile import media_hash
+from memeswap.inference.templates.library import CompiledTemplate
 
 
 class TemplateFaces:

@@ -3,7 +3,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from inference.faces.face import Face
+from memeswap.inference.faces.face import Face
 
 
 class Swapper(Protocol):

@@ -12,7 +12,7 @@ it too, fading with the distance from the face, so there is no ring at the seam.
 import cv2
 import numpy as np
 
-from inference.faces.skin import SkinTone, to_lab, to_rgb
+from memeswap.inference.faces.skin import SkinTone, to_lab, to_rgb
 
 
 def tone_target(selfie: SkinTone, template: SkinTone, balance: float) -> np.ndarray:

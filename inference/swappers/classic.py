@@ -26,11 +26,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from inference.errors import InputError
-from inference.faces import mesh
-from inference.faces.face import Face, FaceRegion
-from inference.faces.light import FaceLight
-from inference.faces.skin import (
+from memeswap.inference.errors import InputError
+from memeswap.inference.faces import mesh
+from memeswap.inference.faces.face import Face, FaceRegion
+from memeswap.inference.faces.light import FaceLight
+from memeswap.inference.faces.skin import (
     SkinTone,
     clean_selfie,
     exposure,
@@ -41,10 +41,10 @@ from inference.faces.skin import (
     to_lab,
     to_rgb,
 )
-from inference.swappers.blend import carry_tone_around, feathered_alpha, relight, tone_target
-from inference.swappers.mesh_warp import build_mesh_warp, signed_areas
-from inference.swappers.shape_transfer import ShapeTransfer
-from inference.swappers.source_cache import PreparedSources
+from memeswap.inference.swappers.blend import carry_tone_around, feathered_alpha, relight, tone_target
+from memeswap.inference.swappers.mesh_warp import build_mesh_warp, signed_areas
+from memeswap.inference.swappers.shape_transfer import ShapeTransfer
+from memeswap.inference.swappers.source_cache import PreparedSources
 
 _SKIN = mesh.skin_triangles()
 _REGIONS = {

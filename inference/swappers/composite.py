@@ -35,8 +35,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from inference.faces import degradation
-from inference.faces.face import Face, FaceFrame, FaceRegion
+from memeswap.inference.faces import degradation
+from memeswap.inference.faces.face import Face, FaceFrame, FaceRegion
 
 MIN_BLUR = 0.5  # px: a smaller matching blur is not worth applying
 MIN_GRAIN = 0.8  # levels: less added grain is not visible

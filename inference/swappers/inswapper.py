@@ -21,15 +21,15 @@ import onnx
 import onnxruntime
 from onnx import numpy_helper
 
-from inference.errors import InputError, NoFaceError
-from inference.faces import mesh
-from inference.faces.arcface import ArcFaceEmbedder, estimate_norm, has_keypoints
-from inference.faces.face import Face
-from inference.onnx_graph import graph_inputs as _graph_inputs
-from inference.onnx_graph import make_batch_symbolic
-from inference.onnx_graph import tensor_dims as _dims
-from inference.onnx_providers import create_session
-from inference.swappers.paste_back import paste_back
+from memeswap.inference.errors import InputError, NoFaceError
+from memeswap.inference.faces import mesh
+from memeswap.inference.faces.arcface import ArcFaceEmbedder, estimate_norm, has_keypoints
+from memeswap.inference.faces.face import Face
+from memeswap.inference.onnx_graph import graph_inputs as _graph_inputs
+from memeswap.inference.onnx_graph import make_batch_symbolic
+from memeswap.inference.onnx_graph import tensor_dims as _dims
+from memeswap.inference.onnx_providers import create_session
+from memeswap.inference.swappers.paste_back import paste_back
 
 log = logging.getLogger("memeswap.onnx")
 

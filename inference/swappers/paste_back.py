@@ -11,7 +11,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from inference.faces.light import is_greyscale
+from memeswap.inference.faces.light import is_greyscale
 
 # keep(x0, y0, (height, width)) -> 0..1 mask of box pixels that keep the frame's own value
 KeepMask = Callable[[int, int, tuple[int, int]], np.ndarray]

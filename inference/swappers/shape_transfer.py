@@ -13,9 +13,8 @@ a smooth kernel, and the face outline stays where it is so the edge blends unsee
 from dataclasses import dataclass
 
 import numpy as np
-from mediapipe.python.solutions import face_mesh_connections as connections
 
-from inference.faces import mesh
+from memeswap.inference.faces import mesh, mesh_topology
 
 
 def _points(edges) -> np.ndarray:
@@ -24,12 +23,12 @@ def _points(edges) -> np.ndarray:
 
 FEATURES: dict[str, tuple[np.ndarray, tuple[int, int] | None]] = {
     # name: (points, corner pair that measures its size; None = spread around the centre)
-    "right_eye": (np.concatenate([_points(connections.FACEMESH_RIGHT_EYE), [468, 469, 470, 471, 472]]), (33, 133)),
-    "left_eye": (np.concatenate([_points(connections.FACEMESH_LEFT_EYE), [473, 474, 475, 476, 477]]), (263, 362)),
-    "right_brow": (_points(connections.FACEMESH_RIGHT_EYEBROW), None),
-    "left_brow": (_points(connections.FACEMESH_LEFT_EYEBROW), None),
-    "nose": (_points(connections.FACEMESH_NOSE), None),
-    "mouth": (_points(connections.FACEMESH_LIPS), (61, 291)),
+    "right_eye": (np.concatenate([_points(mesh_topology.RIGHT_EYE), [468, 469, 470, 471, 472]]), (33, 133)),
+    "left_eye": (np.concatenate([_points(mesh_topology.LEFT_EYE), [473, 474, 475, 476, 477]]), (263, 362)),
+    "right_brow": (_points(mesh_topology.RIGHT_EYEBROW), None),
+    "left_brow": (_points(mesh_topology.LEFT_EYEBROW), None),
+    "nose": (_points(mesh_topology.NOSE), None),
+    "mouth": (_points(mesh_topology.LIPS), (61, 291)),
 }
 _OVAL = np.array(mesh.FACE_OVAL)
 

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
-from inference.errors import InputError
-from inference.faces.analyser import FaceAnalyser
-from inference.faces.face import Face
-from inference.faces.human_check import HumanFaceCheck
-from inference.templates.face_frames import FaceFrameAnalysis
-from inference.templates.tracks import FaceTrack, link_faces, match_faces
+from memeswap.inference.errors import InputError
+from memeswap.inference.faces.analyser import FaceAnalyser
+from memeswap.inference.faces.face import Face
+from memeswap.inference.faces.human_check import HumanFaceCheck
+from memeswap.inference.templates.face_frames import FaceFrameAnalysis
+from memeswap.inference.templates.tracks import FaceTrack, link_faces, match_faces
 
 # v3: tracks of faces that are not human are dropped; v4: drawn people are human; v5: per-frame pose, blur,
 # grain and visible masks; v6: hand outlines take in the forearm, hair is told by its darkness against the skin;

@@ -26,12 +26,12 @@ import cv2
 import numpy as np
 from scipy.ndimage import median_filter
 
-from inference.faces import degradation, zones
-from inference.faces.face import VISIBLE_SIDE, face_region
-from inference.faces.light import FaceLight, eye_white, region_pixels
-from inference.faces.occluders import GROW, HandFinder, OccluderFinder, hand_mask
-from inference.faces.pose import head_pose
-from inference.templates.tracks import FaceTrack
+from memeswap.inference.faces import degradation, zones
+from memeswap.inference.faces.face import VISIBLE_SIDE, face_region
+from memeswap.inference.faces.light import FaceLight, eye_white, region_pixels
+from memeswap.inference.faces.occluders import GROW, HandFinder, OccluderFinder, hand_mask
+from memeswap.inference.faces.pose import head_pose
+from memeswap.inference.templates.tracks import FaceTrack
 
 
 class _TrackWork:

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from inference.errors import InputError, NoFaceError
-from inference.faces.analyser import FaceAnalyser
-from inference.faces.human_check import HumanFaceCheck
-from inference.media.decode import probe_media, read_frames
-from inference.media.encode import StreamingEncoder
-from inference.media.limits import Deadline, MediaLimits
-from inference.media.sampling import SCREENED_FRAMES, SpreadSample
-from inference.templates.compile import (
+from memeswap.inference.errors import InputError, NoFaceError
+from memeswap.inference.faces.analyser import FaceAnalyser
+from memeswap.inference.faces.human_check import HumanFaceCheck
+from memeswap.inference.media.decode import probe_media, read_frames
+from memeswap.inference.media.encode import StreamingEncoder
+from memeswap.inference.media.limits import Deadline, MediaLimits
+from memeswap.inference.media.sampling import SCREENED_FRAMES, SpreadSample
+from memeswap.inference.templates.compile import (
     Progress,
     TemplateTracks,
     TrackCache,
@@ -29,8 +29,8 @@ from inference.templates.compile import (
     describe_faces,
     media_hash,
 )
-from inference.templates.face_frames import FaceFrameAnalysis
-from inference.templates.manifest import (
+from memeswap.inference.templates.face_frames import FaceFrameAnalysis
+from memeswap.inference.templates.manifest import (
     TemplateManifest,
     validate_new_template_name,
     validate_template_name,
@@ -75,7 +75,7 @@ class CompiledTemplate:
 def builtin_templates_dir() -> Path:
     from importlib.resources import files
 
-    return Path(str(files("templates") / "builtin"))
+    return Path(str(files("memeswap.templates") / "builtin"))
 
 
 _SCOPE_KEY = re.compile(r"[a-z][a-z0-9]*-(guild|chat|user)-[-0-9A-Za-z_]{1,41}")

@@ -3,7 +3,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from inference.errors import InputError
+from memeswap.inference.errors import InputError
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 SHOWN_CHARS = 40  # of a refused name, in its refusal: a chat message has a length limit

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from inference.faces.face import Face, FaceFrame, FaceRegion, box_iou, face_region
-from inference.faces.light import FaceLight
-from inference.faces.skin import SkinTone
+from memeswap.inference.faces.face import Face, FaceFrame, FaceRegion, box_iou, face_region
+from memeswap.inference.faces.light import FaceLight
+from memeswap.inference.faces.skin import SkinTone
 
 SAME_FACE = 0.15  # `face_affinity` from which two faces of consecutive frames are the same face
 
@@ -140,7 +140,8 @@ def _join_across_cuts(tracks: list[FaceTrack], max_gap: int) -> list[FaceTrack]:
         joined = False
         for a in tracks:
             followers = [b for b in tracks if 0 < b.first - a.last <= max_gap + 1]
-            rivals = [c for c in tracks if c is not a and 0 < followers[0].first - c.last <= max_gap + 1] if followers else []
+            rivals = ([c for c in tracks if c is not a and 0 < followers[0].first - c.last <= max_gap + 1]
+                      if followers else [])
             if len(followers) == 1 and not rivals:
                 b = followers[0]
                 merged = _fill_gaps(

@@ -3,7 +3,7 @@
     /work/main/.venv/bin/python -m tests.benchmarks.hostile_uploads [--attackers 3] [--rounds 3] [--helps 10]
 
 Drives the real python-telegram-bot adapter, with the real services and models of a bot
-process (`build_components` from `Settings`), against the loopback fake Bot API, and prints:
+process (`build_meme_maker` from `Settings`), against the loopback fake Bot API, and prints:
 
 - the wall time from sending the decode-cost GIF (a 6000x6000 canvas of 300 tiny frames,
   tests/hostile_media.py) with /addtemplate to the one-line refusal in its status message
@@ -29,10 +29,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from bot.adapters.telegram.application import TelegramAdapter
-from bot.components import build_components
-from bot.services import open_services
-from bot.settings import Settings
+from memeswap.bot.adapters.telegram.application import TelegramAdapter
+from memeswap.bot.assembly import build_meme_maker, open_services
+from memeswap.bot.settings import Settings
 from tests.fakes.telegram_api import FakeTelegram
 from tests.hostile_media import decode_cost_gif, huge_canvas_png, long_video
 
@@ -74,8 +73,8 @@ async def bench(attackers: int, rounds: int, helps: int, folder: Path) -> bool:
     async with FakeTelegram(token=TOKEN) as fake:
         settings = Settings(_env_file=None, data_dir=folder / "data", telegram_token=TOKEN,
                             telegram_api_url=fake.base_url, telegram_file_url=fake.base_file_url, ops_port=0)
-        components = await asyncio.to_thread(build_components, settings)
-        async with open_services(settings, components=components) as services:
+        maker = await asyncio.to_thread(build_meme_maker, settings)
+        async with open_services(settings, maker=maker) as services:
             async with TelegramAdapter(services, poll_timeout_s=1).running():
                 reader = fake.user(1, "Reader")
                 reader_chat = fake.private_chat(reader)

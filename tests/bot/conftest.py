@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.store.database import sqlite_url
-from inference.media.decode import read_frames
-from inference.media.encode import encode_frames
-from inference.templates.library import TemplateLibrary
+from memeswap.bot.store.database import sqlite_url
+from memeswap.inference.media.decode import read_frames
+from memeswap.inference.media.encode import encode_frames
+from memeswap.inference.templates.library import TemplateLibrary
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 
-from bot.settings import Settings
+from memeswap.bot.settings import Settings
 
 DEFAULT_OPS_PORT: int = Settings.model_fields["ops_port"].default
 SERVING = re.compile(r"/metrics and /healthz on http://127\.0\.0\.1:(\d+)")

@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inference.samples import crop_face, group_photo_path
+from memeswap.inference.samples import crop_face, group_photo_path
 
 NATIVE_NOISE = ("W0000", "I0000", "INFO:", "WARNING:", "absl", "XNNPACK", "Traceback")
 
 
 def run(args: list[str], data_dir: Path, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "MEMESWAP_DATA_DIR": str(data_dir)}
-    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=cwd, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "memeswap", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=300)
 
 
@@ -126,7 +126,7 @@ def test_verbose_shows_what_quiet_hides(workspace, tmp_path):
 
 def test_a_bad_setting_is_one_clear_line(workspace, tmp_path):
     env = {**os.environ, "MEMESWAP_DATA_DIR": str(tmp_path), "MEMESWAP_SWAPPER": "fastest"}
-    result = subprocess.run([sys.executable, "-m", "bot", "templates", "list"], env=env, capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "memeswap", "templates", "list"], env=env, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
@@ -135,11 +135,11 @@ def test_a_bad_setting_is_one_clear_line(workspace, tmp_path):
 
 def test_a_one_off_template_that_fails_the_nudity_screen_is_one_clear_line(workspace, tmp_path):
     """Run through the real detector, with a face class standing in for a blocked one."""
-    from inference.templates.library import builtin_templates_dir
+    from memeswap.inference.templates.library import builtin_templates_dir
 
     clip = next((builtin_templates_dir() / "bounce").glob("*.mp4"))
     env = {**os.environ, "MEMESWAP_DATA_DIR": str(tmp_path / "data"), "MEMESWAP_NSFW_BLOCKED": '["FACE_FEMALE"]'}
-    result = subprocess.run([sys.executable, "-m", "bot", "swap", "selfie.png", "-t", str(clip), "-o", "out.gif"],
+    result = subprocess.run([sys.executable, "-m", "memeswap", "swap", "selfie.png", "-t", str(clip), "-o", "out.gif"],
                             cwd=workspace, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [

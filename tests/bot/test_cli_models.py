@@ -9,7 +9,7 @@ from pathlib import Path
 
 def run(args: list[str], models_dir: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "MEMESWAP_MODELS_DIR": str(models_dir), "MEMESWAP_DATA_DIR": str(models_dir / "data")}
-    return subprocess.run([sys.executable, "-m", "bot", "models", *args], env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "memeswap", "models", *args], env=env, capture_output=True,
                           text=True, timeout=120)
 
 

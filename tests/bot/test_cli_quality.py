@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inference.media.decode import read_frames
-from inference.quality.contact_sheet import FRAMES_KEY, sheet_layout
-from inference.quality.corpus import CASES, load_portraits, render_selfie
+from memeswap.inference.media.decode import read_frames
+from memeswap.inference.quality.contact_sheet import FRAMES_KEY, sheet_layout
+from memeswap.inference.quality.corpus import CASES, load_portraits, render_selfie
 
 
 def run(args: list[str], data_dir: Path, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
     env = {**os.environ, "MEMESWAP_DATA_DIR": str(data_dir)}
-    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=cwd, env=env, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "memeswap", *args], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=timeout)
 
 

@@ -45,7 +45,7 @@ def test_a_cat_is_neither_a_selfie_nor_a_template(animal_workspace, tmp_path):
 def protected_workspace(tmp_path_factory, astronaut, group, template_media) -> Path:
     """The astronaut's photo to protect (the built-in templates show her), a selfie of
     someone else, and a clip of the built-in "bounce" to add as a template."""
-    from inference.samples import crop_face
+    from memeswap.inference.samples import crop_face
 
     folder = tmp_path_factory.mktemp("protected")
     cv2.imwrite(str(folder / "astronaut.png"), astronaut[:, :, ::-1])

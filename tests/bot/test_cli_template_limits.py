@@ -12,16 +12,16 @@ from pathlib import Path
 import cv2
 import pytest
 
-from inference.media import ffmpeg
-from inference.media.decode import read_frames
-from inference.media.encode import encode_frames
-from inference.samples import crop_face
-from inference.templates.library import builtin_templates_dir
+from memeswap.inference.media import ffmpeg
+from memeswap.inference.media.decode import read_frames
+from memeswap.inference.media.encode import encode_frames
+from memeswap.inference.samples import crop_face
+from memeswap.inference.templates.library import builtin_templates_dir
 from tests.hostile_media import decode_cost_gif, late_face_clip
 
 
 def run(args: list[str], data_dir: Path, cwd: Path, timeout: float = 300, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=cwd, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "memeswap", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, "MEMESWAP_DATA_DIR": str(data_dir), **env})
 
 

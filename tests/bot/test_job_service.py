@@ -2,21 +2,21 @@
 
 import asyncio
 
-from bot.components import Components
-from bot.job_service import build_blob_store, build_engine
-from bot.settings import Settings
-from inference.jobs.blobs import LocalBlobStore
-from inference.jobs.in_process import InProcessEngine
-from inference.jobs.redis_blobs import RedisBlobStore
-from inference.jobs.redis_engine import RedisStreamsEngine
-from inference.media.limits import MediaLimits
+from memeswap.bot.assembly import build_blob_store, build_engine
+from memeswap.bot.settings import Settings
+from memeswap.inference.jobs.blobs import LocalBlobStore
+from memeswap.inference.jobs.in_process import InProcessEngine
+from memeswap.inference.jobs.redis_blobs import RedisBlobStore
+from memeswap.inference.jobs.redis_engine import RedisStreamsEngine
+from memeswap.inference.media.limits import MediaLimits
+from memeswap.inference.meme_maker import MemeMaker
 
 
 def test_without_redis_jobs_run_in_process_with_blobs_in_the_data_folder(tmp_path, analyser, swapper, library):
     settings = Settings(_env_file=None, data_dir=tmp_path, job_workers=3, per_user_jobs=4)
     blobs = build_blob_store(settings)
     assert isinstance(blobs, LocalBlobStore) and blobs.folder == tmp_path / "blobs"
-    engine = build_engine(settings, blobs, components=Components(analyser, swapper, library, MediaLimits()))
+    engine = build_engine(settings, blobs, maker=MemeMaker(analyser, swapper, library, MediaLimits()))
     assert isinstance(engine, InProcessEngine)
     assert (engine.workers, engine.per_user_concurrency) == (3, 4)
 

@@ -13,8 +13,8 @@ import pytest
 from aiohttp import web
 from yarl import URL
 
-from bot.safe_download import NOT_FETCHED, DownloadPolicy, SafeDownloader, parsed_origin, public_address
-from inference.errors import InputError
+from memeswap.bot.safe_download import NOT_FETCHED, DownloadPolicy, SafeDownloader, parsed_origin, public_address
+from memeswap.inference.errors import InputError
 
 LISTED = ("cdn.discordapp.com", "media.discordapp.net", ".tenor.com", ".giphy.com")
 

@@ -10,7 +10,7 @@ import signal
 import sys
 import urllib.request
 
-from inference.jobs.local_redis import free_loopback_port
+from memeswap.inference.jobs.local_redis import free_loopback_port
 from tests.bot.ops_ports import DEFAULT_OPS_PORT, healthy, held, served_port
 from tests.fakes.discord_api import DEFAULT_TOKEN, FakeDiscord
 from tests.fakes.telegram_api import FakeTelegram
@@ -26,7 +26,7 @@ def serve_env(tmp_path, **settings: str) -> dict[str, str]:
 
 
 async def run_serve(tmp_path, env: dict[str, str], *args: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", *args, "serve", cwd=tmp_path, env=env,
+    return await asyncio.create_subprocess_exec(sys.executable, "-m", "memeswap", *args, "serve", cwd=tmp_path, env=env,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
 
 
@@ -80,7 +80,7 @@ def test_discord_sync_then_serve_both_platforms_in_one_process(tmp_path):
                             discord_api_url=discord_fake.api_base, discord_gateway_url=discord_fake.gateway_url,
                             ops_port=str(port))
             sync = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", "discord", "sync", "--guild", str(guild), cwd=tmp_path, env=env,
+                sys.executable, "-m", "memeswap", "discord", "sync", "--guild", str(guild), cwd=tmp_path, env=env,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
             synced_out, synced_err = await asyncio.wait_for(sync.communicate(), 60)
             process = await run_serve(tmp_path, env, "--verbose")  # INFO logs: no token may be in them

@@ -4,7 +4,7 @@ setting and never repeats a secret."""
 import pytest
 from pydantic import ValidationError
 
-from bot.settings import Settings
+from memeswap.bot.settings import Settings
 
 
 @pytest.mark.parametrize("field, value, expected", [

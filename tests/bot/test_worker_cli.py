@@ -14,13 +14,13 @@ import urllib.request
 import cv2
 from PIL import Image
 
-from inference.jobs.contract import Succeeded, SwapJob
-from inference.jobs.local_redis import free_loopback_port
-from inference.jobs.redis_blobs import RedisBlobStore
-from inference.jobs.redis_engine import RedisStreamsEngine
-from inference.jobs.redis_protocol import StreamKeys
-from inference.observability.ops_server import OpsServer
-from inference.samples import crop_face
+from memeswap.inference.jobs.contract import Succeeded, SwapJob
+from memeswap.inference.jobs.local_redis import free_loopback_port
+from memeswap.inference.jobs.redis_blobs import RedisBlobStore
+from memeswap.inference.jobs.redis_engine import RedisStreamsEngine
+from memeswap.inference.jobs.redis_protocol import StreamKeys
+from memeswap.inference.observability.ops_server import OpsServer
+from memeswap.inference.samples import crop_face
 from tests.bot.ops_ports import DEFAULT_OPS_PORT, healthy, held, served_port
 from tests.inference.jobs.engine_harness import collect
 
@@ -40,7 +40,7 @@ def test_memeswap_worker_swaps_jobs_from_redis_and_serves_metrics(tmp_path, redi
     port = free_loopback_port()
     env = {**os.environ, "MEMESWAP_REDIS_URL": redis_url, "MEMESWAP_REDIS_PREFIX": redis_prefix,
            "MEMESWAP_OPS_PORT": str(port), "MEMESWAP_DATA_DIR": str(tmp_path / "data"), "MEMESWAP_LOG_FORMAT": "json"}
-    worker = subprocess.Popen([sys.executable, "-m", "bot", "worker"], cwd=tmp_path, env=env,
+    worker = subprocess.Popen([sys.executable, "-m", "memeswap", "worker"], cwd=tmp_path, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     async def scenario():
@@ -85,7 +85,7 @@ def test_memeswap_worker_swaps_jobs_from_redis_and_serves_metrics(tmp_path, redi
 def test_worker_without_a_redis_url_is_one_clear_line(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "MEMESWAP_REDIS_URL"}
     env["MEMESWAP_DATA_DIR"] = str(tmp_path)
-    result = subprocess.run([sys.executable, "-m", "bot", "worker"], cwd=tmp_path, env=env, capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "memeswap", "worker"], cwd=tmp_path, env=env, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
@@ -95,7 +95,7 @@ def test_worker_without_a_redis_url_is_one_clear_line(tmp_path):
 def test_worker_with_an_unreachable_redis_is_one_clear_line(tmp_path):
     env = {**os.environ, "MEMESWAP_DATA_DIR": str(tmp_path), "MEMESWAP_OPS_PORT": "0",
            "MEMESWAP_REDIS_URL": f"redis://:hunter2@127.0.0.1:{free_loopback_port()}/0"}
-    result = subprocess.run([sys.executable, "-m", "bot", "worker"], cwd=tmp_path, env=env, capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "memeswap", "worker"], cwd=tmp_path, env=env, capture_output=True,
                             text=True, timeout=180)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
@@ -111,7 +111,7 @@ def test_two_workers_on_one_host_both_come_up_and_answer_healthz(tmp_path, redis
                 "MEMESWAP_DATA_DIR": str(tmp_path / "data")})
 
     async def main():
-        workers = [await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "worker", cwd=tmp_path, env=env,
+        workers = [await asyncio.create_subprocess_exec(sys.executable, "-m", "memeswap", "worker", cwd=tmp_path, env=env,
                                                         stdout=asyncio.subprocess.DEVNULL,
                                                         stderr=asyncio.subprocess.PIPE)
                    for _ in range(2)]
@@ -142,7 +142,7 @@ def test_worker_with_a_busy_ops_port_it_was_given_is_one_clear_line(tmp_path, re
     with held() as port:
         env = {**os.environ, "MEMESWAP_REDIS_URL": redis_url, "MEMESWAP_REDIS_PREFIX": redis_prefix,
                "MEMESWAP_OPS_PORT": str(port), "MEMESWAP_DATA_DIR": str(tmp_path / "data")}
-        result = subprocess.run([sys.executable, "-m", "bot", "worker"], cwd=tmp_path, env=env, capture_output=True,
+        result = subprocess.run([sys.executable, "-m", "memeswap", "worker"], cwd=tmp_path, env=env, capture_output=True,
                                 text=True, timeout=180)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [

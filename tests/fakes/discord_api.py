@@ -345,7 +345,7 @@ class _Connection:
 
 
 def _now_iso() -> str:
-    return dtm.datetime.now(dtm.timezone.utc).isoformat()
+    return dtm.datetime.now(dtm.UTC).isoformat()
 
 
 def _image_size(data: bytes) -> tuple[int | None, int | None]:

@@ -410,7 +410,7 @@ def test_slash_command_defer_read_edit_followup_and_limits() -> None:
                     inters.append(fake.slash_command(guild, channel, alice, "meme", {"face": att, "template": "cat-3"}))
                 await fake.wait_for(lambda: all(len(fake.followups(i)) == 1 for i in inters))
 
-                for inter, (guild, _, limit) in zip(inters, cases):
+                for inter, (_, _, limit) in zip(inters, cases):
                     assert inter["attachment_size_limit"] == limit
                     [callback] = fake.callbacks(inter)
                     assert (callback["type"], callback["data"], callback["status"]) == (5, None, 200)

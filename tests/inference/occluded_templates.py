@@ -10,9 +10,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from inference.faces.face import Face
-from inference.media.encode import StreamingEncoder
-from inference.quality.synthetic import draw_hair_strands
+from memeswap.inference.faces.face import Face
+from memeswap.inference.media.encode import StreamingEncoder
+from memeswap.inference.quality.synthetic import draw_hair_strands
 
 SKIN = np.array([224, 178, 152], np.float32)  # about the astronaut's own cheek: the hardest hand to tell apart
 

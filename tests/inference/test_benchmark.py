@@ -2,10 +2,11 @@
 
 import pytest
 
-from inference import benchmark
-from inference.faces.human_check import HumanFaceCheck
-from inference.media.limits import MediaLimits
-from inference.pipeline import run_swap
+from memeswap.inference import benchmark
+from memeswap.inference.faces.human_check import HumanFaceCheck
+from memeswap.inference.media.limits import MediaLimits
+from memeswap.inference.meme_maker import MemeMaker
+from memeswap.inference.pipeline import run_swap
 
 
 def test_the_benchmark_loads_dlibs_detectors_once_as_a_process_does(library, analyser, swapper, monkeypatch):
@@ -21,7 +22,7 @@ def test_the_benchmark_loads_dlibs_detectors_once_as_a_process_does(library, ana
 
     monkeypatch.setattr(HumanFaceCheck, "prepare", counting_prepare)
     monkeypatch.setattr(benchmark, "_peak_memory_of_cli_swap", lambda selfie, name: 0.0)  # a process of its own
-    report = benchmark.run_benchmark(analyser, swapper, library, MediaLimits(), template_name="wobble", rounds=1)
+    report = benchmark.run_benchmark(MemeMaker(analyser, swapper, library, MediaLimits()), template_name="wobble", rounds=1)
     assert report["frames"] > 0 and report["job_total_s"] > 0
     assert all(check is library.human_check for check in loaded), loaded
 

@@ -8,21 +8,21 @@ with a message asking for a front-facing photo.
 """
 
 import dlib
-import face_recognition_models
 import numpy as np
 import pytest
 
-from inference.errors import InputError
-from inference.media.decode import read_frames
-from inference.samples import crop_face
+from memeswap.inference.errors import InputError
+from memeswap.inference.faces.dlib_models import dlib_model_path
+from memeswap.inference.media.decode import read_frames
+from memeswap.inference.samples import crop_face
 
 TEMPLATES = ("dramatic-zoom", "bounce", "shake", "deal-with-it")
 
 
 @pytest.fixture(scope="module")
 def describe():
-    shapes = dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
-    encoder = dlib.face_recognition_model_v1(face_recognition_models.face_recognition_model_location())
+    shapes = dlib.shape_predictor(str(dlib_model_path("shape_predictor_68_face_landmarks.dat")))
+    encoder = dlib.face_recognition_model_v1(str(dlib_model_path("dlib_face_recognition_resnet_model_v1.dat")))
     detector = dlib.get_frontal_face_detector()
 
     def descriptor(image: np.ndarray, box: np.ndarray | None = None) -> np.ndarray:

@@ -4,7 +4,7 @@ import numpy as np
 import onnxruntime
 import pytest
 
-from inference.onnx_providers import (
+from memeswap.inference.onnx_providers import (
     CPU,
     CUDA,
     TENSORRT,

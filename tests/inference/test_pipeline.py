@@ -4,19 +4,19 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inference import pipeline
-from inference.errors import InputError, NoFaceError
-from inference.faces.analyser import CountingAnalyser
-from inference.faces import mesh
-from inference.media import ffmpeg
-from inference.media.badge import BadgeStamp, BadgeStyle, badge_layer
-from inference.media.decode import read_frames
-from inference.media.encode import StreamingEncoder
-from inference.media.overlay import composite, read_overlay
-from inference.faces.selfie import pick_selfie_face
-from inference.pipeline import AI_LABEL, SwapOptions, run_swap
-from inference.samples import crop_face
-from inference.swappers.composite import Compositor, PoseRule, SourceLook
+from memeswap.inference import pipeline
+from memeswap.inference.errors import InputError, NoFaceError
+from memeswap.inference.faces import mesh
+from memeswap.inference.faces.analyser import CountingAnalyser
+from memeswap.inference.faces.selfie import pick_selfie_face
+from memeswap.inference.media import ffmpeg
+from memeswap.inference.media.badge import BadgeStamp, BadgeStyle, badge_layer
+from memeswap.inference.media.decode import read_frames
+from memeswap.inference.media.encode import StreamingEncoder
+from memeswap.inference.media.overlay import composite, read_overlay
+from memeswap.inference.pipeline import AI_LABEL, SwapOptions, run_swap
+from memeswap.inference.samples import crop_face
+from memeswap.inference.swappers.composite import Compositor, PoseRule, SourceLook
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import discord
 
-from bot.core.uploads import too_big
-from inference.errors import InputError
+from memeswap.bot.core.uploads import too_big
+from memeswap.inference.errors import InputError
 
 IMAGE = ("image/",)
 CLIP = ("image/gif", "video/", "image/webp", "image/apng", "image/png")  # what a template may be

@@ -17,16 +17,16 @@ import yarl
 from discord import app_commands
 from discord.ext import commands
 
-from bot.adapters.discord.delivery import InteractionDelivery
-from bot.adapters.discord.face_cog import FaceCog
-from bot.adapters.discord.interactions import say
-from bot.adapters.discord.swap_cog import SwapCog
-from bot.adapters.discord.templates_cog import TemplatesCog
-from bot.safe_download import SafeDownloader
-from bot.services import BotServices
-from bot.settings import Settings
-from inference.errors import InputError
-from inference.jobs.contract import Failed, Succeeded, SwapJob
+from memeswap.bot.adapters.discord.delivery import InteractionDelivery
+from memeswap.bot.adapters.discord.face_cog import FaceCog
+from memeswap.bot.adapters.discord.interactions import say
+from memeswap.bot.adapters.discord.swap_cog import SwapCog
+from memeswap.bot.adapters.discord.templates_cog import TemplatesCog
+from memeswap.bot.safe_download import SafeDownloader
+from memeswap.bot.services import BotServices
+from memeswap.bot.settings import Settings
+from memeswap.inference.errors import InputError
+from memeswap.inference.jobs.contract import Failed, Succeeded, SwapJob
 
 log = logging.getLogger("memeswap.discord")
 

@@ -9,10 +9,10 @@ import logging
 
 import discord
 
-from bot.adapters.discord.interactions import MAX_CONTENT
-from bot.core.status import JobStatus, failure_line, fitted, success_line
-from bot.services import BotServices
-from inference.jobs.contract import Failed, Succeeded, SwapJob
+from memeswap.bot.adapters.discord.interactions import MAX_CONTENT
+from memeswap.bot.core.status import JobStatus, failure_line, fitted, success_line
+from memeswap.bot.services import BotServices
+from memeswap.inference.jobs.contract import Failed, Succeeded, SwapJob
 
 log = logging.getLogger("memeswap.discord")
 

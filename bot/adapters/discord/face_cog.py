@@ -8,11 +8,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.adapters.discord.attachments import IMAGE, checked
-from bot.adapters.discord.interactions import refuse, requester_for, say
-from bot.safe_download import SafeDownloader
-from bot.services import BotServices
-from inference.errors import InputError
+from memeswap.bot.adapters.discord.attachments import IMAGE, checked
+from memeswap.bot.adapters.discord.interactions import refuse, requester_for, say
+from memeswap.bot.safe_download import SafeDownloader
+from memeswap.bot.services import BotServices
+from memeswap.inference.errors import InputError
 
 
 class FaceCog(commands.Cog):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import discord
 
-from bot.core.requesters import Requester, Scope
-from bot.core.status import fitted, refusal_line
-from bot.core.wording import DISCORD
-from inference.errors import InputError
+from memeswap.bot.core.requesters import Requester, Scope
+from memeswap.bot.core.status import fitted, refusal_line
+from memeswap.bot.core.wording import DISCORD
+from memeswap.inference.errors import InputError
 
 MAX_CONTENT = 2000  # characters in one Discord message
 

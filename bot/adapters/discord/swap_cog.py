@@ -6,15 +6,15 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.adapters.discord.attachments import IMAGE, checked, media_in, require_within
-from bot.adapters.discord.delivery import InteractionDelivery, reply_address
-from bot.adapters.discord.interactions import refuse, requester_for
-from bot.core.templates import TemplateInfo, search
-from bot.core.uploads import staged_upload
-from bot.core.wording import CONSENT, PRIVACY, WHAT_IT_DOES
-from bot.safe_download import SafeDownloader
-from bot.services import BotServices
-from inference.errors import InputError
+from memeswap.bot.adapters.discord.attachments import IMAGE, checked, media_in, require_within
+from memeswap.bot.adapters.discord.delivery import InteractionDelivery, reply_address
+from memeswap.bot.adapters.discord.interactions import refuse, requester_for
+from memeswap.bot.core.templates import TemplateInfo, search
+from memeswap.bot.core.uploads import staged_upload
+from memeswap.bot.core.wording import CONSENT, PRIVACY, WHAT_IT_DOES
+from memeswap.bot.safe_download import SafeDownloader
+from memeswap.bot.services import BotServices
+from memeswap.inference.errors import InputError
 
 MAX_CHOICES = 25  # Discord's cap on autocomplete choices
 HELP = f"""{WHAT_IT_DOES}

@@ -7,12 +7,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.adapters.discord.attachments import CLIP, checked
-from bot.adapters.discord.interactions import refuse, requester_for, say
-from bot.core.uploads import staged_upload
-from bot.safe_download import SafeDownloader
-from bot.services import BotServices
-from inference.errors import InputError
+from memeswap.bot.adapters.discord.attachments import CLIP, checked
+from memeswap.bot.adapters.discord.interactions import refuse, requester_for, say
+from memeswap.bot.core.uploads import staged_upload
+from memeswap.bot.safe_download import SafeDownloader
+from memeswap.bot.services import BotServices
+from memeswap.inference.errors import InputError
 
 
 class TemplatesCog(commands.GroupCog, group_name="templates", group_description="Meme templates of this server"):

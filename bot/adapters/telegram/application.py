@@ -27,11 +27,11 @@ from telegram.ext import (
     filters,
 )
 
-from bot.adapters.telegram.handlers import OUR_FAULT, TelegramConversation
-from bot.services import BotServices
-from bot.settings import Settings
-from inference.errors import InputError
-from inference.jobs.contract import Failed, Succeeded, SwapJob
+from memeswap.bot.adapters.telegram.handlers import OUR_FAULT, TelegramConversation
+from memeswap.bot.services import BotServices
+from memeswap.bot.settings import Settings
+from memeswap.inference.errors import InputError
+from memeswap.inference.jobs.contract import Failed, Succeeded, SwapJob
 
 log = logging.getLogger("memeswap.telegram")
 

@@ -18,9 +18,9 @@ from telegram import Bot, InputFile, Message
 from telegram.constants import ChatAction, MessageLimit
 from telegram.error import BadRequest, TelegramError
 
-from bot.core.status import JobStatus, failure_line, fitted, success_line
-from bot.services import BotServices
-from inference.jobs.contract import Failed, Succeeded, SwapJob
+from memeswap.bot.core.status import JobStatus, failure_line, fitted, success_line
+from memeswap.bot.services import BotServices
+from memeswap.inference.jobs.contract import Failed, Succeeded, SwapJob
 
 log = logging.getLogger("memeswap.telegram")
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from telegram import Message
 from telegram.error import BadRequest, TelegramError, TimedOut
 
-from bot.core.uploads import too_big
-from inference.errors import InputError
+from memeswap.bot.core.uploads import too_big
+from memeswap.inference.errors import InputError
 
 log = logging.getLogger("memeswap.telegram")
 

@@ -23,8 +23,8 @@ from telegram import Message, Update
 from telegram.constants import ChatMemberStatus, ChatType
 from telegram.ext import ContextTypes
 
-from bot.adapters.telegram import picker
-from bot.adapters.telegram.delivery import (
+from memeswap.bot.adapters.telegram import picker
+from memeswap.bot.adapters.telegram.delivery import (
     MAX_MESSAGE,
     MemeDelivery,
     SentMeme,
@@ -32,13 +32,13 @@ from bot.adapters.telegram.delivery import (
     edit_status,
     reply_address,
 )
-from bot.adapters.telegram.downloads import Attachment, clip_in, download, image_in, not_an_image
-from bot.core.requesters import Requester, Scope
-from bot.core.status import fitted, refusal_line
-from bot.core.uploads import staged_upload
-from bot.core.wording import CONSENT, PRIVACY, WHAT_IT_DOES
-from bot.services import BotServices
-from inference.errors import InputError
+from memeswap.bot.adapters.telegram.downloads import Attachment, clip_in, download, image_in, not_an_image
+from memeswap.bot.core.requesters import Requester, Scope
+from memeswap.bot.core.status import fitted, refusal_line
+from memeswap.bot.core.uploads import staged_upload
+from memeswap.bot.core.wording import CONSENT, PRIVACY, WHAT_IT_DOES
+from memeswap.bot.services import BotServices
+from memeswap.inference.errors import InputError
 
 log = logging.getLogger("memeswap.telegram")
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.core.templates import TemplateInfo, one_per_name
-from inference.templates.manifest import NAME_PATTERN
+from memeswap.bot.core.templates import TemplateInfo, one_per_name
+from memeswap.inference.templates.manifest import NAME_PATTERN
 
 SOURCES = ("photo", "face")
 COLUMNS = 2

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from skimage import data as skimage_data
 
-from bot.components import Components
-from inference.media.decode import read_frames
-from inference.media.limits import MediaLimits
-from inference.safety.protected_faces import DlibFaceDescriptor
-from inference.samples import crop_face
+from memeswap.inference.media.decode import read_frames
+from memeswap.inference.media.limits import MediaLimits
+from memeswap.inference.meme_maker import MemeMaker
+from memeswap.inference.safety.protected_faces import DlibFaceDescriptor
+from memeswap.inference.samples import crop_face
 
 
 def jpeg(rgb: np.ndarray) -> bytes:
@@ -50,8 +50,8 @@ def faceless_jpeg() -> bytes:
 
 
 @pytest.fixture
-def components(analyser, swapper, library) -> Components:
-    return Components(analyser, swapper, library, MediaLimits())
+def maker(analyser, swapper, library) -> MemeMaker:
+    return MemeMaker(analyser, swapper, library, MediaLimits())
 
 
 @pytest.fixture(scope="session")

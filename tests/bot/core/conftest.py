@@ -5,10 +5,10 @@ import asyncio
 
 import pytest
 
-from bot.core.templates import CustomTemplates, ScopeCaps
-from bot.store.database import Database
-from inference.media.limits import MediaLimits
-from inference.templates.library import TemplateLibrary
+from memeswap.bot.core.templates import CustomTemplates, ScopeCaps
+from memeswap.bot.store.database import Database
+from memeswap.inference.media.limits import MediaLimits
+from memeswap.inference.templates.library import TemplateLibrary
 
 
 @pytest.fixture

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from bot.core.faces import SavedFaces, forget_user
-from bot.core.forgetting import ForgetReport
-from bot.core.requesters import Requester, Scope
-from bot.core.usage import SwapQuota
-from bot.store.models import Base, User
-from inference.errors import InputError, NoFaceError
-from inference.media.decode import load_image
+from memeswap.bot.core.faces import SavedFaces, forget_user
+from memeswap.bot.core.forgetting import ForgetReport
+from memeswap.bot.core.requesters import Requester, Scope
+from memeswap.bot.core.usage import SwapQuota
+from memeswap.bot.store.models import Base, User
+from memeswap.inference.errors import InputError, NoFaceError
+from memeswap.inference.media.decode import load_image
 
 ALICE = Requester.direct("telegram", "1001")
 ALICE_IN_GUILD = Requester("telegram", "1001", Scope("chat", "telegram", "-100500"), is_scope_admin=True)

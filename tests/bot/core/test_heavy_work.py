@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from bot.core.heavy_work import HeavyWork
-from inference.errors import DeadlineExceededError
-from inference.jobs.contract import Busy, RateLimited
+from memeswap.bot.core.heavy_work import HeavyWork
+from memeswap.inference.errors import DeadlineExceededError
+from memeswap.inference.jobs.contract import Busy, RateLimited
 
 
 def test_work_runs_in_a_pool_of_its_own_at_most_threads_at_once():

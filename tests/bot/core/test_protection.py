@@ -7,14 +7,14 @@ import cv2
 import pytest
 from sqlalchemy import select
 
-from bot.core.faces import SavedFaces
-from bot.core.protection import ProtectedFaceList
-from bot.core.requesters import GLOBAL, NotAllowedError, Requester, Scope
-from bot.core.templates import CustomTemplates
-from bot.store.models import CustomTemplate, ProtectedFaceEntry
-from inference.errors import InputError
-from inference.safety.nsfw import NsfwScreen
-from inference.safety.protected_faces import DlibFaceDescriptor
+from memeswap.bot.core.faces import SavedFaces
+from memeswap.bot.core.protection import ProtectedFaceList
+from memeswap.bot.core.requesters import GLOBAL, NotAllowedError, Requester, Scope
+from memeswap.bot.core.templates import CustomTemplates
+from memeswap.bot.store.models import CustomTemplate, ProtectedFaceEntry
+from memeswap.inference.errors import InputError
+from memeswap.inference.safety.nsfw import NsfwScreen
+from memeswap.inference.safety.protected_faces import DlibFaceDescriptor
 
 OPERATOR = Requester("cli", "operator", GLOBAL, is_operator=True)
 GROUP = Scope("chat", "telegram", "-100777")
@@ -67,7 +67,7 @@ def test_ordinary_templates_pass_the_nudity_screen_and_a_blocking_class_refuses(
 def test_a_protected_face_cannot_be_swapped_in_or_out(database, scoped_library, template_media, protected, analyser,
                                                       astronaut, group):
     image, faces = group
-    from inference.samples import crop_face
+    from memeswap.inference.samples import crop_face
 
     stranger = png(crop_face(image, faces[2]))
 
@@ -95,7 +95,7 @@ def test_a_protected_face_cannot_be_swapped_in_or_out(database, scoped_library, 
 
 def test_a_groups_protected_faces_apply_in_that_group_only(database, protected, analyser, group):
     image, faces = group
-    from inference.samples import crop_face
+    from memeswap.inference.samples import crop_face
 
     person = png(crop_face(image, faces[4]))
 

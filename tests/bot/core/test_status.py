@@ -1,9 +1,9 @@
 """The status line a chat shows for a job, and which events are worth an edit."""
 
-from bot.core.status import JobStatus, failure_line, fitted, refusal_line, status_line
-from bot.core.wording import DISCORD
-from inference.errors import InputError
-from inference.jobs.contract import Busy, Failed, Progress, Queued, RateLimited, Started, Succeeded
+from memeswap.bot.core.status import JobStatus, failure_line, fitted, refusal_line, status_line
+from memeswap.bot.core.wording import DISCORD
+from memeswap.inference.errors import InputError
+from memeswap.inference.jobs.contract import Busy, Failed, Progress, Queued, RateLimited, Started, Succeeded
 
 
 class Clock:

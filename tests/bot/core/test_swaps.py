@@ -9,18 +9,18 @@ import cv2
 import pytest
 from sqlalchemy import func, select
 
-from bot.core.faces import SavedFaces
-from bot.core.requesters import Requester, Scope
-from bot.core.swaps import FORGOTTEN, Swaps
-from bot.core.usage import SwapQuota
-from bot.store.models import UsageEvent
-from inference.errors import InputError
-from inference.jobs.blobs import BlobNotFoundError, LocalBlobStore
-from inference.jobs.contract import Busy, JobOutput, Succeeded
-from inference.jobs.in_process import InProcessEngine
-from inference.jobs.swap_runner import make_swap_runner
-from inference.media.limits import MediaLimits
-from inference.samples import crop_face
+from memeswap.bot.core.faces import SavedFaces
+from memeswap.bot.core.requesters import Requester, Scope
+from memeswap.bot.core.swaps import FORGOTTEN, Swaps
+from memeswap.bot.core.usage import SwapQuota
+from memeswap.bot.store.models import UsageEvent
+from memeswap.inference.errors import InputError
+from memeswap.inference.jobs.blobs import BlobNotFoundError, LocalBlobStore
+from memeswap.inference.jobs.contract import Busy, JobOutput, Succeeded
+from memeswap.inference.jobs.in_process import InProcessEngine
+from memeswap.inference.media.limits import MediaLimits
+from memeswap.inference.meme_maker import MemeMaker
+from memeswap.inference.samples import crop_face
 
 GROUP = Scope("chat", "telegram", "-100900")
 ADMIN = Requester("telegram", "11", GROUP, is_scope_admin=True)
@@ -36,7 +36,7 @@ def selfie(group) -> bytes:
 def test_a_swap_from_a_groups_template_runs_and_its_selfie_is_deleted(tmp_path, database, templates, template_media,
                                                                       analyser, swapper, selfie):
     blobs = LocalBlobStore(tmp_path / "blobs")
-    runner = make_swap_runner(analyser, swapper, templates.library, MediaLimits(), blobs)
+    runner = MemeMaker(analyser, swapper, templates.library, MediaLimits()).job_runner(blobs)
     faces = SavedFaces(database, analyser)
 
     async def main():
@@ -95,7 +95,7 @@ def test_a_one_off_template_serves_one_job_and_is_gone_after_it(tmp_path, databa
     listings and picks, removed when the job ends; a start-up reconcile keeps a young one
     (another process's job may use it) and removes an old one."""
     blobs = LocalBlobStore(tmp_path / "blobs")
-    runner = make_swap_runner(analyser, swapper, templates.library, MediaLimits(), blobs)
+    runner = MemeMaker(analyser, swapper, templates.library, MediaLimits()).job_runner(blobs)
     faces = SavedFaces(database, analyser)
     own = Scope("user", "telegram", "12").key
 

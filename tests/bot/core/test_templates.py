@@ -6,10 +6,10 @@ import asyncio
 import pytest
 from sqlalchemy import select
 
-from bot.core.requesters import GLOBAL, NotAllowedError, Requester, Scope
-from bot.core.templates import TemplateInfo, search
-from bot.store.models import AuditEntry, CustomTemplate
-from inference.errors import InputError
+from memeswap.bot.core.requesters import GLOBAL, NotAllowedError, Requester, Scope
+from memeswap.bot.core.templates import TemplateInfo, search
+from memeswap.bot.store.models import AuditEntry, CustomTemplate
+from memeswap.inference.errors import InputError
 
 GUILD_A = Scope("guild", "discord", "111")
 GUILD_B = Scope("guild", "discord", "222")
@@ -102,7 +102,7 @@ def test_scope_caps_on_count_and_bytes(templates, template_media):
 
 
 def test_an_add_that_fails_midway_leaves_nothing(templates, template_media, scoped_library, database, monkeypatch):
-    import bot.core.templates as module
+    import memeswap.bot.core.templates as module
 
     def crash(path):
         raise RuntimeError("power cut after the media was stored")

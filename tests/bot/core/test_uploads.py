@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.core.uploads import staged_name, staged_upload, too_big
+from memeswap.bot.core.uploads import staged_name, staged_upload, too_big
 
 
 @pytest.mark.parametrize("declared, name", [

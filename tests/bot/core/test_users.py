@@ -4,9 +4,9 @@ import asyncio
 
 from sqlalchemy import func, select
 
-from bot.core.requesters import Requester
-from bot.core.users import user_for
-from bot.store.models import User
+from memeswap.bot.core.requesters import Requester
+from memeswap.bot.core.users import user_for
+from memeswap.bot.store.models import User
 
 FIRST_TIMER = Requester.direct("telegram", "4242")
 

@@ -6,8 +6,8 @@ import asyncio
 import pytest
 from sqlalchemy import inspect, select, text
 
-from bot.store.database import Database
-from bot.store.models import Base, User
+from memeswap.bot.store.database import Database
+from memeswap.bot.store.models import Base, User
 
 
 def test_migrate_creates_every_table_and_is_repeatable(database_url):

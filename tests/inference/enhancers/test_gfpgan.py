@@ -2,9 +2,9 @@ import cv2
 import numpy as np
 import pytest
 
-from inference.enhancers.gfpgan import FFHQ_TEMPLATE, FaceEnhancer, to_frame_scale
-from inference.faces.face import Face
-from inference.swappers.paste_back import paste_back
+from memeswap.inference.enhancers.gfpgan import FFHQ_TEMPLATE, FaceEnhancer, to_frame_scale
+from memeswap.inference.faces.face import Face
+from memeswap.inference.swappers.paste_back import paste_back
 from tests.onnx_graphs import RESTORER_BRIGHTEN, make_arcface, make_face_restorer
 
 LIFT = RESTORER_BRIGHTEN * 127.5  # the brighten graph's change in pixel levels

@@ -3,10 +3,10 @@ import pytest
 from insightface.app.common import Face as InsightFace
 from insightface.model_zoo.arcface_onnx import ArcFaceONNX
 
-from inference.errors import NoFaceError
-from inference.faces.arcface import ArcFaceEmbedder
-from inference.faces.face import Face
-from inference.samples import crop_face
+from memeswap.inference.errors import NoFaceError
+from memeswap.inference.faces.arcface import ArcFaceEmbedder
+from memeswap.inference.faces.face import Face
+from memeswap.inference.samples import crop_face
 from tests.onnx_graphs import make_arcface
 
 

@@ -6,10 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
-from inference.faces.degradation import blur_sigma, grain_std
-from inference.media.decode import read_frames
-from inference.samples import crop_face
-from inference.templates.library import builtin_templates_dir
+from memeswap.inference.faces.degradation import blur_sigma, grain_std
+from memeswap.inference.media.decode import read_frames
+from memeswap.inference.samples import crop_face
+from memeswap.inference.templates.library import builtin_templates_dir
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,9 @@ import sys
 
 import pytest
 
-from inference.faces.dlib_models import dlib_model_path
-from inference.faces.human_check import CNN_MODEL_FILE
-from inference.safety.protected_faces import RECOGNITION_MODEL_FILE, SHAPE_MODEL_FILE
+from memeswap.inference.faces.dlib_models import dlib_model_path
+from memeswap.inference.faces.human_check import CNN_MODEL_FILE
+from memeswap.inference.safety.protected_faces import RECOGNITION_MODEL_FILE, SHAPE_MODEL_FILE
 
 
 def test_every_model_file_used_ships_in_the_installed_package():
@@ -20,6 +20,6 @@ def test_every_model_file_used_ships_in_the_installed_package():
 def test_the_human_face_check_does_not_load_the_safety_screens():
     """inference.faces is below inference.safety: the check imports no screen."""
     code = ("import sys, inference.faces.human_check; "
-            "print(sorted(m for m in sys.modules if m.startswith('inference.safety')))")
+            "print(sorted(m for m in sys.modules if m.startswith('memeswap.inference.safety')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"

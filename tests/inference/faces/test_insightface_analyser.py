@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inference.faces.arcface import ArcFaceEmbedder
-from inference.faces.insightface_analyser import InsightFaceAnalyser
-from inference.media.decode import load_image
-from inference.samples import group_photo_path
+from memeswap.inference.faces.arcface import ArcFaceEmbedder
+from memeswap.inference.faces.insightface_analyser import InsightFaceAnalyser
+from memeswap.inference.media.decode import load_image
+from memeswap.inference.samples import group_photo_path
 from tests.onnx_graphs import (
     landmark_106_layout,
     make_arcface,

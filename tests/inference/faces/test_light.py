@@ -5,8 +5,8 @@ of the face is no skin; and the black-and-white and eye-white readings."""
 import cv2
 import numpy as np
 
-from inference.faces.light import SHADING_GRID, FaceLight
-from inference.faces.skin import SkinTone, face_size, shading, skin_mask, to_lab
+from memeswap.inference.faces.light import SHADING_GRID, FaceLight
+from memeswap.inference.faces.skin import SkinTone, face_size, shading, skin_mask, to_lab
 
 
 def test_the_shading_grid_gives_back_the_full_size_field(astronaut, astronaut_face):

@@ -1,6 +1,6 @@
 import numpy as np
 
-from inference.faces import mesh
+from memeswap.inference.faces import mesh
 
 
 def test_finds_all_six_faces_of_the_group_photo(group):

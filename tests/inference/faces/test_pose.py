@@ -4,7 +4,7 @@ t1.jpg) and on the astronaut re-rendered at known turns."""
 import numpy as np
 import pytest
 
-from inference.faces.pose import head_pose, keypoint_pose, mesh_pose
+from memeswap.inference.faces.pose import head_pose, keypoint_pose, mesh_pose
 from tests.inference.faces.turned_faces import turned
 
 

@@ -5,9 +5,9 @@ over the photo with its face painted out."""
 import cv2
 import numpy as np
 
-from inference.faces import mesh
-from inference.faces.face import Face
-from inference.swappers.mesh_warp import build_mesh_warp, signed_areas
+from memeswap.inference.faces import mesh
+from memeswap.inference.faces.face import Face
+from memeswap.inference.swappers.mesh_warp import build_mesh_warp, signed_areas
 
 _TRIANGLES = np.concatenate([mesh.skin_triangles(),
                              np.array(mesh.RIGHT_EYE_FILL + mesh.LEFT_EYE_FILL + mesh.MOUTH_FILL, np.int32)])

@@ -13,12 +13,12 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
-from inference.jobs.blobs import LocalBlobStore
-from inference.jobs.contract import JobOutput, RunJob, SwapJob
-from inference.jobs.in_process import InProcessEngine
-from inference.jobs.redis_engine import RedisStreamsEngine
-from inference.jobs.redis_protocol import StreamKeys
-from inference.jobs.redis_worker import StreamWorker
+from memeswap.inference.jobs.blobs import LocalBlobStore
+from memeswap.inference.jobs.contract import JobOutput, RunJob, SwapJob
+from memeswap.inference.jobs.in_process import InProcessEngine
+from memeswap.inference.jobs.redis_engine import RedisStreamsEngine
+from memeswap.inference.jobs.redis_protocol import StreamKeys
+from memeswap.inference.jobs.redis_worker import StreamWorker
 
 RESULT = b"GIF89a-not-really"
 

@@ -14,10 +14,10 @@ import time
 
 from redis.asyncio import Redis
 
-from inference.jobs.contract import JobOutput
-from inference.jobs.redis_blobs import RedisBlobStore
-from inference.jobs.redis_protocol import StreamKeys
-from inference.jobs.redis_worker import StreamWorker
+from memeswap.inference.jobs.contract import JobOutput
+from memeswap.inference.jobs.redis_blobs import RedisBlobStore
+from memeswap.inference.jobs.redis_protocol import StreamKeys
+from memeswap.inference.jobs.redis_worker import StreamWorker
 
 HEARTBEAT_S = 0.1
 STALE_AFTER_S = 0.6

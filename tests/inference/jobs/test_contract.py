@@ -6,9 +6,9 @@ import threading
 
 import pytest
 
-from inference.errors import InputError
-from inference.jobs.blobs import BlobNotFoundError, BlobStore, LocalBlobStore
-from inference.jobs.contract import (
+from memeswap.inference.errors import InputError
+from memeswap.inference.jobs.blobs import BlobNotFoundError, BlobStore, LocalBlobStore
+from memeswap.inference.jobs.contract import (
     Busy,
     CancelToken,
     Failed,

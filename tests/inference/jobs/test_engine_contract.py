@@ -8,13 +8,13 @@ import time
 
 import pytest
 
-from inference.errors import NoFaceError
-from inference.jobs.contract import (
-    JobOutput,
+from memeswap.inference.errors import NoFaceError
+from memeswap.inference.jobs.contract import (
     INTERNAL_MESSAGE,
     Busy,
     Failed,
     InferenceEngine,
+    JobOutput,
     Progress,
     Queued,
     RateLimited,

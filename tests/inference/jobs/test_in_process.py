@@ -10,9 +10,9 @@ import time
 import numpy as np
 import pytest
 
-from inference.jobs.blobs import LocalBlobStore
-from inference.jobs.contract import Busy, JobOutput, Queued, RateLimited, Succeeded, UnknownJobError
-from inference.jobs.in_process import InProcessEngine, LagProbe
+from memeswap.inference.jobs.blobs import LocalBlobStore
+from memeswap.inference.jobs.contract import Busy, JobOutput, Queued, RateLimited, Succeeded, UnknownJobError
+from memeswap.inference.jobs.in_process import InProcessEngine, LagProbe
 from tests.inference.jobs.engine_harness import Jobs, collect, job, kinds, until
 
 

@@ -10,9 +10,9 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from inference.errors import InputError
-from inference.jobs.blobs import BlobNotFoundError, BlobStore
-from inference.jobs.redis_blobs import BlobStoreFullError, BlobTooLargeError, RedisBlobStore
+from memeswap.inference.errors import InputError
+from memeswap.inference.jobs.blobs import BlobNotFoundError, BlobStore
+from memeswap.inference.jobs.redis_blobs import BlobStoreFullError, BlobTooLargeError, RedisBlobStore
 
 
 @pytest.fixture
@@ -219,7 +219,7 @@ def test_concurrent_puts(client, redis_prefix, total):
 
 
 def test_connection_errors_propagate(redis_prefix):
-    from inference.jobs.local_redis import free_loopback_port
+    from memeswap.inference.jobs.local_redis import free_loopback_port
 
     # No retries: redis-py 8 otherwise retries with backoff for seconds.
     c = redis.Redis(host="127.0.0.1", port=free_loopback_port(), socket_connect_timeout=0.5,

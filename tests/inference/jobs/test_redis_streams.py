@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from inference.jobs.blobs import LocalBlobStore
-from inference.jobs.contract import Failed, Progress, Succeeded
-from inference.jobs.redis_blobs import RedisBlobStore
-from inference.jobs.redis_engine import RedisStreamsEngine
-from inference.jobs.redis_protocol import StreamKeys
-from inference.jobs.redis_worker import DEAD_LETTER_MESSAGE, StreamWorker
+from memeswap.inference.jobs.blobs import LocalBlobStore
+from memeswap.inference.jobs.contract import Failed, Progress, Succeeded
+from memeswap.inference.jobs.redis_blobs import RedisBlobStore
+from memeswap.inference.jobs.redis_engine import RedisStreamsEngine
+from memeswap.inference.jobs.redis_protocol import StreamKeys
+from memeswap.inference.jobs.redis_worker import DEAD_LETTER_MESSAGE, StreamWorker
 from tests.inference.jobs.engine_harness import Jobs, collect, job, kinds, until
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -6,8 +6,8 @@ import time
 import numpy as np
 import pytest
 
-from inference.media.badge import BADGE_CORNERS, BadgeStamp, BadgeStyle, badge_layer
-from inference.media.overlay import composite
+from memeswap.inference.media.badge import BADGE_CORNERS, BadgeStamp, BadgeStyle, badge_layer
+from memeswap.inference.media.overlay import composite
 from tests.inference.media.frames import moving_frames
 
 

@@ -17,10 +17,10 @@ import pytest
 import skimage.data
 from PIL import Image
 
-from inference.errors import InputError, LimitExceededError, UnsupportedMediaError
-from inference.media import ffmpeg
-from inference.media.decode import MediaInfo, load_image, probe_media, read_frames
-from inference.media.limits import MediaLimits
+from memeswap.inference.errors import InputError, LimitExceededError, UnsupportedMediaError
+from memeswap.inference.media import ffmpeg
+from memeswap.inference.media.decode import MediaInfo, load_image, probe_media, read_frames
+from memeswap.inference.media.limits import MediaLimits
 from tests.inference.media.frames import moving_frames
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inference.errors import DeadlineExceededError, InputError, LimitExceededError
-from inference.media import ffmpeg
-from inference.media.decode import probe_media, read_frames
-from inference.media.limits import Deadline, MediaLimits
-from tests.hostile_media import decode_cost_gif, declare_short, mp4_of
+from memeswap.inference.errors import DeadlineExceededError, InputError, LimitExceededError
+from memeswap.inference.media import ffmpeg
+from memeswap.inference.media.decode import probe_media, read_frames
+from memeswap.inference.media.limits import Deadline, MediaLimits
+from tests.hostile_media import declare_short, decode_cost_gif, mp4_of
 from tests.inference.media.test_decode import make_video
 
 

@@ -11,10 +11,10 @@ import pytest
 import skimage.data
 from PIL import Image
 
-from inference.errors import InputError, OutputTooLargeError
-from inference.media import ffmpeg
-from inference.media.decode import probe_media, read_frames
-from inference.media.encode import (
+from memeswap.inference.errors import InputError, OutputTooLargeError
+from memeswap.inference.media import ffmpeg
+from memeswap.inference.media.decode import probe_media, read_frames
+from memeswap.inference.media.encode import (
     EncodedMedia,
     StreamingEncoder,
     encode_frames,

@@ -2,7 +2,7 @@ import subprocess
 import sys
 import time
 
-from inference.media.ffmpeg import wait_for_exit
+from memeswap.inference.media.ffmpeg import wait_for_exit
 
 
 def test_wait_for_exit_gives_the_status_and_kills_a_process_past_its_deadline():

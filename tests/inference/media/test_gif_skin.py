@@ -18,12 +18,12 @@ import cv2
 import numpy as np
 import pytest
 
-from inference import pipeline
-from inference.media.decode import read_frames
-from inference.media.encode import StreamingEncoder, encode_frames
-from inference.media.gif_writer import PaletteMapper
-from inference.pipeline import SwapOptions, run_swap
-from inference.samples import crop_face
+from memeswap.inference import pipeline
+from memeswap.inference.media.decode import read_frames
+from memeswap.inference.media.encode import StreamingEncoder, encode_frames
+from memeswap.inference.media.gif_writer import PaletteMapper
+from memeswap.inference.pipeline import SwapOptions, run_swap
+from memeswap.inference.samples import crop_face
 from tests.inference.media.skin_error import skin_blotchiness, skin_delta_e
 
 TEMPLATE = "dramatic-zoom"  # 48 frames of 480x480, a zoom on a face: every pixel changes
@@ -56,7 +56,7 @@ def job(tmp_path_factory, group, analyser, swapper, compiled_builtins, human_che
 
 def memeswap_swap(folder: Path, output: str) -> list[np.ndarray]:
     env = {**os.environ, "MEMESWAP_DATA_DIR": str(folder / "data")}
-    result = subprocess.run([sys.executable, "-m", "bot", "swap", "selfie.png", "-t", TEMPLATE, "-o", output],
+    result = subprocess.run([sys.executable, "-m", "memeswap", "swap", "selfie.png", "-t", TEMPLATE, "-o", output],
                             cwd=folder, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     return list(read_frames(folder / output))

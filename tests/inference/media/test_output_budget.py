@@ -12,8 +12,8 @@ import cv2
 import pytest
 from PIL import Image
 
-from inference.media.decode import read_frames
-from inference.samples import crop_face
+from memeswap.inference.media.decode import read_frames
+from memeswap.inference.samples import crop_face
 
 TEMPLATE = "deal-with-it"  # 30 frames of 480x480
 
@@ -28,7 +28,7 @@ def workspace(tmp_path_factory, group) -> Path:
 
 def memeswap_swap(folder: Path, output: str, *options: str) -> str:
     env = {**os.environ, "MEMESWAP_DATA_DIR": str(folder / "data")}
-    result = subprocess.run([sys.executable, "-m", "bot", "swap", "selfie.png", "-t", TEMPLATE, "-o", output,
+    result = subprocess.run([sys.executable, "-m", "memeswap", "swap", "selfie.png", "-t", TEMPLATE, "-o", output,
                              *options], cwd=folder, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     return result.stdout

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from inference.media.sampling import SpreadSample
+from memeswap.inference.media.sampling import SpreadSample
 
 
 def offered(count: int, samples: int, rng: random.Random | None = None) -> SpreadSample[int]:

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from inference.errors import InputError
-from inference.models.fetch import ModelDownloadError, fetch_model
-from inference.models.registry import ModelSpec, ModelStatus, ModelStore
+from memeswap.inference.errors import InputError
+from memeswap.inference.models.fetch import ModelDownloadError, fetch_model
+from memeswap.inference.models.registry import ModelSpec, ModelStatus, ModelStore
 from tests.model_specs import make_spec
 
 PAYLOAD_BYTES = 600_000

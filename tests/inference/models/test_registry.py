@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from inference.errors import InputError
-from inference.models.registry import (
+from memeswap.inference.errors import InputError
+from memeswap.inference.models.registry import (
     KNOWN_MODELS,
     ModelSpec,
     ModelStatus,

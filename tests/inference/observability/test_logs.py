@@ -2,11 +2,11 @@ import io
 import json
 import logging
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
-from inference.observability.logs import JsonLogFormatter, configure_logging
+from memeswap.inference.observability.logs import JsonLogFormatter, configure_logging
 
 
 @pytest.fixture(autouse=True)
@@ -49,8 +49,8 @@ def test_json_lines_have_the_base_keys():
     assert first["level"] == "INFO"
     assert first["logger"] == "memeswap.test.base"
     ts = datetime.fromisoformat(first["ts"])
-    assert ts.utcoffset() == timezone.utc.utcoffset(None)
-    assert abs((datetime.now(timezone.utc) - ts).total_seconds()) < 60
+    assert ts.utcoffset() == UTC.utcoffset(None)
+    assert abs((datetime.now(UTC) - ts).total_seconds()) < 60
     assert second["level"] == "WARNING"
 
 

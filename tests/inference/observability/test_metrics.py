@@ -4,7 +4,7 @@ import math
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from inference.observability.metrics import JobMetrics
+from memeswap.inference.observability.metrics import JobMetrics
 
 
 def samples(metrics: JobMetrics) -> dict[tuple[str, frozenset], float]:
@@ -89,12 +89,12 @@ def test_raising_read_gives_nan_and_logs_once(caplog):
         return 2
 
     m.track_queue_depth(read)
-    with caplog.at_level(logging.DEBUG, logger="inference.observability.metrics"):
+    with caplog.at_level(logging.DEBUG, logger="memeswap.inference.observability.metrics"):
         for _ in range(3):
             s = samples(m)
             assert math.isnan(s[key("memeswap_queue_depth", role="bot")])
             assert s[key("memeswap_jobs_total", role="bot", outcome="succeeded", reason="ok")] == 1
-    failures = [r for r in caplog.records if r.name == "inference.observability.metrics"]
+    failures = [r for r in caplog.records if r.name == "memeswap.inference.observability.metrics"]
     assert len(failures) == 1
     assert failures[0].levelno == logging.DEBUG
     healthy[0] = True

@@ -1,8 +1,8 @@
 import asyncio
 import json
 
-from inference.observability.metrics import JobMetrics
-from inference.observability.ops_server import OpsServer
+from memeswap.inference.observability.metrics import JobMetrics
+from memeswap.inference.observability.ops_server import OpsServer
 
 
 async def healthy() -> dict:

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from inference.quality.contact_sheet import (
+from memeswap.inference.quality.contact_sheet import (
     SheetPick,
     keep_frames,
     picks_from_tracks,
@@ -10,9 +10,9 @@ from inference.quality.contact_sheet import (
     sheet_layout,
     spread_picks,
 )
-from inference.quality.head_turn import rotate_points
-from inference.templates.compile import TemplateTracks
-from inference.templates.tracks import FaceTrack
+from memeswap.inference.quality.head_turn import rotate_points
+from memeswap.inference.templates.compile import TemplateTracks
+from memeswap.inference.templates.tracks import FaceTrack
 
 
 def _track(points: np.ndarray, frames: int, turned: dict[int, float], lost: set[int]) -> FaceTrack:

@@ -5,13 +5,13 @@ template (occluders, sharpness, seam, lighting)."""
 import numpy as np
 import pytest
 
-from inference.faces import mesh
-from inference.media.decode import read_frames
-from inference.media.encode import encode_frames
-from inference.quality import metrics
-from inference.quality.contact_sheet import media_frames
-from inference.quality.corpus import CORPUS_VERSION, FRAMES, Corpus
-from inference.quality.regions import face_hull_mask, face_width
+from memeswap.inference.faces import mesh
+from memeswap.inference.media.decode import read_frames
+from memeswap.inference.media.encode import encode_frames
+from memeswap.inference.quality import metrics
+from memeswap.inference.quality.contact_sheet import media_frames
+from memeswap.inference.quality.corpus import CORPUS_VERSION, FRAMES, Corpus
+from memeswap.inference.quality.regions import face_hull_mask, face_width
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
-from inference.quality import metrics
-from inference.quality.corpus import load_portraits
-from inference.quality.regions import face_hull_mask, face_width
-from inference.quality.synthetic import draw_hand, shift_skin_tone, side_light
+from memeswap.inference.quality import metrics
+from memeswap.inference.quality.corpus import load_portraits
+from memeswap.inference.quality.regions import face_hull_mask, face_width
+from memeswap.inference.quality.synthetic import draw_hand, shift_skin_tone, side_light
 
 
 @pytest.fixture(scope="module")

@@ -11,18 +11,18 @@ import pytest
 import skimage.color
 import skimage.data
 
-from inference.errors import InputError
-from inference.media.decode import read_frames
-from inference.media.limits import MediaLimits
-from inference.safety.nsfw import (
+from memeswap.inference.errors import InputError
+from memeswap.inference.media.decode import read_frames
+from memeswap.inference.media.limits import MediaLimits
+from memeswap.inference.safety.nsfw import (
     DEFAULT_BLOCKED,
     NUDENET_LABELS,
     Detection,
     NsfwContentError,
     NsfwScreen,
 )
-from inference.samples import group_photo_path
-from inference.templates.library import builtin_templates_dir
+from memeswap.inference.samples import group_photo_path
+from memeswap.inference.templates.library import builtin_templates_dir
 
 ASTRONAUT_FACE = (175, 70, 270, 178)  # x0, y0, x1, y1; MediaPipe finds 179, 69, 271, 177
 

@@ -7,9 +7,9 @@ import cv2
 import numpy as np
 import pytest
 
-from inference.errors import InputError
-from inference.faces.face import Face
-from inference.safety.protected_faces import (
+from memeswap.inference.errors import InputError
+from memeswap.inference.faces.face import Face
+from memeswap.inference.safety.protected_faces import (
     SAME_PERSON_DISTANCE,
     SELFIE_MESSAGE,
     TEMPLATE_MESSAGE,
@@ -21,8 +21,8 @@ from inference.safety.protected_faces import (
     descriptor_to_bytes,
     face_distance,
 )
-from inference.safety.template_faces import TemplateFaces
-from inference.samples import crop_face
+from memeswap.inference.safety.template_faces import TemplateFaces
+from memeswap.inference.samples import crop_face
 
 TEMPLATE = "dramatic-zoom"
 ASTRONAUT_LABEL = "our CEO (the astronaut)"

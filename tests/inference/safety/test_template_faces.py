@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from inference.errors import DeadlineExceededError
-from inference.media.limits import Deadline
-from inference.safety.protected_faces import DESCRIPTOR_SIZE
-from inference.safety.template_faces import TemplateFaces
+from memeswap.inference.errors import DeadlineExceededError
+from memeswap.inference.media.limits import Deadline
+from memeswap.inference.safety.protected_faces import DESCRIPTOR_SIZE
+from memeswap.inference.safety.template_faces import TemplateFaces
 
 
 class GivingUpDescriptor:

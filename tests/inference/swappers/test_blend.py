@@ -1,7 +1,7 @@
 import numpy as np
 
-from inference.faces.skin import SkinTone
-from inference.swappers.blend import relight
+from memeswap.inference.faces.skin import SkinTone
+from memeswap.inference.swappers.blend import relight
 
 
 def test_colour_variations_shrink_with_the_faces_colour():
@@ -22,7 +22,7 @@ def test_colour_variations_shrink_with_the_faces_colour():
 def test_a_mask_that_fills_its_box_is_feathered_at_the_boxs_edge():
     """A face's coverage box is cut tight around the face: the feather must still fall to
     nothing at the box's edge, or the paste shows a hard seam there."""
-    from inference.swappers.blend import feathered_alpha
+    from memeswap.inference.swappers.blend import feathered_alpha
 
     alpha = feathered_alpha(np.ones((60, 50), np.uint8), feather=8.0)
     assert alpha[30, 25] > 0.99

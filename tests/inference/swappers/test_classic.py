@@ -4,10 +4,10 @@ import cv2
 import numpy as np
 import pytest
 
-from inference.errors import InputError
-from inference.faces import mesh
-from inference.faces.face import Face
-from inference.samples import crop_face
+from memeswap.inference.errors import InputError
+from memeswap.inference.faces import mesh
+from memeswap.inference.faces.face import Face
+from memeswap.inference.samples import crop_face
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +145,8 @@ def test_the_templates_mouth_drives_whatever_the_selfies_does(swapper, source, t
 
 def test_selfie_proportions_carry_over(swapper, source, target):
     moved = source.shape.apply(target.landmarks)
-    ratio = lambda p: np.linalg.norm(p[61, :2] - p[291, :2]) / np.linalg.norm(p[468, :2] - p[473, :2])
+    def ratio(p):
+        return np.linalg.norm(p[61, :2] - p[291, :2]) / np.linalg.norm(p[468, :2] - p[473, :2])
     assert abs(ratio(moved) - ratio(source.points)) < abs(ratio(target.landmarks) - ratio(source.points))
     assert np.allclose(moved[list(mesh.FACE_OVAL)], target.landmarks[list(mesh.FACE_OVAL)])
 
@@ -231,7 +232,8 @@ def test_the_selfies_own_side_light_stays_behind(swapper, analyser, selfie_image
     lit = side_lit(selfie_image, face)
     lit_face = max(analyser.analyse(lit), key=lambda f: f.area)
     out = swapper.swap([astronaut], [[target]], source_of(swapper, analyser, lit))[0]
-    left_right = lambda pair: pair[0] - pair[1]
+    def left_right(pair):
+        return pair[0] - pair[1]
     selfie_lr = left_right(cheek_lightness(lit, lit_face))
     template_lr, out_lr = left_right(cheek_lightness(astronaut, target)), left_right(cheek_lightness(out, target))
     assert abs(selfie_lr - template_lr) > 15
@@ -259,7 +261,8 @@ def test_a_hair_strand_across_the_selfie_is_not_carried(swapper, analyser, selfi
     clean_out = swapper.swap([astronaut], [[target]], source_of(swapper, analyser, selfie_image))[0]
     strand_out = swapper.swap([astronaut], [[target]], source_of(swapper, analyser, strands))[0]
     oval = polygon_mask(astronaut.shape, target.landmarks[list(mesh.FACE_OVAL), :2])
-    darkest = lambda image: float(np.percentile(lab_of(image)[..., 0][oval], 2))
+    def darkest(image):
+        return float(np.percentile(lab_of(image)[..., 0][oval], 2))
     assert darkest(strand_out) > darkest(clean_out) - 6  # no dark streaks beyond the face's own darks
 
 
@@ -268,9 +271,9 @@ def test_an_out_of_focus_face_is_swapped_at_half_size_to_the_same_look(swapper, 
     """A template face the compile found blurred (sigma 3 px) is swapped in a half-size copy
     of its surroundings: seen at its own focus it looks as the full-size swap does, and the
     swap still lands on the face (not beside it)."""
-    from inference.faces.face import FaceFrame, face_region
-    from inference.faces.light import FaceLight
-    from inference.swappers import classic
+    from memeswap.inference.faces.face import FaceFrame, face_region
+    from memeswap.inference.faces.light import FaceLight
+    from memeswap.inference.swappers import classic
 
     warped_on = []
     build = classic.build_mesh_warp

@@ -14,15 +14,15 @@ import cv2
 import numpy as np
 import pytest
 
-from inference import pipeline
-from inference.faces.analyser import CountingAnalyser
-from inference.faces import mesh
-from inference.media.decode import read_frames
-from inference.media.encode import StreamingEncoder
-from inference.media.limits import MediaLimits
-from inference.pipeline import SwapOptions, run_swap
-from inference.samples import crop_face, group_photo_path
-from inference.templates.library import TemplateLibrary
+from memeswap.inference import pipeline
+from memeswap.inference.faces import mesh
+from memeswap.inference.faces.analyser import CountingAnalyser
+from memeswap.inference.media.decode import read_frames
+from memeswap.inference.media.encode import StreamingEncoder
+from memeswap.inference.media.limits import MediaLimits
+from memeswap.inference.pipeline import SwapOptions, run_swap
+from memeswap.inference.samples import crop_face, group_photo_path
+from memeswap.inference.templates.library import TemplateLibrary
 from tests.inference.occluded_templates import fringe_over, hand_passing, microphone_held, write_template
 
 KEPT = 4  # levels: an output pixel this close to the template's is the template's
@@ -136,8 +136,8 @@ def test_a_hand_in_front_of_the_face_stays_in_front(hand_template, ad_hoc_librar
 
 def test_a_hand_the_hand_model_misses_is_found_by_what_changes(hand_template, tmp_path, analyser, track_cache,
                                                                selfie, swapper, human_check):
-    from inference.faces.occluders import HandFinder
-    from inference.templates.face_frames import FaceFrameAnalysis
+    from memeswap.inference.faces.occluders import HandFinder
+    from memeswap.inference.templates.face_frames import FaceFrameAnalysis
 
     class NoHands(HandFinder):
         """A hand model that never sees a hand (a drawn one, or one it misses)."""
@@ -202,7 +202,7 @@ def test_memeswap_swap_keeps_the_hand_in_front(hand_template, tmp_path, selfie):
     path, masks = hand_template
     cv2.imwrite(str(tmp_path / "selfie.png"), selfie[:, :, ::-1])
     env = {**os.environ, "MEMESWAP_DATA_DIR": str(tmp_path / "data")}
-    result = subprocess.run([sys.executable, "-m", "bot", "swap", "selfie.png", "-t", str(path), "-o", "out.mp4"],
+    result = subprocess.run([sys.executable, "-m", "memeswap", "swap", "selfie.png", "-t", str(path), "-o", "out.mp4"],
                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     outputs = list(read_frames(tmp_path / "out.mp4"))
@@ -313,28 +313,25 @@ def test_a_sharp_clean_template_is_neither_blurred_nor_grained(compiled_builtins
     assert np.array_equal(composited[0][clear], plain[clear])
 
 
-def test_a_job_runs_no_hand_or_segmentation_model_and_analyses_only_the_selfie(selfie, analyser, swapper, human_check,
-                                                                               ad_hoc_library, compiled_builtins):
-    from mediapipe.python.solutions import hands, selfie_segmentation
+def test_a_job_runs_no_hand_model_and_analyses_only_the_selfie(selfie, analyser, swapper, human_check,
+                                                               ad_hoc_library, compiled_builtins):
+    from memeswap.inference.faces.hand_landmarks import HandLandmarker
 
-    calls = {"hands": 0, "segmentation": 0}
+    calls = {"hands": 0}
+    find = HandLandmarker.find
 
-    def counted(kind, method):
-        def process(self, image):
-            calls[kind] += 1
-            return method(self, image)
-        return process
+    def counted(self, image):
+        calls["hands"] += 1
+        return find(self, image)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(hands.Hands, "process", counted("hands", hands.Hands.process))
-        patch.setattr(selfie_segmentation.SelfieSegmentation, "process",
-                      counted("segmentation", selfie_segmentation.SelfieSegmentation.process))
+        patch.setattr(HandLandmarker, "find", counted)
         compiled = ad_hoc_library.ad_hoc(compiled_builtins("shake").template.media_path)  # compile: looks for hands
         at_compile = dict(calls)
         counting = CountingAnalyser(analyser)
         run_swap(selfie, compiled, counting, swapper, human_check=human_check)
     assert at_compile["hands"] >= compiled.tracks.frame_count
-    assert calls == at_compile  # the job itself: no hand model, no segmentation
+    assert calls == at_compile  # the job itself: no hand model
     assert counting.calls == 1  # and the face analyser on the selfie only
 
 
@@ -343,8 +340,8 @@ def test_the_learned_swappers_paste_back_gets_the_same_masks_and_pose_rule(hand_
                                                                           human_check):
     """inswapper's paste-back (here a stand-in graph that tints the whole aligned crop) is
     composited the same way: the hand stays in front, the far-turned face is left alone."""
-    from inference.faces.arcface import ArcFaceEmbedder
-    from inference.swappers.inswapper import InSwapper
+    from memeswap.inference.faces.arcface import ArcFaceEmbedder
+    from memeswap.inference.swappers.inswapper import InSwapper
     from tests.onnx_graphs import make_arcface, make_inswapper
 
     embedder = ArcFaceEmbedder(make_arcface(tmp_path / "w600k_r50.onnx"), providers="cpu")

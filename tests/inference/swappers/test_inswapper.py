@@ -7,15 +7,15 @@ import numpy as np
 import onnx
 import pytest
 
-from inference.errors import InputError, NoFaceError
-from inference.faces import mesh
-from inference.faces.arcface import ArcFaceEmbedder, estimate_norm
-from inference.faces.face import Face
-from inference.media.decode import read_frames
-from inference.media.limits import MediaLimits
-from inference.onnx_graph import make_batch_symbolic
-from inference.samples import crop_face
-from inference.swappers.inswapper import InSwapper
+from memeswap.inference.errors import InputError, NoFaceError
+from memeswap.inference.faces import mesh
+from memeswap.inference.faces.arcface import ArcFaceEmbedder, estimate_norm
+from memeswap.inference.faces.face import Face
+from memeswap.inference.media.decode import read_frames
+from memeswap.inference.media.limits import MediaLimits
+from memeswap.inference.onnx_graph import make_batch_symbolic
+from memeswap.inference.samples import crop_face
+from memeswap.inference.swappers.inswapper import InSwapper
 from tests.onnx_graphs import emap_matrix, make_arcface, make_inswapper, tint_weight
 
 

@@ -1,6 +1,6 @@
 import numpy as np
 
-from inference.swappers.source_cache import PreparedSources
+from memeswap.inference.swappers.source_cache import PreparedSources
 
 
 def test_a_selfie_is_prepared_once_and_again_when_it_or_its_face_changes():
@@ -26,7 +26,7 @@ def test_a_selfie_is_prepared_once_and_again_when_it_or_its_face_changes():
 
 
 def test_the_classic_swapper_prepares_a_selfie_once(swapper, analyser, group):
-    from inference.samples import crop_face
+    from memeswap.inference.samples import crop_face
 
     image, faces = group
     selfie = crop_face(image, faces[2])

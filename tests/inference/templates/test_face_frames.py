@@ -4,12 +4,12 @@ import cv2
 import numpy as np
 import pytest
 
-from inference.faces.face import VISIBLE_SIDE, face_region
-from inference.faces.occluders import HandFinder, hand_mask
-from inference.media.decode import read_frames
-from inference.templates.face_frames import FaceFrameAnalysis
-from inference.templates.library import builtin_templates_dir
-from inference.templates.tracks import FaceTrack
+from memeswap.inference.faces.face import VISIBLE_SIDE, face_region
+from memeswap.inference.faces.occluders import HandFinder, hand_mask
+from memeswap.inference.media.decode import read_frames
+from memeswap.inference.templates.face_frames import FaceFrameAnalysis
+from memeswap.inference.templates.library import builtin_templates_dir
+from memeswap.inference.templates.tracks import FaceTrack
 
 BUILTINS = sorted(p.name for p in builtin_templates_dir().iterdir() if (p / "manifest.json").is_file())
 
@@ -28,7 +28,7 @@ def test_a_compiled_track_carries_pose_blur_grain_and_what_is_seen(compiled_buil
 
 
 def test_the_per_frame_arrays_survive_the_cache(compiled_builtins, analyser, track_cache):
-    from inference.templates.compile import media_hash
+    from memeswap.inference.templates.compile import media_hash
 
     compiled = compiled_builtins("shake")
     loaded = track_cache.load(media_hash(compiled.template.media_path), analyser.version)
@@ -41,7 +41,7 @@ def test_a_compiled_face_carries_its_light_as_measured_on_its_frame(compiled_bui
     """The swap reads the template face's light from the cache: it is what `FaceLight`
     measures on that frame, less what the compile found in front of the face (the
     fringe; the grown `visible` mask stands in for it here), the shading as float16."""
-    from inference.faces.light import SHADING_GRID, FaceLight
+    from memeswap.inference.faces.light import SHADING_GRID, FaceLight
 
     compiled = compiled_builtins("dramatic-zoom")
     track = compiled.tracks.tracks[0]

@@ -4,17 +4,17 @@ import cv2
 import numpy as np
 import pytest
 
-from inference.errors import DeadlineExceededError, InputError, LimitExceededError, NoFaceError
-from inference.faces.analyser import CountingAnalyser
-from inference.faces.human_check import HumanFaceCheck
-from inference.media.decode import probe_media, read_frames
-from inference.media.encode import encode_frames
-from inference.media.limits import Deadline, MediaLimits
-from inference.media.sampling import SCREENED_FRAMES
-from inference.templates.compile import TrackCache, analyse_frames
-from inference.templates.library import TemplateLibrary
-from inference.templates.manifest import NAME_PATTERN
-from inference.templates.tracks import SAME_FACE, face_affinity
+from memeswap.inference.errors import DeadlineExceededError, InputError, LimitExceededError, NoFaceError
+from memeswap.inference.faces.analyser import CountingAnalyser
+from memeswap.inference.faces.human_check import HumanFaceCheck
+from memeswap.inference.media.decode import probe_media, read_frames
+from memeswap.inference.media.encode import encode_frames
+from memeswap.inference.media.limits import Deadline, MediaLimits
+from memeswap.inference.media.sampling import SCREENED_FRAMES
+from memeswap.inference.templates.compile import TrackCache, analyse_frames
+from memeswap.inference.templates.library import TemplateLibrary
+from memeswap.inference.templates.manifest import NAME_PATTERN
+from memeswap.inference.templates.tracks import SAME_FACE, face_affinity
 
 
 def builtin_frames(name: str, library: TemplateLibrary) -> tuple[list[np.ndarray], float]:
@@ -137,7 +137,7 @@ class Refused(Exception):
 def test_add_decodes_once_and_screens_frames_spread_over_what_was_decoded(tmp_path, library, monkeypatch, lie):
     """A clip of 120 frames that says it lasts half a second: the screen still sees frames
     from all over it (frame i is grey level 2i), and the file is decoded once."""
-    from inference.templates import library as library_module
+    from memeswap.inference.templates import library as library_module
     from tests.hostile_media import declare_short, mp4_of
 
     frames = [np.full((64, 96, 3), 2 * i, np.uint8) for i in range(120)]

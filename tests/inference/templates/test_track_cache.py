@@ -5,8 +5,8 @@ import os
 
 import numpy as np
 
-from inference.templates.compile import TemplateTracks, TrackCache
-from inference.templates.tracks import FaceTrack
+from memeswap.inference.templates.compile import TemplateTracks, TrackCache
+from memeswap.inference.templates.tracks import FaceTrack
 
 
 def tracks(frames: int) -> TemplateTracks:

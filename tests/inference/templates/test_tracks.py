@@ -1,8 +1,8 @@
 import numpy as np
 
-from inference.faces import mesh
-from inference.faces.face import Face
-from inference.templates.tracks import FaceTrack, link_faces, smooth_track
+from memeswap.inference.faces import mesh
+from memeswap.inference.faces.face import Face
+from memeswap.inference.templates.tracks import FaceTrack, link_faces, smooth_track
 
 RNG = np.random.default_rng(7)
 SHAPE = RNG.normal(size=(478, 3)).astype(np.float32) * 30

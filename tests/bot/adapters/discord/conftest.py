@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.adapters.discord.client import DiscordAdapter
-from bot.components import Components
-from bot.services import BotServices, open_services
-from bot.settings import Settings
+from memeswap.bot.adapters.discord.client import DiscordAdapter
+from memeswap.bot.assembly import open_services
+from memeswap.bot.services import BotServices
+from memeswap.bot.settings import Settings
+from memeswap.inference.meme_maker import MemeMaker
 from tests.fakes.discord_api import FakeDiscord
 
 GUILD, OTHER_GUILD = 1001 << 22, 1002 << 22
@@ -31,7 +32,7 @@ class DiscordWorld:
 
 
 @pytest.fixture
-def discord_bot(tmp_path: Path, components: Components):
+def discord_bot(tmp_path: Path, maker: MemeMaker):
     """`async with discord_bot(fake_options, **settings) as world:` a guild (tier 0) and
     another (tier 2), each with a channel; the bot connected and its commands synced. The fake's
     origin is a loopback origin the bot downloads from (`download_loopback_origins` adds more)."""
@@ -48,7 +49,7 @@ def discord_bot(tmp_path: Path, components: Components):
                                 ops_port=0, download_loopback_origins=origins,
                                 **{"discord_cooldown_s": 0, **overrides})
             with fake.patch_client():
-                async with open_services(settings, components=components) as services:
+                async with open_services(settings, maker=maker) as services:
                     adapter = DiscordAdapter(services)
                     async with adapter.running():
                         await adapter.bot.tree.sync()  # explicit, as `memeswap discord sync` does

@@ -13,15 +13,16 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from bot.core.requesters import Requester, Scope
-from bot.store.models import CustomTemplate, SavedFace
-from inference.jobs.blobs import BlobNotFoundError
-from inference.jobs.contract import Failed, Succeeded, SwapJob
-from inference.media.decode import read_frames
-from inference.media.encode import encode_frames
+from memeswap.bot.core.requesters import Requester, Scope
+from memeswap.bot.store.models import CustomTemplate, SavedFace
+from memeswap.inference.jobs.blobs import BlobNotFoundError
+from memeswap.inference.jobs.contract import Failed, Succeeded, SwapJob
+from memeswap.inference.media.decode import read_frames
+from memeswap.inference.media.encode import encode_frames
 from tests.bot.adapters.conftest import template_frames
 from tests.bot.adapters.discord.conftest import GUILD, OTHER_GUILD, TIMEOUT, DiscordWorld, final_response
 from tests.fakes.discord_api import MIB, PERM_MANAGE_GUILD, FakeDiscord
+
 
 def decode(data: bytes, suffix: str = ".gif") -> list[np.ndarray]:
     with tempfile.TemporaryDirectory() as folder:

@@ -52,7 +52,7 @@ def test_a_listed_host_on_another_port_is_not_looked_up_and_a_site_local_one_not
     assert RESOLVER_REFUSAL in refusals[1], refusals
 
 
-def test_proxies_named_in_the_environment_are_never_used(discord_bot, selfie_jpeg, small_gif, monkeypatch):
+def test_proxies_named_in_the_environment_are_never_used(discord_bot, selfie_jpeg, small_gif, monkeypatch):  # noqa: F811
     """A proxy would connect wherever it is asked, past every check: the selfie is fetched
     straight from Discord's (loopback) CDN, and the proxy hears nothing."""
     async def main():

@@ -8,11 +8,11 @@ import asyncio
 
 import pytest
 
-from inference.jobs.blobs import BlobNotFoundError
-from inference.jobs.contract import SwapJob
-from inference.jobs.redis_blobs import RedisBlobStore
-from inference.jobs.redis_engine import RedisStreamsEngine
-from inference.jobs.redis_protocol import StreamKeys
+from memeswap.inference.jobs.blobs import BlobNotFoundError
+from memeswap.inference.jobs.contract import SwapJob
+from memeswap.inference.jobs.redis_blobs import RedisBlobStore
+from memeswap.inference.jobs.redis_engine import RedisStreamsEngine
+from memeswap.inference.jobs.redis_protocol import StreamKeys
 from tests.bot.adapters.conftest import JobGate
 from tests.bot.adapters.discord.conftest import GUILD
 from tests.bot.adapters.discord.test_commands import TIMEOUT, final_response

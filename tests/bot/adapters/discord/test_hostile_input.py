@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.core.requesters import Requester, Scope
-from inference.media.encode import encode_frames
+from memeswap.bot.core.requesters import Requester, Scope
+from memeswap.inference.media.encode import encode_frames
 from tests.bot.adapters.conftest import template_frames
 from tests.bot.adapters.discord.conftest import GUILD, DiscordWorld, final_response
 from tests.fakes.discord_api import MIB, PERM_MANAGE_GUILD

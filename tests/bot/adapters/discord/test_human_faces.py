@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.store.models import CustomTemplate, SavedFace
-from inference.media.encode import encode_frames
+from memeswap.bot.store.models import CustomTemplate, SavedFace
+from memeswap.inference.media.encode import encode_frames
 from tests.bot.adapters.conftest import jpeg
 from tests.bot.adapters.discord.conftest import GUILD
 from tests.bot.adapters.discord.test_commands import count_rows, final_response

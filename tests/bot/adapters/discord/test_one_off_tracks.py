@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from inference.media.encode import encode_frames
+from memeswap.inference.media.encode import encode_frames
 from tests.bot.adapters.conftest import template_frames
 from tests.bot.adapters.discord.conftest import GUILD
 from tests.bot.adapters.discord.test_commands import final_response

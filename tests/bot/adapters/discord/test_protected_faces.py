@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.core.protection import ProtectedFaceList
-from bot.core.requesters import Requester, Scope
-from inference.safety.protected_faces import DlibFaceDescriptor
+from memeswap.bot.core.protection import ProtectedFaceList
+from memeswap.bot.core.requesters import Requester, Scope
+from memeswap.inference.safety.protected_faces import DlibFaceDescriptor
 from tests.bot.adapters.conftest import jpeg
 from tests.bot.adapters.discord.conftest import GUILD
 from tests.bot.adapters.discord.test_commands import final_response

@@ -9,8 +9,8 @@ import json
 
 from sqlalchemy import select, update
 
-from bot.core.requesters import Requester, Scope
-from bot.store.models import CustomTemplate
+from memeswap.bot.core.requesters import Requester, Scope
+from memeswap.bot.store.models import CustomTemplate
 from tests.bot.adapters.discord.conftest import GUILD
 from tests.bot.adapters.discord.test_commands import final_response
 from tests.fakes.discord_api import PERM_MANAGE_GUILD

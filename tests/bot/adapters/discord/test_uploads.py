@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 
-from bot.core.requesters import Scope
+from memeswap.bot.core.requesters import Scope
 from tests.bot.adapters.discord.conftest import GUILD, final_response
 from tests.bot.adapters.discord.test_hostile_input import swap_into_links
 from tests.fakes.discord_api import MIB, PERM_MANAGE_GUILD

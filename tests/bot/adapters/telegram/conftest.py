@@ -10,19 +10,20 @@ from pathlib import Path
 
 import pytest
 
-from bot.adapters.telegram.application import TelegramAdapter
-from bot.components import Components
-from bot.services import BotServices, open_services
-from bot.settings import Settings
-from inference.media.decode import read_frames
-from inference.media.encode import encode_frames
+from memeswap.bot.adapters.telegram.application import TelegramAdapter
+from memeswap.bot.assembly import open_services
+from memeswap.bot.services import BotServices
+from memeswap.bot.settings import Settings
+from memeswap.inference.media.decode import read_frames
+from memeswap.inference.media.encode import encode_frames
+from memeswap.inference.meme_maker import MemeMaker
 from tests.fakes.telegram_api import FakeTelegram
 
 TOKEN = "123456:TEST-TOKEN"
 
 
 @pytest.fixture
-def telegram_bot(tmp_path: Path, components: Components):
+def telegram_bot(tmp_path: Path, maker: MemeMaker):
     """`async with telegram_bot(**settings) as (fake, services):` a running bot and its Telegram.
 
     `before_start=lambda fake: ...` prepares the fake before the bot logs in (a fault at start)."""
@@ -34,7 +35,7 @@ def telegram_bot(tmp_path: Path, components: Components):
             settings = Settings(_env_file=None, data_dir=tmp_path / "data", telegram_token=TOKEN,
                                 telegram_api_url=fake.base_url, telegram_file_url=fake.base_file_url,
                                 ops_port=0, **overrides)
-            async with open_services(settings, components=components) as services:
+            async with open_services(settings, maker=maker) as services:
                 if before_start is not None:
                     before_start(fake)
                 async with TelegramAdapter(services, poll_timeout_s=1).running():

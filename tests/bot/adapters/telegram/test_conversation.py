@@ -12,11 +12,11 @@ import pytest
 from sqlalchemy import func, select
 from telegram import Bot
 
-from bot.adapters.telegram.delivery import MemeDelivery, SentMemes, reply_address
-from bot.store.models import CustomTemplate, SavedFace, UsageEvent
-from inference.jobs.blobs import BlobNotFoundError
-from inference.jobs.contract import Failed, Succeeded, SwapJob
-from inference.media.decode import read_frames
+from memeswap.bot.adapters.telegram.delivery import MemeDelivery, SentMemes, reply_address
+from memeswap.bot.store.models import CustomTemplate, SavedFace, UsageEvent
+from memeswap.inference.jobs.blobs import BlobNotFoundError
+from memeswap.inference.jobs.contract import Failed, Succeeded, SwapJob
+from memeswap.inference.media.decode import read_frames
 from tests.bot.adapters.conftest import template_frames
 from tests.bot.adapters.telegram.conftest import TOKEN
 from tests.fakes.telegram_api import FakeTelegram

@@ -54,7 +54,7 @@ def test_forget_stops_a_queued_and_a_running_swap_and_no_meme_follows(telegram_b
 def test_a_forget_during_a_face_save_or_a_swaps_checks_wins(telegram_bot, selfie_jpeg, tmp_path):
     """/forget while the face of a /face photo is still being analysed, or while a tap's
     selfie is still being checked: nothing is saved, nothing is queued, and each says why."""
-    from bot.store.models import SavedFace
+    from memeswap.bot.store.models import SavedFace
     from tests.bot.adapters.conftest import FaceCheckGate
     from tests.bot.adapters.telegram.test_conversation import count_rows
 

@@ -10,9 +10,9 @@ import time
 import cv2
 import pytest
 
-from bot.core.requesters import GLOBAL, Requester
-from bot.store.models import CustomTemplate
-from inference.samples import crop_face
+from memeswap.bot.core.requesters import GLOBAL, Requester
+from memeswap.bot.store.models import CustomTemplate
+from memeswap.inference.samples import crop_face
 from tests.bot.adapters.telegram.test_conversation import bot_message, count_rows, replying_to
 from tests.hostile_media import decode_cost_gif, late_face_clip, long_video
 

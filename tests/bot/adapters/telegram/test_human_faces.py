@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.store.models import SavedFace
+from memeswap.bot.store.models import SavedFace
 from tests.bot.adapters.conftest import jpeg
 from tests.bot.adapters.telegram.test_conversation import bot_message, count_rows, replying_to
 

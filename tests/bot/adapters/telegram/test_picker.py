@@ -1,7 +1,7 @@
 """The template keyboard: pages, callback data within 64 bytes, and data this bot did not make."""
 
-from bot.adapters.telegram import picker
-from bot.core.templates import TemplateInfo
+from memeswap.bot.adapters.telegram import picker
+from memeswap.bot.core.templates import TemplateInfo
 
 
 def infos(count: int, scope: str = "global", builtin: bool = True) -> list[TemplateInfo]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.core.protection import ProtectedFaceList
-from bot.core.requesters import Requester, Scope
-from inference.safety.protected_faces import DlibFaceDescriptor
+from memeswap.bot.core.protection import ProtectedFaceList
+from memeswap.bot.core.requesters import Requester, Scope
+from memeswap.inference.safety.protected_faces import DlibFaceDescriptor
 from tests.bot.adapters.telegram.test_conversation import bot_message, buttons, replying_to, sent, with_text
 
 GROUP = -100700
@@ -15,7 +15,7 @@ GROUP = -100700
 def test_a_face_saved_in_private_is_refused_in_a_group_that_protects_it(telegram_bot, selfie_jpeg, analyser):
     async def main():
         async with telegram_bot() as (fake, services):
-            alice, admin = fake.user(7, "Alice"), fake.user(8, "Ada")
+            alice, _admin = fake.user(7, "Alice"), fake.user(8, "Ada")
             private = fake.private_chat(alice)
             fake.send_photo(private, alice, selfie_jpeg, caption="/face")
             await bot_message(fake, 7, with_text("saved your face"))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 
-from bot.core.requesters import Requester
+from memeswap.bot.core.requesters import Requester
 from tests.bot.adapters.telegram.test_conversation import bot_message, replying_to
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.store.models import CustomTemplate
+from memeswap.bot.store.models import CustomTemplate
 from tests.bot.adapters.telegram.test_conversation import bot_message, count_rows, replying_to, sent
 
 NOT_A_CLIP = "⚠️ That file isn't a GIF or a video. Send a GIF or video with the caption /addtemplate NAME."

@@ -1,4 +1,4 @@
-"""A real swap job through the in-process engine: selfie in, animation out, by reference."""
+"""A real swap job through `MemeMaker.job_runner` and the in-process engine: selfie in, animation out, by reference."""
 
 import asyncio
 import io
@@ -7,19 +7,19 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from inference.jobs.blobs import LocalBlobStore
-from inference.jobs.contract import SwapJob, new_job_id
-from inference.jobs.in_process import InProcessEngine
-from inference.jobs.swap_runner import make_swap_runner
-from inference.media.limits import MediaLimits
-from inference.samples import crop_face
+from memeswap.inference.jobs.blobs import LocalBlobStore
+from memeswap.inference.jobs.contract import SwapJob, new_job_id
+from memeswap.inference.jobs.in_process import InProcessEngine
+from memeswap.inference.media.limits import MediaLimits
+from memeswap.inference.meme_maker import MemeMaker
+from memeswap.inference.samples import crop_face
 
 
 def test_a_swap_job_runs_through_the_engine(tmp_path, group, analyser, swapper, library):
     image, faces = group
     blobs = LocalBlobStore(tmp_path / "blobs")
     selfie_ref = blobs.put(cv2.imencode(".png", crop_face(image, faces[2])[:, :, ::-1])[1].tobytes(), 600)
-    runner = make_swap_runner(analyser, swapper, library, MediaLimits(), blobs)
+    runner = MemeMaker(analyser, swapper, library, MediaLimits()).job_runner(blobs)
 
     async def scenario():
         async with InProcessEngine(runner, blobs, workers=1) as engine:
@@ -41,7 +41,7 @@ def test_two_workers_share_one_analyser_safely(tmp_path, group, analyser, swappe
     blobs = LocalBlobStore(tmp_path / "blobs")
     refs = [blobs.put(cv2.imencode(".png", crop_face(image, faces[i])[:, :, ::-1])[1].tobytes(), 600)
             for i in (0, 2, 3, 5)]
-    runner = make_swap_runner(analyser, swapper, library, MediaLimits(), blobs)
+    runner = MemeMaker(analyser, swapper, library, MediaLimits()).job_runner(blobs)
 
     async def scenario():
         async with InProcessEngine(runner, blobs, workers=2, per_user_concurrency=4) as engine:
@@ -59,7 +59,7 @@ def test_two_workers_share_one_analyser_safely(tmp_path, group, analyser, swappe
 def test_a_selfie_without_a_face_fails_with_the_users_message(tmp_path, analyser, swapper, library):
     blobs = LocalBlobStore(tmp_path / "blobs")
     blank = cv2.imencode(".png", np.full((200, 200, 3), 180, np.uint8))[1].tobytes()
-    runner = make_swap_runner(analyser, swapper, library, MediaLimits(), blobs)
+    runner = MemeMaker(analyser, swapper, library, MediaLimits()).job_runner(blobs)
 
     async def scenario():
         async with InProcessEngine(runner, blobs, workers=1) as engine:

@@ -1,4 +1,5 @@
-"""Choosing the swapper: `auto` takes the learned one only when its model files verify."""
+"""The composition root: choosing the swapper, the enhancer and the analyser from settings, and the one
+`MemeMaker` every kind of process swaps through."""
 
 import logging
 from pathlib import Path
@@ -6,16 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.components import build_swapper
-from bot.settings import Settings
-from inference.errors import InputError
-from inference.media.decode import read_frames
-from inference.media.encode import encode_frames
-from inference.models.registry import ModelStore
-from inference.pipeline import SwapOptions, run_swap
-from inference.samples import crop_face
-from inference.swappers.classic import ClassicSwapper
-from inference.swappers.inswapper import InSwapper
+from memeswap.bot.assembly import build_swapper
+from memeswap.bot.settings import Settings
+from memeswap.inference.errors import InputError
+from memeswap.inference.media.decode import read_frames
+from memeswap.inference.media.encode import encode_frames
+from memeswap.inference.models.registry import ModelStore
+from memeswap.inference.pipeline import SwapOptions, run_swap
+from memeswap.inference.samples import crop_face
+from memeswap.inference.swappers.classic import ClassicSwapper
+from memeswap.inference.swappers.inswapper import InSwapper
 from tests.model_specs import spec_for
 from tests.onnx_graphs import make_arcface, make_inswapper
 
@@ -29,18 +30,18 @@ def tiny_model_store(folder: Path) -> ModelStore:
 
 
 def test_auto_falls_back_to_classic_with_one_log_line(tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="memeswap.components")
+    caplog.set_level(logging.INFO, logger="memeswap.assembly")
     swapper = build_swapper(Settings(swapper="auto"), ModelStore(tmp_path))
     assert isinstance(swapper, ClassicSwapper)
-    lines = [r.getMessage() for r in caplog.records if r.name == "memeswap.components"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "memeswap.assembly"]
     assert len(lines) == 1 and lines[0].startswith("swapper: classic") and "inswapper_128" in lines[0]
 
 
 def test_auto_takes_the_learned_swapper_when_its_models_verify(tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="memeswap.components")
+    caplog.set_level(logging.INFO, logger="memeswap.assembly")
     swapper = build_swapper(Settings(swapper="auto", onnx_provider="cpu"), tiny_model_store(tmp_path))
     assert isinstance(swapper, InSwapper)
-    assert [r.getMessage() for r in caplog.records if r.name == "memeswap.components"][0].startswith(
+    assert [r.getMessage() for r in caplog.records if r.name == "memeswap.assembly"][0].startswith(
         "swapper: inswapper")
 
 
@@ -84,7 +85,7 @@ def test_the_learned_path_runs_a_whole_job_batched(tmp_path, group, analyser, co
 
 
 def test_the_enhancer_is_off_by_default_and_needs_its_model(tmp_path):
-    from bot.components import build_enhancer
+    from memeswap.bot.assembly import build_enhancer
 
     assert build_enhancer(Settings(), ModelStore(tmp_path)) is None
     with pytest.raises(InputError, match="memeswap models fetch GFPGANv1.4"):
@@ -92,7 +93,7 @@ def test_the_enhancer_is_off_by_default_and_needs_its_model(tmp_path):
 
 
 def test_the_enhancer_runs_after_the_swap(tmp_path, group, analyser, swapper, compiled_builtins, human_check):
-    from bot.components import build_enhancer
+    from memeswap.bot.assembly import build_enhancer
     from tests.onnx_graphs import make_face_restorer
 
     make_face_restorer(tmp_path / "GFPGANv1.4.onnx", mode="brighten")
@@ -128,9 +129,9 @@ def tiny_pack_store(folder: Path, astronaut: np.ndarray, analyser) -> ModelStore
 
 
 def test_analyser_follows_the_swapper_and_the_pack(tmp_path, astronaut, analyser):
-    from bot.components import build_analyser
-    from inference.faces.insightface_analyser import InsightFaceAnalyser
-    from inference.faces.mediapipe_analyser import MediaPipeAnalyser
+    from memeswap.bot.assembly import build_analyser
+    from memeswap.inference.faces.insightface_analyser import InsightFaceAnalyser
+    from memeswap.inference.faces.mediapipe_analyser import MediaPipeAnalyser
 
     store = tiny_pack_store(tmp_path, astronaut, analyser)
     learned = build_swapper(Settings(swapper="inswapper", onnx_provider="cpu"), store)
@@ -146,9 +147,9 @@ def test_scrfd_pack_compiles_templates_and_feeds_the_learned_swapper(tmp_path, a
     """SCRFD tracks carry the five keypoints inswapper needs; the selfie embedding comes from the pack."""
     import cv2
 
-    from bot.components import build_analyser
-    from inference.templates.compile import TrackCache
-    from inference.templates.library import TemplateLibrary
+    from memeswap.bot.assembly import build_analyser
+    from memeswap.inference.templates.compile import TrackCache
+    from memeswap.inference.templates.library import TemplateLibrary
 
     store = tiny_pack_store(tmp_path, astronaut, analyser)
     settings = Settings(onnx_provider="cpu")
@@ -163,3 +164,75 @@ def test_scrfd_pack_compiles_templates_and_feeds_the_learned_swapper(tmp_path, a
     assert track.kps.shape == (1, 5, 2) and track.landmarks.shape == (1, 106, 3)
     result = run_swap(astronaut, compiled, pack, swapper, SwapOptions(format="webp"), human_check=library.human_check)
     assert result.media.frame_count == 1
+
+
+class RecordingSwapper:
+    """The real swapper, counting the frames of every batch it is handed."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.batches: list[int] = []
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+    def swap(self, frames, targets, source):
+        self.batches.append(len(frames))
+        return self.inner.swap(frames, targets, source)
+
+
+def test_the_enhancer_and_the_batch_size_reach_a_job_run_by_the_worker(tmp_path, group, redis_url, redis_prefix):
+    """`memeswap worker`'s own assembly (`build_meme_maker`, `build_worker`) on real Redis: the
+    job's frames reach the swapper 16 at a time (MEMESWAP_SWAP_BATCH_SIZE, once capped at 8),
+    and the enhancer set by MEMESWAP_ENHANCER brightens its faces (it once ran for the CLI only)."""
+    import asyncio
+    import dataclasses
+    import io
+
+    import cv2
+    from PIL import Image
+
+    from memeswap.bot.assembly import build_blob_store, build_meme_maker, build_worker
+    from memeswap.inference.jobs.contract import Succeeded, SwapJob
+    from memeswap.inference.jobs.redis_engine import RedisStreamsEngine
+    from memeswap.inference.jobs.redis_protocol import StreamKeys
+    from tests.inference.jobs.engine_harness import collect
+    from tests.onnx_graphs import make_face_restorer
+
+    (tmp_path / "models").mkdir()
+    make_face_restorer(tmp_path / "models" / "GFPGANv1.4.onnx", mode="brighten")
+    settings = Settings(redis_url=redis_url, redis_prefix=redis_prefix, data_dir=tmp_path / "data",
+                        models_dir=tmp_path / "models", swapper="classic", enhancer=True, enhancer_blend=1.0,
+                        onnx_provider="cpu", swap_batch_size=16)
+    maker = build_meme_maker(settings)
+    recording = RecordingSwapper(maker.swapper)
+    maker = dataclasses.replace(maker, swapper=recording)
+    blobs = build_blob_store(settings)
+    image, faces = group
+    selfie = crop_face(image, faces[2])
+    selfie_ref = blobs.put(cv2.imencode(".png", selfie[:, :, ::-1])[1].tobytes(), 600)
+
+    async def scenario():
+        worker = build_worker(settings, maker, blobs)
+        stop = asyncio.Event()
+        running = asyncio.create_task(worker.run(stop))
+        engine = RedisStreamsEngine.from_url(redis_url, "shard-assembly", keys=StreamKeys(redis_prefix))
+        async with engine:
+            job = SwapJob(job_id="assembly-1", user_key="test:1", selfie_ref=selfie_ref, template="bounce",
+                          format="webp")
+            await engine.submit(job)
+            events = await collect(engine, job.job_id, timeout=240)
+        stop.set()
+        await running
+        return events[-1]
+
+    final = asyncio.run(scenario())
+    assert isinstance(final, Succeeded)
+    frames = maker.compile("bounce").tracks.frame_count
+    assert recording.batches[0] == 16 and sum(recording.batches) == frames
+    plain = dataclasses.replace(maker, enhancer=None).make(selfie, maker.compile("bounce"), "webp")
+    first = [np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).astype(int)
+             for data in (plain.media.data, blobs.get(final.result_ref))]
+    x0, y0, x1, y1 = maker.compile("bounce").tracks.faces_at(0)[0].box.astype(int)
+    centre = (slice((y0 + y1) // 2 - 10, (y0 + y1) // 2 + 10), slice((x0 + x1) // 2 - 10, (x0 + x1) // 2 + 10))
+    assert first[1][centre].mean() > first[0][centre].mean() + 10  # the brightening restorer ran

@@ -1,0 +1,235 @@
+"""The composition root: every kind of memeswap process (the command line, `memeswap serve`,
+`memeswap worker`) is assembled here from one `Settings`, and nowhere else.
+
+- `build_meme_maker`: the models and the template library, as one `MemeMaker`, which the
+  command line, the in-process engine and the worker all swap through.
+- `build_blob_store`, `build_engine`, `build_worker`: the job service. `MEMESWAP_REDIS_URL`
+  is the one switch: unset, jobs run in a thread pool inside the bot's own process and
+  blobs live in the data folder; set, jobs go through Redis Streams to worker processes,
+  blobs live in Redis where every host can read them, and a bot shard loads no model.
+- `open_services`: the store and the `bot.core` use cases a chat adapter holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import logging
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from memeswap.bot.core.faces import SavedFaces
+from memeswap.bot.core.forgetting import ForgetMarks
+from memeswap.bot.core.heavy_work import HeavyWork
+from memeswap.bot.core.protection import ProtectedFaceList
+from memeswap.bot.core.swaps import Swaps
+from memeswap.bot.core.templates import CustomTemplates, ScopeCaps
+from memeswap.bot.core.usage import SwapQuota
+from memeswap.bot.services import BotServices
+from memeswap.bot.settings import Settings
+from memeswap.bot.store.database import UNREACHABLE, Database, unreachable
+from memeswap.inference.errors import InputError
+from memeswap.inference.faces.analyser import FaceAnalyser
+from memeswap.inference.faces.mediapipe_analyser import MediaPipeAnalyser
+from memeswap.inference.jobs.blobs import BlobStore, LocalBlobStore, swept
+from memeswap.inference.jobs.contract import InferenceEngine
+from memeswap.inference.jobs.in_process import InProcessEngine
+from memeswap.inference.jobs.redis_blobs import RedisBlobStore
+from memeswap.inference.jobs.redis_engine import RedisStreamsEngine, UnfollowedFinal
+from memeswap.inference.jobs.redis_protocol import StreamKeys
+from memeswap.inference.jobs.redis_worker import StreamWorker
+from memeswap.inference.meme_maker import MemeMaker
+from memeswap.inference.models.registry import USABLE_STATUSES, ModelStore
+from memeswap.inference.observability.metrics import JobMetrics
+from memeswap.inference.pipeline import AI_LABEL
+from memeswap.inference.safety.protected_faces import DlibFaceDescriptor
+from memeswap.inference.swappers.base import Swapper
+from memeswap.inference.swappers.classic import ClassicSwapper
+from memeswap.inference.templates.compile import TrackCache
+from memeswap.inference.templates.library import TemplateLibrary
+
+if TYPE_CHECKING:
+    from memeswap.inference.enhancers.gfpgan import FaceEnhancer
+
+log = logging.getLogger("memeswap.assembly")
+
+LEARNED_SWAPPER_MODELS = ("inswapper_128", "w600k_r50")
+DETECTOR_PACK_MODELS = ("det_10g", "2d106det", "w600k_r50")
+
+
+def build_swapper(settings: Settings, store: ModelStore) -> Swapper:
+    """The swapper `settings.swapper` asks for; `auto` takes the learned one when its models verify."""
+    if settings.swapper == "classic":
+        return ClassicSwapper(settings.max_selfie_yaw_degrees, tone_balance=settings.skin_tone_balance)
+    if settings.swapper == "auto":
+        missing = [n for n in LEARNED_SWAPPER_MODELS if store.status(n) not in USABLE_STATUSES]
+        if missing:
+            log.info("swapper: classic (the learned swapper needs %s in %s; see `memeswap models list`)",
+                     ", ".join(missing), store.folder)
+            return ClassicSwapper(settings.max_selfie_yaw_degrees, tone_balance=settings.skin_tone_balance)
+    from memeswap.inference.faces.arcface import ArcFaceEmbedder
+    from memeswap.inference.swappers.inswapper import InSwapper
+
+    swapper_path, recogniser_path = (store.require(n) for n in LEARNED_SWAPPER_MODELS)
+    log.info("swapper: inswapper (%s, %s)", swapper_path.name, recogniser_path.name)
+    embedder = ArcFaceEmbedder(recogniser_path, providers=settings.onnx_provider)
+    return InSwapper(swapper_path, embedder, providers=settings.onnx_provider,
+                     batch_size=settings.swap_batch_size, mouth_mask=settings.mouth_mask)
+
+
+def build_enhancer(settings: Settings, store: ModelStore) -> FaceEnhancer | None:
+    """The optional face-restoration stage, off unless `MEMESWAP_ENHANCER=true`."""
+    if not settings.enhancer:
+        return None
+    from memeswap.inference.enhancers.gfpgan import FaceEnhancer
+
+    path = store.require("GFPGANv1.4")
+    log.info("enhancer: %s, blend %.2f", path.name, settings.enhancer_blend)
+    return FaceEnhancer(path, providers=settings.onnx_provider, blend=settings.enhancer_blend)
+
+
+def build_analyser(settings: Settings, store: ModelStore, swapper: Swapper) -> FaceAnalyser:
+    """MediaPipe (478-point mesh, embedded) unless the learned swapper runs and the SCRFD
+    pack verifies; the classic swapper needs MediaPipe's dense mesh, so it always gets it."""
+    wanted = settings.analyser
+    installed = importlib.util.find_spec("insightface") is not None
+    if wanted == "auto":
+        pack = all(store.status(n) in USABLE_STATUSES for n in DETECTOR_PACK_MODELS)
+        wanted = "insightface" if swapper.name == "inswapper" and pack and installed else "mediapipe"
+    if wanted == "insightface" and not installed:
+        raise InputError("MEMESWAP_ANALYSER=insightface needs the insightface package: "
+                         "pip install 'memeswap[learned]'", code="settings")
+    if wanted == "insightface":
+        if swapper.name == "classic":
+            raise InputError("the classic swapper needs the MediaPipe analyser's dense mesh; "
+                             "set MEMESWAP_ANALYSER=mediapipe or use the learned swapper")
+        from memeswap.inference.faces.insightface_analyser import InsightFaceAnalyser
+
+        detector, landmarks, recogniser = (store.require(n) for n in DETECTOR_PACK_MODELS)
+        log.info("analyser: insightface (%s, %s, %s)", detector.name, landmarks.name, recogniser.name)
+        return InsightFaceAnalyser(detector, landmarks, recogniser, providers=settings.onnx_provider)
+    return MediaPipeAnalyser()
+
+
+def build_meme_maker(settings: Settings, swaps: bool = True) -> MemeMaker:
+    """The models and the library this process swaps with, loaded once.
+
+    `swaps=False`: a bot shard on Redis, which looks at faces (saved selfies, added
+    templates) but leaves the swapping to workers, so its swapper's and enhancer's models
+    are never loaded."""
+    limits = settings.media_limits()
+    store = ModelStore(settings.models_dir)
+    swapper = build_swapper(settings, store)
+    if swaps:
+        swapper.prepare()
+    analyser = build_analyser(settings, store, swapper)
+    cache = TrackCache(settings.cache_dir, settings.track_cache_bytes)
+    library = TemplateLibrary(settings.templates_dir, cache, analyser, limits)
+    enhancer = build_enhancer(settings, store) if swaps else None
+    if enhancer is not None:
+        enhancer.prepare()
+    return MemeMaker(analyser, swapper, library, limits, enhancer, label=AI_LABEL if settings.label_outputs else None,
+                     badge=settings.badge(), batch_size=settings.swap_batch_size)
+
+
+def build_blob_store(settings: Settings) -> BlobStore:
+    if settings.redis_url is None:
+        return LocalBlobStore(settings.blobs_dir)
+    return RedisBlobStore.from_url(settings.redis_url.get_secret_value(), prefix=settings.redis_prefix,
+                                   max_blob_bytes=settings.max_blob_bytes,
+                                   max_total_bytes=settings.max_blob_store_bytes)
+
+
+def _limits(settings: Settings) -> dict:
+    return {"max_queue": settings.job_queue_max, "per_user_concurrency": settings.per_user_jobs,
+            "per_user_rate": (settings.per_user_jobs_per_minute, settings.per_user_burst),
+            "default_deadline_s": settings.job_deadline_s}
+
+
+def build_engine(settings: Settings, blobs: BlobStore, metrics: JobMetrics | None = None,
+                 maker: MemeMaker | None = None, **overrides) -> InferenceEngine:
+    """The engine a bot shard submits to. In-process, it needs the models (`maker`, built
+    here when not given); on Redis, a shard loads none."""
+    options = {**_limits(settings), "metrics": metrics, **overrides}
+    if settings.redis_url is not None:
+        options.pop("workers", None)  # workers are separate processes
+        return RedisStreamsEngine.from_url(settings.redis_url.get_secret_value(), settings.shard_name,
+                                           keys=StreamKeys(settings.redis_prefix), retain_s=settings.result_ttl_s,
+                                           **options)
+    run_job = (maker or build_meme_maker(settings)).job_runner(blobs)
+    options.setdefault("workers", settings.job_workers)
+    return InProcessEngine(run_job, blobs, result_ttl_s=settings.result_ttl_s, **options)
+
+
+def build_worker(settings: Settings, maker: MemeMaker, blobs: BlobStore,
+                 metrics: JobMetrics | None = None) -> StreamWorker:
+    from redis.asyncio import Redis
+
+    if settings.redis_url is None:
+        raise ValueError("memeswap worker needs MEMESWAP_REDIS_URL (the bot runs jobs itself without Redis)")
+    return StreamWorker(Redis.from_url(settings.redis_url.get_secret_value()), maker.job_runner(blobs), blobs,
+                        StreamKeys(settings.redis_prefix), heartbeat_s=settings.worker_heartbeat_s,
+                        stale_after_s=settings.worker_stale_after_s, max_deliveries=settings.worker_max_deliveries,
+                        result_ttl_s=settings.result_ttl_s, retain_s=settings.result_ttl_s,
+                        metrics=metrics or JobMetrics(role="worker"))
+
+
+def open_database(settings: Settings) -> Database:
+    if settings.database_url is not None:
+        return Database(settings.database_url.get_secret_value())
+    return Database.for_data_dir(settings.data_dir)
+
+
+@contextlib.asynccontextmanager
+async def open_services(settings: Settings, maker: MemeMaker | None = None,
+                        engine: InferenceEngine | None = None,
+                        on_unfollowed_final: UnfollowedFinal | None = None,
+                        metrics: JobMetrics | None = None) -> AsyncIterator[BotServices]:
+    """Migrate the store, start the engine, remove half-added templates, sweep expired blobs
+    (now and every `MEMESWAP_BLOB_SWEEP_INTERVAL_S`); close all on exit.
+
+    `maker` (the models) is built here unless given; a test passes the one it has.
+    `on_unfollowed_final` posts results of jobs that a previous run of this shard started
+    (Redis only: in-process jobs end with their process). `metrics`: the engine's, when the
+    caller serves them before the services are up.
+    """
+    database = open_database(settings)
+    try:
+        try:
+            await database.migrate()
+        except UNREACHABLE as error:
+            raise unreachable(error) from None
+        if maker is None:
+            maker = await asyncio.to_thread(build_meme_maker, settings, settings.redis_url is None)
+        blobs = build_blob_store(settings)
+        engine = engine or build_engine(settings, blobs, metrics or JobMetrics(role="bot"), maker)
+        if on_unfollowed_final is not None and isinstance(engine, RedisStreamsEngine):
+            engine.on_unfollowed_final = on_unfollowed_final
+        heavy_work = HeavyWork(settings.heavy_work_threads, settings.heavy_work_deadline_s, settings.heavy_work_queue_s)
+        protected = ProtectedFaceList(database, DlibFaceDescriptor(), maker.analyser, maker.limits,
+                                      heavy_work=heavy_work)
+        forget_marks = ForgetMarks()
+        templates = CustomTemplates(
+            database, maker.library,
+            caps=ScopeCaps(settings.templates_per_scope, settings.template_bytes_per_scope),
+            nsfw=settings.nsfw_screen(), protected=protected, heavy_work=heavy_work, forget_marks=forget_marks)
+        faces = SavedFaces(database, maker.analyser, maker.limits, settings.saved_faces_per_user,
+                           protected, max_yaw_degrees=settings.max_selfie_yaw_degrees
+                           if maker.swapper.name == "classic" else None,
+                           human_check=maker.library.human_check, heavy_work=heavy_work,
+                           forget_marks=forget_marks)
+        quota = SwapQuota(database, settings.swaps_per_user_per_day)
+        swaps = Swaps(engine, blobs, templates, faces, quota, forget_marks=forget_marks)
+        removed = await templates.reconcile()
+        if removed:
+            log.warning("removed %d template folder(s) left by adds that did not finish", removed)
+        async with swept(blobs, settings.blob_sweep_interval_s):
+            await engine.start()
+            try:
+                yield BotServices(settings, database, blobs, engine, templates, faces, swaps, forget_marks)
+            finally:
+                heavy_work.close()
+                await engine.close()
+    finally:
+        await database.close()

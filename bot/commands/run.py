@@ -1,0 +1,76 @@
+"""The long-running processes: `memeswap serve` (the chat bot), `memeswap worker` (swap jobs
+from Redis) and `memeswap discord sync`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Optional
+
+import typer
+
+from memeswap.bot.commands.state import out, state_of
+from memeswap.inference.errors import InputError
+
+app = typer.Typer()
+discord_app = typer.Typer(no_args_is_help=True, help="Discord: sync the slash commands.")
+
+
+@app.command()
+def worker(ctx: typer.Context) -> None:
+    """Run a swap worker for the Redis job queue (needs MEMESWAP_REDIS_URL)."""
+    import asyncio
+
+    from redis import Redis
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import RedisError
+
+    from memeswap.bot.assembly import build_blob_store, build_worker
+    from memeswap.bot.ops import run_worker
+
+    state = state_of(ctx)
+    settings = state.settings
+    if settings.redis_url is None:
+        raise InputError("memeswap worker needs MEMESWAP_REDIS_URL; without Redis the bot runs jobs itself")
+    try:  # before loading any model: a wrong URL should not cost a minute of start-up
+        with Redis.from_url(settings.redis_url.get_secret_value(), socket_connect_timeout=5) as probe:
+            probe.ping()
+    except RedisError as error:
+        raise InputError(f"cannot reach Redis (MEMESWAP_REDIS_URL): {error}") from None
+    logging.getLogger().setLevel(logging.DEBUG if state.verbose else logging.INFO)
+    try:
+        asyncio.run(run_worker(settings, lambda metrics: build_worker(settings, state.maker,
+                                                                       build_blob_store(settings), metrics)))
+    except RedisConnectionError as error:
+        raise InputError(f"lost the connection to Redis (MEMESWAP_REDIS_URL): {error}") from None
+
+
+@app.command()
+def serve(ctx: typer.Context) -> None:
+    """Run the chat bot: Telegram when MEMESWAP_TELEGRAM_TOKEN is set, Discord when
+    MEMESWAP_DISCORD_TOKEN is (both in one process when both are)."""
+    import asyncio
+
+    from memeswap.bot.serve import check_tokens
+    from memeswap.bot.serve import serve as run_adapters
+
+    state = state_of(ctx)
+    check_tokens(state.settings)
+    logging.getLogger().setLevel(logging.DEBUG if state.verbose else logging.INFO)
+    asyncio.run(run_adapters(state.settings))
+
+
+@discord_app.command("sync")
+def discord_sync(ctx: typer.Context,
+                 guild: Annotated[Optional[int], typer.Option(help="Sync to this server only (shows at once).")] = None
+                 ) -> None:
+    """Create or update the bot's slash commands with Discord (not done at start: Discord
+    caps command creates per day). Global by default; changes take up to an hour to show."""
+    import asyncio
+
+    from memeswap.bot.adapters.discord.client import sync_commands
+
+    names = asyncio.run(sync_commands(state_of(ctx).settings, guild))
+    where = f"server {guild}" if guild is not None else "all servers"
+    out.print(f"synced {len(names)} commands to {where}: {', '.join(sorted(names))}", highlight=False)
+
+

@@ -1,0 +1,3 @@
+from memeswap.bot.cli import main
+
+main()

@@ -1,0 +1,36 @@
+"""The wheel installs one import name, memeswap.*, and nothing else at the top level."""
+
+import os
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FOLDERS = ("bot", "inference", "templates")
+
+
+def test_every_package_folder_is_listed_under_memeswap():
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {"memeswap"}
+    for folder in FOLDERS:
+        for path, dirs, files in os.walk(ROOT / folder):
+            dirs[:] = [d for d in dirs if d != "__pycache__"]
+            if "__init__.py" in files:
+                found.add("memeswap." + ".".join(Path(path).relative_to(ROOT).parts))
+    assert listed == found
+
+
+def test_the_wheel_holds_only_memeswap(tmp_path):
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                            "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr
+    (wheel,) = tmp_path.glob("memeswap-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    tops = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
+    assert tops == {"memeswap"}
+    assert "memeswap/templates/builtin/deal-with-it/template.mp4" in names or any(
+        n.startswith("memeswap/templates/builtin/deal-with-it/") for n in names)
+    assert "memeswap/bot/store/migrations/script.py.mako" in names
+    assert not any("make_templates" in name for name in names)
