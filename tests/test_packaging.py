@@ -17,7 +17,8 @@ def test_every_package_folder_is_listed_under_memeswap():
     for folder in FOLDERS:
         for path, dirs, files in os.walk(ROOT / folder):
             dirs[:] = [d for d in dirs if d != "__pycache__"]
-            if "__init__.py" in files:
+            if any(name.endswith(".py") for name in files):
+                assert "__init__.py" in files, f"{path} holds modules but no __init__.py"
                 found.add("memeswap." + ".".join(Path(path).relative_to(ROOT).parts))
     assert listed == found
 
