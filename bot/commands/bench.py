@@ -19,6 +19,8 @@ def bench(ctx: typer.Context,
           as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
           template: Annotated[str, typer.Option("--template", "-t")] = "dramatic-zoom",
           quality: Annotated[bool, typer.Option("--quality", help="Score swaps on the realism corpus.")] = False,
+          startup: Annotated[bool, typer.Option("--startup", help="Install size and command start-up times.")]
+          = False,
           case: Annotated[Optional[list[str]], typer.Option("--case", help="With --quality: only these cases.")]
           = None,
           sheets: Annotated[Optional[Path], typer.Option("--sheets", help="With --quality: a contact sheet per case "
@@ -33,6 +35,15 @@ def bench(ctx: typer.Context,
           ) -> None:
     """Time a swap job against a bare transcode and per-frame analysis; with --load, the job
     service under N concurrent submitters; with --quality, swap quality on the realism corpus."""
+    if startup:
+        from memeswap.bot.startup_benchmark import format_startup_report, run_startup_benchmark
+
+        report = run_startup_benchmark()
+        if as_json:
+            print(json.dumps(report))
+        else:
+            out.print(format_startup_report(report), highlight=False)
+        return
     state = state_of(ctx)
     if quality:
         if load is not None:
