@@ -2,7 +2,6 @@
 and w600k_r50: every graph goes through insightface's real router, SCRFD decoding, NMS,
 landmark crop and ArcFace alignment."""
 
-import logging
 from pathlib import Path
 
 import numpy as np
@@ -141,12 +140,12 @@ def test_landmarks_and_embeddings(tmp_path, t1, models):
     assert similarity[~np.eye(4, dtype=bool)].max() < 0.999  # different faces differ
 
 
-def test_router_output_goes_to_the_debug_log(tmp_path, t1, models, capsys, caplog):
+def test_loading_the_pack_prints_nothing(tmp_path, t1, models, capsys):
+    """insightface's router reports with print() (0.7 did on every model); none of it may
+    reach stdout, which `--json` output shares."""
     detector = encode(tmp_path / "det_10g.onnx", t1.shape, T1_FACES[:1])
-    with caplog.at_level(logging.DEBUG, logger="memeswap.onnx"):
-        analyser_for(detector, models)
+    analyser_for(detector, models)
     assert capsys.readouterr().out == ""
-    assert any("Applied providers" in r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG)
 
 
 def test_graphs_of_the_wrong_kind_are_refused(tmp_path, t1, models):
