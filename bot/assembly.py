@@ -45,7 +45,7 @@ from memeswap.inference.observability.metrics import JobMetrics
 from memeswap.inference.pipeline import AI_LABEL
 from memeswap.inference.safety.protected_faces import DlibFaceDescriptor
 from memeswap.inference.swappers.base import Swapper
-from memeswap.inference.swappers.classic import ClassicSwapper
+from memeswap.inference.swappers.registry import SWAPPERS, swapper_class
 from memeswap.inference.templates.compile import TrackCache
 from memeswap.inference.templates.library import TemplateLibrary
 
@@ -54,28 +54,26 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("memeswap.assembly")
 
-LEARNED_SWAPPER_MODELS = ("inswapper_128", "w600k_r50")
 DETECTOR_PACK_MODELS = ("det_10g", "2d106det", "w600k_r50")
 
 
 def build_swapper(settings: Settings, store: ModelStore) -> Swapper:
-    """The swapper `settings.swapper` asks for; `auto` takes the learned one when its models verify."""
-    if settings.swapper == "classic":
-        return ClassicSwapper(settings.max_selfie_yaw_degrees, tone_balance=settings.skin_tone_balance)
-    if settings.swapper == "auto":
-        missing = [n for n in LEARNED_SWAPPER_MODELS if store.status(n) not in USABLE_STATUSES]
-        if missing:
-            log.info("swapper: classic (the learned swapper needs %s in %s; see `memeswap models list`)",
-                     ", ".join(missing), store.folder)
-            return ClassicSwapper(settings.max_selfie_yaw_degrees, tone_balance=settings.skin_tone_balance)
-    from memeswap.inference.faces.arcface import ArcFaceEmbedder
-    from memeswap.inference.swappers.inswapper import InSwapper
-
-    swapper_path, recogniser_path = (store.require(n) for n in LEARNED_SWAPPER_MODELS)
-    log.info("swapper: inswapper (%s, %s)", swapper_path.name, recogniser_path.name)
-    embedder = ArcFaceEmbedder(recogniser_path, providers=settings.onnx_provider)
-    return InSwapper(swapper_path, embedder, providers=settings.onnx_provider,
-                     batch_size=settings.swap_batch_size, mouth_mask=settings.mouth_mask)
+    """The swapper `settings.swapper` names (`inference.swappers.registry`); `auto` takes the
+    first one whose models all verify, and one log line says which and why."""
+    name, passed_over = settings.swapper, []
+    if name == "auto":
+        for candidate in SWAPPERS:
+            missing = [m for m in swapper_class(candidate).required_models if store.status(m) not in USABLE_STATUSES]
+            if not missing:
+                name = candidate
+                break
+            passed_over.append(f"the {candidate} swapper needs {', '.join(missing)}")
+    kind = swapper_class(name)
+    models = {model: store.require(model) for model in kind.required_models}
+    used = f" ({', '.join(path.name for path in models.values())})" if models else ""
+    skipped = f" ({'; '.join(passed_over)} in {store.folder}; see `memeswap models list`)" if passed_over else ""
+    log.info("swapper: %s%s%s", name, used, skipped)
+    return kind.from_models(settings.swapper_config(), models)
 
 
 def build_enhancer(settings: Settings, store: ModelStore) -> FaceEnhancer | None:

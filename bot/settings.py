@@ -11,6 +11,8 @@ from memeswap.bot.safe_download import parsed_origin
 from memeswap.inference.media.badge import BadgeStyle
 from memeswap.inference.media.limits import MediaLimits
 from memeswap.inference.safety.nsfw import DEFAULT_BLOCKED, NUDENET_LABELS, NsfwScreen
+from memeswap.inference.swappers.base import SwapperConfig
+from memeswap.inference.swappers.registry import SWAPPERS
 
 
 class Settings(BaseSettings):
@@ -59,7 +61,7 @@ class Settings(BaseSettings):
     saved_faces_per_user: int = Field(default=5, ge=1)
     templates_per_scope: int = Field(default=50, ge=0)
     template_bytes_per_scope: int = Field(default=200 * 1024 * 1024, ge=0)
-    swapper: Literal["auto", "classic", "inswapper"] = "auto"
+    swapper: str = "auto"  # auto or a name from inference.swappers.registry
     analyser: Literal["auto", "mediapipe", "insightface"] = "auto"
     onnx_provider: Literal["auto", "tensorrt", "cuda", "cpu"] = "auto"
     swap_batch_size: int = 16
@@ -130,6 +132,13 @@ class Settings(BaseSettings):
 
     # Operator mistakes here are one clear line at start-up, not a failure deep inside a
     # job. The messages never repeat the value: URLs may hold passwords.
+    @field_validator("swapper")
+    @classmethod
+    def _known_swapper(cls, name: str) -> str:
+        if name != "auto" and name not in SWAPPERS:
+            raise ValueError(f"choose auto or one of {', '.join(SWAPPERS)}")
+        return name
+
     @field_validator("redis_url")
     @classmethod
     def _redis_scheme(cls, url: SecretStr | None) -> SecretStr | None:
@@ -191,6 +200,10 @@ class Settings(BaseSettings):
     def nsfw_screen(self) -> NsfwScreen | None:
         """Not loaded yet (`prepare()` does that, once, where it is used)."""
         return NsfwScreen(self.nsfw_threshold, self.nsfw_blocked) if self.nsfw_screening else None
+
+    def swapper_config(self) -> SwapperConfig:
+        return SwapperConfig(self.max_selfie_yaw_degrees, self.skin_tone_balance, self.onnx_provider,
+                             self.swap_batch_size, self.mouth_mask)
 
     def media_limits(self) -> MediaLimits:
         return MediaLimits(

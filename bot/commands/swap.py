@@ -23,6 +23,7 @@ from memeswap.bot.commands.state import (
     state_of,
 )
 from memeswap.inference.errors import InputError
+from memeswap.inference.swappers.registry import SWAPPERS
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -33,10 +34,7 @@ if TYPE_CHECKING:
 app = typer.Typer()
 
 
-class SwapperChoice(str, Enum):
-    auto = "auto"
-    classic = "classic"
-    inswapper = "inswapper"
+SwapperChoice = Enum("SwapperChoice", {name: name for name in ("auto", *SWAPPERS)}, type=str)  # type: ignore[misc]
 
 
 def _run_job(state: CliState, selfie_image, template: CompiledTemplate, fmt: str, max_bytes: Optional[int],
@@ -66,7 +64,7 @@ def swap(
     max_bytes: Annotated[Optional[int], typer.Option("--max-bytes", min=1, help="Byte budget for the output.")] = None,
     face: Annotated[str, typer.Option("--face", help="Template faces to swap: all, largest or a number.")] = "all",
     swapper: Annotated[Optional[SwapperChoice], typer.Option(
-        "--swapper", help="classic, inswapper, or auto (inswapper when its models verify).")] = None,
+        "--swapper", help="A swapper's name, or auto (the first whose models verify).")] = None,
 ) -> None:
     """Swap the face in SELFIE into every frame of a template."""
     state = state_of(ctx)

@@ -1,9 +1,24 @@
-from collections.abc import Sequence
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
 from memeswap.inference.faces.face import Face
+
+
+@dataclass(frozen=True)
+class SwapperConfig:
+    """What the settings say about swapping, for whichever swapper is built."""
+
+    max_selfie_yaw_degrees: float = 30.0  # a selfie turned further is refused (the classic swapper)
+    tone_balance: float = 0.8  # 1 keeps the selfie's skin tone, 0 takes the template's
+    onnx_provider: str = "auto"
+    batch_size: int = 16  # most faces per model call (learned swappers)
+    mouth_mask: bool = False
 
 
 class Swapper(Protocol):
@@ -16,6 +31,11 @@ class Swapper(Protocol):
     """
 
     name: str
+    required_models: tuple[str, ...]  # names in the model store (`memeswap models list`); () for none
+
+    @classmethod
+    def from_models(cls, config: SwapperConfig, models: Mapping[str, Path]) -> Swapper:
+        """Built from the settings and the verified paths of `required_models`."""
 
     def prepare(self) -> None:
         """Load models; called once per worker."""

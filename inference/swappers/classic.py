@@ -17,11 +17,14 @@ The mouth's decision depends on the template frame alone, so it does not flip be
 frames with the selfie's shape.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -41,6 +44,7 @@ from memeswap.inference.faces.skin import (
     to_lab,
     to_rgb,
 )
+from memeswap.inference.swappers.base import SwapperConfig
 from memeswap.inference.swappers.blend import carry_tone_around, feathered_alpha, relight, tone_target
 from memeswap.inference.swappers.mesh_warp import build_mesh_warp, signed_areas
 from memeswap.inference.swappers.shape_transfer import ShapeTransfer
@@ -81,6 +85,11 @@ class ExpressionPlan:
 
 class ClassicSwapper:
     name = "classic"
+    required_models: tuple[str, ...] = ()
+
+    @classmethod
+    def from_models(cls, config: SwapperConfig, models: Mapping[str, Path]) -> ClassicSwapper:
+        return cls(config.max_selfie_yaw_degrees, tone_balance=config.tone_balance)
 
     def __init__(self, max_yaw_degrees: float = 30.0, shape_strength: float = 1.0, tone_balance: float = 0.8,
                  threads: int | None = None) -> None:
@@ -153,7 +162,7 @@ class ClassicSwapper:
             self._pool.shutdown()
             self._pool = None
 
-    def expression_plan(self, target: np.ndarray, source: ClassicSource) -> "ExpressionPlan":
+    def expression_plan(self, target: np.ndarray, source: ClassicSource) -> ExpressionPlan:
         """Where the selfie's pixels go, and whose eyes and mouth show (see the module text).
 
         The eyes always come from the selfie, for they carry most of who it is: a selfie eye

@@ -10,8 +10,10 @@ frames run through the model at once where the graph allows it (insightface runs
 per call), and the paste-back works on the face box only, not on whole frames.
 """
 
+from __future__ import annotations
+
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +31,7 @@ from memeswap.inference.onnx_graph import graph_inputs as _graph_inputs
 from memeswap.inference.onnx_graph import make_batch_symbolic
 from memeswap.inference.onnx_graph import tensor_dims as _dims
 from memeswap.inference.onnx_providers import create_session
+from memeswap.inference.swappers.base import SwapperConfig
 from memeswap.inference.swappers.paste_back import paste_back
 
 log = logging.getLogger("memeswap.onnx")
@@ -48,6 +51,13 @@ class InSwapper:
     """insightface-compatible inswapper_128 face swapper, batched over faces and frames."""
 
     name = "inswapper"
+    required_models: tuple[str, ...] = ("inswapper_128", "w600k_r50")  # the swapper and its ArcFace
+
+    @classmethod
+    def from_models(cls, config: SwapperConfig, models: Mapping[str, Path]) -> InSwapper:
+        embedder = ArcFaceEmbedder(models["w600k_r50"], providers=config.onnx_provider)
+        return cls(models["inswapper_128"], embedder, providers=config.onnx_provider, batch_size=config.batch_size,
+                   mouth_mask=config.mouth_mask)
 
     def __init__(self, model_path: Path, embedder: ArcFaceEmbedder, providers: str = "auto",
                  batch_size: int = 16, mouth_mask: bool = False) -> None:

@@ -236,3 +236,37 @@ def test_the_enhancer_and_the_batch_size_reach_a_job_run_by_the_worker(tmp_path,
     x0, y0, x1, y1 = maker.compile("bounce").tracks.faces_at(0)[0].box.astype(int)
     centre = (slice((y0 + y1) // 2 - 10, (y0 + y1) // 2 + 10), slice((x0 + x1) // 2 - 10, (x0 + x1) // 2 + 10))
     assert first[1][centre].mean() > first[0][centre].mean() + 10  # the brightening restorer ran
+
+
+class MirrorSwapper:
+    """A swapper defined outside the package: it flips each frame (models: the ArcFace file)."""
+
+    name = "mirror"
+    required_models = ("w600k_r50",)
+
+    def __init__(self, recogniser) -> None:
+        self.recogniser = recogniser
+
+    @classmethod
+    def from_models(cls, config, models):
+        return cls(models["w600k_r50"])
+
+    def prepare(self) -> None:
+        pass
+
+    def prepare_source(self, image, face):
+        return None
+
+    def swap(self, frames, targets, source):
+        return [frame[:, ::-1].copy() for frame in frames]
+
+
+def test_a_swapper_is_one_registry_line(tmp_path, monkeypatch):
+    from memeswap.inference.swappers import registry
+
+    monkeypatch.setitem(registry.SWAPPERS, "mirror", f"{__name__}:MirrorSwapper")
+    store = tiny_model_store(tmp_path)
+    swapper = build_swapper(Settings(swapper="mirror"), store)
+    assert isinstance(swapper, MirrorSwapper) and swapper.recogniser == tmp_path / "w600k_r50.onnx"
+    with pytest.raises(ValueError, match="choose auto or one of inswapper, classic, mirror"):
+        Settings(swapper="nosuch")
