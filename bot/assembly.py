@@ -26,18 +26,16 @@ from memeswap.bot.core.protection import ProtectedFaceList
 from memeswap.bot.core.swaps import Swaps
 from memeswap.bot.core.templates import CustomTemplates, ScopeCaps
 from memeswap.bot.core.usage import SwapQuota
+from memeswap.bot.job_backends.registry import chosen_backend
 from memeswap.bot.services import BotServices
 from memeswap.bot.settings import Settings
 from memeswap.bot.store.database import UNREACHABLE, Database, unreachable
 from memeswap.inference.errors import InputError
 from memeswap.inference.faces.analyser import FaceAnalyser
 from memeswap.inference.faces.mediapipe_analyser import MediaPipeAnalyser
-from memeswap.inference.jobs.blobs import BlobStore, LocalBlobStore, swept
+from memeswap.inference.jobs.blobs import BlobStore, swept
 from memeswap.inference.jobs.contract import InferenceEngine
-from memeswap.inference.jobs.in_process import InProcessEngine
-from memeswap.inference.jobs.redis_blobs import RedisBlobStore
 from memeswap.inference.jobs.redis_engine import RedisStreamsEngine, UnfollowedFinal
-from memeswap.inference.jobs.redis_protocol import StreamKeys
 from memeswap.inference.jobs.redis_worker import StreamWorker
 from memeswap.inference.meme_maker import MemeMaker
 from memeswap.inference.models.registry import USABLE_STATUSES, ModelStore
@@ -132,45 +130,26 @@ def build_meme_maker(settings: Settings, swaps: bool = True) -> MemeMaker:
 
 
 def build_blob_store(settings: Settings) -> BlobStore:
-    if settings.redis_url is None:
-        return LocalBlobStore(settings.blobs_dir)
-    return RedisBlobStore.from_url(settings.redis_url.get_secret_value(), prefix=settings.redis_prefix,
-                                   max_blob_bytes=settings.max_blob_bytes,
-                                   max_total_bytes=settings.max_blob_store_bytes)
-
-
-def _limits(settings: Settings) -> dict:
-    return {"max_queue": settings.job_queue_max, "per_user_concurrency": settings.per_user_jobs,
-            "per_user_rate": (settings.per_user_jobs_per_minute, settings.per_user_burst),
-            "default_deadline_s": settings.job_deadline_s}
+    return chosen_backend(settings).blob_store(settings)
 
 
 def build_engine(settings: Settings, blobs: BlobStore, metrics: JobMetrics | None = None,
-                 maker: MemeMaker | None = None, **overrides) -> InferenceEngine:
-    """The engine a bot shard submits to. In-process, it needs the models (`maker`, built
-    here when not given); on Redis, a shard loads none."""
-    options = {**_limits(settings), "metrics": metrics, **overrides}
-    if settings.redis_url is not None:
-        options.pop("workers", None)  # workers are separate processes
-        return RedisStreamsEngine.from_url(settings.redis_url.get_secret_value(), settings.shard_name,
-                                           keys=StreamKeys(settings.redis_prefix), retain_s=settings.result_ttl_s,
-                                           **options)
-    run_job = (maker or build_meme_maker(settings)).job_runner(blobs)
-    options.setdefault("workers", settings.job_workers)
-    return InProcessEngine(run_job, blobs, result_ttl_s=settings.result_ttl_s, **options)
+                 maker: MemeMaker | None = None, **overrides: object) -> InferenceEngine:
+    """The engine a bot shard submits to, on the configured job backend. Where the bot runs
+    the jobs itself it needs the models (`maker`, built here when not given)."""
+    backend = chosen_backend(settings)
+    if backend.runs_in_the_bot:
+        maker = maker or build_meme_maker(settings)
+    options = {"max_queue": settings.job_queue_max, "per_user_concurrency": settings.per_user_jobs,
+               "per_user_rate": (settings.per_user_jobs_per_minute, settings.per_user_burst),
+               "default_deadline_s": settings.job_deadline_s, **overrides}
+    return backend.engine(settings, blobs, metrics, maker, **options)
 
 
 def build_worker(settings: Settings, maker: MemeMaker, blobs: BlobStore,
                  metrics: JobMetrics | None = None) -> StreamWorker:
-    from redis.asyncio import Redis
-
-    if settings.redis_url is None:
-        raise ValueError("memeswap worker needs MEMESWAP_REDIS_URL (the bot runs jobs itself without Redis)")
-    return StreamWorker(Redis.from_url(settings.redis_url.get_secret_value()), maker.job_runner(blobs), blobs,
-                        StreamKeys(settings.redis_prefix), heartbeat_s=settings.worker_heartbeat_s,
-                        stale_after_s=settings.worker_stale_after_s, max_deliveries=settings.worker_max_deliveries,
-                        result_ttl_s=settings.result_ttl_s, retain_s=settings.result_ttl_s,
-                        metrics=metrics or JobMetrics(role="worker"))
+    """`memeswap worker`'s job loop, where the configured backend runs jobs in workers."""
+    return chosen_backend(settings).worker(settings, maker, blobs, metrics or JobMetrics(role="worker"))
 
 
 def open_database(settings: Settings) -> Database:
@@ -199,7 +178,7 @@ async def open_services(settings: Settings, maker: MemeMaker | None = None,
         except UNREACHABLE as error:
             raise unreachable(error) from None
         if maker is None:
-            maker = await asyncio.to_thread(build_meme_maker, settings, settings.redis_url is None)
+            maker = await asyncio.to_thread(build_meme_maker, settings, chosen_backend(settings).runs_in_the_bot)
         blobs = build_blob_store(settings)
         engine = engine or build_engine(settings, blobs, metrics or JobMetrics(role="bot"), maker)
         if on_unfollowed_final is not None and isinstance(engine, RedisStreamsEngine):

@@ -9,6 +9,7 @@ import logging
 import signal
 from typing import Protocol
 
+from memeswap.bot.adapters.registry import TOKEN_SETTINGS, adapter_class
 from memeswap.bot.assembly import open_services
 from memeswap.bot.ops import ops_server
 from memeswap.bot.services import BotServices
@@ -30,32 +31,28 @@ class ChatAdapter(Protocol):
 
     async def deliver_unfollowed(self, job: SwapJob, event: Succeeded | Failed) -> bool: ...
 
+    @staticmethod
+    async def check_token(settings: Settings) -> None:
+        """Before any model loads: a missing, rejected or unreachable token is one line."""
+
+
+def configured_platforms(settings: Settings) -> list[str]:
+    """The registered platforms whose token is set."""
+    return [platform for platform, field in TOKEN_SETTINGS.items() if getattr(settings, field, None) is not None]
+
 
 def check_tokens(settings: Settings) -> None:
-    if settings.telegram_token is None and settings.discord_token is None:
-        raise InputError("no chat platform to serve: set MEMESWAP_TELEGRAM_TOKEN or MEMESWAP_DISCORD_TOKEN "
-                         "(see the README)", code="settings")
-
-
-def _adapter_classes(settings: Settings) -> list[type]:
-    classes: list[type] = []
-    if settings.telegram_token is not None:
-        from memeswap.bot.adapters.telegram.application import TelegramAdapter
-
-        classes.append(TelegramAdapter)
-    if settings.discord_token is not None:
-        from memeswap.bot.adapters.discord.client import DiscordAdapter
-
-        classes.append(DiscordAdapter)
-    return classes
+    if not configured_platforms(settings):
+        names = " or ".join(f"MEMESWAP_{field.upper()}" for field in TOKEN_SETTINGS.values())
+        raise InputError(f"no chat platform to serve: set {names} (see the README)", code="settings")
 
 
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Run until `stop` is set (by default: on SIGTERM or SIGINT)."""
     check_tokens(settings)
-    classes = _adapter_classes(settings)
-    for adapter_class in classes:  # before any model loads: a bad token should not cost a minute
-        await adapter_class.check_token(settings)
+    classes = [adapter_class(platform) for platform in configured_platforms(settings)]
+    for kind in classes:  # before any model loads: a bad token should not cost a minute
+        await kind.check_token(settings)
     stop = stop or _stop_on_signals()
     adapters: list[ChatAdapter] = []
     ready = asyncio.Event()
@@ -76,7 +73,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     # The ops port first: a port that cannot be had is one line before a minute of model loading.
     async with ops_server(settings, metrics, health) as ops, \
             open_services(settings, on_unfollowed_final=deliver_unfollowed, metrics=metrics) as services:  # noqa: F811 (health() reads it)
-        adapters.extend(adapter_class(services) for adapter_class in classes)
+        adapters.extend(kind(services) for kind in classes)
         async with contextlib.AsyncExitStack() as running:
             for adapter in adapters:
                 await running.enter_async_context(adapter.running())
