@@ -64,7 +64,7 @@ def _one_line(error: Exception) -> tuple[str, int]:
     if isinstance(error, ValidationError):
         first = error.errors()[0]
         name = "MEMESWAP_" + str(first["loc"][0]).upper() if first["loc"] else "a setting"
-        return f"error: invalid {name}: {first['msg']}", 2
+        return f"error: invalid {name}: {first['msg'].removeprefix('Value error, ')}", 2
     if isinstance(error, SettingsError):  # a list or object setting that is not JSON
         return f"error: {error}", 2
     return f"internal error: {type(error).__name__}: {error} (run with --verbose for details)", 1

@@ -1,18 +1,22 @@
+from __future__ import annotations
+
 import os
 import socket
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import platformdirs
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from memeswap.bot.safe_download import parsed_origin
-from memeswap.inference.media.badge import BadgeStyle
-from memeswap.inference.media.limits import MediaLimits
-from memeswap.inference.safety.nsfw import DEFAULT_BLOCKED, NUDENET_LABELS, NsfwScreen
-from memeswap.inference.swappers.base import SwapperConfig
+from memeswap.inference.safety.nsfw_labels import DEFAULT_BLOCKED, NUDENET_LABELS
+from memeswap.inference.swappers.config import SwapperConfig
 from memeswap.inference.swappers.registry import SWAPPERS
+
+if TYPE_CHECKING:  # imported where used: `memeswap --help` should not wait for them
+    from memeswap.inference.media.badge import BadgeStyle
+    from memeswap.inference.media.limits import MediaLimits
+    from memeswap.inference.safety.nsfw import NsfwScreen
 
 
 class Settings(BaseSettings):
@@ -156,8 +160,11 @@ class Settings(BaseSettings):
     @field_validator("download_loopback_origins")
     @classmethod
     def _loopback_origins(cls, origins: list[str]) -> list[str]:
-        for origin in origins:
-            parsed_origin(origin)
+        if origins:  # (the downloader imports aiohttp: not for every command's start)
+            from memeswap.bot.safe_download import parsed_origin
+
+            for origin in origins:
+                parsed_origin(origin)
         return origins
 
     @field_validator("nsfw_blocked")
@@ -195,9 +202,13 @@ class Settings(BaseSettings):
         return values
 
     def badge(self) -> BadgeStyle | None:
+        from memeswap.inference.media.badge import BadgeStyle
+
         return BadgeStyle(self.ai_badge_text, self.ai_badge_corner) if self.ai_badge else None
 
     def nsfw_screen(self) -> NsfwScreen | None:
+        from memeswap.inference.safety.nsfw import NsfwScreen
+
         """Not loaded yet (`prepare()` does that, once, where it is used)."""
         return NsfwScreen(self.nsfw_threshold, self.nsfw_blocked) if self.nsfw_screening else None
 
@@ -206,6 +217,8 @@ class Settings(BaseSettings):
                              self.swap_batch_size, self.mouth_mask)
 
     def media_limits(self) -> MediaLimits:
+        from memeswap.inference.media.limits import MediaLimits
+
         return MediaLimits(
             max_upload_bytes=self.max_upload_bytes,
             max_image_pixels=self.max_image_pixels,

@@ -18,7 +18,9 @@ app = typer.Typer(no_args_is_help=True, help="Add, list, show and remove templat
 def templates_list(ctx: typer.Context,
                    as_json: Annotated[bool, typer.Option("--json", help="One JSON array.")] = False) -> None:
     """List built-in and added templates."""
-    templates = state_of(ctx).maker.library.templates()
+    from memeswap.inference.templates.catalog import list_templates
+
+    templates = list_templates(state_of(ctx).settings.templates_dir)  # manifests only: no model loads
     if as_json:
         out.print_json(json.dumps([{**t.manifest.model_dump(), "builtin": t.builtin} for t in templates]))
         return

@@ -32,8 +32,9 @@ from memeswap.inference.media.limits import Deadline, human_bytes
 from memeswap.inference.safety.nsfw import NsfwScreen
 from memeswap.inference.safety.protected_faces import ProtectedFaces
 from memeswap.inference.safety.template_faces import TemplateFaces
+from memeswap.inference.templates.catalog import Template
 from memeswap.inference.templates.compile import media_hash
-from memeswap.inference.templates.library import Template, TemplateLibrary
+from memeswap.inference.templates.library import TemplateLibrary
 from memeswap.inference.templates.manifest import (
     ONE_OFF_NAME,
     validate_new_template_name,

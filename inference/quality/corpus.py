@@ -50,7 +50,7 @@ from memeswap.inference.quality.synthetic import (
     side_light,
     similarity,
 )
-from memeswap.inference.templates.library import Template
+from memeswap.inference.templates.catalog import Template
 from memeswap.inference.templates.manifest import TemplateManifest
 
 CORPUS_VERSION = "corpus-v2"  # change whenever what a case renders changes

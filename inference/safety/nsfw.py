@@ -39,37 +39,9 @@ from memeswap.inference.errors import InputError
 from memeswap.inference.media.sampling import SCREENED_FRAMES, SpreadSample
 from memeswap.inference.onnx_providers import CPU
 from memeswap.inference.safety.images import as_rgb
+from memeswap.inference.safety.nsfw_labels import DEFAULT_BLOCKED, NUDENET_LABELS
 
 log = logging.getLogger("memeswap.onnx")
-
-NUDENET_LABELS: tuple[str, ...] = (
-    "FEMALE_GENITALIA_COVERED",
-    "FACE_FEMALE",
-    "BUTTOCKS_EXPOSED",
-    "FEMALE_BREAST_EXPOSED",
-    "FEMALE_GENITALIA_EXPOSED",
-    "MALE_BREAST_EXPOSED",
-    "ANUS_EXPOSED",
-    "FEET_EXPOSED",
-    "BELLY_COVERED",
-    "FEET_COVERED",
-    "ARMPITS_COVERED",
-    "ARMPITS_EXPOSED",
-    "FACE_MALE",
-    "BELLY_EXPOSED",
-    "MALE_GENITALIA_EXPOSED",
-    "ANUS_COVERED",
-    "FEMALE_BREAST_COVERED",
-    "BUTTOCKS_COVERED",
-)
-
-DEFAULT_BLOCKED: frozenset[str] = frozenset({
-    "FEMALE_GENITALIA_EXPOSED",
-    "MALE_GENITALIA_EXPOSED",
-    "FEMALE_BREAST_EXPOSED",
-    "BUTTOCKS_EXPOSED",
-    "ANUS_EXPOSED",
-})
 
 MODEL_FILE = "320n.onnx"
 INPUT_SIZE = 320

@@ -1,24 +1,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
 from memeswap.inference.faces.face import Face
-
-
-@dataclass(frozen=True)
-class SwapperConfig:
-    """What the settings say about swapping, for whichever swapper is built."""
-
-    max_selfie_yaw_degrees: float = 30.0  # a selfie turned further is refused (the classic swapper)
-    tone_balance: float = 0.8  # 1 keeps the selfie's skin tone, 0 takes the template's
-    onnx_provider: str = "auto"
-    batch_size: int = 16  # most faces per model call (learned swappers)
-    mouth_mask: bool = False
+from memeswap.inference.swappers.config import SwapperConfig
 
 
 class Swapper(Protocol):

@@ -1,7 +1,6 @@
 """The template library: built-in templates plus the ones users add, compiled on demand."""
 
 import errno
-import json
 import logging
 import os
 import re
@@ -21,6 +20,14 @@ from memeswap.inference.media.decode import probe_media, read_frames
 from memeswap.inference.media.encode import StreamingEncoder
 from memeswap.inference.media.limits import Deadline, MediaLimits
 from memeswap.inference.media.sampling import SCREENED_FRAMES, SpreadSample
+from memeswap.inference.templates.catalog import (
+    MANIFEST,
+    Template,
+    builtin_templates_dir,
+    list_templates,
+    load_template,
+    scan_templates,
+)
 from memeswap.inference.templates.compile import (
     Progress,
     TemplateTracks,
@@ -38,28 +45,8 @@ from memeswap.inference.templates.manifest import (
 
 log = logging.getLogger("memeswap.library")
 
-MANIFEST = "manifest.json"
 ADDED_MEDIA = "template.mp4"  # the name `add` stores media under
 FrameCheck = Callable[[list[np.ndarray]], None]
-
-
-@dataclass
-class Template:
-    manifest: TemplateManifest
-    folder: Path
-    builtin: bool
-
-    @property
-    def name(self) -> str:
-        return self.manifest.name
-
-    @property
-    def media_path(self) -> Path:
-        return self.folder / self.manifest.media
-
-    @property
-    def overlay_path(self) -> Path | None:
-        return self.folder / self.manifest.overlay if self.manifest.overlay else None
 
 
 @dataclass
@@ -70,12 +57,6 @@ class CompiledTemplate:
     @property
     def face_count(self) -> int:
         return len(self.tracks.tracks)
-
-
-def builtin_templates_dir() -> Path:
-    from importlib.resources import files
-
-    return Path(str(files("memeswap.templates") / "builtin"))
 
 
 _SCOPE_KEY = re.compile(r"[a-z][a-z0-9]*-(guild|chat|user)-[-0-9A-Za-z_]{1,41}")
@@ -115,9 +96,7 @@ class TemplateLibrary:
 
     def templates(self) -> list[Template]:
         """Built-in and global templates."""
-        found = {t.name: t for t in self._scan(self.custom_dir, builtin=False)}
-        found.update({t.name: t for t in self._scan(self.builtin_dir, builtin=True)})
-        return sorted(found.values(), key=lambda t: (not t.builtin, t.name))
+        return list_templates(self.custom_dir, self.builtin_dir)
 
     def scope_folder(self, scope_key: str | None) -> Path:
         if scope_key is None or scope_key == "global":
@@ -134,7 +113,7 @@ class TemplateLibrary:
         for folder, builtin in places:
             manifest = folder / name / MANIFEST
             if manifest.is_file():
-                return _load(manifest.parent, builtin)
+                return load_template(manifest.parent, builtin)
         raise InputError(f"no template named {name!r}", code="unknown_template")
 
     def compile(self, template: Template, progress: Progress | None = None,
@@ -186,7 +165,7 @@ class TemplateLibrary:
         validate_new_template_name(name, one_off)
         deadline = deadline or Deadline()
         folder = self.scope_folder(scope_key)
-        builtin_names = {t.name for t in self._scan(self.builtin_dir, builtin=True)}
+        builtin_names = {t.name for t in scan_templates(self.builtin_dir, builtin=True)}
         if name in builtin_names or (folder / name / MANIFEST).is_file():
             raise _name_taken(name)
         info = probe_media(path, self.limits)
@@ -230,7 +209,7 @@ class TemplateLibrary:
                 self.cache.store(media_hash(folder / name / manifest.media), self.analyser.version, tracks)
         except OSError as error:  # the template is stored; its tracks are recomputed when it is first used
             log.warning("could not cache the tracks of template %s: %s", name, error)
-        return CompiledTemplate(_load(folder / name, builtin=False), tracks)
+        return CompiledTemplate(load_template(folder / name, builtin=False), tracks)
 
     def _describe(self, tracks: TemplateTracks, media: Path, deadline: Deadline | None) -> TemplateTracks:
         """The second pass of a compile: each track's face in every frame, read again from
@@ -242,7 +221,7 @@ class TemplateLibrary:
 
     def scoped_names(self, scope_key: str) -> list[str]:
         """The template folders stored for one scope (for reconciling with the store)."""
-        return [t.name for t in self._scan(self.scope_folder(scope_key), builtin=False)]
+        return [t.name for t in scan_templates(self.scope_folder(scope_key), builtin=False)]
 
     def scope_keys(self) -> list[str]:
         scoped = self.custom_dir / "scoped"
@@ -269,7 +248,7 @@ class TemplateLibrary:
         """Whether a template still stored (built-in, added, or being added) has media with
         this hash. An added template's media is always `ADDED_MEDIA` (what `add` stores), so
         each costs one stat; only media of the same size is hashed."""
-        if any(_same_media(t.media_path, digest, size) for t in self._scan(self.builtin_dir, builtin=True)):
+        if any(_same_media(t.media_path, digest, size) for t in scan_templates(self.builtin_dir, builtin=True)):
             return True
         places = [self.custom_dir]
         scoped = self.custom_dir / "scoped"
@@ -288,13 +267,6 @@ class TemplateLibrary:
                         return True
         return False
 
-    @staticmethod
-    def _scan(folder: Path, builtin: bool) -> list[Template]:
-        if not folder.is_dir():
-            return []
-        return [_load(p.parent, builtin) for p in sorted(folder.glob(f"*/{MANIFEST}"))
-                if not p.parent.name.startswith(".")]
-
 
 def _same_media(path: Path | str, digest: str, size: int) -> bool:
     try:
@@ -305,7 +277,3 @@ def _same_media(path: Path | str, digest: str, size: int) -> bool:
 
 def _name_taken(name: str) -> InputError:
     return InputError(f"a template named {name!r} already exists", code="name_taken")
-
-
-def _load(folder: Path, builtin: bool) -> Template:
-    return Template(TemplateManifest.model_validate(json.loads((folder / MANIFEST).read_text())), folder, builtin)

@@ -130,12 +130,12 @@ def test_a_bad_setting_is_one_clear_line(workspace, tmp_path):
                             text=True, timeout=120)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "error: invalid MEMESWAP_SWAPPER: Input should be 'auto', 'classic' or 'inswapper'"]
+        "error: invalid MEMESWAP_SWAPPER: choose auto or one of inswapper, classic"]
 
 
 def test_a_one_off_template_that_fails_the_nudity_screen_is_one_clear_line(workspace, tmp_path):
     """Run through the real detector, with a face class standing in for a blocked one."""
-    from memeswap.inference.templates.library import builtin_templates_dir
+    from memeswap.inference.templates.catalog import builtin_templates_dir
 
     clip = next((builtin_templates_dir() / "bounce").glob("*.mp4"))
     env = {**os.environ, "MEMESWAP_DATA_DIR": str(tmp_path / "data"), "MEMESWAP_NSFW_BLOCKED": '["FACE_FEMALE"]'}

@@ -16,7 +16,7 @@ from memeswap.inference.media import ffmpeg
 from memeswap.inference.media.decode import read_frames
 from memeswap.inference.media.encode import encode_frames
 from memeswap.inference.samples import crop_face
-from memeswap.inference.templates.library import builtin_templates_dir
+from memeswap.inference.templates.catalog import builtin_templates_dir
 from tests.hostile_media import decode_cost_gif, late_face_clip
 
 

@@ -9,7 +9,7 @@ import pytest
 from memeswap.inference.faces.degradation import blur_sigma, grain_std
 from memeswap.inference.media.decode import read_frames
 from memeswap.inference.samples import crop_face
-from memeswap.inference.templates.library import builtin_templates_dir
+from memeswap.inference.templates.catalog import builtin_templates_dir
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from memeswap.inference.safety.nsfw import (
     NsfwScreen,
 )
 from memeswap.inference.samples import group_photo_path
-from memeswap.inference.templates.library import builtin_templates_dir
+from memeswap.inference.templates.catalog import builtin_templates_dir
 
 ASTRONAUT_FACE = (175, 70, 270, 178)  # x0, y0, x1, y1; MediaPipe finds 179, 69, 271, 177
 

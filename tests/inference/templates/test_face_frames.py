@@ -7,8 +7,8 @@ import pytest
 from memeswap.inference.faces.face import VISIBLE_SIDE, face_region
 from memeswap.inference.faces.occluders import HandFinder, hand_mask
 from memeswap.inference.media.decode import read_frames
+from memeswap.inference.templates.catalog import builtin_templates_dir
 from memeswap.inference.templates.face_frames import FaceFrameAnalysis
-from memeswap.inference.templates.library import builtin_templates_dir
 from memeswap.inference.templates.tracks import FaceTrack
 
 BUILTINS = sorted(p.name for p in builtin_templates_dir().iterdir() if (p / "manifest.json").is_file())
