@@ -1,17 +1,21 @@
-"""A tiny HTTP/1.1 server for operations endpoints: `/metrics` and `/healthz`.
+"""`/metrics` and `/healthz` for operations, served by `aiohttp.web` in the bot's or the worker's own event loop.
 
-Built on `asyncio.start_server` so it runs in the bot's or the worker's own event loop
-without a web framework. Every response closes the connection, so there is no keep-alive,
-no request body and no chunking to handle. Each request's headers are read under a time
-and a size limit; whatever a client sends, the worst it gets is an error status, and the
-server and the other connections carry on.
+Every response closes its connection. aiohttp parses the requests: one it cannot parse, or with a header line
+over the size limit, is answered 400, and a connection that has not sent a whole request within
+`header_timeout_s` is closed (aiohttp's keep-alive timer runs from the connection's start, since 3.14.4).
+Whatever a client sends, the server and the other connections carry on, and nothing it sends is logged as
+more than one line.
 """
 
 import asyncio
 import json
 import logging
+import sys
 from collections.abc import Awaitable, Callable
-from http import HTTPStatus
+from typing import Any
+
+from aiohttp import hdrs, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from memeswap.inference.observability.metrics import JobMetrics
 
@@ -20,13 +24,8 @@ log = logging.getLogger(__name__)
 HealthCheck = Callable[[], Awaitable[dict]]
 """Returns a JSON-able dict that holds at least "ok": bool."""
 
-ALLOWED_METHODS = ("GET", "HEAD")
 JSON_CONTENT_TYPE = "application/json"
-TEXT_CONTENT_TYPE = "text/plain; charset=utf-8"
-
-
-class BadRequest(Exception):
-    """The request cannot be parsed; answered with 400."""
+MAX_HEADERS = 32
 
 
 def _one_line(exc: BaseException) -> str:
@@ -34,28 +33,27 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(text.split())[:300]
 
 
-def _parse_head(head: bytes) -> tuple[str, str]:
-    """Return (method, path) from the request line and headers, or raise BadRequest."""
-    try:
-        text = head.decode("ascii")
-    except UnicodeDecodeError as exc:
-        raise BadRequest("request head is not ASCII") from exc
-    lines = text.split("\r\n")
-    parts = lines[0].split(" ")
-    if len(parts) != 3:
-        raise BadRequest("request line must be METHOD TARGET VERSION")
-    method, target, version = parts
-    if not method.isalpha() or not method.isupper():
-        raise BadRequest("bad method")
-    if version not in ("HTTP/1.0", "HTTP/1.1"):
-        raise BadRequest("unsupported HTTP version")
-    if not target.startswith("/"):
-        raise BadRequest("target must be an absolute path")
-    for line in lines[1:]:
-        if line and (":" not in line or line[0] in " \t"):
-            raise BadRequest("malformed header line")
-    path = target.split("?", 1)[0].split("#", 1)[0]
-    return method, path
+class _OneLineServerLog(logging.LoggerAdapter):
+    """The logger handed to aiohttp's request handler, which logs a request it cannot parse with a traceback (at
+    ERROR, or DEBUG for a bad method): anyone who reaches the port could fill the log. Here every record is one
+    line, a malformed request's at DEBUG and any other error's at WARNING."""
+
+    def log(self, level: int, msg: object, *args: object, exc_info: Any = None, **kwargs: Any) -> None:
+        exc = exc_info[1] if isinstance(exc_info, tuple) else exc_info
+        if exc is True:
+            exc = sys.exc_info()[1]
+        if not isinstance(exc, BaseException):
+            super().log(level, msg, *args, **kwargs)
+            return
+        level = min(level, logging.DEBUG if isinstance(exc, HttpProcessingError) else logging.WARNING)
+        super().log(level, f"ops server: {msg}: %s", *args, _one_line(exc), **kwargs)
+
+
+async def _close_connection(request: web.Request, response: web.StreamResponse) -> None:
+    """One request per connection, errors included. aiohttp has already chosen its headers when this hook
+    runs, hence the Connection header as well as `force_close`."""
+    response.force_close()
+    response.headers[hdrs.CONNECTION] = "close"
 
 
 class OpsServer:
@@ -71,30 +69,39 @@ class OpsServer:
         self.header_timeout_s = header_timeout_s
         self.max_header_bytes = max_header_bytes
         self.health_timeout_s = health_timeout_s
-        self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.Task] = set()
+        self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
-        """Bind and start serving; afterwards `self.port` holds the real port."""
-        if self._server is not None:
+        """Bind and start serving; afterwards `self.port` holds the real port. A port that cannot be had
+        raises the `OSError` of the bind, errno included."""
+        if self._runner is not None:
             raise RuntimeError("OpsServer already started")
-        self._server = await asyncio.start_server(
-            self._handle, self.host, self.port, limit=self.max_header_bytes,
+        app = web.Application()
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/healthz", self._healthz)
+        app.on_response_prepare.append(_close_connection)
+        # A request in progress at close() has until health_timeout_s to finish; idle connections close at once.
+        runner = web.AppRunner(
+            app, access_log=None, logger=_OneLineServerLog(log), shutdown_timeout=self.health_timeout_s,
+            keepalive_timeout=self.header_timeout_s, max_line_size=self.max_header_bytes,
+            max_field_size=self.max_header_bytes, max_headers=MAX_HEADERS,
         )
-        self.port = self._server.sockets[0].getsockname()[1]
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, self.host, self.port).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self.port = runner.addresses[0][1]
         log.info("/metrics and /healthz on http://%s:%d", self.host, self.port)
 
     async def close(self) -> None:
-        """Stop listening and cancel the connections still being served."""
-        if self._server is None:
+        """Stop listening and close the connections."""
+        if self._runner is None:
             return
-        server, self._server = self._server, None
-        server.close()
-        for task in list(self._connections):
-            task.cancel()
-        if self._connections:
-            await asyncio.gather(*self._connections, return_exceptions=True)
-        await server.wait_closed()
+        runner, self._runner = self._runner, None
+        await runner.cleanup()
 
     async def __aenter__(self) -> "OpsServer":
         await self.start()
@@ -103,90 +110,27 @@ class OpsServer:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._connections.add(task)
-        try:
-            await self._serve_one(reader, writer)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.debug("ops server: connection failed", exc_info=True)
-        finally:
-            if task is not None:
-                self._connections.discard(task)
-            writer.close()
-            try:
-                await writer.wait_closed()
-            except Exception:
-                pass
-
-    async def _serve_one(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self.header_timeout_s)
-        except TimeoutError:
-            await self._respond(writer, HTTPStatus.REQUEST_TIMEOUT, b"request timeout\n", TEXT_CONTENT_TYPE)
-            return
-        except asyncio.LimitOverrunError:
-            await self._respond(writer, HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, b"headers too large\n",
-                                TEXT_CONTENT_TYPE)
-            return
-        except asyncio.IncompleteReadError as exc:
-            if exc.partial:
-                await self._respond(writer, HTTPStatus.BAD_REQUEST, b"incomplete request\n", TEXT_CONTENT_TYPE)
-            return
-        try:
-            method, path = _parse_head(head[:-4])
-        except BadRequest as exc:
-            await self._respond(writer, HTTPStatus.BAD_REQUEST, f"{exc}\n".encode(), TEXT_CONTENT_TYPE)
-            return
-        head_only = method == "HEAD"
-        if method not in ALLOWED_METHODS:
-            await self._respond(writer, HTTPStatus.METHOD_NOT_ALLOWED, b"method not allowed\n", TEXT_CONTENT_TYPE,
-                                extra_headers={"Allow": ", ".join(ALLOWED_METHODS)})
-            return
-        if path == "/metrics":
-            status, body, content_type = self._metrics_response()
-        elif path == "/healthz":
-            status, body, content_type = await self._health_response()
-        else:
-            status, body, content_type = HTTPStatus.NOT_FOUND, b"not found\n", TEXT_CONTENT_TYPE
-        await self._respond(writer, status, body, content_type, head_only=head_only)
-
-    def _metrics_response(self) -> tuple[HTTPStatus, bytes, str]:
+    async def _metrics(self, request: web.Request) -> web.Response:
         try:
             body, content_type = self.metrics.exposition()
         except Exception as exc:
             log.warning("ops server: metrics exposition failed: %s", _one_line(exc))
-            return HTTPStatus.INTERNAL_SERVER_ERROR, b"metrics unavailable\n", TEXT_CONTENT_TYPE
-        return HTTPStatus.OK, body, content_type
+            return web.Response(status=500, text="metrics unavailable\n")
+        # Passed as a header: `content_type=` refuses the charset parameter that Prometheus's type carries.
+        return web.Response(body=body, headers={hdrs.CONTENT_TYPE: content_type})
 
-    async def _health_response(self) -> tuple[HTTPStatus, bytes, str]:
+    async def _healthz(self, request: web.Request) -> web.Response:
         try:
             result = await asyncio.wait_for(self.health(), self.health_timeout_s)
             if not isinstance(result, dict) or not isinstance(result.get("ok"), bool):
                 raise TypeError('health check must return a dict with "ok": bool')
-            body = json.dumps(result).encode()
+            body = json.dumps(result)
         except TimeoutError:
             result = {"ok": False, "error": f"health check took longer than {self.health_timeout_s:g} s"}
-            body = json.dumps(result).encode()
+            log.warning("ops server: %s", result["error"])
+            body = json.dumps(result)
         except Exception as exc:
             result = {"ok": False, "error": _one_line(exc)}
-            body = json.dumps(result).encode()
-        status = HTTPStatus.OK if result["ok"] else HTTPStatus.SERVICE_UNAVAILABLE
-        return status, body, JSON_CONTENT_TYPE
-
-    async def _respond(self, writer: asyncio.StreamWriter, status: HTTPStatus, body: bytes, content_type: str,
-                       head_only: bool = False, extra_headers: dict[str, str] | None = None) -> None:
-        headers = {
-            "Content-Type": content_type,
-            "Content-Length": str(len(body)),
-            "Connection": "close",
-            **(extra_headers or {}),
-        }
-        lines = [f"HTTP/1.1 {status.value} {status.phrase}"] + [f"{k}: {v}" for k, v in headers.items()]
-        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("ascii"))
-        if not head_only:
-            writer.write(body)
-        await asyncio.wait_for(writer.drain(), self.header_timeout_s)
+            log.warning("ops server: health check failed: %s", result["error"])
+            body = json.dumps(result)
+        return web.Response(status=200 if result["ok"] else 503, body=body.encode(), content_type=JSON_CONTENT_TYPE)

@@ -1,5 +1,10 @@
 import asyncio
+import errno
 import json
+import logging
+import socket
+
+import pytest
 
 from memeswap.inference.observability.metrics import JobMetrics
 from memeswap.inference.observability.ops_server import OpsServer
@@ -100,7 +105,7 @@ def test_unknown_path_wrong_method_and_garbage():
     not_found, not_allowed, garbage, bad_header, after = serve(scenario)
     assert not_found[0] == 404
     assert not_allowed[0] == 405
-    assert not_allowed[1]["allow"] == "GET, HEAD"
+    assert {method.strip() for method in not_allowed[1]["allow"].split(",")} == {"GET", "HEAD"}
     assert garbage[0] == 400
     assert bad_header[0] == 400
     assert after[0] == 200
@@ -108,8 +113,26 @@ def test_unknown_path_wrong_method_and_garbage():
 
 def test_oversized_headers_are_refused():
     raw = b"GET /healthz HTTP/1.1\r\nX-Big: " + b"a" * 10_000 + b"\r\n\r\n"
-    status, _, _ = serve(lambda port: exchange(port, raw))
-    assert status == 431
+
+    async def scenario(port):
+        return await exchange(port, raw), await exchange(port, get("/healthz"))
+
+    refused, after = serve(scenario)
+    assert refused[0] == 400
+    assert after[0] == 200
+
+
+def test_client_errors_are_logged_in_one_line(caplog):
+    async def scenario(port):
+        for raw in (b"garbage\r\n\r\n", b"GET /healthz HTTP/1.1\r\nno colon here\r\n\r\n"):
+            await exchange(port, raw)
+        return await exchange(port, get("/healthz"))
+
+    with caplog.at_level(logging.DEBUG):
+        assert serve(scenario, health=broken)[0] == 503
+    assert all(record.levelno < logging.ERROR and record.exc_info is None for record in caplog.records)
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [
+        "ops server: health check failed: RuntimeError: redis unreachable"]
 
 
 def test_head_sends_headers_only():
@@ -130,8 +153,21 @@ def test_silent_client_does_not_block_others():
 
     served, timed_out, later = serve(scenario, header_timeout_s=0.2)
     assert served[0] == 200
-    assert timed_out.startswith(b"HTTP/1.1 408 ")
+    assert timed_out == b""
     assert later[0] == 200
+
+
+def test_client_that_never_finishes_its_request_is_closed():
+    async def scenario(port):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: loc")
+        await writer.drain()
+        data = await asyncio.wait_for(reader.read(), 2)
+        writer.close()
+        await writer.wait_closed()
+        return data
+
+    assert serve(scenario, header_timeout_s=0.2) == b""
 
 
 def test_client_that_hangs_up_early_does_not_kill_server():
@@ -158,3 +194,15 @@ def test_close_ends_open_connections():
         return data
 
     assert asyncio.run(main()) == b""
+
+
+def test_port_in_use_raises_oserror_with_errno():
+    async def main():
+        with socket.socket() as holder:
+            holder.bind(("127.0.0.1", 0))
+            holder.listen()
+            with pytest.raises(OSError) as raised:
+                await OpsServer(JobMetrics(), healthy, port=holder.getsockname()[1]).start()
+        return raised.value.errno
+
+    assert asyncio.run(main()) == errno.EADDRINUSE
