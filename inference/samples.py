@@ -1,7 +1,9 @@
-"""Sample faces that ship inside installed packages: the demo's and the benchmark's selfie
-(scikit-image's `astronaut`, a NASA portrait in the public domain), and for tests the group
-photo `t1.jpg` that ships inside insightface (installed with the `test` extra)."""
+"""Sample faces: the demo's and the benchmark's selfie (Grace Hopper's US Navy portrait, in
+the public domain, shipped in `sample_photos/`; the built-in templates are made from a
+different person, the astronaut), and for tests the group photo `t1.jpg` that ships inside
+insightface (installed with the `test` extra)."""
 
+from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
@@ -31,11 +33,14 @@ def group_faces(analyser: FaceAnalyser) -> tuple[np.ndarray, list[Face]]:
     return image, faces
 
 
-def sample_selfie(analyser: FaceAnalyser) -> tuple[np.ndarray, str]:
-    """A selfie cut from scikit-image's astronaut portrait (public domain), and its credit."""
-    from skimage.data import astronaut
+def grace_hopper_path() -> Path:
+    """Grace Hopper's US Navy portrait (public domain), 512 x 600."""
+    return Path(str(files("memeswap.inference") / "sample_photos" / "grace_hopper.jpg"))
 
-    image = np.ascontiguousarray(astronaut())
+
+def sample_selfie(analyser: FaceAnalyser) -> tuple[np.ndarray, str]:
+    """A selfie cut from Grace Hopper's portrait, and its credit."""
+    image = load_image(grace_hopper_path())
     face = max(analyser.analyse(image), key=lambda f: f.area)
-    return crop_face(image, face), "the astronaut portrait of scikit-image (NASA, public domain)"
+    return crop_face(image, face), "Grace Hopper's US Navy portrait (public domain)"
 

@@ -1,7 +1,7 @@
 """How good a swap looks, in numbers and in pictures.
 
 - `corpus`: the realism corpus, built at run time from the licence-clean portraits that ship
-  with scikit-image and matplotlib: templates with real motion, hands, a microphone and hair
+  with scikit-image and in sample_photos/: templates with real motion, hands, a microphone and hair
   strands drawn over the face with their known masks, head turns rendered from the face mesh,
   hard side light, an out-of-focus background face, and selfies of several (synthetic) skin
   tones and sizes, each with its ground truth.

@@ -2,7 +2,7 @@
 each with its ground truth.
 
 Two portraits ship inside our dependencies: scikit-image's astronaut (NASA, public domain)
-and matplotlib's `grace_hopper.jpg` (US Navy, public domain). Every case takes one as the
+and Grace Hopper's US Navy portrait (public domain, shipped in `sample_photos/`). Every case takes one as the
 template's person and the other as the selfie's (so identity is measurable), films the
 template with a hand-held camera path (`synthetic.camera_path`) and adds one hard thing:
 
@@ -50,6 +50,7 @@ from memeswap.inference.quality.synthetic import (
     side_light,
     similarity,
 )
+from memeswap.inference.samples import grace_hopper_path
 from memeswap.inference.templates.catalog import Template
 from memeswap.inference.templates.manifest import TemplateManifest
 
@@ -72,13 +73,11 @@ class Portrait:
 
 def load_portraits(analyser: FaceAnalyser) -> dict[str, Portrait]:
     """The two packaged portraits and their meshes (`analyser` must give MediaPipe's 478 points)."""
-    import matplotlib.cbook
     import skimage.data
 
     images = {
         "astronaut": (skimage.data.astronaut(), "NASA portrait of Eileen Collins (public domain), from scikit-image"),
-        "grace_hopper": (load_image(Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))),
-                         "US Navy portrait of Grace Hopper (public domain), from matplotlib"),
+        "grace_hopper": (load_image(grace_hopper_path()), "US Navy portrait of Grace Hopper (public domain)"),
     }
     portraits = {}
     for name, (image, credit) in images.items():

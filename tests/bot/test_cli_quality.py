@@ -24,7 +24,7 @@ def run(args: list[str], data_dir: Path, cwd: Path, timeout: float = 300) -> sub
 
 @pytest.fixture(scope="module")
 def selfie(tmp_path_factory, analyser) -> Path:
-    """Grace Hopper's portrait (matplotlib's sample), cropped as a selfie."""
+    """Grace Hopper's portrait (the shipped sample photo), cropped as a selfie."""
     image, _ = render_selfie(CASES["frontal"], load_portraits(analyser))
     path = tmp_path_factory.mktemp("inspect") / "hopper.png"
     cv2.imwrite(str(path), image[:, :, ::-1])

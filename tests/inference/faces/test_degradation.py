@@ -15,10 +15,11 @@ from memeswap.inference.templates.catalog import builtin_templates_dir
 @pytest.fixture(scope="module")
 def faces(analyser, astronaut, group):
     """(name, image, landmarks) for three photos, each at full and half size."""
-    from matplotlib import cbook
     from PIL import Image
 
-    with Image.open(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)) as photo:
+    from memeswap.inference.samples import grace_hopper_path
+
+    with Image.open(grace_hopper_path()) as photo:
         grace = np.asarray(photo.convert("RGB"))
     image, group_faces = group
     photos = {"astronaut": astronaut, "grace hopper": grace, "t1": crop_face(image, group_faces[2])}

@@ -55,11 +55,12 @@ def selfie(group):
 
 @pytest.fixture(scope="module")
 def sharp_selfie() -> np.ndarray:
-    """matplotlib's photo of Grace Hopper (US Navy, public domain): a large, sharp, grainy face."""
-    from matplotlib import cbook
+    """The shipped photo of Grace Hopper (US Navy, public domain): a large, sharp, grainy face."""
     from PIL import Image
 
-    with Image.open(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)) as photo:
+    from memeswap.inference.samples import grace_hopper_path
+
+    with Image.open(grace_hopper_path()) as photo:
         return np.asarray(photo.convert("RGB"))
 
 
