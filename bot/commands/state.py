@@ -16,6 +16,7 @@ from rich.console import Console
 
 from memeswap.bot.core.requesters import GLOBAL, Requester
 from memeswap.inference.errors import InputError
+from memeswap.inference.media.formats.registry import FORMATS
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -108,17 +109,14 @@ def resolve_template(state: CliState, name_or_path: str, progress: Progress) -> 
     return compiled
 
 
-class FormatChoice(str, Enum):
-    gif = "gif"
-    mp4 = "mp4"
-    webp = "webp"
+FormatChoice = Enum("FormatChoice", {name: name for name in FORMATS}, type=str)  # type: ignore[misc]
 
 
 def output_format(output: Path, fmt: Optional[FormatChoice]) -> str:
     if fmt:
         return fmt.value
     suffix = output.suffix.lower().lstrip(".")
-    return suffix if suffix in FormatChoice.__members__ else "gif"
+    return suffix if suffix in FORMATS else "gif"
 
 
 def check_output(output: Path) -> None:

@@ -29,12 +29,11 @@ from pydantic import (
 )
 
 from memeswap.inference.errors import InputError, OutputTooLargeError
+from memeswap.inference.media.formats.registry import FORMATS
 
 JOB_VERSION = 1
 
-# The same values as inference.media.encode.OutputFormat, repeated so that importing the
-# contract does not import the encoder (OpenCV, Pillow).
-JobOutputFormat = Literal["gif", "mp4", "webp"]
+JobOutputFormat = str  # a name from inference.media.formats.registry (which imports no encoder)
 
 
 class JobFormatError(ValueError):
@@ -65,6 +64,13 @@ class SwapJob(BaseModel):
     # Where the adapter posts the result ("telegram:chat:42:message:7"), opaque to engines.
     # It travels with the job so a bot shard restarted mid-job can still deliver the reply.
     reply_to: str | None = Field(default=None, max_length=300)
+
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, name: str) -> str:
+        if name not in FORMATS:
+            raise ValueError(f"unknown output format; use one of {', '.join(FORMATS)}")
+        return name
 
     @field_validator("version")
     @classmethod

@@ -1,32 +1,18 @@
-"""Encoding RGB frames to GIF, MP4 or WebP, within a byte budget when one is given.
+"""Encoding RGB frames to an output format (`formats/`: GIF, MP4, WebP), within a byte
+budget when one is given.
 
 `StreamingEncoder` feeds ffmpeg while the caller is still producing frames, and keeps
 every frame in a raw spool file on disk so that it can re-encode at lower settings
-when the first result is over `max_bytes`:
-
-* MP4 (libx264) and WebP (libwebp_anim) encode fully in ffmpeg while frames arrive.
-* GIF: ffmpeg's palettegen builds the palette over every pixel of every frame
-  (stats_mode=full: a still background is on screen all the time, so it counts all the
-  time) while frames arrive. Faces get a quarter of the palette of their own: `write`
-  takes the frame's face boxes, and small crops of them are quantised apart
-  (gif_writer.face_palette), so skin keeps its shades instead of borrowing greys and
-  blues from the rest of the frame. The streamed pass makes both the full palette and
-  the one that leaves that quarter free, so a GIF without faces loses nothing.
-  At `finish` the frames are mapped onto the palette with an ordered (Bayer) dither
-  through a 64x64x64 lookup table in numpy (nearest colour in CIELAB) and written by the
-  streaming GIF writer in gif_writer.py (Pillow's C LZW encoder for the pixel data;
-  unchanged pixels become transparent and each frame is cropped to what changed).
-  Measured on 64 photo frames of 480x480 this is ~4x faster than ffmpeg's paletteuse at
-  the same PSNR, and the dither amplitude follows the palette spacing, so low colour
-  counts band less than bayer_scale=4. A single split/palettegen/paletteuse graph would
-  also hold every frame in memory.
+when the first result is over `max_bytes`. What differs between formats (the quality
+ladder, the encoder's options, the label, GIF's own palette and writer) is in the
+format's module; this one holds the spool, the streamed pass and the budget search.
 
 Over budget, `finish` searches for the best setting that fits (`_QualityPath`,
-`_fit_budget`): GIF at full frame rate down to half the size, then at half the frame
-rate down to a quarter of the size, then 32 colours; MP4 CRF 20 to 32, then smaller
-sizes; WebP quality 80 to 35, then smaller sizes. Quality and scale are continuous, so
-the search lands within 80-100% of the budget, typically on its first or second try
-and within six encodes in all (see `_fit_budget`).
+`_fit_budget`) along the format's ladder (GIF: full frame rate down to half the size, then
+half the frame rate down to a quarter of the size, then 32 colours; MP4: CRF 20 to 32,
+then smaller sizes; WebP: quality 80 to 35, then smaller sizes). Quality and scale are
+continuous, so the search lands within 80-100% of the budget, typically on its first or
+second try and within six encodes in all (see `_fit_budget`).
 """
 
 from __future__ import annotations
@@ -38,40 +24,22 @@ import subprocess
 import tempfile
 import threading
 import weakref
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
-from typing import IO, Literal
-from xml.sax.saxutils import escape
+from typing import IO
 
-import cv2
 import numpy as np
 
 from memeswap.inference.errors import InputError, OutputTooLargeError
 from memeswap.inference.media import ffmpeg
-from memeswap.inference.media.gif_writer import GifWriter, PaletteMapper, distinct_colours, face_palette, read_palette
+from memeswap.inference.media.formats.base import FFMPEG_TIMEOUT_S, Family, MediaFormat, Setting
+from memeswap.inference.media.formats.registry import FORMATS, media_format
 from memeswap.inference.media.limits import human_bytes
 
-OutputFormat = Literal["gif", "mp4", "webp"]
+OutputFormat = str  # a name from formats.registry.FORMATS
+MIME_TYPES = {name: media_format(name).mime for name in FORMATS}
 
-MIME_TYPES = MappingProxyType({"gif": "image/gif", "mp4": "video/mp4", "webp": "image/webp"})
-
-# Predicted size relative to full quality: (level, relative size) of MP4 CRFs and WebP
-# qualities (levels in between are interpolated on the log of the size), GIF colour
-# counts and half the frame rate, and size ~ scale ** exponent. Measured on photo,
-# meme-like and flat synthetic clips. They only steer the search (see `_fit_budget`):
-# every size it keeps is measured.
-_MP4_CRFS = ((20, 1.0), (24, 0.6), (28, 0.4), (32, 0.27))
-_WEBP_QUALITIES = ((80, 1.0), (65, 0.77), (50, 0.65), (35, 0.55))
-_GIF_FEW_COLORS = (32, 0.52)
-_GIF_HALF_FPS = 0.55
-_SCALE_EXPONENT = MappingProxyType({"gif": 1.7, "mp4": 1.1, "webp": 1.2})
-# A GIF at full frame rate is made no smaller than this; below it, half the frame rate
-# at a larger size looks better (sharper, and 6 fps still reads as motion).
-_GIF_FULL_FPS_MIN_SCALE = 0.5
 _MIN_SCALE = 0.25
 _MIN_SCALED_SIDE = 16
 # Over budget, the search aims at this share of it and stops at the first result that
@@ -80,22 +48,6 @@ _MIN_SCALED_SIDE = 16
 _BUDGET_AIM = 0.9
 _BUDGET_USE = 0.8
 _BUDGET_ATTEMPTS = 5
-# A GIF attempt gives up once it has written this many budgets: its size is then guessed
-# from the frames so far. Early frames often change more than later ones, so a guess made
-# at one budget was up to 1.6x too high and sent the search to half the frame rate.
-_GIF_GIVE_UP = 2.0
-# Browsers play GIF delays under 2 cs at 10 cs, so faster GIFs drop frames instead.
-_GIF_MAX_FPS = 50.0
-# GIF palettes come from exact colours when the first frame has no more than this.
-_EXACT_PALETTE_MAX_COLORS = 4096
-# GIF: the share of the palette kept for face colours, and the face crops it is made from
-# (each box's middle, shrunk to a small square; at most this many are kept, evenly spread).
-_FACE_PALETTE_SHARE = 0.25
-_FACE_CROP_INSET = 0.08
-_FACE_CROP_SIDE = 32
-_MAX_FACE_CROPS = 64  # crops of 32x32 spread over the clip: enough for the face palette's 64 colours
-_FFMPEG_TIMEOUT_S = 600.0
-_GIF_MAP_AHEAD = 4  # frames mapped onto the palette ahead of the one being written
 
 
 @dataclass(frozen=True)
@@ -112,70 +64,18 @@ class EncodedMedia:
     colors: int | None  # GIF palette size; None for MP4/WebP
 
 
-@dataclass(frozen=True)
-class _Setting:
-    level: float  # GIF colours, MP4 CRF or WebP quality
-    frame_step: int  # keep every Nth frame
-    scale: float
-
-
-@dataclass(frozen=True)
-class _Family:
-    """Settings that differ in one knob: the level (at scale 1), or the scale (at a fixed
-    level). `top` and `floor` are the log predicted sizes, relative to full quality, of its
-    best and smallest settings."""
-
-    top: float
-    floor: float
-    frame_step: int
-    level: float | None  # None: the level is the knob, read from `levels`
-    levels: tuple[tuple[float, float], ...] = ()
-    exponent: float = 1.0
-
-    def setting(self, r: float) -> _Setting:
-        r = min(self.top, max(self.floor, r))
-        if self.level is None:
-            logs, levels = zip(*((math.log(rel), level) for level, rel in reversed(self.levels)))
-            return _Setting(float(np.interp(r, logs, levels)), self.frame_step, 1.0)
-        return _Setting(self.level, self.frame_step, min(1.0, math.exp((r - self.top) / self.exponent)))
-
-
 class _QualityPath:
     """Every setting the budget search may pick, from full quality down, indexed by r: the
     log of its predicted size relative to full quality (0 at full quality, negative below).
+    The format's families are in order of preference; r picks the first whose floor reaches it."""
 
-    Families are in order of preference; r picks the first whose floor reaches it:
-    GIF: 256 colours at full frame rate down to half the size, then at half the frame rate
-    (every other frame dropped, each shown twice as long) down to the smallest size, then
-    32 colours. MP4: CRF 20 to 32, then smaller sizes. WebP: quality 80 to 35, then smaller
-    sizes. Colours come last for a GIF: at the same bytes, 64 or 32 colours looked worse
-    (posterised hair and skin) and measured worse than a smaller 256-colour GIF. A weaker
-    dither is no knob: at 256 colours it saved under 10% (2-12%) of a GIF's size.
-    """
-
-    def __init__(self, fmt: str, width: int, height: int, frames: int, base_step: int) -> None:
-        exponent = _SCALE_EXPONENT[fmt]
+    def __init__(self, fmt: MediaFormat, width: int, height: int, frames: int, base_step: int) -> None:
         min_scale = max(_MIN_SCALE, min(1.0, _MIN_SCALED_SIDE / min(width, height)))
-        shrink = exponent * math.log(min_scale)  # log relative size from scale 1 to the smallest
-        if fmt == "gif":
-            half = base_step * 2 if math.ceil(frames / base_step) >= 4 else base_step
-            full_fps_floor = exponent * math.log(max(min_scale, _GIF_FULL_FPS_MIN_SCALE))
-            self.families = [_Family(0.0, full_fps_floor, base_step, 256, exponent=exponent)]
-            fewer = 0.0
-            if half != base_step:
-                fewer = math.log(_GIF_HALF_FPS)
-                self.families.append(_Family(fewer, fewer + shrink, half, 256, exponent=exponent))
-            colors, rel = _GIF_FEW_COLORS
-            fewer += math.log(rel)
-            self.families.append(_Family(fewer, fewer + shrink, half, colors, exponent=exponent))
-        else:
-            levels = _MP4_CRFS if fmt == "mp4" else _WEBP_QUALITIES
-            worst, rel = levels[-1]
-            self.families = [_Family(0.0, math.log(rel), base_step, None, levels),
-                             _Family(math.log(rel), math.log(rel) + shrink, base_step, worst, exponent=exponent)]
+        shrink = fmt.scale_exponent * math.log(min_scale)  # log relative size from scale 1 to the smallest
+        self.families: list[Family] = fmt.families(shrink, frames, base_step)
         self.lowest = self.families[-1].floor
 
-    def at(self, r: float) -> _Setting:
+    def at(self, r: float) -> Setting:
         family = next((f for f in self.families if r >= f.floor), self.families[-1])
         return family.setting(r)
 
@@ -203,36 +103,6 @@ def _step_size(width: int, height: int, scale: float, even: bool) -> tuple[int, 
     if even:
         width, height = max(2, width - width % 2), max(2, height - height % 2)
     return width, height
-
-
-# --------------------------------------------------------------------------- GIF
-
-
-def _xmp_packet(comment: str) -> bytes:
-    return (
-        '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>'
-        '<x:xmpmeta xmlns:x="adobe:ns:meta/">'
-        '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
-        '<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/">'
-        f'<dc:description><rdf:Alt><rdf:li xml:lang="x-default">{escape(comment)}</rdf:li></rdf:Alt></dc:description>'
-        "</rdf:Description></rdf:RDF></x:xmpmeta>"
-        '<?xpacket end="r"?>'
-    ).encode()
-
-
-def _webp_with_comment(data: bytes, comment: str, width: int, height: int) -> bytes:
-    """Append an XMP chunk carrying `comment` (dc:description) and flag it in VP8X."""
-    if data[:4] != b"RIFF" or data[8:12] != b"WEBP":
-        raise ffmpeg.FFmpegError("ffmpeg wrote something that is not a WebP")
-    body = bytearray(data[12:8 + int.from_bytes(data[4:8], "little")])
-    if body[:4] != b"VP8X":  # a simple (single-image) file: add the extended header
-        alpha = 0x10 if body[:4] == b"VP8L" else 0
-        vp8x = bytes([alpha, 0, 0, 0]) + (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
-        body[:0] = b"VP8X" + len(vp8x).to_bytes(4, "little") + vp8x
-    body[8] |= 0x04  # XMP present
-    xmp = _xmp_packet(comment)
-    body += b"XMP " + len(xmp).to_bytes(4, "little") + xmp + (b"\x00" if len(xmp) % 2 else b"")
-    return b"RIFF" + (len(body) + 4).to_bytes(4, "little") + b"WEBP" + bytes(body)
 
 
 # --------------------------------------------------------------------------- encoder
@@ -284,8 +154,7 @@ class StreamingEncoder:
         loop: bool = True,
         comment: str | None = None,
     ) -> None:
-        if fmt not in MIME_TYPES:
-            raise ValueError(f"unknown output format {fmt!r}; use one of {', '.join(MIME_TYPES)}")
+        self.format = media_format(fmt)  # ValueError for an unknown name
         if not (math.isfinite(fps) and fps > 0):
             raise ValueError(f"fps must be a positive number, not {fps!r}")
         if max_bytes is not None and max_bytes <= 0:
@@ -300,11 +169,7 @@ class StreamingEncoder:
         self._size: tuple[int, int] | None = None
         self._count = 0
         self._stream_failed = False
-        self._mappers: dict[int, PaletteMapper] = {}  # by GIF colour count
-        self._exact_palette = False
-        self._face_crops: list[np.ndarray] = []
-        self._faces_seen = 0
-        self._face_crop_stride = 1
+        self._stream = self.format.stream(self)
         self._attempts = 0
         self._res = _Resources()
         self._finalizer = weakref.finalize(self, self._res.release)
@@ -358,43 +223,15 @@ class StreamingEncoder:
                 except OSError:  # ffmpeg died; finish() re-encodes from the spool
                     self._stream_failed = True
             self._count += 1
-            if self.fmt == "gif":
-                self._keep_face_crops(frame, faces)
-
-    def _keep_face_crops(self, frame: np.ndarray, faces: Sequence[Sequence[float]]) -> None:
-        """Small crops of the faces for the face palette: every `stride`th face, and when
-        there are too many, every other one of those kept so far, so they span the clip."""
-        height, width = frame.shape[:2]
-        for x0, y0, x1, y1 in faces:
-            inset_x, inset_y = (x1 - x0) * _FACE_CROP_INSET, (y1 - y0) * _FACE_CROP_INSET
-            left, top = max(0, round(x0 + inset_x)), max(0, round(y0 + inset_y))
-            right, bottom = min(width, round(x1 - inset_x)), min(height, round(y1 - inset_y))
-            if right - left < 4 or bottom - top < 4:
-                continue
-            self._faces_seen += 1
-            if (self._faces_seen - 1) % self._face_crop_stride:
-                continue
-            self._face_crops.append(cv2.resize(frame[top:bottom, left:right], (_FACE_CROP_SIDE, _FACE_CROP_SIDE),
-                                               interpolation=cv2.INTER_AREA))
-            if len(self._face_crops) > _MAX_FACE_CROPS:
-                del self._face_crops[1::2]
-                self._face_crop_stride *= 2
+            self._stream.add_frame(frame, faces)
 
     def _start(self, first: np.ndarray) -> None:
         self._size = (first.shape[1], first.shape[0])
-        if self.fmt == "gif":
-            # Flat graphics keep their exact colours; photos get the fast palette pass.
-            sample = first[::2, ::2].astype(np.int32)
-            packed = (sample[:, :, 0] << 16) | (sample[:, :, 1] << 8) | sample[:, :, 2]
-            self._exact_palette = len(np.unique(packed)) <= _EXACT_PALETTE_MAX_COLORS
+        self._stream.first_frame(first)
         res = self._res
         res.folder = Path(tempfile.mkdtemp(prefix="memeswap-encode-"))
         res.spool = open(res.folder / "frames.rgb", "wb")
-        if self.fmt == "gif":
-            # Whether faces will come is known only at the end: make the palette for either.
-            args = self._raw_input("pipe:0") + self._palettegen_args(256, (0, round(256 * _FACE_PALETTE_SHARE)))
-        else:
-            args = self._raw_input("pipe:0") + self._encode_args(self._first_setting(), self._output(0))
+        args = self.raw_input("pipe:0") + self._stream.streamed_args()
         try:
             res.proc = subprocess.Popen(
                 ffmpeg.base_command() + args,
@@ -422,7 +259,7 @@ class StreamingEncoder:
             self._res.spool.close()
             streamed = self._end_stream()
             width, height = self._size
-            path = _QualityPath(self.fmt, width, height, self._count, self._base_frame_step())
+            path = _QualityPath(self.format, width, height, self._count, self.format.base_frame_step(self.fps))
             media, size = self._encode(path.at(0.0), streamed=streamed, first=True)
             if media is not None:
                 return media
@@ -469,9 +306,9 @@ class StreamingEncoder:
             )
         return best
 
-    def _setting_key(self, setting: _Setting) -> tuple[float, int, tuple[int, int]]:
+    def _setting_key(self, setting: Setting) -> tuple[float, int, tuple[int, int]]:
         """What tells two settings' outputs apart: the level, the frame step and the size."""
-        return round(setting.level, 1), setting.frame_step, self._geometry(setting)[1]
+        return round(setting.level, 1), setting.frame_step, self.geometry(setting)[1]
 
     def _end_stream(self) -> bool:
         """Close ffmpeg's stdin and wait; True when the streamed pass succeeded."""
@@ -482,64 +319,72 @@ class StreamingEncoder:
             proc.stdin.close()
         except OSError:
             self._stream_failed = True
-        rc = ffmpeg.wait_for_exit(proc, _FFMPEG_TIMEOUT_S)
+        rc = ffmpeg.wait_for_exit(proc, FFMPEG_TIMEOUT_S)
         self._res.stop_process()
         return rc == 0 and not self._stream_failed
 
-    def _base_frame_step(self) -> int:
-        return max(1, math.ceil(self.fps / _GIF_MAX_FPS - 1e-9)) if self.fmt == "gif" else 1
+    def _encode(self, setting: Setting, streamed: bool, first: bool = False) -> tuple[EncodedMedia | None, int]:
+        """One attempt: the result when it fits the budget (or there is none), else None;
+        and its size in bytes, estimated when an attempt gave up part way.
 
-    def _first_setting(self) -> _Setting:
-        width, height = self._size
-        return _QualityPath(self.fmt, width, height, 1, self._base_frame_step()).at(0.0)
+        `streamed`: use what the streamed pass made (MP4 / WebP: the output; GIF: the
+        palettes); `first`: the first attempt, which makes them again when that failed.
+        """
+        self._attempts += 1
+        output = self.output_path(self._stream.streamed_output(self._attempts) if streamed else self._attempts)
+        data, size = self._stream.encode(setting, output, streamed, first)
+        if data is None or (self.max_bytes is not None and size > self.max_bytes):
+            return None, size
+        _, (out_w, out_h) = self.geometry(setting)
+        return EncodedMedia(
+            data=data,
+            mime=self.format.mime,
+            format=self.fmt,
+            width=out_w,
+            height=out_h,
+            fps=self.fps / setting.frame_step,
+            frame_count=math.ceil(self._count / setting.frame_step),
+            colors=self.format.colors(setting),
+        ), size
 
-    def _output(self, attempt: int) -> Path:
-        return self._res.folder / f"out-{attempt}.{self.fmt}"
+    # -- what the formats' streams use
 
-    def _raw_input(self, source: str) -> list[str]:
-        width, height = self._size
+    @property
+    def size(self) -> tuple[int, int]:
+        assert self._size is not None, "no frame written yet"
+        return self._size
+
+    @property
+    def work_folder(self) -> Path:
+        assert self._res.folder is not None, "no frame written yet"
+        return self._res.folder
+
+    def first_setting(self) -> Setting:
+        width, height = self.size
+        return _QualityPath(self.format, width, height, 1, self.format.base_frame_step(self.fps)).at(0.0)
+
+    def output_path(self, attempt: int) -> Path:
+        return self.work_folder / f"out-{attempt}.{self.fmt}"
+
+    def raw_input(self, source: str) -> list[str]:
+        """ffmpeg's input options for the raw frames at `source` (a pipe or the spool)."""
+        width, height = self.size
         return ["-f", "rawvideo", "-pix_fmt", "rgb24", "-video_size", f"{width}x{height}",
                 "-framerate", ffmpeg.rate_arg(self.fps), "-i", source]
 
-    def _spool_url(self) -> str:
-        return ffmpeg.file_url(self._res.folder / "frames.rgb")
+    def spool_url(self) -> str:
+        return ffmpeg.file_url(self.work_folder / "frames.rgb")
 
-    def _palette_path(self, colors: int, face_colors: int) -> Path:
-        return self._res.folder / f"palette-{colors}-{face_colors}.png"
+    def spooled_frames(self) -> np.ndarray:
+        """Every frame written, read back from the spool (a memory map; delete it when done)."""
+        width, height = self.size
+        return np.memmap(self.work_folder / "frames.rgb", dtype=np.uint8, mode="r",
+                         shape=(self._count, height, width, 3))
 
-    def _face_colors(self, colors: int) -> int:
-        """How many entries of a `colors` palette go to face colours: none without faces."""
-        return round(colors * _FACE_PALETTE_SHARE) if self._face_crops else 0
-
-    def _palettegen_args(self, colors: int, face_colors: Sequence[int]) -> list[str]:
-        """palettegen over the frames, one palette PNG for each face share in `face_colors`
-        (the rest of `colors` comes from the frames)."""
-        width, height = self._size
-        # palettegen hashes every distinct colour, which is slow on photos (~7 s for 64
-        # frames of 480x480). Every other pixel and 64 levels per channel (0 and 255 kept
-        # exact) give the same palette within ~0.1 dB PSNR in ~0.2 s; its colours are
-        # averages, so they are not limited to those levels.
-        shrink = "scale=trunc(iw/2):trunc(ih/2):flags=neighbor," if width * height >= 200_000 else ""
-        level = "round(round(val*63/255)*255/63)"
-        six_bits = "" if self._exact_palette else f"lutrgb=r={level}:g={level}:b={level},"
-        # colors - 1 real colours: the last index is our transparent one (see GifWriter).
-        gens = [f"palettegen=max_colors={colors - 1 - faces}:stats_mode=full:reserve_transparent=0"
-                for faces in face_colors]
-        outputs = [["-frames:v", "1", "-update", "1", "-f", "image2",
-                    ffmpeg.file_url(self._palette_path(colors, faces))] for faces in face_colors]
-        if len(gens) == 1:
-            return ["-vf", shrink + six_bits + gens[0], *outputs[0]]
-        labels = [f"p{i}" for i in range(len(gens))]
-        graph = (f"[0:v]{shrink}{six_bits}split={len(gens)}{''.join(f'[s{i}]' for i in range(len(gens)))};"
-                 + ";".join(f"[s{i}]{gen}[{label}]" for i, (gen, label) in enumerate(zip(gens, labels))))
-        args = ["-filter_complex", graph]
-        for label, output in zip(labels, outputs):
-            args += ["-map", f"[{label}]", *output]
-        return args
-
-    def _geometry(self, setting: _Setting) -> tuple[list[str], tuple[int, int]]:
-        width, height = self._size
-        out = _step_size(width, height, setting.scale, even=self.fmt == "mp4")
+    def geometry(self, setting: Setting) -> tuple[list[str], tuple[int, int]]:
+        """ffmpeg filters that take the frames to `setting`'s frame rate and size, and that size."""
+        width, height = self.size
+        out = _step_size(width, height, setting.scale, even=self.format.even_size)
         filters = [f"framestep={setting.frame_step}"] if setting.frame_step > 1 else []
         if out != (width, height):
             if setting.scale == 1.0:
@@ -547,131 +392,6 @@ class StreamingEncoder:
             else:
                 filters.append(f"scale={out[0]}:{out[1]}:flags=area")
         return filters, out
-
-    def _encode_args(self, setting: _Setting, output: Path) -> list[str]:
-        """Output options for MP4 / WebP (GIF has its own path)."""
-        filters, _ = self._geometry(setting)
-        level = format(round(setting.level, 2), "g")
-        if self.fmt == "mp4":
-            filters.append("scale=out_color_matrix=bt709:out_range=tv,format=yuv420p")
-            args = ["-an", "-sn", "-dn", "-vf", ",".join(filters),
-                    "-c:v", "libx264", "-preset", "veryfast", "-crf", level,
-                    "-profile:v", "high", "-pix_fmt", "yuv420p",
-                    "-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709", "-color_range", "tv",
-                    "-movflags", "+faststart"]
-            if self.comment:
-                args += ["-metadata", f"comment={self.comment}"]
-            return args + ["-f", "mp4", ffmpeg.file_url(output)]
-        args = ["-vf", ",".join(filters)] if filters else []
-        return args + ["-c:v", "libwebp_anim", "-quality", level, "-compression_level", "2",
-                       "-loop", "0" if self.loop else "1", "-f", "webp", ffmpeg.file_url(output)]
-
-    def _encode(self, setting: _Setting, streamed: bool, first: bool = False) -> tuple[EncodedMedia | None, int]:
-        """One attempt: the result when it fits the budget (or there is none), else None;
-        and its size in bytes, estimated when a GIF attempt gave up part way.
-
-        `streamed`: use what the streamed pass made (MP4 / WebP: the output; GIF: the
-        palettes); `first`: the first attempt, which makes them again when that failed.
-        """
-        self._attempts += 1
-        output = self._output(0 if streamed and self.fmt != "gif" else self._attempts)
-        _, (out_w, out_h) = self._geometry(setting)
-        if self.fmt == "gif":
-            data, size = self._encode_gif(setting, output, remake_palette=first and not streamed)
-        else:
-            if not streamed:
-                ffmpeg.run(self._raw_input(self._spool_url()) + self._encode_args(setting, output), _FFMPEG_TIMEOUT_S)
-            data = output.read_bytes()
-            output.unlink()
-            if self.fmt == "webp" and self.comment:
-                data = _webp_with_comment(data, self.comment, out_w, out_h)
-            size = len(data)
-        if data is None or (self.max_bytes is not None and size > self.max_bytes):
-            return None, size
-        media = EncodedMedia(
-            data=data,
-            mime=MIME_TYPES[self.fmt],
-            format=self.fmt,
-            width=out_w,
-            height=out_h,
-            fps=self.fps / setting.frame_step,
-            frame_count=math.ceil(self._count / setting.frame_step),
-            colors=round(setting.level) if self.fmt == "gif" else None,
-        )
-        return media, size
-
-    def _gif_palette(self, colors: int, remake: bool) -> np.ndarray:
-        """The palette of a `colors`-colour GIF: face colours first when there were faces.
-
-        The 256-colour palettes come from the streamed pass; `remake` when that failed.
-        The others are made from the spool on first use and kept.
-        """
-        face_colors = self._face_colors(colors)
-        palette_png = self._palette_path(colors, face_colors)
-        if remake or not palette_png.exists():
-            ffmpeg.run(self._raw_input(self._spool_url()) + self._palettegen_args(colors, (face_colors,)),
-                       _FFMPEG_TIMEOUT_S)
-        palette = read_palette(palette_png, colors - 1 - face_colors)
-        if face_colors:
-            faces = face_palette(np.stack(self._face_crops), face_colors)
-            palette = distinct_colours(np.concatenate([faces, palette]))[:colors - 1]
-        return palette
-
-    def _encode_gif(self, setting: _Setting, output: Path, remake_palette: bool) -> tuple[bytes | None, int]:
-        colors = round(setting.level)
-        palette = self._gif_palette(colors, remake_palette)
-        mapper = self._mappers.get(colors)
-        if mapper is None:
-            mapper = self._mappers[colors] = PaletteMapper(palette)
-        width, height = self._size
-        _, (out_w, out_h) = self._geometry(setting)
-        kept = range(0, self._count, setting.frame_step)
-        out_fps = self.fps / setting.frame_step
-        frames = np.memmap(self._res.folder / "frames.rgb", dtype=np.uint8, mode="r",
-                           shape=(self._count, height, width, 3))
-        def mapped(k: int) -> np.ndarray:
-            frame = frames[k]  # noqa: F821 (deleted only after the last call, to close the memmap)
-            if (out_w, out_h) != (width, height):
-                frame = cv2.resize(frame, (out_w, out_h), interpolation=cv2.INTER_AREA)
-            return mapper.map(frame)
-
-        try:
-            with open(output, "wb") as fh, ThreadPoolExecutor(max_workers=2, thread_name_prefix="gif-map") as pool:
-                writer = GifWriter(fh, out_w, out_h, palette, self.loop, self.comment)
-                # frames are mapped onto the palette a few ahead, on other cores, while this
-                # thread compresses and writes (the mapper's table fills the same from any thread)
-                for j, indices in enumerate(_ahead(pool, mapped, kept, _GIF_MAP_AHEAD)):
-                    # Delays from rounded timestamps, so the total time stays right at any fps.
-                    delay = round((j + 1) * 100 / out_fps) - round(j * 100 / out_fps)
-                    writer.add(indices, delay)
-                    written = fh.tell()
-                    if j == 0:
-                        first = written  # the first frame is whole; later ones only what changed
-                    elif self.max_bytes is not None and written > _GIF_GIVE_UP * self.max_bytes and j + 1 < len(kept):
-                        return None, round(first + (written - first) * (len(kept) - 1) / j)
-                writer.close()
-            data = output.read_bytes()
-        finally:
-            del frames
-            output.unlink(missing_ok=True)
-        return data, len(data)
-
-
-def _ahead(pool: ThreadPoolExecutor, work: Callable[[int], np.ndarray], items: Sequence[int],
-           depth: int) -> Iterator[np.ndarray]:
-    """`work(item)` for each item, in order, with up to `depth` of them running ahead on `pool`;
-    what is still running when the caller stops early is cancelled or waited for on the way out."""
-    pending: deque[Future] = deque()
-    try:
-        for item in items:
-            pending.append(pool.submit(work, item))
-            if len(pending) > depth:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-    finally:
-        for future in pending:
-            future.cancel()
 
 
 def encode_frames(

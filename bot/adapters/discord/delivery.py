@@ -13,10 +13,11 @@ from memeswap.bot.adapters.discord.interactions import MAX_CONTENT
 from memeswap.bot.core.status import JobStatus, failure_line, fitted, success_line
 from memeswap.bot.services import BotServices
 from memeswap.inference.jobs.contract import Failed, Succeeded, SwapJob
+from memeswap.inference.media.formats.registry import FORMATS, media_format
 
 log = logging.getLogger("memeswap.discord")
 
-EXTENSIONS = {"image/gif": "gif", "video/mp4": "mp4", "image/webp": "webp"}
+EXTENSIONS = {media_format(name).mime: name for name in FORMATS}  # a result's MIME type -> its file extension
 
 
 def reply_address(interaction: discord.Interaction) -> str:

@@ -1,0 +1,33 @@
+"""MP4: H.264 (libx264), yuv420p, BT.709, even dimensions, `+faststart`, no audio track;
+the label is the container's `comment`. Ladder: CRF 20 to 32, then smaller sizes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from memeswap.inference.media import ffmpeg
+from memeswap.inference.media.formats.base import MediaFormat, Setting
+
+if TYPE_CHECKING:
+    from memeswap.inference.media.encode import StreamingEncoder
+
+
+class Mp4Format(MediaFormat):
+    name = "mp4"
+    mime = "video/mp4"
+    scale_exponent = 1.1
+    even_size = True
+    levels = ((20, 1.0), (24, 0.6), (28, 0.4), (32, 0.27))
+
+    def encode_args(self, encoder: StreamingEncoder, setting: Setting, output: Path) -> list[str]:
+        filters, _ = encoder.geometry(setting)
+        filters.append("scale=out_color_matrix=bt709:out_range=tv,format=yuv420p")
+        args = ["-an", "-sn", "-dn", "-vf", ",".join(filters),
+                "-c:v", "libx264", "-preset", "veryfast", "-crf", format(round(setting.level, 2), "g"),
+                "-profile:v", "high", "-pix_fmt", "yuv420p",
+                "-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709", "-color_range", "tv",
+                "-movflags", "+faststart"]
+        if encoder.comment:
+            args += ["-metadata", f"comment={encoder.comment}"]
+        return args + ["-f", "mp4", ffmpeg.file_url(output)]
