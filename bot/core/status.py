@@ -8,6 +8,7 @@ at least `min_interval_s` after the last one, and the end.
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from memeswap.bot.core.wording import TELEGRAM, PlatformWording
 from memeswap.inference.errors import InputError
@@ -96,3 +97,17 @@ class JobStatus:
             self._last_progress_at = now
         self._last_line = line
         return line
+
+
+async def follow_job(events: AsyncIterator[Event], show: Callable[[str], Awaitable[None]],
+                     deliver: Callable[[Succeeded], Awaitable[None]]) -> None:
+    """The follow loop every adapter runs: each event worth a new status line goes to `show`,
+    a failure as its one line, and the finished meme to `deliver`."""
+    lines = JobStatus()
+    async for event in events:
+        if isinstance(event, Succeeded):
+            await deliver(event)
+        elif isinstance(event, Failed):
+            await show(f"⚠️ {failure_line(event)}")
+        elif (line := lines.line_for(event)) is not None:
+            await show(line)

@@ -10,7 +10,7 @@ import logging
 import discord
 
 from memeswap.bot.adapters.discord.interactions import MAX_CONTENT
-from memeswap.bot.core.status import JobStatus, failure_line, fitted, success_line
+from memeswap.bot.core.status import failure_line, fitted, follow_job, success_line
 from memeswap.bot.services import BotServices
 from memeswap.inference.jobs.contract import Failed, Succeeded, SwapJob
 from memeswap.inference.media.formats.registry import FORMATS, media_format
@@ -42,14 +42,8 @@ class InteractionDelivery:
         self.services = services
 
     async def follow(self, interaction: discord.Interaction, job: SwapJob) -> None:
-        lines = JobStatus()
-        async for event in self.services.swaps.follow(job):
-            if isinstance(event, Succeeded):
-                await self._deliver(interaction, event)
-            elif isinstance(event, Failed):
-                await self.status(interaction, f"⚠️ {failure_line(event)}")
-            elif (line := lines.line_for(event)) is not None:
-                await self.status(interaction, line)
+        await follow_job(self.services.swaps.follow(job), lambda line: self.status(interaction, line),
+                         lambda event: self._deliver(interaction, event))
 
     async def status(self, interaction: discord.Interaction, text: str) -> None:
         if interaction.is_expired():

@@ -18,7 +18,7 @@ from telegram import Bot, InputFile, Message
 from telegram.constants import ChatAction, MessageLimit
 from telegram.error import BadRequest, TelegramError
 
-from memeswap.bot.core.status import JobStatus, failure_line, fitted, success_line
+from memeswap.bot.core.status import failure_line, fitted, follow_job, success_line
 from memeswap.bot.services import BotServices
 from memeswap.inference.jobs.contract import Failed, Succeeded, SwapJob
 
@@ -87,23 +87,19 @@ class MemeDelivery:
     async def follow(self, job: SwapJob, status: Message, key: SentMeme | None) -> None:
         """Edit `status` as the job moves and send the meme in reply to it when it is done."""
         bot = status.get_bot()
-        lines = JobStatus()
+
+        async def deliver(event: Succeeded) -> None:
+            try:
+                await self._send(bot, status, event, key)
+            except TelegramError as error:
+                log.warning("job %s: meme not sent: %s", job.job_id, error)
+                await edit_status(status, "⚠️ Your meme is ready but Telegram would not take it. Please try again.")
+                return
+            await edit_status(status, success_line(event, "✅ Done!"))
+
         keep_acting = asyncio.create_task(_keep_chat_action(bot, status.chat_id))
         try:
-            async for event in self.services.swaps.follow(job):
-                if isinstance(event, Succeeded):
-                    try:
-                        await self._send(bot, status, event, key)
-                    except TelegramError as error:
-                        log.warning("job %s: meme not sent: %s", job.job_id, error)
-                        await edit_status(status, "⚠️ Your meme is ready but Telegram would not take it. "
-                                                  "Please try again.")
-                        continue
-                    await edit_status(status, success_line(event, "✅ Done!"))
-                elif isinstance(event, Failed):
-                    await edit_status(status, f"⚠️ {failure_line(event)}")
-                elif (line := lines.line_for(event)) is not None:
-                    await edit_status(status, line)
+            await follow_job(self.services.swaps.follow(job), lambda line: edit_status(status, line), deliver)
         finally:
             keep_acting.cancel()
             with contextlib.suppress(asyncio.CancelledError):
