@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from memeswap.inference.errors import InputError
+from memeswap.inference.templates.catalog import scope_key
 
 ScopeKind = Literal["global", "guild", "chat", "user"]
 _PLATFORM = re.compile(r"[a-z][a-z0-9]{0,19}")
@@ -38,7 +39,7 @@ class Scope:
     @property
     def key(self) -> str:
         """A stable, path-safe name: "global", "discord-guild-123", "telegram-chat--100456"."""
-        return "global" if self.kind == "global" else f"{self.platform}-{self.kind}-{self.id}"
+        return "global" if self.kind == "global" else scope_key(self.platform, self.kind, self.id)
 
 
 GLOBAL = Scope("global")

@@ -28,10 +28,11 @@ from memeswap.bot.core.users import user_for
 from memeswap.bot.store.database import Database
 from memeswap.bot.store.models import AuditEntry, CustomTemplate
 from memeswap.inference.errors import InputError
-from memeswap.inference.media.limits import Deadline, human_bytes
+from memeswap.inference.media.limits import Deadline
 from memeswap.inference.safety.nsfw import NsfwScreen
 from memeswap.inference.safety.protected_faces import ProtectedFaces
 from memeswap.inference.safety.template_faces import TemplateFaces
+from memeswap.inference.sizes import human_bytes
 from memeswap.inference.templates.catalog import Template
 from memeswap.inference.templates.compile import media_hash
 from memeswap.inference.templates.library import TemplateLibrary

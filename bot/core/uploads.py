@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from memeswap.inference.errors import InputError
-from memeswap.inference.media.limits import human_bytes
+from memeswap.inference.sizes import human_bytes
 
 STAGED_STEM = "upload"
 # The common types first, the same on every host (the system's mime.types may say ".mpv"

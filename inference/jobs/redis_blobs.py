@@ -14,7 +14,7 @@ import redis
 
 from memeswap.inference.errors import InputError
 from memeswap.inference.jobs.blobs import BlobNotFoundError, is_blob_ref
-from memeswap.inference.media.limits import human_bytes
+from memeswap.inference.sizes import human_bytes
 
 _PUT_ATTEMPTS = 3
 

@@ -30,7 +30,8 @@ from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
 from memeswap.inference.errors import InputError, LimitExceededError, UnsupportedMediaError
 from memeswap.inference.media import ffmpeg
-from memeswap.inference.media.limits import Deadline, MediaLimits, human_bytes
+from memeswap.inference.media.limits import Deadline, MediaLimits
+from memeswap.inference.sizes import human_bytes
 
 NOT_AN_IMAGE = "that file is not an image I can read (JPEG, PNG, WebP, GIF)"
 NOT_A_TEMPLATE = "that file is not a GIF, WebP, PNG, JPEG or video (MP4, MOV, WebM) I can read"

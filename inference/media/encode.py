@@ -35,7 +35,7 @@ from memeswap.inference.errors import InputError, OutputTooLargeError
 from memeswap.inference.media import ffmpeg
 from memeswap.inference.media.formats.base import FFMPEG_TIMEOUT_S, Family, MediaFormat, Setting
 from memeswap.inference.media.formats.registry import FORMATS, media_format
-from memeswap.inference.media.limits import human_bytes
+from memeswap.inference.sizes import human_bytes
 
 OutputFormat = str  # a name from formats.registry.FORMATS
 MIME_TYPES = {name: media_format(name).mime for name in FORMATS}

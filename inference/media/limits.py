@@ -81,12 +81,3 @@ class Deadline:
         limit = f"{self.seconds:g} s" if self.seconds is not None else "its time"
         return DeadlineExceededError(f"that took longer than {limit} and was stopped; "
                                      "try a shorter or smaller file")
-
-
-def human_bytes(n: float) -> str:
-    """A byte count as people read it in a message: 1.5 MB, 300 KB, 12 bytes."""
-    if n >= 1024 * 1024:
-        return f"{n / (1024 * 1024):.1f} MB"
-    if n >= 1024:
-        return f"{n / 1024:.0f} KB"
-    return f"{int(n)} bytes"

@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from memeswap.inference.errors import InputError
-from memeswap.inference.media.limits import human_bytes
 from memeswap.inference.models.registry import USABLE_STATUSES, ModelSpec, ModelStore
+from memeswap.inference.sizes import human_bytes
 
 try:
     import fcntl

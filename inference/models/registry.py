@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from memeswap.inference.errors import InputError
-from memeswap.inference.media.limits import human_bytes
+from memeswap.inference.sizes import human_bytes
 
 MODEL_ROLES = ("swapper", "detector", "landmarks", "recogniser", "enhancer")
 HASH_BLOCK_BYTES = 1024 * 1024

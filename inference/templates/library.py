@@ -3,7 +3,6 @@
 import errno
 import logging
 import os
-import re
 import shutil
 import tempfile
 import threading
@@ -22,6 +21,7 @@ from memeswap.inference.media.limits import Deadline, MediaLimits
 from memeswap.inference.media.sampling import SCREENED_FRAMES, SpreadSample
 from memeswap.inference.templates.catalog import (
     MANIFEST,
+    SCOPE_KEY,
     Template,
     builtin_templates_dir,
     list_templates,
@@ -59,13 +59,12 @@ class CompiledTemplate:
         return len(self.tracks.tracks)
 
 
-_SCOPE_KEY = re.compile(r"[a-z][a-z0-9]*-(guild|chat|user)-[-0-9A-Za-z_]{1,41}")
 
 
 def split_template_ref(ref: str) -> tuple[str | None, str]:
     """"name" (built-in or global) or "scope-key/name" (a guild's, chat's or user's own)."""
     scope_key, _, name = ref.rpartition("/")
-    if scope_key and not _SCOPE_KEY.fullmatch(scope_key):
+    if scope_key and not SCOPE_KEY.fullmatch(scope_key):
         raise InputError(f"no template named {ref!r}", code="unknown_template")
     return scope_key or None, validate_template_name(name)
 
@@ -101,7 +100,7 @@ class TemplateLibrary:
     def scope_folder(self, scope_key: str | None) -> Path:
         if scope_key is None or scope_key == "global":
             return self.custom_dir
-        if not _SCOPE_KEY.fullmatch(scope_key):
+        if not SCOPE_KEY.fullmatch(scope_key):
             raise ValueError(f"bad scope key {scope_key!r}")
         return self.custom_dir / "scoped" / scope_key
 
