@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -124,28 +125,53 @@ class PaletteMapper:
         return indices.astype(np.uint8)
 
 
+_IDENTITY_PALETTE = bytes(v for i in range(256) for v in (i, i, i))
+
+
 def _lzw_image_data(indices: np.ndarray) -> bytes:
     """GIF image data (LZW code size byte, sub-blocks, terminator) for an index array.
 
-    Pillow's encoder is C and fast; an "L" image is written with its values as the
-    indices (no palette optimisation), and we cut the data out of its one-frame GIF.
+    Pillow's LZW encoder is C and fast, so a one-frame GIF of the indices is written with it
+    (a "P" image with `optimize=False`, which keeps every index as it is, as Pillow
+    documents) and its one image's data is read back out by walking the GIF's blocks
+    (`_image_blocks`), whatever extensions or colour tables Pillow puts around it.
     """
+    height, width = indices.shape
+    image = Image.fromarray(np.ascontiguousarray(indices), mode="P")
+    image.putpalette(_IDENTITY_PALETTE)
     buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(indices)).save(buf, format="GIF", optimize=False, interlace=False)
-    data = buf.getvalue()
-    pos = 13 + ((3 << ((data[10] & 7) + 1)) if data[10] & 0x80 else 0)
-    while data[pos] == 0x21:  # extensions Pillow may add
-        pos += 2
-        while data[pos]:
-            pos += 1 + data[pos]
-        pos += 1
-    if data[pos] != 0x2C or data[-1] != 0x3B:
-        raise RuntimeError("unexpected GIF layout from Pillow")
-    flags = data[pos + 9]
-    pos += 10
-    if flags & 0x80:
-        pos += 3 << ((flags & 7) + 1)
-    return data[pos:-1]
+    image.save(buf, format="GIF", optimize=False, interlace=False)
+    images = list(_image_blocks(buf.getvalue()))
+    if len(images) != 1 or images[0][0] != (width, height):
+        raise RuntimeError(f"Pillow wrote {len(images)} images where one of {width}x{height} was asked for")
+    return images[0][1]
+
+
+def _image_blocks(data: bytes) -> Iterator[tuple[tuple[int, int], bytes]]:
+    """Each image of a GIF: its (width, height) and its data (LZW code size byte, sub-blocks,
+    terminator), read by the GIF89a block structure."""
+    if data[:6] not in (b"GIF87a", b"GIF89a"):
+        raise RuntimeError("not a GIF")
+    flags = data[10]
+    pos = 13 + ((3 << ((flags & 7) + 1)) if flags & 0x80 else 0)  # header, screen, global colours
+    while pos < len(data) and data[pos] != 0x3B:  # trailer
+        introducer = data[pos]
+        if introducer == 0x21:  # extension: label, then sub-blocks
+            pos = _after_sub_blocks(data, pos + 2)
+        elif introducer == 0x2C:  # image descriptor, local colours, LZW data
+            width, height = struct.unpack_from("<HH", data, pos + 5)
+            local = data[pos + 9]
+            start = pos + 10 + ((3 << ((local & 7) + 1)) if local & 0x80 else 0)
+            pos = _after_sub_blocks(data, start + 1)
+            yield (width, height), data[start:pos]
+        else:
+            raise RuntimeError(f"unknown GIF block 0x{introducer:02x}")
+
+
+def _after_sub_blocks(data: bytes, pos: int) -> int:
+    while data[pos]:
+        pos += 1 + data[pos]
+    return pos + 1
 
 
 def _sub_blocks(payload: bytes) -> bytes:

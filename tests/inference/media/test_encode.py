@@ -255,3 +255,28 @@ def test_write_atomically(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["result.gif"]
     with pytest.raises(InputError, match="the output folder does not exist"):
         write_atomically(tmp_path / "missing" / "result.gif", b"x")
+
+
+def test_the_gif_writer_keeps_every_index_it_is_given(tmp_path):
+    """Our writer takes LZW data out of Pillow's one-frame GIFs: whatever Pillow puts around it,
+    every palette index of every frame reads back unchanged (all 256, and a cropped frame)."""
+    from PIL import Image
+
+    from memeswap.inference.media.gif_writer import GifWriter
+
+    rng = np.random.default_rng(5)
+    palette = rng.integers(0, 256, (255, 3), dtype=np.uint8)
+    first = np.arange(64 * 48, dtype=np.uint16).reshape(48, 64) % 255
+    second = first.copy()
+    second[10:20, 30:50] = rng.integers(0, 255, (10, 20))
+    path = tmp_path / "indices.gif"
+    with open(path, "wb") as fh:
+        writer = GifWriter(fh, 64, 48, palette, loop=True, comment="AI-generated")
+        writer.add(first.astype(np.uint8), 10)
+        writer.add(second.astype(np.uint8), 10)
+        writer.close()
+    with Image.open(path) as gif:
+        gif.seek(0)
+        assert np.array_equal(np.asarray(gif.convert("RGB")), palette[first])
+        gif.seek(1)
+        assert np.array_equal(np.asarray(gif.convert("RGB")), palette[second])
