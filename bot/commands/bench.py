@@ -79,6 +79,10 @@ def bench(ctx: typer.Context,
 
 
 def _quality_bench(state: CliState, cases: list[str], sheets: Optional[Path], as_json: bool) -> None:
+    import importlib.util
+
+    if any(importlib.util.find_spec(name) is None for name in ("skimage", "scipy")):
+        raise InputError("memeswap bench --quality needs scikit-image and SciPy: pip install 'memeswap[bench]'")
     from memeswap.inference.quality.benchmark import format_quality_report, run_quality_benchmark
     from memeswap.inference.quality.corpus import CASES
 

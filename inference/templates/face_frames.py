@@ -24,7 +24,6 @@ from collections.abc import Iterable
 
 import cv2
 import numpy as np
-from scipy.ndimage import median_filter
 
 from memeswap.inference.faces import degradation, zones
 from memeswap.inference.faces.face import VISIBLE_SIDE, face_region
@@ -32,6 +31,7 @@ from memeswap.inference.faces.light import FaceLight, eye_white, region_pixels
 from memeswap.inference.faces.occluders import GROW, HandFinder, OccluderFinder, hand_mask
 from memeswap.inference.faces.pose import head_pose
 from memeswap.inference.templates.tracks import FaceTrack
+from memeswap.inference.time_filters import median_over_frames
 
 
 class _TrackWork:
@@ -73,8 +73,8 @@ class _TrackWork:
             covered = np.maximum(covered, np.stack(self.occluders.masks(self.regions, VISIBLE_SIDE)))
         visible = np.stack([_visible(c) for c in covered])
         smooth = min(5, count)
-        blur = median_filter(np.array(self.blur, np.float32), size=smooth, mode="nearest")
-        noise = median_filter(np.array(self.noise, np.float32), size=smooth, mode="nearest")
+        blur = median_over_frames(np.array(self.blur, np.float32), smooth)
+        noise = median_over_frames(np.array(self.noise, np.float32), smooth)
         track = dataclasses.replace(self.track, pose=self.pose, blur=blur, noise=noise, visible=visible)
         if self.light_pixels is None:
             return track

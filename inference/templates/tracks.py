@@ -9,11 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
 
 from memeswap.inference.faces.face import Face, FaceFrame, FaceRegion, box_iou, face_region
 from memeswap.inference.faces.light import FaceLight
 from memeswap.inference.faces.skin import SkinTone
+from memeswap.inference.time_filters import gaussian_over_frames
 
 SAME_FACE = 0.15  # `face_affinity` from which two faces of consecutive frames are the same face
 
@@ -206,11 +206,11 @@ def smooth_track(track: FaceTrack, sigma: float = 1.0) -> FaceTrack:
         rotations.append(u @ np.diag([1.0, d]) @ vt)  # shape @ rotation ~ reference
     rotations = np.stack(rotations)
     canonical = np.einsum("npj,nji->npi", unit, rotations)
-    smoothed = gaussian_filter1d(canonical, sigma, axis=0, mode="nearest")
+    smoothed = gaussian_over_frames(canonical, sigma)
     back = (np.einsum("npj,nij->npi", smoothed, rotations) * scales + centres).astype(np.float32)
     kps, flat = back[:, :5], back[:, 5:]
     landmarks = None
     if track.landmarks is not None:
-        depth = gaussian_filter1d(track.landmarks[:, :, 2], sigma, axis=0, mode="nearest")
+        depth = gaussian_over_frames(track.landmarks[:, :, 2], sigma)
         landmarks = np.concatenate([flat, depth[..., None]], axis=2).astype(np.float32)
     return FaceTrack(track.frames, kps, landmarks, track.boxes, track.scores)
