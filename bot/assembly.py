@@ -61,12 +61,19 @@ def build_swapper(settings: Settings, store: ModelStore) -> Swapper:
     name, passed_over = settings.swapper, []
     if name == "auto":
         for candidate in SWAPPERS:
-            missing = [m for m in swapper_class(candidate).required_models if store.status(m) not in USABLE_STATUSES]
+            kind = swapper_class(candidate)
+            missing = [f"pip install 'memeswap[learned]' ({package})" for package in kind.required_packages
+                       if importlib.util.find_spec(package) is None]
+            missing += [m for m in kind.required_models if store.status(m) not in USABLE_STATUSES]
             if not missing:
                 name = candidate
                 break
             passed_over.append(f"the {candidate} swapper needs {', '.join(missing)}")
     kind = swapper_class(name)
+    absent = [package for package in kind.required_packages if importlib.util.find_spec(package) is None]
+    if absent:
+        raise InputError(f"the {name} swapper needs {', '.join(absent)}: pip install 'memeswap[learned]'",
+                         code="settings")
     models = {model: store.require(model) for model in kind.required_models}
     used = f" ({', '.join(path.name for path in models.values())})" if models else ""
     skipped = f" ({'; '.join(passed_over)} in {store.folder}; see `memeswap models list`)" if passed_over else ""

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from insightface.utils import face_align
 
 from memeswap.inference.errors import NoFaceError
 from memeswap.inference.faces.face import Face
@@ -29,6 +28,8 @@ def estimate_norm(kps: np.ndarray, image_size: int) -> np.ndarray:
     """insightface's own alignment (`face_align.estimate_norm`): the 2x3 similarity taking
     the five keypoints to the ArcFace template (112 px; for 128 px the template is shifted
     right by 8 px). scikit-image >= 0.26 warns about the `estimate` call inside it."""
+    from insightface.utils import face_align  # the `learned` extra; imported when a swap needs it
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         return face_align.estimate_norm(np.asarray(kps, np.float32), image_size)

@@ -21,6 +21,7 @@ class Swapper(Protocol):
 
     name: str
     required_models: tuple[str, ...]  # names in the model store (`memeswap models list`); () for none
+    required_packages: tuple[str, ...]  # Python packages beyond the default install (an extra's)
 
     @classmethod
     def from_models(cls, config: SwapperConfig, models: Mapping[str, Path]) -> Swapper:

@@ -86,6 +86,7 @@ class ExpressionPlan:
 class ClassicSwapper:
     name = "classic"
     required_models: tuple[str, ...] = ()
+    required_packages: tuple[str, ...] = ()
 
     @classmethod
     def from_models(cls, config: SwapperConfig, models: Mapping[str, Path]) -> ClassicSwapper:

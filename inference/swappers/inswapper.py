@@ -52,6 +52,7 @@ class InSwapper:
 
     name = "inswapper"
     required_models: tuple[str, ...] = ("inswapper_128", "w600k_r50")  # the swapper and its ArcFace
+    required_packages: tuple[str, ...] = ("insightface",)  # ArcFace's routing and alignment: the `learned` extra
 
     @classmethod
     def from_models(cls, config: SwapperConfig, models: Mapping[str, Path]) -> InSwapper:

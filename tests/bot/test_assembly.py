@@ -243,6 +243,7 @@ class MirrorSwapper:
 
     name = "mirror"
     required_models = ("w600k_r50",)
+    required_packages = ()
 
     def __init__(self, recogniser) -> None:
         self.recogniser = recogniser
