@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from memeswap.bot.assembly import open_services
 from memeswap.bot.ops import ops_server
@@ -16,6 +16,10 @@ from memeswap.bot.settings import Settings
 from memeswap.inference.errors import InputError
 from memeswap.inference.jobs.contract import Failed, Succeeded, SwapJob
 from memeswap.inference.observability.metrics import JobMetrics
+
+if TYPE_CHECKING:
+    from memeswap.bot.adapters.discord.client import DiscordAdapter
+    from memeswap.bot.adapters.telegram.application import TelegramAdapter
 
 log = logging.getLogger("memeswap.serve")
 
@@ -37,8 +41,8 @@ def check_tokens(settings: Settings) -> None:
                          "(see the README)", code="settings")
 
 
-def _adapter_classes(settings: Settings) -> list[type]:
-    classes: list[type] = []
+def _adapter_classes(settings: Settings) -> list[type[TelegramAdapter] | type[DiscordAdapter]]:
+    classes: list[type[TelegramAdapter] | type[DiscordAdapter]] = []
     if settings.telegram_token is not None:
         from memeswap.bot.adapters.telegram.application import TelegramAdapter
 

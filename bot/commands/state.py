@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from memeswap.bot.core.protection import ProtectedFaceList
     from memeswap.bot.settings import Settings
     from memeswap.bot.store.database import Database
+    from memeswap.inference.media.encode import OutputFormat
     from memeswap.inference.meme_maker import MemeMaker
     from memeswap.inference.safety.protected_faces import ProtectedFaces
     from memeswap.inference.templates.library import CompiledTemplate
@@ -114,11 +115,17 @@ class FormatChoice(str, Enum):
     webp = "webp"
 
 
-def output_format(output: Path, fmt: Optional[FormatChoice]) -> str:
+_FORMATS: dict[str, OutputFormat] = {"gif": "gif", "mp4": "mp4", "webp": "webp"}  # FormatChoice's values
+
+
+def format_of(choice: FormatChoice) -> OutputFormat:
+    return _FORMATS[choice.value]
+
+
+def output_format(output: Path, fmt: Optional[FormatChoice]) -> OutputFormat:
     if fmt:
-        return fmt.value
-    suffix = output.suffix.lower().lstrip(".")
-    return suffix if suffix in FormatChoice.__members__ else "gif"
+        return format_of(fmt)
+    return _FORMATS.get(output.suffix.lower().lstrip("."), "gif")
 
 
 def check_output(output: Path) -> None:

@@ -14,6 +14,7 @@ from memeswap.bot.commands.state import (
     check_face_choice,
     check_output,
     err,
+    format_of,
     out,
     output_format,
     progress_bars,
@@ -27,6 +28,7 @@ from memeswap.inference.errors import InputError
 if TYPE_CHECKING:
     from rich.progress import Progress
 
+    from memeswap.inference.media.encode import OutputFormat
     from memeswap.inference.pipeline import SwapResult
     from memeswap.inference.templates.library import CompiledTemplate
 
@@ -39,14 +41,14 @@ class SwapperChoice(str, Enum):
     inswapper = "inswapper"
 
 
-def _run_job(state: CliState, selfie_image, template: CompiledTemplate, fmt: str, max_bytes: Optional[int],
+def _run_job(state: CliState, selfie_image, template: CompiledTemplate, fmt: OutputFormat, max_bytes: Optional[int],
              faces: str, progress: Progress) -> SwapResult:
     task = progress.add_task("swapping", total=template.tracks.frame_count)
     return state.maker.make(selfie_image, template, fmt, max_bytes, faces,
                             progress=lambda done, total: progress.update(task, completed=done, total=total))
 
 
-def _swap_to_file(state: CliState, selfie_image, template: CompiledTemplate, output: Path, fmt: str,
+def _swap_to_file(state: CliState, selfie_image, template: CompiledTemplate, output: Path, fmt: OutputFormat,
                   max_bytes: Optional[int], faces: str, progress: Progress) -> SwapResult:
     result = _run_job(state, selfie_image, template, fmt, max_bytes, faces, progress)
     from memeswap.inference.media.encode import write_atomically
@@ -120,7 +122,7 @@ def inspect(
     with progress_bars() as progress:
         compiled = resolve_template(state, template, progress)
         refuse_protected_template(state, compiled)
-        result = _run_job(state, image, compiled, fmt.value, None, face, progress)
+        result = _run_job(state, image, compiled, format_of(fmt), None, face, progress)
     title = (f"{selfie.name[-60:]} into {Path(template).name[-60:]} ({fmt.value}, {compiled.tracks.frame_count} "
              "frames); top: template, bottom: output")
     sheet, picks = sheet_of_swap(compiled, result.media, frames, title, limits)

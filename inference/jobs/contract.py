@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from memeswap.inference.errors import InputError, OutputTooLargeError
+from memeswap.inference.observability.metrics import JobMetrics
 
 JOB_VERSION = 1
 
@@ -279,6 +280,8 @@ RunJob = Callable[[SwapJob, ProgressCallback, CancelToken], JobOutput]
 
 @runtime_checkable
 class InferenceEngine(Protocol):
+    metrics: JobMetrics  # the engine's counters, exported on /metrics
+
     async def start(self) -> None: ...
 
     async def close(self) -> None: ...
@@ -301,3 +304,6 @@ class InferenceEngine(Protocol):
     async def unfinished_jobs(self, user_key: str) -> list[SwapJob]:
         """The user's queued and running jobs, as far as this engine can see: the ones this
         process submitted, and on a shared queue those of every process."""
+
+    async def health(self) -> dict:
+        """{"ok": bool, ...}: whether the engine can take jobs, with what it knows of its queue."""

@@ -47,7 +47,7 @@ log = logging.getLogger("memeswap.jobs")
 
 POLL_S = 0.25  # the longest a read waits in Redis, and so how long close() takes
 
-UnfollowedFinal = Callable[[SwapJob, Event], Awaitable[None]]
+UnfollowedFinal = Callable[[SwapJob, Succeeded | Failed], Awaitable[None]]
 
 
 @dataclass(eq=False)
@@ -373,9 +373,11 @@ class RedisStreamsEngine:
             asyncio.create_task(self._deliver_unfollowed(record, final))
         self._schedule_forget(record)
 
-    async def _deliver_unfollowed(self, record: _Followed, final: Event) -> None:
+    async def _deliver_unfollowed(self, record: _Followed, final: Succeeded | Failed) -> None:
+        deliver = self.on_unfollowed_final
+        assert deliver is not None, "_on_final hands a final over only when there is a callback"
         try:
-            await self.on_unfollowed_final(record.job, final)  # type: ignore[misc]
+            await deliver(record.job, final)
         except Exception:
             log.exception("job %s: handing over the result failed; it will be offered again after a restart",
                           record.job.job_id, extra={"job_id": record.job.job_id})
