@@ -332,7 +332,7 @@ class StreamingEncoder:
     def frame_count(self) -> int:
         return self._count
 
-    def write(self, frame: np.ndarray, faces: Sequence[Sequence[float]] = ()) -> None:
+    def write(self, frame: np.ndarray, faces: Sequence[Sequence[float] | np.ndarray] = ()) -> None:
         """Add one RGB uint8 (H, W, 3) frame; the first frame fixes the size.
 
         `faces`: boxes (x0, y0, x1, y1) in frame pixels of the faces in this frame; a GIF
