@@ -246,12 +246,24 @@ class _Resources:
         self.spool: IO[bytes] | None = None
         self.proc: subprocess.Popen | None = None
 
+    @property
+    def work_folder(self) -> Path:
+        """The folder, once the first frame made it (nothing asks before)."""
+        assert self.folder is not None, "made with the first frame"
+        return self.folder
+
+    @property
+    def open_spool(self) -> IO[bytes]:
+        assert self.spool is not None, "opened with the first frame"
+        return self.spool
+
     def stop_process(self) -> None:
         proc, self.proc = self.proc, None
         if proc is None:
             return
         if proc.poll() is None:
             proc.kill()
+        assert proc.stdin is not None, "ffmpeg runs with stdin=PIPE"
         try:
             proc.stdin.close()
         except OSError:
@@ -349,10 +361,11 @@ class StreamingEncoder:
                 self._start(frame)
             elif size != self._size:
                 raise ValueError(f"frame size changed from {self._size[0]}x{self._size[1]} to {size[0]}x{size[1]}")
-            data = memoryview(np.ascontiguousarray(frame)).cast("B")
-            self._res.spool.write(data)
+            data = np.ascontiguousarray(frame).data.cast("B")
+            self._res.open_spool.write(data)
             proc = self._res.proc
             if proc is not None and not self._stream_failed:
+                assert proc.stdin is not None, "ffmpeg runs with stdin=PIPE"
                 try:
                     proc.stdin.write(data)
                 except OSError:  # ffmpeg died; finish() re-encodes from the spool
@@ -361,7 +374,7 @@ class StreamingEncoder:
             if self.fmt == "gif":
                 self._keep_face_crops(frame, faces)
 
-    def _keep_face_crops(self, frame: np.ndarray, faces: Sequence[Sequence[float]]) -> None:
+    def _keep_face_crops(self, frame: np.ndarray, faces: Sequence[Sequence[float] | np.ndarray]) -> None:
         """Small crops of the faces for the face palette: every `stride`th face, and when
         there are too many, every other one of those kept so far, so they span the clip."""
         height, width = frame.shape[:2]
@@ -419,9 +432,9 @@ class StreamingEncoder:
         try:
             if self._count == 0 or self._size is None:
                 raise ValueError("no frames were written")
-            self._res.spool.close()
+            self._res.open_spool.close()
             streamed = self._end_stream()
-            width, height = self._size
+            width, height = self._frame_size
             path = _QualityPath(self.fmt, width, height, self._count, self._base_frame_step())
             media, size = self._encode(path.at(0.0), streamed=streamed, first=True)
             if media is not None:
@@ -441,6 +454,7 @@ class StreamingEncoder:
         attempts run out).
         """
         budget = self.max_bytes
+        assert budget is not None, "only a result over max_bytes is fitted to it"
         aim = math.log(_BUDGET_AIM * budget)
         over = [(0.0, math.log(full_size))]
         fits: tuple[float, float] | None = None
@@ -478,6 +492,7 @@ class StreamingEncoder:
         proc = self._res.proc
         if proc is None:
             return False
+        assert proc.stdin is not None, "ffmpeg runs with stdin=PIPE"
         try:
             proc.stdin.close()
         except OSError:
@@ -486,26 +501,32 @@ class StreamingEncoder:
         self._res.stop_process()
         return rc == 0 and not self._stream_failed
 
+    @property
+    def _frame_size(self) -> tuple[int, int]:
+        """(width, height), fixed by the first frame (nothing asks before)."""
+        assert self._size is not None, "set by the first frame"
+        return self._size
+
     def _base_frame_step(self) -> int:
         return max(1, math.ceil(self.fps / _GIF_MAX_FPS - 1e-9)) if self.fmt == "gif" else 1
 
     def _first_setting(self) -> _Setting:
-        width, height = self._size
+        width, height = self._frame_size
         return _QualityPath(self.fmt, width, height, 1, self._base_frame_step()).at(0.0)
 
     def _output(self, attempt: int) -> Path:
-        return self._res.folder / f"out-{attempt}.{self.fmt}"
+        return self._res.work_folder / f"out-{attempt}.{self.fmt}"
 
     def _raw_input(self, source: str) -> list[str]:
-        width, height = self._size
+        width, height = self._frame_size
         return ["-f", "rawvideo", "-pix_fmt", "rgb24", "-video_size", f"{width}x{height}",
                 "-framerate", ffmpeg.rate_arg(self.fps), "-i", source]
 
     def _spool_url(self) -> str:
-        return ffmpeg.file_url(self._res.folder / "frames.rgb")
+        return ffmpeg.file_url(self._res.work_folder / "frames.rgb")
 
     def _palette_path(self, colors: int, face_colors: int) -> Path:
-        return self._res.folder / f"palette-{colors}-{face_colors}.png"
+        return self._res.work_folder / f"palette-{colors}-{face_colors}.png"
 
     def _face_colors(self, colors: int) -> int:
         """How many entries of a `colors` palette go to face colours: none without faces."""
@@ -514,7 +535,7 @@ class StreamingEncoder:
     def _palettegen_args(self, colors: int, face_colors: Sequence[int]) -> list[str]:
         """palettegen over the frames, one palette PNG for each face share in `face_colors`
         (the rest of `colors` comes from the frames)."""
-        width, height = self._size
+        width, height = self._frame_size
         # palettegen hashes every distinct colour, which is slow on photos (~7 s for 64
         # frames of 480x480). Every other pixel and 64 levels per channel (0 and 255 kept
         # exact) give the same palette within ~0.1 dB PSNR in ~0.2 s; its colours are
@@ -538,7 +559,7 @@ class StreamingEncoder:
         return args
 
     def _geometry(self, setting: _Setting) -> tuple[list[str], tuple[int, int]]:
-        width, height = self._size
+        width, height = self._frame_size
         out = _step_size(width, height, setting.scale, even=self.fmt == "mp4")
         filters = [f"framestep={setting.frame_step}"] if setting.frame_step > 1 else []
         if out != (width, height):
@@ -623,11 +644,11 @@ class StreamingEncoder:
         mapper = self._mappers.get(colors)
         if mapper is None:
             mapper = self._mappers[colors] = PaletteMapper(palette)
-        width, height = self._size
+        width, height = self._frame_size
         _, (out_w, out_h) = self._geometry(setting)
         kept = range(0, self._count, setting.frame_step)
         out_fps = self.fps / setting.frame_step
-        frames = np.memmap(self._res.folder / "frames.rgb", dtype=np.uint8, mode="r",
+        frames = np.memmap(self._res.work_folder / "frames.rgb", dtype=np.uint8, mode="r",
                            shape=(self._count, height, width, 3))
         def mapped(k: int) -> np.ndarray:
             frame = frames[k]  # noqa: F821 (deleted only after the last call, to close the memmap)
