@@ -17,7 +17,7 @@ import threading
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, NamedTuple, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 from pydantic import (
     BaseModel,
@@ -29,7 +29,9 @@ from pydantic import (
 )
 
 from memeswap.inference.errors import InputError, OutputTooLargeError
-from memeswap.inference.observability.metrics import JobMetrics
+
+if TYPE_CHECKING:  # prometheus_client stays out of what importing the contract loads
+    from memeswap.inference.observability.metrics import JobMetrics
 
 JOB_VERSION = 1
 
