@@ -20,6 +20,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypedDict
 
 import cv2
 from pydantic import SecretStr
@@ -35,8 +36,15 @@ from memeswap.inference.jobs.redis_protocol import StreamKeys
 from memeswap.inference.meme_maker import MemeMaker
 from memeswap.inference.samples import sample_selfie
 
+
 # The bench measures throughput, not the per-user limits: each submitter is its own user.
-UNLIMITED = {"max_queue": 100_000, "per_user_concurrency": 100_000, "per_user_rate": (1e9, 1e9)}
+class _Limits(TypedDict):
+    max_queue: int
+    per_user_concurrency: int
+    per_user_rate: tuple[float, float]
+
+
+UNLIMITED: _Limits = {"max_queue": 100_000, "per_user_concurrency": 100_000, "per_user_rate": (1e9, 1e9)}
 
 
 @dataclass

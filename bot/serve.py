@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from memeswap.bot.adapters.registry import TOKEN_SETTINGS, adapter_class
 from memeswap.bot.assembly import open_services
@@ -18,11 +18,16 @@ from memeswap.inference.errors import InputError
 from memeswap.inference.jobs.contract import Failed, Succeeded, SwapJob
 from memeswap.inference.observability.metrics import JobMetrics
 
+if TYPE_CHECKING:
+    pass
+
 log = logging.getLogger("memeswap.serve")
 
 
 class ChatAdapter(Protocol):
     platform: str
+
+    def __init__(self, services: BotServices) -> None: ...
 
     def running(self) -> contextlib.AbstractAsyncContextManager: ...
 

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from memeswap.inference.media.decode import read_frames
-from memeswap.inference.media.encode import StreamingEncoder, write_atomically
+from memeswap.inference.media.encode import OutputFormat, StreamingEncoder, write_atomically
 from memeswap.inference.media.limits import MediaLimits
 from memeswap.inference.meme_maker import MemeMaker
 from memeswap.inference.samples import sample_selfie
@@ -21,7 +21,7 @@ from memeswap.inference.templates.compile import analyse_frames
 from memeswap.inference.templates.library import CompiledTemplate
 
 
-def bare_transcode(template: CompiledTemplate, limits: MediaLimits, fmt: str = "gif") -> float:
+def bare_transcode(template: CompiledTemplate, limits: MediaLimits, fmt: OutputFormat = "gif") -> float:
     started = time.perf_counter()
     with StreamingEncoder(fmt, fps=template.template.manifest.fps) as encoder:
         for frame in read_frames(template.template.media_path, limits, max_side=limits.max_template_side):
@@ -51,17 +51,17 @@ def run_benchmark(maker: MemeMaker, template_name: str = "dramatic-zoom", rounds
         maker.make(selfie, per_request, "gif")
         runs["per_request_job"].append(time.perf_counter() - started)
     median = {k: statistics.median(v) for k, v in runs.items()}
-    frames = compiled.tracks.frame_count
+    frame_count = compiled.tracks.frame_count
     peak_mb = _peak_memory_of_cli_swap(selfie, template_name)
     return {
         "template": template_name,
-        "frames": frames,
+        "frames": frame_count,
         "size": f"{compiled.tracks.width}x{compiled.tracks.height}",
         "rounds": rounds,
         "cpu_count": os.cpu_count(),
         "selfie_analysis_s": round(median["selfie_analysis"], 4),
         "swap_s": round(median["swap"], 4),
-        "swap_per_frame_ms": round(1000 * median["swap"] / frames, 2),
+        "swap_per_frame_ms": round(1000 * median["swap"] / frame_count, 2),
         "encode_tail_s": round(median["encode"], 4),
         "job_total_s": round(median["job"], 4),
         "bare_transcode_s": round(median["transcode"], 4),
@@ -84,6 +84,7 @@ def _peak_memory_of_cli_swap(selfie, template_name: str) -> float:
                    "--output", str(Path(folder) / "out.gif")]
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         _, status, usage = os.wait4(process.pid, 0)
+        assert process.stderr is not None, "stderr=PIPE"
         if status != 0:
             raise RuntimeError(f"memeswap swap failed: {process.stderr.read().decode(errors='replace')}")
         return round(usage.ru_maxrss / 1024, 1)  # ru_maxrss is in KiB on Linux

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from memeswap.bot.core.protection import ProtectedFaceList
     from memeswap.bot.settings import Settings
     from memeswap.bot.store.database import Database
+    from memeswap.inference.media.encode import OutputFormat
     from memeswap.inference.meme_maker import MemeMaker
     from memeswap.inference.safety.protected_faces import ProtectedFaces
     from memeswap.inference.templates.library import CompiledTemplate
@@ -112,7 +113,14 @@ def resolve_template(state: CliState, name_or_path: str, progress: Progress) -> 
 FormatChoice = Enum("FormatChoice", {name: name for name in FORMATS}, type=str)  # type: ignore[misc]
 
 
-def output_format(output: Path, fmt: Optional[FormatChoice]) -> str:
+_FORMATS: dict[str, OutputFormat] = {"gif": "gif", "mp4": "mp4", "webp": "webp"}  # FormatChoice's values
+
+
+def format_of(choice: FormatChoice) -> OutputFormat:
+    return _FORMATS[choice.value]
+
+
+def output_format(output: Path, fmt: Optional[FormatChoice]) -> OutputFormat:
     if fmt:
         return fmt.value
     suffix = output.suffix.lower().lstrip(".")

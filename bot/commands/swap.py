@@ -14,6 +14,7 @@ from memeswap.bot.commands.state import (
     check_face_choice,
     check_output,
     err,
+    format_of,
     out,
     output_format,
     progress_bars,
@@ -28,6 +29,7 @@ from memeswap.inference.swappers.registry import SWAPPERS
 if TYPE_CHECKING:
     from rich.progress import Progress
 
+    from memeswap.inference.media.encode import OutputFormat
     from memeswap.inference.pipeline import SwapResult
     from memeswap.inference.templates.library import CompiledTemplate
 
@@ -37,14 +39,14 @@ app = typer.Typer()
 SwapperChoice = Enum("SwapperChoice", {name: name for name in ("auto", *SWAPPERS)}, type=str)  # type: ignore[misc]
 
 
-def _run_job(state: CliState, selfie_image, template: CompiledTemplate, fmt: str, max_bytes: Optional[int],
+def _run_job(state: CliState, selfie_image, template: CompiledTemplate, fmt: OutputFormat, max_bytes: Optional[int],
              faces: str, progress: Progress) -> SwapResult:
     task = progress.add_task("swapping", total=template.tracks.frame_count)
     return state.maker.make(selfie_image, template, fmt, max_bytes, faces,
                             progress=lambda done, total: progress.update(task, completed=done, total=total))
 
 
-def _swap_to_file(state: CliState, selfie_image, template: CompiledTemplate, output: Path, fmt: str,
+def _swap_to_file(state: CliState, selfie_image, template: CompiledTemplate, output: Path, fmt: OutputFormat,
                   max_bytes: Optional[int], faces: str, progress: Progress) -> SwapResult:
     result = _run_job(state, selfie_image, template, fmt, max_bytes, faces, progress)
     from memeswap.inference.media.encode import write_atomically
@@ -96,7 +98,7 @@ def inspect(
     template: Annotated[str, typer.Argument(help="Template name or a media file.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the PNG.")] = Path("sheet.png"),
     frames: Annotated[int, typer.Option("--frames", min=1, max=24, help="Columns: frames shown.")] = 6,
-    fmt: Annotated[FormatChoice, typer.Option("--format", help="Output format swapped to.")] = FormatChoice.mp4,
+    fmt: Annotated[FormatChoice, typer.Option("--format", help="Output format swapped to.")] = FormatChoice("mp4"),
     face: Annotated[str, typer.Option("--face", help="Template faces to swap: all, largest or a number.")] = "all",
 ) -> None:
     """Swap SELFIE into TEMPLATE and write a contact sheet: template frames above the output's,
@@ -118,7 +120,7 @@ def inspect(
     with progress_bars() as progress:
         compiled = resolve_template(state, template, progress)
         refuse_protected_template(state, compiled)
-        result = _run_job(state, image, compiled, fmt.value, None, face, progress)
+        result = _run_job(state, image, compiled, format_of(fmt), None, face, progress)
     title = (f"{selfie.name[-60:]} into {Path(template).name[-60:]} ({fmt.value}, {compiled.tracks.frame_count} "
              "frames); top: template, bottom: output")
     sheet, picks = sheet_of_swap(compiled, result.media, frames, title, limits)

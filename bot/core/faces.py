@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 from PIL import Image
-from sqlalchemy import delete, func, select
+from sqlalchemy import CursorResult, delete, func, select
 
 from memeswap.bot.core.forgetting import ForgetMarks, ForgetReport
 from memeswap.bot.core.heavy_work import HeavyWork
@@ -81,7 +81,7 @@ class SavedFaces:
             user = await user_for(session, requester)
             row = await session.scalar(select(SavedFace).where(SavedFace.user_id == user.id, SavedFace.name == name))
             if row is None:
-                count = await session.scalar(select(func.count()).where(SavedFace.user_id == user.id))
+                count = (await session.execute(select(func.count()).where(SavedFace.user_id == user.id))).scalar_one()
                 if count >= self.max_per_user:
                     raise InputError(f"you have {count} saved faces, the most you can keep; delete one first",
                                      code="quota")
@@ -123,8 +123,10 @@ class SavedFaces:
             user = await find_user(session, requester)
             if user is None:
                 return False
-            gone = (await session.execute(delete(SavedFace).where(SavedFace.user_id == user.id,
-                                                                  SavedFace.name == name))).rowcount
+            deleted = await session.execute(delete(SavedFace).where(SavedFace.user_id == user.id,
+                                                                    SavedFace.name == name))
+            assert isinstance(deleted, CursorResult), "a DELETE's result is a CursorResult (typed as a Result)"
+            gone = deleted.rowcount
             if gone:
                 session.add(AuditEntry(actor_id=user.id, action="face.delete", scope_key=Scope(
                     "user", requester.platform, requester.user_id).key, subject=name))
@@ -153,8 +155,8 @@ async def forget_user(database: Database, templates: CustomTemplates, requester:
         user = await find_user(session, requester)
         if user is None:
             return ForgetReport()
-        saved_faces = await session.scalar(select(func.count()).where(SavedFace.user_id == user.id))
-        usage_events = await session.scalar(select(func.count()).where(UsageEvent.user_id == user.id))
+        saved_faces = (await session.execute(select(func.count()).where(SavedFace.user_id == user.id))).scalar_one()
+        usage_events = (await session.execute(select(func.count()).where(UsageEvent.user_id == user.id))).scalar_one()
         own_templates = list((await session.scalars(select(CustomTemplate.name)
                                                     .where(CustomTemplate.scope_key == own.key))).all())
         await session.execute(delete(CustomTemplate).where(CustomTemplate.scope_key == own.key))

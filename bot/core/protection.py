@@ -5,7 +5,7 @@ against the list of the place where they are used)."""
 from __future__ import annotations
 
 import numpy as np
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select
 
 from memeswap.bot.core.heavy_work import HeavyWork
 from memeswap.bot.core.requesters import GLOBAL, Requester, Scope
@@ -51,8 +51,10 @@ class ProtectedFaceList:
         requester.require_admin(scope, "change protected faces")
         async with self.database.transaction() as session:
             user = await user_for(session, requester)
-            gone = (await session.execute(delete(ProtectedFaceEntry).where(
-                ProtectedFaceEntry.scope_key == scope.key, ProtectedFaceEntry.label == label))).rowcount
+            deleted = await session.execute(delete(ProtectedFaceEntry).where(
+                ProtectedFaceEntry.scope_key == scope.key, ProtectedFaceEntry.label == label))
+            assert isinstance(deleted, CursorResult), "a DELETE's result is a CursorResult (typed as a Result)"
+            gone = deleted.rowcount
             if gone:
                 session.add(AuditEntry(actor_id=user.id, action="protected.remove", scope_key=scope.key,
                                        subject=label[:100]))

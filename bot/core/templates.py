@@ -215,6 +215,7 @@ class CustomTemplates:
             await self.heavy_work.run(requester.user_key, lambda deadline: self._check_faces(protected, ref, deadline))
 
     def _check_faces(self, protected: ProtectedFaces, ref: str, deadline: Deadline) -> None:
+        assert self.template_faces is not None, "made with the protected face list that gave `protected`"
         compiled = self.library.compile(self.library.get(ref), deadline=deadline)
         protected.check_template_faces(self.template_faces.describe(compiled, deadline))
 

@@ -32,8 +32,8 @@ class SwapQuota:
         now = now or datetime.now(UTC)
         async with self.database.transaction() as session:
             user = await user_for(session, requester)
-            used = await session.scalar(select(func.count()).where(UsageEvent.user_id == user.id,
-                                                                   UsageEvent.at > now - DAY))
+            used = (await session.execute(select(func.count()).where(UsageEvent.user_id == user.id,
+                                                                     UsageEvent.at > now - DAY))).scalar_one()
             if used >= self.per_day:
                 raise InputError(f"you've made {used} memes in the last 24 hours, the most for one day; "
                                  "try again later", code="quota")

@@ -27,4 +27,5 @@ async def user_for(session: AsyncSession, requester: Requester) -> User:
             platform=requester.platform, platform_user_id=requester.user_id, created_at=utc_now(),
         ).on_conflict_do_nothing(index_elements=["platform", "platform_user_id"]))
         user = await find_user(session, requester)
+        assert user is not None, "the row is there: inserted now, or by the request that won the race"
     return user

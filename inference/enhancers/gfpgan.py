@@ -149,6 +149,7 @@ class FaceEnhancer:
         """RGB uint8 crops (N, S, S, 3) in, restored RGB uint8 crops out, in one run."""
         blob = np.ascontiguousarray(crops.transpose(0, 3, 1, 2), dtype=np.float32)
         blob = blob * np.float32(2 / 255) - np.float32(1)
+        assert self.session is not None, "enhance() prepared it"
         pred = self.session.run([self.output_name], {self.input_name: blob})[0]
         return np.rint((np.clip(pred, -1, 1).transpose(0, 2, 3, 1) + 1) * 127.5).astype(np.uint8)
 

@@ -15,7 +15,9 @@ class FaceAnalyser(Protocol):
     """
 
     name: str
-    version: str
+
+    @property
+    def version(self) -> str: ...
 
     def prepare(self) -> None:
         """Load the models; called once per worker before the first `analyse`."""

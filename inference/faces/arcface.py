@@ -7,6 +7,7 @@ single-input 112x112 graph to `ArcFaceONNX` and, given a local path, never downl
 import logging
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -15,6 +16,9 @@ from memeswap.inference.errors import NoFaceError
 from memeswap.inference.faces.face import Face
 from memeswap.inference.faces.native_logs import printed_to_debug_log
 from memeswap.inference.onnx_providers import TENSORRT, choose_providers, provider_options
+
+if TYPE_CHECKING:
+    from insightface.model_zoo.arcface_onnx import ArcFaceONNX
 
 log = logging.getLogger("memeswap.onnx")
 
@@ -43,7 +47,7 @@ class ArcFaceEmbedder:
     def __init__(self, model_path: Path, providers: str = "auto") -> None:
         self.model_path = Path(model_path)
         self.providers = providers
-        self.model = None  # insightface.model_zoo.ArcFaceONNX once prepared
+        self.model: ArcFaceONNX | None = None  # once prepared
 
     @property
     def version(self) -> str:
@@ -81,6 +85,7 @@ class ArcFaceEmbedder:
             raise NoFaceError("the face has no keypoints to align it for recognition; "
                               "send a clear, front-facing photo")
         self.prepare()
+        assert self.model is not None, "prepare() loaded it"
         size = self.model.input_size[0]
         matrix = estimate_norm(face.kps, size)  # what face_align.norm_crop does
         crop = cv2.warpAffine(image_rgb, matrix, (size, size), borderValue=0.0)

@@ -91,6 +91,7 @@ class HandLandmarker:
         height, width = image.shape[:2]
         tensor, pad = _to_tensor(image, (width / 2, height / 2, width, height, 0.0), (192, 192),
                                  cv2.BORDER_CONSTANT, keep_aspect=True)
+        assert self._palm is not None, "called under the lock, after _prepare"
         raw_boxes, raw_scores = self._palm.run(None, {"input_1": tensor})
         scores = 1 / (1 + np.exp(-np.clip(raw_scores[0, :, 0], -100, 100)))
         keep = scores >= self.min_detection_confidence
@@ -131,6 +132,7 @@ class HandLandmarker:
 
     def _landmarks(self, image: np.ndarray, rect: Rect) -> np.ndarray | None:
         tensor, pad = _to_tensor(image, rect, (224, 224), cv2.BORDER_REPLICATE, keep_aspect=True)
+        assert self._landmark is not None, "called under the lock, after _prepare"
         landmarks, presence, _, _ = self._landmark.run(None, {"input_1": tensor})
         if float(presence.reshape(-1)[0]) < self.min_presence:
             return None

@@ -20,6 +20,7 @@ drawn people scored -0.47 to +0.05, photographed ones above 0).
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import cv2
 import numpy as np
@@ -40,8 +41,8 @@ class HumanFaceCheck:
     name = "dlib-hog-mmod-v2"
 
     def __init__(self) -> None:
-        self._hog = None
-        self._cnn = None
+        self._hog: Any | None = None  # dlib's detectors (dlib has no type information)
+        self._cnn: Any | None = None
         self._loading = threading.Lock()
         self._hog_lock = threading.Lock()
         self._cnn_lock = threading.Lock()
@@ -58,6 +59,7 @@ class HumanFaceCheck:
 
     def is_human(self, image: np.ndarray, face: Face) -> bool:
         self.prepare()
+        assert self._hog is not None and self._cnn is not None, "prepare() loaded them"
         crop, box = _crop_around(image, face)
         with self._hog_lock:
             rects, _, _ = self._hog.run(crop, 1, HOG_THRESHOLD)

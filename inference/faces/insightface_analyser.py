@@ -89,7 +89,7 @@ class InsightFaceAnalyser:
             recogniser.prepare(ctx_id=0)
         self._detector, self._landmark, self._recogniser = detector, landmark, recogniser
 
-    def _load(self, path: Path, expected: tuple[type, ...], what: str) -> Any:
+    def _load(self, path: Path, expected: tuple[type[Any], ...], what: str) -> Any:
         if not path.is_file():
             raise FileNotFoundError(f"insightface model not found: {path}")
         from insightface.model_zoo import get_model

@@ -102,6 +102,7 @@ class MediaPipeAnalyser:
 
     def _detect(self, image: np.ndarray) -> list[tuple[np.ndarray, float]]:
         height, width = image.shape[:2]
+        assert self._full is not None and self._short is not None, "called under the lock, after _prepare"
         found = self._boxes(self._full, image, 0, 0)
         if max(height, width) <= self.tile_above:
             found += self._boxes(self._short, image, 0, 0)
@@ -143,6 +144,7 @@ class MediaPipeAnalyser:
 
     def _mesh_of(self, image: np.ndarray) -> np.ndarray | None:
         height, width = image.shape[:2]
+        assert self._short is not None and self._mesh is not None, "called under the lock, after _prepare"
         detections = self._short.detect(image, _MESH_DETECTION_SCORE)
         if not detections:
             return None

@@ -107,7 +107,7 @@ def hand_mask(hands: list[np.ndarray], region: FaceRegion, size: int) -> np.ndar
     A hand comes with its forearm, which the landmarks do not reach: each outline takes in
     a wrist-wide band from the wrist (landmark 0) away from the middle finger's knuckle
     (landmark 9), as long as the region is wide."""
-    mask = np.zeros((size, size), np.uint8)
+    mask: np.ndarray = np.zeros((size, size), np.uint8)
     to_mask = region.to_mask(size)
     for hand in hands:
         points = hand @ to_mask[:, :2].T + to_mask[:, 2]
@@ -197,6 +197,7 @@ class OccluderFinder:
             changed = temporal[i]
             not_skin = np.zeros_like(changed)
             if skin_model is not None:
+                assert median_is_skin is not None, "computed whenever there is a skin model"
                 shift = skin_model.shift(soft[i], self.skin & seen[i] & ~changed)
                 is_skin = skin_model.is_skin(soft[i], shift)
                 not_skin = ~is_skin & ~self.features

@@ -108,7 +108,7 @@ def feature_mask(points: np.ndarray, shape: tuple[int, int], offset: tuple[float
     """uint8 1 on the face's eyes, brows, nostrils and lips, each grown a little (see `skin_mask`)."""
     xy = points[:, :2] - np.asarray(offset, np.float32)
     grow = max(1, int(round(0.035 * face_size(points))))
-    holes = []
+    holes: list[np.ndarray] = []
     for upper, lower in ((mesh.RIGHT_EYE_UPPER, mesh.RIGHT_EYE_LOWER), (mesh.LEFT_EYE_UPPER, mesh.LEFT_EYE_LOWER)):
         holes.append(np.round(xy[list(upper) + list(lower[::-1])]).astype(np.int32))
     for group in (RIGHT_BROW, LEFT_BROW, LIPS_OUTER, NOSTRILS):

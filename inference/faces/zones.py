@@ -5,6 +5,8 @@ Masks are drawn in any coordinates the points are given in (a frame, a crop, a c
 face), as uint8 0/1 arrays of the requested shape.
 """
 
+from typing import TypeGuard
+
 import cv2
 import numpy as np
 
@@ -22,7 +24,7 @@ _LIPS = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 
 FEATURES = (*_EYES, _NOSTRILS, _LIPS)
 
 
-def has_mesh(points: np.ndarray | None) -> bool:
+def has_mesh(points: np.ndarray | None) -> TypeGuard[np.ndarray]:
     return points is not None and points.ndim == 2 and points.shape[0] >= 478
 
 

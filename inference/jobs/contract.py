@@ -17,7 +17,7 @@ import threading
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, NamedTuple, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NamedTuple, Protocol, runtime_checkable
 
 from pydantic import (
     BaseModel,
@@ -30,6 +30,9 @@ from pydantic import (
 
 from memeswap.inference.errors import InputError, OutputTooLargeError
 from memeswap.inference.media.formats.registry import FORMATS
+
+if TYPE_CHECKING:  # prometheus_client stays out of what importing the contract loads
+    from memeswap.inference.observability.metrics import JobMetrics
 
 JOB_VERSION = 1
 
@@ -285,6 +288,8 @@ RunJob = Callable[[SwapJob, ProgressCallback, CancelToken], JobOutput]
 
 @runtime_checkable
 class InferenceEngine(Protocol):
+    metrics: JobMetrics  # the engine's counters, exported on /metrics
+
     async def start(self) -> None: ...
 
     async def close(self) -> None: ...
@@ -307,3 +312,6 @@ class InferenceEngine(Protocol):
     async def unfinished_jobs(self, user_key: str) -> list[SwapJob]:
         """The user's queued and running jobs, as far as this engine can see: the ones this
         process submitted, and on a shared queue those of every process."""
+
+    async def health(self) -> dict:
+        """{"ok": bool, ...}: whether the engine can take jobs, with what it knows of its queue."""

@@ -12,6 +12,7 @@ arrives late still reads them all from the start.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import deque
@@ -271,7 +272,7 @@ class InProcessEngine:
             assert self._loop is not None and self._pool is not None
             future = self._loop.run_in_executor(self._pool, self._work, record, self._loop)
             self._threads.add(future)
-            future.add_done_callback(lambda f, r=record: self._on_done(r, f))
+            future.add_done_callback(functools.partial(self._on_done, record))
             started = True
         if started:
             self._renumber()

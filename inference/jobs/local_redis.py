@@ -26,9 +26,10 @@ class LocalRedisServer:
     """`with LocalRedisServer() as server: server.url` — a fresh, empty Redis."""
 
     def __init__(self, binary: str = "redis-server", start_timeout_s: float = 10.0) -> None:
-        self.binary = shutil.which(binary)
-        if self.binary is None:
+        found = shutil.which(binary)
+        if found is None:
             raise RedisServerMissing(f"{binary} is not installed (Debian: apt-get install redis-server)")
+        self.binary = found
         self.start_timeout_s = start_timeout_s
         self.port = 0
         self._folder: Path | None = None

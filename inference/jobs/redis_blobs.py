@@ -152,7 +152,7 @@ class RedisBlobStore:
             if self.max_total_bytes is None:
                 if self.client.set(self._key(ref), data, px=ttl_ms, nx=True):
                     return ref
-            elif self._put_counted(ref, data, ttl_ms):
+            elif self._put_counted(ref, data, ttl_ms, self.max_total_bytes):
                 return ref
         raise RuntimeError(f"no free blob reference after {_PUT_ATTEMPTS} random tries")
 
@@ -162,6 +162,7 @@ class RedisBlobStore:
         data = self.client.get(self._key(ref))
         if data is None:
             raise BlobNotFoundError("the file for this job is gone; send it again")
+        assert isinstance(data, bytes), "the client returns bytes (no decode_responses), as __init__ checked"
         return data
 
     def delete(self, ref: str) -> None:
@@ -170,13 +171,13 @@ class RedisBlobStore:
             # of a blob that a capped store on the same Redis counted.
             self._release(keys=[self._key(ref), *self._books], args=[ref, "1"])
 
-    def _put_counted(self, ref: str, data: bytes, ttl_ms: int) -> bool:
+    def _put_counted(self, ref: str, data: bytes, ttl_ms: int, max_total_bytes: int) -> bool:
         """Reserve room and write; False when `ref` is taken (the caller draws another)."""
         keys = [self._key(ref), *self._books]
-        outcome, value = self._reserve(keys=keys, args=[ref, len(data), ttl_ms, self.max_total_bytes])
+        outcome, value = self._reserve(keys=keys, args=[ref, len(data), ttl_ms, max_total_bytes])
         if outcome == 0:
             raise BlobStoreFullError(f"the shared file store is full ({human_bytes(value)} of "
-                                     f"{human_bytes(self.max_total_bytes)} used); try again in a minute")
+                                     f"{human_bytes(max_total_bytes)} used); try again in a minute")
         if outcome == -1:
             return False
         try:

@@ -40,14 +40,14 @@ from memeswap.inference.jobs.contract import (
     event_from_json,
 )
 from memeswap.inference.jobs.event_log import EventLog
-from memeswap.inference.jobs.redis_protocol import SHARD_GROUP, JobSteps, StreamKeys
+from memeswap.inference.jobs.redis_protocol import SHARD_GROUP, JobSteps, StreamKeys, read_entries, redis_text
 from memeswap.inference.observability.metrics import JobMetrics
 
 log = logging.getLogger("memeswap.jobs")
 
 POLL_S = 0.25  # the longest a read waits in Redis, and so how long close() takes
 
-UnfollowedFinal = Callable[[SwapJob, Event], Awaitable[None]]
+UnfollowedFinal = Callable[[SwapJob, Succeeded | Failed], Awaitable[None]]
 
 
 @dataclass(eq=False)
@@ -163,12 +163,13 @@ class RedisStreamsEngine:
             raise RuntimeError("the engine is not running; call start() first")
         if job.job_id in self._jobs:
             return
+        deadline_s = job.deadline_s if job.deadline_s is not None else self.default_deadline_s
         if job.deadline_s is None:
-            job = job.model_copy(update={"deadline_s": self.default_deadline_s})
+            job = job.model_copy(update={"deadline_s": deadline_s})
         # Follow before submitting, so a worker's first events cannot arrive unclaimed.
         record = self._jobs[job.job_id] = _Followed(job, submitted=time.monotonic())
         try:
-            reply = await self._steps.submit(job, self.shard, job.deadline_s + self.retain_s, self.max_queue,
+            reply = await self._steps.submit(job, self.shard, deadline_s + self.retain_s, self.max_queue,
                                              self.per_user_concurrency, self.rate_per_minute, self.burst)
         except BaseException:
             del self._jobs[job.job_id]
@@ -192,7 +193,7 @@ class RedisStreamsEngine:
             raise Busy(await self._queue_wait_estimate(int(reply[1])))
         if not record.log.events:  # a worker's events may have filled it in already
             record.log.append(Queued(position=int(reply[1])))
-        record.timer = asyncio.get_running_loop().call_later(job.deadline_s, self._on_deadline, record)
+        record.timer = asyncio.get_running_loop().call_later(deadline_s, self._on_deadline, record)
 
     async def events(self, job_id: str) -> AsyncIterator[Event]:
         record = self._jobs.get(job_id) or await self._adopt(job_id)
@@ -210,17 +211,18 @@ class RedisStreamsEngine:
                 return False
             shard, user = self.shard, record.job.user_key
         else:
-            shard, user = await self._client.hmget(self.keys.job(job_id), "shard", "user")
-            if shard is None:
+            stored_shard, stored_user = await self._client.hmget(self.keys.job(job_id), "shard", "user")
+            if stored_shard is None:
                 return False
-            shard, user = shard.decode(), user.decode()
+            assert stored_user is not None, "the submit script writes a job's shard and user together"
+            shard, user = redis_text(stored_shard), redis_text(stored_user)
         return await self._steps.finish(job_id, shard, user, final)
 
     async def unfinished_jobs(self, user_key: str) -> list[SwapJob]:
         """Every shard's: the submit script keeps a set of each user's unfinished job ids."""
         jobs = []
         for job_id in sorted(await self._client.smembers(self.keys.user_jobs(user_key))):
-            raw, state = await self._client.hmget(self.keys.job(job_id.decode()), "job", "state")
+            raw, state = await self._client.hmget(self.keys.job(redis_text(job_id)), "job", "state")
             if raw is not None and state in (b"queued", b"running"):
                 jobs.append(SwapJob.from_json(raw))
         return jobs
@@ -247,7 +249,7 @@ class RedisStreamsEngine:
         fields = await self._client.hgetall(self.keys.job(job_id))
         if not fields:
             raise UnknownJobError(f"no job with id {job_id!r}")
-        shard = fields[b"shard"].decode()
+        shard = redis_text(fields[b"shard"])
         if shard != self.shard:
             raise UnknownJobError(f"job {job_id!r} belongs to shard {shard!r}, not {self.shard!r}")
         record = self._jobs.get(job_id)  # adopted meanwhile by the event reader
@@ -282,7 +284,7 @@ class RedisStreamsEngine:
                 log.warning("reading results failed (%s); retrying", error)
                 await self._pause(1.0)
                 continue
-            entries = reply[0][1] if reply else []
+            entries = read_entries(reply)
             if position == "0" and not entries:
                 position = ">"
             for entry_id, fields in entries:
@@ -336,6 +338,7 @@ class RedisStreamsEngine:
             except UnknownJobError:  # expired long ago: still tell whoever listens
                 record = None
             if record is None:
+                assert entry is not None, "a final event comes with its results entry"
                 await self._client.xack(self.keys.results(self.shard), SHARD_GROUP, entry)
                 return
         if len(record.log) < seq:
@@ -350,10 +353,12 @@ class RedisStreamsEngine:
             record.final_entry = entry
             self._on_final(record)
         else:  # a second copy of the same final: already handled
+            assert entry is not None, "a final event comes with its results entry"
             await self._client.xack(self.keys.results(self.shard), SHARD_GROUP, entry)
 
     def _on_final(self, record: _Followed) -> None:
         final = record.log.events[-1]
+        assert isinstance(final, Succeeded | Failed), "the log ends in the final event just applied"
         if record.timer:
             record.timer.cancel()
         if record.submitted is not None:
@@ -368,9 +373,11 @@ class RedisStreamsEngine:
             asyncio.create_task(self._deliver_unfollowed(record, final))
         self._schedule_forget(record)
 
-    async def _deliver_unfollowed(self, record: _Followed, final: Event) -> None:
+    async def _deliver_unfollowed(self, record: _Followed, final: Succeeded | Failed) -> None:
+        deliver = self.on_unfollowed_final
+        assert deliver is not None, "_on_final hands a final over only when there is a callback"
         try:
-            await self.on_unfollowed_final(record.job, final)  # type: ignore[misc]
+            await deliver(record.job, final)
         except Exception:
             log.exception("job %s: handing over the result failed; it will be offered again after a restart",
                           record.job.job_id, extra={"job_id": record.job.job_id})
@@ -386,7 +393,7 @@ class RedisStreamsEngine:
         if record.handed_over or record.final_entry is None or self._closed:
             return
         record.handed_over = True
-        asyncio.create_task(self._client.xack(self.keys.results(self.shard), SHARD_GROUP, record.final_entry))
+        asyncio.ensure_future(self._client.xack(self.keys.results(self.shard), SHARD_GROUP, record.final_entry))
 
     def _schedule_forget(self, record: _Followed) -> None:
         asyncio.get_running_loop().call_later(self.retain_s, self._forget, record)
@@ -397,9 +404,11 @@ class RedisStreamsEngine:
             self._hand_over(record)
 
     def _on_deadline(self, record: _Followed) -> None:
+        deadline_s = record.job.deadline_s
+        assert deadline_s is not None, "submit gives a job its deadline before it sets the timer"
         if not record.log.finished and not self._closed:
             asyncio.create_task(self._steps.finish(record.job.job_id, self.shard, record.job.user_key,
-                                                   deadline_failure(record.job.deadline_s)))
+                                                   deadline_failure(deadline_s)))
 
     async def _refresh_gauges(self) -> None:
         while not self._stopping.is_set():

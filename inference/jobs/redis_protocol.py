@@ -22,6 +22,7 @@ deleted when the job ends, so the jobs stream holds only unfinished work.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -212,10 +213,10 @@ class JobSteps:
                   k.bucket(job.user_key), k.user_jobs(job.user_key)],
             args=[job.to_json(), job.job_id, shard, job.user_key, int(keep_s * 1000), max_queue,
                   per_user_concurrency, rate_per_minute, burst])
-        return [_text(part) for part in reply]
+        return [redis_text(part) for part in reply]
 
     async def take(self, job_id: str, worker: str, deliveries: int) -> str:
-        return _text(await self._take(keys=[self.keys.job(job_id), self.keys.waiting], args=[worker, deliveries]))
+        return redis_text(await self._take(keys=[self.keys.job(job_id), self.keys.waiting], args=[worker, deliveries]))
 
     async def emit(self, job_id: str, shard: str, event: Event) -> int:
         """Append a non-final event; -1 when the job has already ended."""
@@ -234,5 +235,17 @@ class JobSteps:
         return ended == 1
 
 
-def _text(value: bytes | str | int) -> str:
+StreamEntry = tuple[bytes, dict[bytes, bytes] | None]  # an entry's id and fields (None once trimmed away)
+
+
+def redis_text(value: bytes | str | int) -> str:
+    """A reply as text. These clients leave replies as bytes (no decode_responses), which
+    redis-py's types cannot tell: they say bytes or str."""
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def read_entries(reply: Any) -> list[StreamEntry]:
+    """The entries in an XREADGROUP reply on one stream; none when the read timed out. The
+    reply is RESP2's [[stream, entries]], the protocol these clients speak (redis-py's types
+    allow RESP3's dict as well)."""
+    return reply[0][1] if reply else []

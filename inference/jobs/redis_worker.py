@@ -37,7 +37,7 @@ from memeswap.inference.jobs.contract import (
     deadline_failure,
     failure_event,
 )
-from memeswap.inference.jobs.redis_protocol import WORKER_GROUP, JobSteps, StreamKeys
+from memeswap.inference.jobs.redis_protocol import WORKER_GROUP, JobSteps, StreamKeys, read_entries
 from memeswap.inference.observability.metrics import JobMetrics
 
 log = logging.getLogger("memeswap.worker")
@@ -141,15 +141,17 @@ class StreamWorker:
                 entry_id, fields = claimed[0]
                 pending = await self._client.xpending_range(self.keys.jobs, WORKER_GROUP, min=entry_id,
                                                             max=entry_id, count=1)
-                deliveries = pending[0]["times_delivered"] if pending else self.max_deliveries + 1
+                deliveries = int(pending[0]["times_delivered"]) if pending else self.max_deliveries + 1
                 log.warning("worker %s reclaimed entry %s (delivery %d)", self.name, entry_id.decode(),
                             deliveries, extra={"worker": self.name})
                 return entry_id.decode(), fields, deliveries
-        reply = await self._client.xreadgroup(WORKER_GROUP, self.name, {self.keys.jobs: ">"}, count=1,
-                                              block=int(block_s * 1000))
-        if not reply or not reply[0][1]:
+        read = await self._client.xreadgroup(WORKER_GROUP, self.name, {self.keys.jobs: ">"}, count=1,
+                                             block=int(block_s * 1000))
+        entries = read_entries(read)
+        if not entries:
             return None
-        entry_id, fields = reply[0][1][0]
+        entry_id, fields = entries[0]
+        assert fields is not None, "a new entry has its fields"
         return entry_id.decode(), fields, 1
 
     async def _handle(self, entry_id: str, fields: dict, deliveries: int) -> None:
@@ -198,6 +200,7 @@ class StreamWorker:
             loop.call_soon_threadsafe(outbox.put_nowait, Progress(done=done, total=total))
 
         began = time.perf_counter()
+        final: Succeeded | Failed
         try:
             output = await asyncio.to_thread(self._run_job, job, progress, token)
             token.raise_if_cancelled()
@@ -261,8 +264,9 @@ class StreamWorker:
         """An entry this build cannot read goes to the dead letters untouched, for a person to look at."""
         log.error("entry %s set aside: %s", entry_id, reason, extra={"worker": self.name})
         async with self._client.pipeline(transaction=True) as pipe:
-            pipe.xadd(self.keys.dead_letters, {**fields, "reason": reason[:500], "entry": entry_id},
-                      maxlen=10_000, approximate=True)
+            dead = {**fields, "reason": reason[:500], "entry": entry_id}
+            # redis-py types xadd's fields as an invariant dict of its own key and value unions
+            pipe.xadd(self.keys.dead_letters, dead, maxlen=10_000, approximate=True)  # type: ignore[arg-type]
             pipe.xack(self.keys.jobs, WORKER_GROUP, entry_id)
             pipe.xdel(self.keys.jobs, entry_id)
             await pipe.execute()

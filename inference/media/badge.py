@@ -95,7 +95,9 @@ def _fit_text(text: str, plate_h: int, max_w: int) -> tuple[ImageFont.FreeTypeFo
     size = max(_MIN_FONT, round(plate_h * 0.68))
     while True:
         font = ImageFont.load_default(size=size)
-        box = probe.textbbox((0, 0), text, font=font)
+        assert isinstance(font, ImageFont.FreeTypeFont), "Pillow's wheels come with FreeType"
+        left, top, right, bottom = probe.textbbox((0, 0), text, font=font)
+        box = (int(left), int(top), int(right), int(bottom))  # FreeType's boxes are in whole pixels
         if box[2] - box[0] + 1 + 2 * pad <= max_w or size <= _MIN_FONT:
             return font, box, pad
         size -= 1

@@ -20,7 +20,7 @@ import struct
 import subprocess
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -357,7 +357,7 @@ def _scan_webp(data: bytes) -> tuple[int, int, list[int] | None]:
         pos = body + size + (size & 1)
     if not animated:
         return 0, 0, None
-    if width is None or not delays:
+    if width is None or height is None or not delays:  # VP8X gives both sizes at once
         raise InputError(DAMAGED_IMAGE)
     return width, height, delays
 
@@ -397,9 +397,9 @@ def _probe(path: Path, limits: MediaLimits) -> _Probe:
         return _probe_animation("gif", width, height, raw, limits)
     if sniffed == "webp":
         data = path.read_bytes()
-        width, height, raw = _scan_webp(data)
-        if raw is not None:
-            return _probe_animation("webp", width, height, raw, limits)
+        width, height, delays = _scan_webp(data)
+        if delays is not None:
+            return _probe_animation("webp", width, height, delays, limits)
         with _open_pillow(io.BytesIO(data), limits, NOT_A_TEMPLATE) as im:
             width, height = im.size
         _check_dimensions(width, height, limits, "template")
@@ -466,7 +466,7 @@ def _video_frame_cap(limits: MediaLimits, fps: float) -> int:
 
 
 def read_frames(path: Path, limits: MediaLimits = MediaLimits(), max_side: int | None = None,
-                deadline: Deadline | None = None) -> Iterator[np.ndarray]:
+                deadline: Deadline | None = None) -> Generator[np.ndarray, None, None]:
     """Stream a template's frames as RGB uint8 arrays (a generator; memory stays bounded).
 
     With `max_side`, frames are shrunk (INTER_AREA) so the long side is <= max_side,
@@ -555,13 +555,15 @@ def _read_video(path: Path, probe: _Probe, limits: MediaLimits, size: tuple[int,
     count = 0
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, bufsize=0)
+        stdout = proc.stdout
+        assert isinstance(stdout, io.FileIO), "stdout=PIPE with bufsize=0: an unbuffered pipe, with readinto"
         try:
             while True:
                 buf = bytearray(frame_bytes)
                 view = memoryview(buf)
                 got = 0
                 while got < frame_bytes:
-                    n = proc.stdout.readinto(view[got:])
+                    n = stdout.readinto(view[got:])
                     if not n:
                         break
                     got += n
@@ -581,4 +583,4 @@ def _read_video(path: Path, probe: _Probe, limits: MediaLimits, size: tuple[int,
             if proc.poll() is None:
                 proc.kill()
             proc.wait()
-            proc.stdout.close()
+            stdout.close()

@@ -116,12 +116,18 @@ class _Resources:
         self.spool: IO[bytes] | None = None
         self.proc: subprocess.Popen | None = None
 
+    @property
+    def open_spool(self) -> IO[bytes]:
+        assert self.spool is not None, "opened with the first frame"
+        return self.spool
+
     def stop_process(self) -> None:
         proc, self.proc = self.proc, None
         if proc is None:
             return
         if proc.poll() is None:
             proc.kill()
+        assert proc.stdin is not None, "ffmpeg runs with stdin=PIPE"
         try:
             proc.stdin.close()
         except OSError:
@@ -197,7 +203,7 @@ class StreamingEncoder:
     def frame_count(self) -> int:
         return self._count
 
-    def write(self, frame: np.ndarray, faces: Sequence[Sequence[float]] = ()) -> None:
+    def write(self, frame: np.ndarray, faces: Sequence[np.ndarray | Sequence[float]] = ()) -> None:
         """Add one RGB uint8 (H, W, 3) frame; the first frame fixes the size.
 
         `faces`: boxes (x0, y0, x1, y1) in frame pixels of the faces in this frame; a GIF
@@ -214,10 +220,11 @@ class StreamingEncoder:
                 self._start(frame)
             elif size != self._size:
                 raise ValueError(f"frame size changed from {self._size[0]}x{self._size[1]} to {size[0]}x{size[1]}")
-            data = memoryview(np.ascontiguousarray(frame)).cast("B")
-            self._res.spool.write(data)
+            data = np.ascontiguousarray(frame).data.cast("B")
+            self._res.open_spool.write(data)
             proc = self._res.proc
             if proc is not None and not self._stream_failed:
+                assert proc.stdin is not None, "ffmpeg runs with stdin=PIPE"
                 try:
                     proc.stdin.write(data)
                 except OSError:  # ffmpeg died; finish() re-encodes from the spool
@@ -256,7 +263,7 @@ class StreamingEncoder:
         try:
             if self._count == 0 or self._size is None:
                 raise ValueError("no frames were written")
-            self._res.spool.close()
+            self._res.open_spool.close()
             streamed = self._end_stream()
             width, height = self._size
             path = _QualityPath(self.format, width, height, self._count, self.format.base_frame_step(self.fps))
@@ -278,6 +285,7 @@ class StreamingEncoder:
         attempts run out).
         """
         budget = self.max_bytes
+        assert budget is not None, "only a result over max_bytes is fitted to it"
         aim = math.log(_BUDGET_AIM * budget)
         over = [(0.0, math.log(full_size))]
         fits: tuple[float, float] | None = None
@@ -315,6 +323,7 @@ class StreamingEncoder:
         proc = self._res.proc
         if proc is None:
             return False
+        assert proc.stdin is not None, "ffmpeg runs with stdin=PIPE"
         try:
             proc.stdin.close()
         except OSError:

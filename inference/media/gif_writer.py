@@ -51,7 +51,9 @@ def face_palette(crops: np.ndarray, colors: int) -> np.ndarray:
     tiled = Image.fromarray(np.ascontiguousarray(crops.reshape(-1, crops.shape[2], 3)))
     quantised = tiled.quantize(colors=colors, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
     used = np.unique(np.asarray(quantised))
-    return np.asarray(quantised.getpalette()[:3 * 256], dtype=np.uint8).reshape(-1, 3)[used]
+    palette = quantised.getpalette()
+    assert palette is not None, "a quantised image is a palette image"
+    return np.asarray(palette[:3 * 256], dtype=np.uint8).reshape(-1, 3)[used]
 
 
 def _lab(rgb: np.ndarray) -> np.ndarray:
@@ -103,7 +105,7 @@ class PaletteMapper:
     def map(self, frame: np.ndarray) -> np.ndarray:
         bits = self._BITS
         plus, minus = self._tile(frame.shape[1], frame.shape[0])
-        cells = cv2.subtract(cv2.add(frame, plus), minus)
+        cells: np.ndarray = cv2.subtract(cv2.add(frame, plus), minus)
         cells >>= 8 - bits
         keys = cells[:, :, 0].astype(np.int32)
         keys <<= bits

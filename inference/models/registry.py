@@ -211,6 +211,7 @@ class ModelStore:
             return ModelStatus.WRONG_SIZE
         if not spec.pinned:
             return ModelStatus.UNVERIFIED
+        digest: str | None
         if check_hash:
             digest = self.file_sha256(path)
         else:

@@ -8,6 +8,7 @@ key is on the whitelist below.
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TextIO
 
@@ -64,7 +65,7 @@ class RedactingFormatter(logging.Formatter):
 
 
 def configure_logging(format: str = "text", level: int = logging.INFO, stream: TextIO | None = None,
-                      secrets: list[str] = ()) -> None:
+                      secrets: Sequence[str] = ()) -> None:
     """Give the root logger one handler of ours, replacing the one an earlier call added;
     `secrets` never appear in what it writes.
 

@@ -21,6 +21,7 @@ from memeswap.inference.errors import InputError
 from memeswap.inference.faces.analyser import CountingAnalyser
 from memeswap.inference.faces.mediapipe_analyser import MediaPipeAnalyser
 from memeswap.inference.media.decode import read_frames
+from memeswap.inference.media.encode import OutputFormat
 from memeswap.inference.meme_maker import MemeMaker
 from memeswap.inference.quality.contact_sheet import (
     media_frames,
@@ -58,7 +59,7 @@ def run_case(case: CorpusCase, maker: MemeMaker, describe: Describe | None, shee
     maker = replace(maker, analyser=counting, label=None, badge=None)
     report: dict = {"case": case.name, "about": case.spec.about, "template_faces": compiled.face_count}
 
-    def job(fmt: str):
+    def job(fmt: OutputFormat):
         counting.calls = 0
         return maker.make(case.selfie, compiled, fmt)
 

@@ -151,7 +151,7 @@ def picks_from_truth(faces: np.ndarray, yaw: np.ndarray, occluders: np.ndarray, 
 
 def _labelled(picks: list[SheetPick], hardest: list[SheetPick], describe: Callable[[int], str]) -> list[SheetPick]:
     """Each column's label: why it was picked (when it was), then what is true of the frame."""
-    why = {}
+    why: dict[int, str] = {}
     for pick in hardest:
         why.setdefault(pick.index, pick.label)
     return [SheetPick(p.index, f"#{p.index} {why[p.index]}\n{describe(p.index)}" if p.index in why

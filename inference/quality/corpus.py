@@ -82,9 +82,9 @@ def load_portraits(analyser: FaceAnalyser) -> dict[str, Portrait]:
     portraits = {}
     for name, (image, credit) in images.items():
         faces = analyser.analyse(image)
-        if not faces or faces[0].landmarks is None or len(faces[0].landmarks) != 478:
+        face = max(faces, key=lambda f: f.area) if faces else None  # faces[0]: they come largest first
+        if face is None or face.landmarks is None or len(face.landmarks) != 478:
             raise RuntimeError(f"the realism corpus needs MediaPipe's 478-point mesh of the {name} portrait")
-        face = max(faces, key=lambda f: f.area)
         portraits[name] = Portrait(name, credit, np.ascontiguousarray(image), face.landmarks.astype(np.float32))
     return portraits
 

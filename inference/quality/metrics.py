@@ -165,8 +165,8 @@ def seam_excess(output: np.ndarray, template: np.ndarray, points: np.ndarray,
     rays = edge_rays(points)
     keep = _onto_skin(template, rays)
     if exclude is not None and exclude.any():
-        hit = cv2.remap(_grown(exclude, 2).astype(np.uint8), rays[0], rays[1], cv2.INTER_NEAREST)
-        keep = ~hit.any(axis=1)
+        hit: np.ndarray = cv2.remap(_grown(exclude, 2).astype(np.uint8), rays[0], rays[1], cv2.INTER_NEAREST)
+        keep = ~np.any(hit, axis=1)
     if not keep.any():
         return float("nan")
     excess = np.maximum(0.0, edge_steps(output, rays) - edge_steps(template, rays))
@@ -246,7 +246,7 @@ def score_swap(template_frames: Sequence[np.ndarray], output_frames: Sequence[np
         series["tpl_tone"].append(skin_lightness(template, points, occluder))
         series["out_light"].append(cheek_balance(output, points, occluder))
         series["tpl_light"].append(cheek_balance(template, points, occluder))
-        if selfie_descriptor is not None:
+        if selfie_descriptor is not None and describe is not None:
             distance = float(np.linalg.norm(describe(output, points) - selfie_descriptor))
             series["identity_all"].append(distance)
             eyes = eyes_and_brows_mask(points, occluder.shape)
@@ -269,7 +269,8 @@ def score_swap(template_frames: Sequence[np.ndarray], output_frames: Sequence[np
         "occluder_pass": None if occluder_share is None else occluder_share >= OCCLUDER_GOAL,
         "sharpness_min": low,
         "sharpness_max": high,
-        "sharpness_pass": bool(finite) and SHARPNESS_RANGE[0] <= low and high <= SHARPNESS_RANGE[1],
+        "sharpness_pass": (low is not None and high is not None  # there were finite ratios
+                           and SHARPNESS_RANGE[0] <= low and high <= SHARPNESS_RANGE[1]),
         "laplacian_variance_ratio": _finite(_median(plain_ratios)),
         "tone_L": {"output": _finite(out_tone), "template": _finite(tpl_tone), "selfie": _finite(selfie_tone)},
         "tone_progress": tone,

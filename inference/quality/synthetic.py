@@ -54,7 +54,7 @@ def camera_path(frames: int, size: tuple[int, int], face: float, seed: int,
     rng = np.random.default_rng(seed)
     t = np.linspace(0, 1, frames)
     phase = rng.uniform(0, 2 * np.pi)
-    shake = rng.normal(0, 1.0, (frames, 2))
+    shake: np.ndarray = rng.normal(0, 1.0, (frames, 2))
     shake = cv2.GaussianBlur(shake.astype(np.float32), (1, 5), 1.0)
     width, height = size
     return [Placement(x=centre[0] * width + 0.12 * face * np.cos(2 * np.pi * ti + phase) + shake[i, 0],
@@ -215,7 +215,7 @@ def shift_skin_tone(image: np.ndarray, points: np.ndarray, lightness: float, war
     width = face_width(points)
     skin = face_hull_mask(points, image.shape, 1.02) & ~features_mask(points, image.shape)
     alpha = cv2.GaussianBlur(skin.astype(np.float32), (0, 0), 0.03 * width)[..., None]
-    lab = cv2.cvtColor(image.astype(np.float32) / 255, cv2.COLOR_RGB2Lab)
+    lab: np.ndarray = cv2.cvtColor(image.astype(np.float32) / 255, cv2.COLOR_RGB2Lab)
     shifted = lab.copy()
     if lightness <= 1:
         shifted[..., 0] *= lightness

@@ -118,7 +118,7 @@ def _postprocess(output: np.ndarray, scale: float, width: int, height: int) -> l
         Detection(
             label=NUDENET_LABELS[int(class_ids[i])],
             score=float(scores[i]),
-            box=tuple(int(v) for v in boxes[i]),
+            box=(int(boxes[i, 0]), int(boxes[i, 1]), int(boxes[i, 2]), int(boxes[i, 3])),
         )
         for i in np.asarray(indices, int).reshape(-1)
     ]
@@ -172,6 +172,7 @@ class NsfwScreen:
         rgb = as_rgb(image)
         self.prepare()
         blob, scale = _preprocess(rgb)
+        assert self.session is not None, "prepare() loaded it"
         output = self.session.run(None, {self.input_name: blob})[0]
         return _postprocess(output, scale, rgb.shape[1], rgb.shape[0])
 
@@ -203,7 +204,7 @@ class NsfwScreen:
             raise ValueError(f"samples must be at least 1, got {samples}")
         if isinstance(frames, np.ndarray) and frames.ndim != 4:
             raise ValueError(f"expected an (N, H, W, C) array of frames, got shape {frames.shape}")
-        sample = SpreadSample(samples)
+        sample: SpreadSample[np.ndarray] = SpreadSample(samples)
         for frame in frames:
             sample.offer(frame)
         for frame in sample.picked():

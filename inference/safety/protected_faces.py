@@ -29,6 +29,7 @@ import logging
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -87,8 +88,8 @@ class DlibFaceDescriptor:
     padding = 0.25
 
     def __init__(self) -> None:
-        self.shape_predictor = None  # dlib.shape_predictor once prepared
-        self.model = None  # dlib.face_recognition_model_v1 once prepared
+        self.shape_predictor: Any | None = None  # dlib.shape_predictor once prepared (dlib has no type information)
+        self.model: Any | None = None  # dlib.face_recognition_model_v1 once prepared
         self._lock = threading.Lock()
 
     def prepare(self) -> None:
@@ -111,6 +112,7 @@ class DlibFaceDescriptor:
             raise ValueError(f"the face has no usable box: {face.box}")
         rgb = as_rgb(image)
         self.prepare()
+        assert self.shape_predictor is not None and self.model is not None, "prepare() loaded them"
         shape = self.shape_predictor(rgb, dlib.rectangle(*face_square(face)))
         with self._lock:
             vector = self.model.compute_face_descriptor(rgb, shape, self.num_jitters, self.padding)
@@ -194,7 +196,8 @@ class ProtectedFaces:
         under the threshold; else None. With no entries, nothing is computed."""
         if not self.entries or not faces:
             return None
-        best_entry, best_distance = None, float("inf")
+        best_entry: ProtectedFace | None = None
+        best_distance = float("inf")
         for face in faces:
             vector = self.descriptor.describe(image, face)
             distances = np.linalg.norm(self._matrix - vector, axis=1)
@@ -202,6 +205,7 @@ class ProtectedFaces:
             if distances[index] < best_distance:
                 best_entry, best_distance = self.entries[index], float(distances[index])
         if best_distance < self.threshold:
+            assert best_entry is not None, "a distance under the threshold came with its entry"
             log.info("protected face matched: %r at distance %.3f", best_entry.label, best_distance)
             return best_entry
         return None

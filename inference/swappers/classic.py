@@ -114,7 +114,9 @@ class ClassicSwapper:
         return self._sources.get(image, face.landmarks, lambda: self._prepare_source(image, face))
 
     def _prepare_source(self, image: np.ndarray, face: Face) -> ClassicSource:
-        points = face.landmarks.astype(np.float32).copy()
+        landmarks = face.landmarks
+        assert landmarks is not None, "prepare_source checked it"
+        points = landmarks.astype(np.float32).copy()
         height, width = image.shape[:2]
         margin = 0.25 * max(face.width, face.height)
         x0, y0 = (max(0, int(v - margin)) for v in points[:, :2].min(axis=0))
@@ -196,9 +198,11 @@ class ClassicSwapper:
         detail finer than two pixels: it is swapped in a half-size copy of the area the swap
         may change, and the change scaled back up (the compositing stage blurs it to the
         template's focus after). A quarter of the work, for the face behind the one in focus."""
+        landmarks = target.landmarks
+        assert landmarks is not None, "_swap_face skips faces without landmarks"
         height, width = frame.shape[:2]
-        size = face_size(target.landmarks)
-        (bx0, by0), (bx1, by1) = target.landmarks[:, :2].min(axis=0), target.landmarks[:, :2].max(axis=0)
+        size = face_size(landmarks)
+        (bx0, by0), (bx1, by1) = landmarks[:, :2].min(axis=0), landmarks[:, :2].max(axis=0)
         x0, y0 = max(0, int(bx0 - 0.4 * size)), max(0, int(by0 - 0.2 * size))
         x1, y1 = min(width, int(bx1 + 0.4 * size) + 1), min(height, int(by1 + 0.7 * size) + 1)
         x1, y1 = x0 + (x1 - x0) // 2 * 2, y0 + (y1 - y0) // 2 * 2  # whole 2x2 cells
@@ -213,18 +217,20 @@ class ClassicSwapper:
         area[...] = cv2.add(area, change, dtype=cv2.CV_8U)
 
     def _paint_face(self, frame: np.ndarray, target: Face, source: ClassicSource) -> None:
-        plan = self.expression_plan(target.landmarks, source)
-        dst = source.shape.apply(target.landmarks, plan.keep_template, plan.selfie_shaped)
+        landmarks = target.landmarks
+        assert landmarks is not None, "_swap_face skips faces without landmarks"
+        plan = self.expression_plan(landmarks, source)
+        dst = source.shape.apply(landmarks, plan.keep_template, plan.selfie_shaped)
         triangles = np.concatenate([_REGIONS[r] for r in plan.regions])
         winding = np.concatenate([source.winding[r] for r in plan.regions])
         warp = build_mesh_warp(source.points, dst, triangles, frame.shape[:2], dst[:, 2], winding)
         if warp is None:
             return
         h, w = warp.coverage.shape
-        size = face_size(target.landmarks)
+        size = face_size(landmarks)
         light = target.frame_info.light if target.frame_info is not None else None
         if light is None:  # a track compiled without it: measure it on the frame
-            light = FaceLight.measure(frame, target.landmarks)
+            light = FaceLight.measure(frame, landmarks)
         around = _around(warp, size, frame.shape[:2])
         ax0, ay0, ax1, ay1 = around
         area = frame[ay0:ay1, ax0:ax1]
@@ -243,7 +249,7 @@ class ClassicSwapper:
             swapped[..., 1:] = 0
         face_in_area = np.zeros(area.shape[:2], np.uint8)
         face_in_area[inner] = warp.coverage
-        points = target.landmarks[:, :2] - np.array([ax0, ay0], np.float32)
+        points = landmarks[:, :2] - np.array([ax0, ay0], np.float32)
         change, carried = carry_tone_around(area, face_in_area, template_tone, target_tone - template_tone.median,
                                             size, eye_y=float(points[[33, 263], 1].mean()),
                                             nose_y=float(points[1, 1]))
@@ -257,7 +263,8 @@ class ClassicSwapper:
             box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
             moved = cv2.add(area[box], change[box], dtype=cv2.CV_8U)  # rounded and saturated
             np.copyto(area[box], moved, where=around_face[box][..., None])
-        area[inner] = cv2.add(blended, 0.0, dtype=cv2.CV_8U)
+        # OpenCV takes a scalar as the second operand; its stubs want an array
+        area[inner] = cv2.add(blended, 0.0, dtype=cv2.CV_8U)  # type: ignore[call-overload]
 
 
 def _around(warp, size: float, shape: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -284,6 +291,7 @@ def _halved(face: Face, x0: int, y0: int) -> Face:
         region = FaceRegion((info.region.x0 - x0) / 2, (info.region.y0 - y0) / 2, info.region.side / 2)
         light = None if info.light is None else dataclasses.replace(info.light, region=region)
         info = dataclasses.replace(info, blur=info.blur / 2, region=region, light=light)
+    assert face.landmarks is not None, "only faces with landmarks are swapped"
     box = half(face.box.reshape(2, 2)).reshape(4)
     return dataclasses.replace(face, box=box, kps=half(face.kps), landmarks=half(face.landmarks), frame_info=info)
 

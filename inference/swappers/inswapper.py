@@ -100,16 +100,22 @@ class InSwapper:
                              f"a latent input and one output")
         size = _dims(images[0])[2]
         latent_size = _dims(latents[0])[1]
-        if not isinstance(size, int) or self.emap.shape != (latent_size, latent_size):
+        if not isinstance(size, int) or self._emap.shape != (latent_size, latent_size):
             raise ValueError(f"{self.model_path.name}: unexpected input sizes {_dims(images[0])}, "
-                             f"{_dims(latents[0])} or emap {self.emap.shape}")
+                             f"{_dims(latents[0])} or emap {self._emap.shape}")
         self.input_size = size
         self.target_name, self.source_name = images[0].name, latents[0].name
         self.output_name = model.graph.output[0].name
 
+    @property
+    def _emap(self) -> np.ndarray:
+        """The model's embedding map, read by prepare() (everything that uses it comes after)."""
+        assert self.emap is not None, "prepare() reads it first"
+        return self.emap
+
     def _trt_profile(self) -> tuple[str, str, str]:
         """TensorRT's min/opt/max shapes: one engine for 1 to batch_size faces."""
-        s, n = self.input_size, self.emap.shape[0]
+        s, n = self.input_size, self._emap.shape[0]
         low, high = (f"{self.target_name}:{b}x3x{s}x{s},{self.source_name}:{b}x{n}" for b in (1, self.batch_size))
         return low, high, high
 
@@ -138,7 +144,7 @@ class InSwapper:
     def _batch_agrees(self, session: onnxruntime.InferenceSession) -> bool:
         """A two-item run equals two one-item runs (to within a pixel level)."""
         rng = np.random.default_rng(0)
-        s, n = self.input_size, self.emap.shape[0]
+        s, n = self.input_size, self._emap.shape[0]
         crops = rng.random((2, 3, s, s), dtype=np.float32)
         latents = rng.standard_normal((2, n)).astype(np.float32)
         latents /= np.linalg.norm(latents, axis=1, keepdims=True)
@@ -162,14 +168,14 @@ class InSwapper:
                               "send a clear, front-facing photo")
         else:
             embedding = self.embedder.embed(image, face)
-        if embedding.shape != (self.emap.shape[0],):
+        if embedding.shape != (self._emap.shape[0],):
             raise InputError(f"the face's identity embedding has {embedding.size} values; "
-                             f"this swap model needs {self.emap.shape[0]} (ArcFace)")
+                             f"this swap model needs {self._emap.shape[0]} (ArcFace)")
         norm = float(np.linalg.norm(embedding))
         if not np.isfinite(norm) or norm == 0:
             raise InputError("could not compute an identity for the face in the photo")
         embedding = embedding / norm
-        latent = embedding.reshape(1, -1) @ self.emap
+        latent = embedding.reshape(1, -1) @ self._emap
         latent /= np.linalg.norm(latent)
         return InSwapperSource(latent.astype(np.float32), embedding)
 
@@ -219,7 +225,7 @@ class InSwapper:
     def _mouth(face: Face, x0: int, y0: int, shape: tuple[int, int]) -> np.ndarray:
         """A soft mask of the template's inner-lip opening (0 where the landmarks are not
         MediaPipe's dense mesh)."""
-        mask = np.zeros(shape, np.float32)
+        mask: np.ndarray = np.zeros(shape, np.float32)
         points = face.landmarks
         if points is None or points.ndim != 2 or points.shape[0] < 478:
             return mask

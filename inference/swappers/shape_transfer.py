@@ -10,6 +10,7 @@ around its centre, so an open mouth stays open. The skin between features follow
 a smooth kernel, and the face outline stays where it is so the edge blends unseen.
 """
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,8 +51,8 @@ class ShapeTransfer:
         kernel[_OVAL] = 0.0
         return cls(source.astype(np.float64), kernel, strength)
 
-    def apply(self, target: np.ndarray, frozen: set[str] = frozenset(),
-              selfie_shaped: set[str] = frozenset()) -> np.ndarray:
+    def apply(self, target: np.ndarray, frozen: Collection[str] = frozenset(),
+              selfie_shaped: Collection[str] = frozenset()) -> np.ndarray:
         """Target landmarks moved to the selfie's proportions.
 
         `frozen` features stay where they are (the template's own pixels show there);

@@ -182,7 +182,8 @@ class TrackCache:
                 if getattr(track, key) is not None:
                     arrays[f"{key}{i}"] = getattr(track, key)
         buffer = io.BytesIO()
-        np.savez_compressed(buffer, **arrays)
+        # numpy's stubs match a **dict against savez's allow_pickle too; the names here are scores0, ...
+        np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.path_for(digest, analyser_version)
         fd, temp = tempfile.mkstemp(dir=self.folder, suffix=".part")

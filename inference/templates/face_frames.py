@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from memeswap.inference.faces import degradation, zones
-from memeswap.inference.faces.face import VISIBLE_SIDE, face_region
+from memeswap.inference.faces.face import VISIBLE_SIDE, Face, face_region
 from memeswap.inference.faces.light import FaceLight, eye_white, region_pixels
 from memeswap.inference.faces.occluders import GROW, HandFinder, OccluderFinder, hand_mask
 from memeswap.inference.faces.pose import head_pose
@@ -34,17 +34,24 @@ from memeswap.inference.templates.tracks import FaceTrack
 from memeswap.inference.time_filters import median_over_frames
 
 
+def _mesh_of(face: Face) -> np.ndarray:
+    """The mesh of a face on a meshed track (only those are measured for occluders and light)."""
+    assert face.landmarks is not None, "a meshed track's faces have their mesh"
+    return face.landmarks
+
+
 class _TrackWork:
     """One track's measurements while the frames go past."""
 
     def __init__(self, track: FaceTrack) -> None:
         self.track = track
-        self.faces = [track.face_at(int(i)) for i in track.frames]
+        self.faces = [track.face_on(int(i)) for i in track.frames]
         self.pose = np.stack([head_pose(f) for f in self.faces]).astype(np.float32)
         self.regions = [face_region(f.box) for f in self.faces]
-        meshed = track.landmarks is not None and zones.has_mesh(track.landmarks[0])
+        meshes = track.landmarks if track.landmarks is not None and zones.has_mesh(track.landmarks[0]) else None
+        meshed = meshes is not None
         frontal = int(np.argmin(np.abs(self.pose[:, 0]) + 0.5 * np.abs(self.pose[:, 1])))
-        self.occluders = OccluderFinder(track.landmarks[frontal]) if meshed else None
+        self.occluders = OccluderFinder(meshes[frontal]) if meshes is not None else None
         self.blur: list[float] = []
         self.noise: list[float] = []
         self.hands: list[np.ndarray] = []
@@ -59,10 +66,10 @@ class _TrackWork:
         self.noise.append(degradation.grain_std(frame, points))
         self.hands.append(hand_mask(hands.find(frame, region), region, VISIBLE_SIDE))
         if self.occluders is not None:
-            self.occluders.add(frame, face.landmarks)
+            self.occluders.add(frame, _mesh_of(face))
         if self.light_pixels is not None:
             self.light_pixels.append(region_pixels(frame, region))
-            self.whites.append(eye_white(frame, face.landmarks))
+            self.whites.append(eye_white(frame, _mesh_of(face)))
 
     def finish(self) -> FaceTrack:
         count = len(self.faces)
@@ -79,7 +86,7 @@ class _TrackWork:
         if self.light_pixels is None:
             return track
         # measured now that what is in front of the face is known: it is no skin
-        lights = [FaceLight.from_pixels(pixels, face.landmarks, region, white, c)
+        lights = [FaceLight.from_pixels(pixels, _mesh_of(face), region, white, c)
                   for pixels, face, region, white, c in zip(self.light_pixels, self.faces, self.regions, self.whites,
                                                            covered)]
         return dataclasses.replace(

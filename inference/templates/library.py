@@ -138,7 +138,7 @@ class TemplateLibrary:
         analysed in one pass, screened by `check_frames` (as `add` does), and its tracks are
         not cached (nothing of it stays behind)."""
         info = probe_media(path, self.limits)
-        sample = SpreadSample(SCREENED_FRAMES)
+        sample: SpreadSample[np.ndarray] = SpreadSample(SCREENED_FRAMES)
         frames = read_frames(path, self.limits, max_side=self.limits.max_template_side, deadline=deadline)
         tracks = analyse_frames(sample.passing(frames), self.analyser, progress, info.frame_count, self.human_check)
         if check_frames is not None:
@@ -174,7 +174,7 @@ class TemplateLibrary:
             manifest = TemplateManifest(name=name, title=title or name.replace("-", " ").title(),
                                         tags=tags or [], fps=info.fps, caption=caption, media=ADDED_MEDIA,
                                         source=f"added from {path.name}")
-            sample = SpreadSample(SCREENED_FRAMES)
+            sample: SpreadSample[np.ndarray] = SpreadSample(SCREENED_FRAMES)
             with StreamingEncoder("mp4", fps=info.fps) as encoder:
                 def stored(frames):
                     for frame in frames:

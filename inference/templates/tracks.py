@@ -60,14 +60,23 @@ class FaceTrack:
             [*points[:, :2].min(axis=0), *points[:, :2].max(axis=0)], np.float32)
         info = None
         if self.visible is not None:
+            assert self.pose is not None and self.blur is not None and self.noise is not None, "measured with visible"
             region = face_region(box)
             info = FaceFrame(self.pose[i], float(self.blur[i]), float(self.noise[i]), self.visible[i], region,
                              self._light_at(i, region))
         return Face(box=box, score=float(self.scores[i]), kps=self.kps[i].copy(), landmarks=points, frame_info=info)
 
+    def face_on(self, frame_index: int) -> Face:
+        """The face on one of the track's own frames."""
+        face = self.face_at(frame_index)
+        assert face is not None, f"frame {frame_index} is not one of the track's"
+        return face
+
     def _light_at(self, i: int, region: FaceRegion) -> FaceLight | None:
         if self.shading is None:
             return None
+        assert self.skin_tone is not None and self.eye_white is not None and self.greyscale is not None, \
+            "measured with shading"
         white = float(self.eye_white[i])
         return FaceLight(SkinTone(self.skin_tone[i, 0], self.skin_tone[i, 1]), None if np.isnan(white) else white,
                          bool(self.greyscale[i]), self.shading[i], region)
@@ -146,7 +155,7 @@ def _join_across_cuts(tracks: list[FaceTrack], max_gap: int) -> list[FaceTrack]:
                 b = followers[0]
                 merged = _fill_gaps(
                     list(a.frames) + list(b.frames),
-                    [a.face_at(i) for i in a.frames] + [b.face_at(i) for i in b.frames],
+                    [a.face_on(i) for i in a.frames] + [b.face_on(i) for i in b.frames],
                 )
                 tracks = [t for t in tracks if t is not a and t is not b] + [merged]
                 joined = True
@@ -171,13 +180,14 @@ def _fill_gaps(frames: list[int], faces: list[Face]) -> FaceTrack:
         columns = [np.interp(every, seen, flat[:, k]) for k in range(flat.shape[1])]
         return np.stack(columns, axis=1).reshape(len(every), *values.shape[1:]).astype(np.float32)
 
-    dense = all(f.landmarks is not None for f in faces)
+    landmarks = [f.landmarks for f in faces if f.landmarks is not None]
+    dense = len(landmarks) == len(faces)
     scores = np.zeros(len(every), np.float32)
     scores[seen - seen[0]] = [f.score for f in faces]
     return FaceTrack(
         every,
         filled(np.stack([f.kps for f in faces])),
-        filled(np.stack([f.landmarks for f in faces])) if dense else None,
+        filled(np.stack(landmarks)) if dense else None,
         filled(np.stack([f.box for f in faces])),
         scores,
     )
@@ -199,12 +209,12 @@ def smooth_track(track: FaceTrack, sigma: float = 1.0) -> FaceTrack:
     scales = np.sqrt((centred ** 2).sum(axis=(1, 2)) / xy.shape[1])[:, None, None]
     unit = centred / scales
     reference = unit[0]
-    rotations = []
+    per_shape = []
     for shape in unit:
         u, _, vt = np.linalg.svd(shape.T @ reference)
         d = np.sign(np.linalg.det(u @ vt))
-        rotations.append(u @ np.diag([1.0, d]) @ vt)  # shape @ rotation ~ reference
-    rotations = np.stack(rotations)
+        per_shape.append(u @ np.diag([1.0, d]) @ vt)  # shape @ rotation ~ reference
+    rotations = np.stack(per_shape)
     canonical = np.einsum("npj,nji->npi", unit, rotations)
     smoothed = gaussian_over_frames(canonical, sigma)
     back = (np.einsum("npj,nij->npi", smoothed, rotations) * scales + centres).astype(np.float32)

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import discord
 import yarl
@@ -42,33 +43,46 @@ def configure_discord(settings: Settings) -> None:
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
 
 
-class _Memeswap:
+if TYPE_CHECKING:
+    _BotBase = commands.bot.BotBase
+else:
+    _BotBase = object  # a mixin: at run time its super() is the bot class listed after it
+
+
+class MemeswapClient(_BotBase):
     """What both bot classes add: the services, and the cogs over them."""
 
     def __init__(self, settings: Settings, services: BotServices | None, **options) -> None:
         self.settings = settings
-        self.services = services
+        self._services = services
         super().__init__(**options)
+
+    @property
+    def services(self) -> BotServices:
+        """None only in a bot built to sync the command list, where no command runs."""
+        assert self._services is not None, "no command runs in a bot built to sync the command list"
+        return self._services
 
     async def setup_hook(self) -> None:
         downloader = SafeDownloader.from_settings(self.settings)
         for cog in (SwapCog, FaceCog, TemplatesCog):
-            await self.add_cog(cog(self, self.services, downloader))
+            await self.add_cog(cog(self, self._services, downloader))
 
 
-class MemeswapBot(_Memeswap, commands.Bot):
+class MemeswapBot(MemeswapClient, commands.Bot):
     """One gateway connection."""
 
 
-class ShardedMemeswapBot(_Memeswap, commands.AutoShardedBot):
+class ShardedMemeswapBot(MemeswapClient, commands.AutoShardedBot):
     """Several shards in this process (`MEMESWAP_DISCORD_SHARDS`)."""
 
 
-def build_bot(settings: Settings, services: BotServices | None) -> commands.Bot:
+def build_bot(settings: Settings, services: BotServices | None) -> MemeswapBot | ShardedMemeswapBot:
     """The bot with its commands. `services` is None only for syncing the command list,
     when no command runs."""
     options = {"command_prefix": commands.when_mentioned, "intents": discord.Intents(guilds=True),
                "help_command": None}
+    bot: MemeswapBot | ShardedMemeswapBot
     if settings.discord_shards == "off":
         bot = MemeswapBot(settings, services, **options)
     else:
@@ -77,7 +91,7 @@ def build_bot(settings: Settings, services: BotServices | None) -> commands.Bot:
         if settings.discord_shard_ids:
             options["shard_ids"] = settings.discord_shard_ids
         bot = ShardedMemeswapBot(settings, services, **options)
-    bot.tree.on_error = _on_command_error
+    bot.tree.error(_on_command_error)
     return bot
 
 

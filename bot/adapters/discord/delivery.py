@@ -59,6 +59,7 @@ class InteractionDelivery:
             return
         channel_id, user_id = address
         channel = client.get_channel(channel_id) or await client.fetch_channel(channel_id)
+        assert isinstance(channel, discord.abc.Messageable), "a reply address names the channel a command ran in"
         if isinstance(event, Succeeded):
             data = await self.services.result(event)
             await channel.send(success_line(event, f"<@{user_id}> here's your meme!"), file=meme_file(data, event.mime))
@@ -81,7 +82,9 @@ class InteractionDelivery:
                     if error.status != 401:
                         raise
                     log.info("interaction %s: token expired; posting in the channel", interaction.id)
-            await interaction.channel.send(success_line(event, f"{interaction.user.mention} here's your meme!"),
-                                           file=meme_file(data, event.mime))
+            channel = interaction.channel
+            assert isinstance(channel, discord.abc.Messageable), "a command runs in a channel that takes messages"
+            await channel.send(success_line(event, f"{interaction.user.mention} here's your meme!"),
+                               file=meme_file(data, event.mime))
         finally:
             await self.services.discard_result(event)

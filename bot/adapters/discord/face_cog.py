@@ -6,22 +6,14 @@ import io
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from memeswap.bot.adapters.discord.attachments import IMAGE, checked
-from memeswap.bot.adapters.discord.interactions import refuse, requester_for, say
-from memeswap.bot.safe_download import SafeDownloader
-from memeswap.bot.services import BotServices
+from memeswap.bot.adapters.discord.interactions import ServicesCog, refuse, requester_for, say
 from memeswap.inference.errors import InputError
 
 
-class FaceCog(commands.Cog):
+class FaceCog(ServicesCog):
     face = app_commands.Group(name="face", description="Your saved face, used when /swap has no selfie")
-
-    def __init__(self, bot: commands.Bot, services: BotServices, downloader: SafeDownloader) -> None:
-        self.bot = bot
-        self.services = services
-        self.downloader = downloader
 
     @face.command(name="set", description="Save the face in a photo for your memes")
     @app_commands.describe(selfie="A clear, front-facing photo of your face")

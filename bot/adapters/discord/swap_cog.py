@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import functools
+from typing import TYPE_CHECKING
+
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from memeswap.bot.adapters.discord.attachments import IMAGE, checked, media_in, require_within
 from memeswap.bot.adapters.discord.delivery import InteractionDelivery, reply_address
-from memeswap.bot.adapters.discord.interactions import refuse, requester_for
+from memeswap.bot.adapters.discord.interactions import ServicesCog, refuse, requester_for
 from memeswap.bot.core.templates import TemplateInfo, search
 from memeswap.bot.core.uploads import staged_upload
 from memeswap.bot.core.wording import CONSENT, PRIVACY, WHAT_IT_DOES
 from memeswap.bot.safe_download import SafeDownloader
 from memeswap.bot.services import BotServices
 from memeswap.inference.errors import InputError
+
+if TYPE_CHECKING:
+    from memeswap.bot.adapters.discord.client import MemeswapBot, ShardedMemeswapBot
 
 MAX_CHOICES = 25  # Discord's cap on autocomplete choices
 HELP = f"""{WHAT_IT_DOES}
@@ -27,20 +33,21 @@ Right-click a GIF → Apps → **Swap my face into this**
 {PRIVACY}"""
 
 
-def swap_cooldown(interaction: discord.Interaction) -> app_commands.Cooldown | None:
+def swap_cooldown(interaction: discord.Interaction[MemeswapBot | ShardedMemeswapBot]) -> app_commands.Cooldown | None:
     """One swap per person per `MEMESWAP_DISCORD_COOLDOWN_S` (none when it is 0)."""
     seconds = interaction.client.services.settings.discord_cooldown_s
     return app_commands.Cooldown(1, seconds) if seconds > 0 else None
 
 
-class SwapCog(commands.Cog):
-    def __init__(self, bot: commands.Bot, services: BotServices, downloader: SafeDownloader) -> None:
-        self.bot = bot
-        self.services = services
-        self.downloader = downloader
-        self.delivery = InteractionDelivery(services)
+class SwapCog(ServicesCog):
+    def __init__(self, bot: commands.bot.BotBase, services: BotServices | None, downloader: SafeDownloader) -> None:
+        super().__init__(bot, services, downloader)
         # Context menus cannot live inside a cog class: made here, added to the tree on load.
         self.swap_into = app_commands.ContextMenu(name="Swap my face into this", callback=self.swap_into_message)
+
+    @functools.cached_property
+    def delivery(self) -> InteractionDelivery:
+        return InteractionDelivery(self.services)
 
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self.swap_into)

@@ -8,19 +8,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from memeswap.bot.adapters.discord.attachments import CLIP, checked
-from memeswap.bot.adapters.discord.interactions import refuse, requester_for, say
+from memeswap.bot.adapters.discord.interactions import ServicesCog, refuse, requester_for, say
 from memeswap.bot.core.uploads import staged_upload
-from memeswap.bot.safe_download import SafeDownloader
-from memeswap.bot.services import BotServices
 from memeswap.inference.errors import InputError
 
 
-class TemplatesCog(commands.GroupCog, group_name="templates", group_description="Meme templates of this server"):
-    def __init__(self, bot: commands.Bot, services: BotServices, downloader: SafeDownloader) -> None:
-        self.bot = bot
-        self.services = services
-        self.downloader = downloader
-
+class TemplatesCog(ServicesCog, commands.GroupCog, group_name="templates",
+                   group_description="Meme templates of this server"):
     @app_commands.command(name="list", description="The templates you can use here")
     async def list_templates(self, interaction: discord.Interaction) -> None:
         visible = await self.services.templates.visible(requester_for(interaction))

@@ -70,7 +70,7 @@ class TelegramAdapter:
 
     platform = "telegram"
 
-    def __init__(self, services: BotServices, poll_timeout_s: float = 30.0) -> None:
+    def __init__(self, services: BotServices, poll_timeout_s: int = 30) -> None:
         settings = services.settings
         if settings.telegram_token is None:
             raise InputError("set MEMESWAP_TELEGRAM_TOKEN to the token BotFather gave you", code="settings")
@@ -111,6 +111,8 @@ class TelegramAdapter:
         A token Telegram rejects is one `InputError` line, before anything else starts.
         """
         application = self.application
+        updater = application.updater
+        assert updater is not None, "ApplicationBuilder makes an Updater unless told not to"
         try:
             await application.initialize()
         except InvalidToken:
@@ -118,13 +120,13 @@ class TelegramAdapter:
         try:
             await _set_commands(application.bot)
             await application.start()
-            await application.updater.start_polling(timeout=self.poll_timeout_s, poll_interval=0.0,
-                                                    allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY])
+            await updater.start_polling(timeout=self.poll_timeout_s, poll_interval=0.0,
+                                        allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY])
             log.info("telegram: polling as @%s", application.bot.username)
             try:
                 yield self
             finally:
-                await application.updater.stop()
+                await updater.stop()
                 await application.stop()
         finally:
             await application.shutdown()

@@ -44,7 +44,8 @@ def image_in(message: Message | None) -> Attachment | None:
         photo = message.photo[-1]
         return Attachment(photo.file_id, photo.file_unique_id, photo.file_size, "image/jpeg")
     document = message.document
-    if document is not None and (document.mime_type or "").startswith("image/") and message.animation is None:
+    if (document is not None and document.mime_type is not None and document.mime_type.startswith("image/")
+            and message.animation is None):
         return Attachment(document.file_id, document.file_unique_id, document.file_size, document.mime_type)
     return None
 

@@ -17,9 +17,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
 
-from telegram import Message, Update
+from telegram import CallbackQuery, Chat, Message, Update, User
 from telegram.constants import ChatMemberStatus, ChatType
 from telegram.ext import ContextTypes
 
@@ -43,7 +44,7 @@ from memeswap.inference.errors import InputError
 log = logging.getLogger("memeswap.telegram")
 
 Context = ContextTypes.DEFAULT_TYPE
-Handler = Callable[["TelegramConversation", Update, Context], Awaitable[None]]
+Handler = Callable[["TelegramConversation", Update, Context], Coroutine[Any, Any, None]]
 
 HELP = f"""{WHAT_IT_DOES}
 
@@ -107,15 +108,16 @@ class TelegramConversation:
         self.delivery = MemeDelivery(services, self.sent)
 
     async def help(self, update: Update, context: Context) -> None:
-        await update.effective_message.reply_text(HELP)
+        await message_of(update).reply_text(HELP)
 
     @replies_to_mistakes
     async def selfie(self, update: Update, context: Context) -> None:
         """A photo arrived (or /swap in reply to one): check it, then offer the templates."""
-        photo_message, attachment = found_in(update.effective_message, image_in)
-        if attachment is None:
+        found = found_in(message_of(update), image_in)
+        if found is None:
             await self.templates(update, context)
             return
+        photo_message, attachment = found
         requester = await self._requester(update)
         photo = await download(photo_message, attachment, self.settings.telegram_download_bytes)
         await self.services.faces.check(requester, photo)
@@ -125,12 +127,13 @@ class TelegramConversation:
             reply_markup=picker.keyboard(visible, "photo", 0, self.settings.telegram_templates_per_page))
 
     async def not_a_selfie(self, update: Update, context: Context) -> None:
-        await update.effective_message.reply_text(not_an_image(update.effective_message))
+        message = message_of(update)
+        await message.reply_text(not_an_image(message))
 
     async def chatter(self, update: Update, context: Context) -> None:
         """Anything else in a private chat (text, a sticker, a voice message, an unknown
         command), or a command naming this bot that it does not know: a pointer to /help."""
-        await update.effective_message.reply_text(POINTER)
+        await message_of(update).reply_text(POINTER)
 
     @replies_to_mistakes
     async def pick(self, update: Update, context: Context) -> None:
@@ -138,42 +141,46 @@ class TelegramConversation:
 
         The data comes from the client: what this bot did not make is answered and dropped,
         and the template is resolved (a real one, here) before anything is downloaded."""
-        query = update.callback_query
+        query = query_of(update)
         choice = picker.parse(query.data)
-        if choice is None or not isinstance(query.message, Message):  # an old message comes without its content
+        message = query.message
+        if choice is None or not isinstance(message, Message):  # an old message comes without its content
             await query.answer()
             return
         if choice.page is not None:
-            await self._turn_page(update, choice)
+            await self._turn_page(update, query, message, choice.source, choice.page)
             return
-        photo_message = query.message.reply_to_message
+        template = choice.template
+        assert template is not None, "a choice that turns no page picks a template"
+        photo_message = message.reply_to_message
         attachment = image_in(photo_message) if choice.source == "photo" else None
         if choice.source == "photo":
             if attachment is None:  # Telegram leaves out what a message replied to once it is old
                 await query.answer("I can't see that photo any more. Please send it again.", show_alert=True)
                 return
+            assert photo_message is not None, "image_in found the photo in it"
             if photo_message.from_user and photo_message.from_user.id != query.from_user.id:
                 await query.answer("That's someone else's photo. Send your own selfie to make yours.",
                                    show_alert=True)
                 return
         requester = await self._requester(update)
-        resolved = await self.services.templates.resolve(requester, choice.template)
+        resolved = await self.services.templates.resolve(requester, template)
         key = (SentMeme(query.from_user.id, attachment.file_unique_id, resolved.ref, requester.scope.key)
                if attachment else None)
         if key is not None and (file_id := self.sent.get(key)) is not None:
             # Posted here before; the template's faces meet this place's list as it is now.
             await self.services.templates.check_protected(requester, requester.scope, resolved.ref)
             await query.answer("Here it is again!")
-            await query.message.reply_animation(file_id)
+            await message.reply_animation(file_id)
             return
         await query.answer("Making your meme…")
-        status = await query.message.reply_text("⏳ Getting ready…")
+        status = await message.reply_text("⏳ Getting ready…")
         async with ending_in(status):
             selfie = None
-            if attachment is not None:
+            if photo_message is not None and attachment is not None:
                 selfie = await download(photo_message, attachment, self.settings.telegram_download_bytes)
             job = await self.services.swaps.start(
-                requester, choice.template, selfie=selfie, format="mp4",
+                requester, template, selfie=selfie, format="mp4",
                 max_bytes=self.settings.telegram_upload_bytes,
                 reply_to=reply_address(status.chat_id, status.message_id))
             await self.delivery.follow(job, status, key)
@@ -191,16 +198,17 @@ class TelegramConversation:
         else:
             lines.append("Tap one to use your saved face, or send a new selfie.")
         markup = picker.keyboard(visible, "face", 0, self.settings.telegram_templates_per_page)
-        await update.effective_message.reply_text("\n".join(lines), reply_markup=markup)
+        await message_of(update).reply_text("\n".join(lines), reply_markup=markup)
 
     @replies_to_mistakes
     async def save_face(self, update: Update, context: Context) -> None:
         """/face in reply to a photo (or as its caption): keep that face for later swaps."""
-        message = update.effective_message
-        photo_message, attachment = found_in(message, image_in)
-        if attachment is None:
+        message = message_of(update)
+        found = found_in(message, image_in)
+        if found is None:
             raise InputError("reply /face to a photo of your face to save it", code="usage")
-        if photo_message.from_user and photo_message.from_user.id != update.effective_user.id:
+        photo_message, attachment = found
+        if photo_message.from_user and photo_message.from_user.id != user_of(update).id:
             raise InputError("you can only save your own face; reply /face to a photo you sent", code="not_allowed")
         requester = await self._requester(update)
         photo = await download(photo_message, attachment, self.settings.telegram_download_bytes)
@@ -212,20 +220,21 @@ class TelegramConversation:
     async def forget(self, update: Update, context: Context) -> None:
         requester = await self._requester(update)
         gone = await self.services.forget(requester)
-        self.sent.forget_user(update.effective_user.id)
+        self.sent.forget_user(user_of(update).id)
         again = " Send a selfie any time to start again." if gone.found else ""
-        await update.effective_message.reply_text(gone.line() + again)
+        await message_of(update).reply_text(gone.line() + again)
 
     @replies_to_mistakes
     async def add_template(self, update: Update, context: Context) -> None:
         """/addtemplate NAME as the caption of a clip, or in reply to one."""
-        message = update.effective_message
+        message = message_of(update)
         words = (message.text or message.caption or "").split()
-        clip_message, attachment = found_in(message, clip_in)
-        if attachment is None and (has_a_file(message) or has_a_file(message.reply_to_message)):
+        found = found_in(message, clip_in)
+        if found is None and (has_a_file(message) or has_a_file(message.reply_to_message)):
             raise InputError(ADD_NOT_A_CLIP, code="usage")
-        if len(words) != 2 or attachment is None:
+        if len(words) != 2 or found is None:
             raise InputError(ADD_USAGE, code="usage")
+        clip_message, attachment = found
         requester = await self._requester(update, need_admin=True)
         await self.services.templates.check_can_add(requester, words[1].lower(), attachment.size)  # before download
         limit = min(self.settings.telegram_download_bytes, self.settings.max_template_bytes)
@@ -240,24 +249,25 @@ class TelegramConversation:
 
     @replies_to_mistakes
     async def remove_template(self, update: Update, context: Context) -> None:
-        if len(context.args or []) != 1:
+        args = context.args or []
+        if len(args) != 1:
             raise InputError("usage: /removetemplate NAME", code="usage")
         requester = await self._requester(update, need_admin=True)
-        await self.services.templates.remove(requester, context.args[0].lower())
-        await update.effective_message.reply_text(f"Removed “{context.args[0].lower()}”.")
+        await self.services.templates.remove(requester, args[0].lower())
+        await message_of(update).reply_text(f"Removed “{args[0].lower()}”.")
 
-    async def _turn_page(self, update: Update, choice: picker.Choice) -> None:
-        query = update.callback_query
+    async def _turn_page(self, update: Update, query: CallbackQuery, message: Message, source: str,
+                         page: int) -> None:
         visible = await self.services.templates.visible(await self._requester(update))
         await query.answer()
-        markup = picker.keyboard(visible, choice.source, choice.page, self.settings.telegram_templates_per_page)
-        if markup != query.message.reply_markup:
+        markup = picker.keyboard(visible, source, page, self.settings.telegram_templates_per_page)
+        if markup != message.reply_markup:
             await query.edit_message_reply_markup(markup)
 
     async def _requester(self, update: Update, need_admin: bool = False) -> Requester:
         """Who asks, and where: a private chat is the person's own space; in a group the
         chat's, with Telegram's word on whether they administer it when it matters."""
-        user, chat = update.effective_user, update.effective_chat
+        user, chat = user_of(update), chat_of(update)
         if chat.type == ChatType.PRIVATE:
             return Requester.direct("telegram", str(user.id))
         is_admin = False
@@ -274,9 +284,42 @@ def has_a_file(message: Message | None) -> bool:
 
 
 def found_in(message: Message, find: Callable[[Message | None], Attachment | None]
-             ) -> tuple[Message | None, Attachment | None]:
+             ) -> tuple[Message, Attachment] | None:
     """The message holding what `find` looks for (this one, or the one it replies to), and
-    what it found there."""
-    if (attachment := find(message)) is not None:
-        return message, attachment
-    return message.reply_to_message, find(message.reply_to_message)
+    what it found there; None when neither holds it."""
+    for candidate in (message, message.reply_to_message):
+        if candidate is not None and (attachment := find(candidate)) is not None:
+            return candidate, attachment
+    return None
+
+
+# The updates that reach a handler: polling asks for messages and callback queries only
+# (allowed_updates), command and message handlers take messages, the callback query handler
+# takes queries; every message and query has a chat and a sender.
+
+def message_of(update: Update) -> Message:
+    """The message a command or message handler was given."""
+    message = update.effective_message
+    assert message is not None, "command and message handlers are given messages"
+    return message
+
+
+def query_of(update: Update) -> CallbackQuery:
+    """The tap the callback query handler was given."""
+    query = update.callback_query
+    assert query is not None, "the callback query handler is given callback queries"
+    return query
+
+
+def user_of(update: Update) -> User:
+    """Who sent the message or tapped the button."""
+    user = update.effective_user
+    assert user is not None, "messages and callback queries have a sender"
+    return user
+
+
+def chat_of(update: Update) -> Chat:
+    """The chat of the message, or of the message with the button."""
+    chat = update.effective_chat
+    assert chat is not None, "messages and callback queries (with their message) are in a chat"
+    return chat

@@ -59,7 +59,7 @@ class FormatStream:
     def first_frame(self, frame: np.ndarray) -> None:
         """Called with the first frame, before the streamed pass starts."""
 
-    def add_frame(self, frame: np.ndarray, faces: Sequence[Sequence[float]]) -> None:
+    def add_frame(self, frame: np.ndarray, faces: Sequence[np.ndarray | Sequence[float]]) -> None:
         """Called with every frame and its face boxes."""
 
     def streamed_args(self) -> list[str]:

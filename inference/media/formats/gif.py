@@ -105,7 +105,7 @@ class GifStream(FormatStream):
         packed = (sample[:, :, 0] << 16) | (sample[:, :, 1] << 8) | sample[:, :, 2]
         self._exact_palette = len(np.unique(packed)) <= EXACT_PALETTE_MAX_COLORS
 
-    def add_frame(self, frame: np.ndarray, faces: Sequence[Sequence[float]]) -> None:
+    def add_frame(self, frame: np.ndarray, faces: Sequence[np.ndarray | Sequence[float]]) -> None:
         """Small crops of the faces for the face palette: every `stride`th face, and when
         there are too many, every other one of those kept so far, so they span the clip."""
         height, width = frame.shape[:2]

@@ -1,0 +1,1 @@
+../../memeswap/__init__.py

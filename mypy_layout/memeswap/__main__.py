@@ -1,0 +1,1 @@
+../../memeswap/__main__.py
