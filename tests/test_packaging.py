@@ -26,7 +26,7 @@ def test_every_package_folder_is_listed_under_memeswap():
 
 def test_the_wheel_holds_only_memeswap(tmp_path):
     source = tmp_path / "source"  # a copy: building writes build/ and *.egg-info next to the sources
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".*", "build", "*.egg-info", "__pycache__", "tests"))
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".*", "build", "*.egg-info", "__pycache__", "tests", "mypy_layout"))
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
                             "-w", str(tmp_path), str(source)], capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stderr
