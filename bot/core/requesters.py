@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from memeswap.inference.errors import InputError
-from memeswap.inference.templates.catalog import scope_key
+from memeswap.inference.templates.scope_keys import scope_key
 
 ScopeKind = Literal["global", "guild", "chat", "user"]
 _PLATFORM = re.compile(r"[a-z][a-z0-9]{0,19}")

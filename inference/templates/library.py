@@ -21,7 +21,6 @@ from memeswap.inference.media.limits import Deadline, MediaLimits
 from memeswap.inference.media.sampling import SCREENED_FRAMES, SpreadSample
 from memeswap.inference.templates.catalog import (
     MANIFEST,
-    SCOPE_KEY,
     Template,
     builtin_templates_dir,
     list_templates,
@@ -42,6 +41,7 @@ from memeswap.inference.templates.manifest import (
     validate_new_template_name,
     validate_template_name,
 )
+from memeswap.inference.templates.scope_keys import SCOPE_KEY
 
 log = logging.getLogger("memeswap.library")
 
