@@ -164,7 +164,7 @@ def _to_rgb(im: Image.Image) -> np.ndarray:
     if has_alpha:
         rgba = np.asarray(im.convert("RGBA"))
         alpha = rgba[:, :, 3:4].astype(np.uint16)
-        if alpha.min() == 255:
+        if np.min(alpha) == 255:
             return np.array(rgba[:, :, :3])
         rgb = rgba[:, :, :3].astype(np.uint16)
         out = (rgb * alpha + _BACKGROUND * (255 - alpha) + 127) // 255

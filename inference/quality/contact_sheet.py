@@ -118,10 +118,10 @@ def picks_from_tracks(tracks: TemplateTracks, count: int) -> list[SheetPick]:
         return " · ".join(parts)
 
     hardest = []
-    if total and yaw.max() >= STRONG_YAW:
-        hardest.append(SheetPick(int(yaw.argmax()), "most turned"))
-    if total and hidden.max() >= STRONG_OCCLUSION:
-        hardest.append(SheetPick(int(hidden.argmax()), "most hidden"))
+    if total and np.max(yaw) >= STRONG_YAW:
+        hardest.append(SheetPick(int(np.argmax(yaw)), "most turned"))
+    if total and np.max(hidden) >= STRONG_OCCLUSION:
+        hardest.append(SheetPick(int(np.argmax(hidden)), "most hidden"))
     elif missed.any():
         hardest.append(SheetPick(int(np.flatnonzero(missed)[0]), "face lost"))
     return _labelled(spread_picks(total, count, hardest, describe), hardest, describe)
@@ -132,7 +132,7 @@ def picks_from_truth(faces: np.ndarray, yaw: np.ndarray, occluders: np.ndarray, 
     then evenly spread frames."""
     total = faces.shape[1]
     hidden = np.array([float((occluders[i] & (hull := face_hull_mask(faces[0, i], occluders[i].shape))).sum())
-                       / max(1, hull.sum()) for i in range(total)])
+                       / max(1, int(hull.sum())) for i in range(total)])
     turned = np.abs(yaw).max(axis=0)
 
     def describe(index: int) -> str:
@@ -142,10 +142,10 @@ def picks_from_truth(faces: np.ndarray, yaw: np.ndarray, occluders: np.ndarray, 
         return " · ".join(parts)
 
     hardest = []
-    if hidden.max() >= STRONG_OCCLUSION:
-        hardest.append(SheetPick(int(hidden.argmax()), "most hidden"))
-    if turned.max() >= STRONG_YAW:
-        hardest.append(SheetPick(int(turned.argmax()), "most turned"))
+    if np.max(hidden) >= STRONG_OCCLUSION:
+        hardest.append(SheetPick(int(np.argmax(hidden)), "most hidden"))
+    if np.max(turned) >= STRONG_YAW:
+        hardest.append(SheetPick(int(np.argmax(turned)), "most turned"))
     return _labelled(spread_picks(total, count, hardest, describe), hardest, describe)
 
 

@@ -120,8 +120,8 @@ class ClassicSwapper:
         height, width = image.shape[:2]
         margin = 0.25 * max(face.width, face.height)
         x0, y0 = (max(0, int(v - margin)) for v in points[:, :2].min(axis=0))
-        x1 = min(width, int(points[:, 0].max() + margin) + 1)
-        y1 = min(height, int(points[:, 1].max() + margin) + 1)
+        x1 = min(width, int(np.max(points[:, 0]) + margin) + 1)
+        y1 = min(height, int(np.max(points[:, 1]) + margin) + 1)
         texture = np.ascontiguousarray(image[y0:y1, x0:x1])
         points[:, 0] -= x0
         points[:, 1] -= y0
