@@ -113,16 +113,9 @@ def resolve_template(state: CliState, name_or_path: str, progress: Progress) -> 
 FormatChoice = Enum("FormatChoice", {name: name for name in FORMATS}, type=str)  # type: ignore[misc]
 
 
-_FORMATS: dict[str, OutputFormat] = {"gif": "gif", "mp4": "mp4", "webp": "webp"}  # FormatChoice's values
-
-
-def format_of(choice: FormatChoice) -> OutputFormat:
-    return _FORMATS[choice.value]
-
-
 def output_format(output: Path, fmt: Optional[FormatChoice]) -> OutputFormat:
     if fmt:
-        return fmt.value
+        return str(fmt.value)
     suffix = output.suffix.lower().lstrip(".")
     return suffix if suffix in FORMATS else "gif"
 

@@ -14,7 +14,6 @@ from memeswap.bot.commands.state import (
     check_face_choice,
     check_output,
     err,
-    format_of,
     out,
     output_format,
     progress_bars,
@@ -120,7 +119,7 @@ def inspect(
     with progress_bars() as progress:
         compiled = resolve_template(state, template, progress)
         refuse_protected_template(state, compiled)
-        result = _run_job(state, image, compiled, format_of(fmt), None, face, progress)
+        result = _run_job(state, image, compiled, str(fmt.value), None, face, progress)
     title = (f"{selfie.name[-60:]} into {Path(template).name[-60:]} ({fmt.value}, {compiled.tracks.frame_count} "
              "frames); top: template, bottom: output")
     sheet, picks = sheet_of_swap(compiled, result.media, frames, title, limits)

@@ -34,11 +34,10 @@ import numpy as np
 from memeswap.inference.errors import InputError, OutputTooLargeError
 from memeswap.inference.media import ffmpeg
 from memeswap.inference.media.formats.base import FFMPEG_TIMEOUT_S, Family, MediaFormat, Setting
-from memeswap.inference.media.formats.registry import FORMATS, media_format
+from memeswap.inference.media.formats.registry import media_format
 from memeswap.inference.sizes import human_bytes
 
 OutputFormat = str  # a name from formats.registry.FORMATS
-MIME_TYPES = {name: media_format(name).mime for name in FORMATS}
 
 _MIN_SCALE = 0.25
 _MIN_SCALED_SIDE = 16
