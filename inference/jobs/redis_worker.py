@@ -132,6 +132,7 @@ class StreamWorker:
         now = time.monotonic()
         if now >= self._next_reclaim:
             self._next_reclaim = now + self.stale_after_s / 2
+            await self._forget_dead_consumers()
             reply = await self._client.xautoclaim(self.keys.jobs, WORKER_GROUP, self.name,
                                                   min_idle_time=int(self.stale_after_s * 1000),
                                                   start_id="0-0", count=1)
@@ -153,6 +154,20 @@ class StreamWorker:
         entry_id, fields = entries[0]
         assert fields is not None, "a new entry has its fields"
         return entry_id.decode(), fields, 1
+
+    async def _forget_dead_consumers(self) -> None:
+        """Remove the group's consumers that hold nothing and have not asked for work for
+        `stale_after_s` (workers that are gone: a live one asks at least every second, and one
+        with a job in hand holds it), so they do not pile up as workers come and go. A
+        consumer holding entries stays until XAUTOCLAIM has taken them over."""
+        consumers = await self._client.xinfo_consumers(self.keys.jobs, WORKER_GROUP)
+        for consumer in consumers:
+            name = consumer["name"]
+            name = name.decode() if isinstance(name, bytes) else str(name)
+            if (name != self.name and int(consumer["pending"]) == 0
+                    and int(consumer["idle"]) > self.stale_after_s * 1000):
+                await self._client.xgroup_delconsumer(self.keys.jobs, WORKER_GROUP, name)
+                log.info("worker %s removed the idle consumer %s", self.name, name, extra={"worker": self.name})
 
     async def _handle(self, entry_id: str, fields: dict, deliveries: int) -> None:
         text = {key.decode(): value.decode() for key, value in fields.items()}

@@ -313,3 +313,35 @@ def test_a_shard_stops_a_users_jobs_that_another_shard_submitted(redis_url, redi
     assert listed == ["from-a"] and stopped == [True]
     assert events == [events[0], forgotten] and events[0].kind == "queued"  # no worker: it never started
     assert left == [] and others == ["someone-else"]
+
+
+def test_consumers_of_workers_that_are_gone_are_removed(redis_url, redis_prefix, tmp_path):
+    """Every worker start adds a consumer to the group; those of workers that are gone, holding
+    nothing, are removed by the live workers; one holding an entry stays until it is taken over."""
+    jobs = Jobs(steps=1, step_s=0)
+    keys = StreamKeys(redis_prefix)
+
+    async def main():
+        client = Redis.from_url(redis_url)
+        stop = asyncio.Event()
+        async with shard(redis_url, redis_prefix) as engine:  # creates the stream and group
+            for name in ("gone-1", "gone-2", "gone-3"):  # read nothing: consumers holding nothing
+                await client.xreadgroup("workers", name, {keys.jobs: ">"}, count=1, block=10)
+            await engine.submit(job("held"))
+            await client.xreadgroup("workers", "gone-holding", {keys.jobs: ">"}, count=1)  # then died with it
+            await asyncio.sleep(0.6)  # longer than stale_after_s: all four look dead
+            worker = StreamWorker(client, jobs.stepping, LocalBlobStore(tmp_path), keys, heartbeat_s=0.1,
+                                  stale_after_s=0.5)
+            running = asyncio.create_task(worker.run(stop))
+            events = await collect(engine, "held", timeout=10)
+            await until(lambda: worker.jobs_done >= 1, 5)
+            await asyncio.sleep(0.8)  # a reclaim pass after the held entry was taken over
+            names = {c["name"].decode() for c in await client.xinfo_consumers(keys.jobs, "workers")}
+        stop.set()
+        await running
+        await client.aclose()
+        return events, names, worker.name
+
+    events, names, worker_name = asyncio.run(main())
+    assert isinstance(events[-1], Succeeded)  # the dead consumer's entry was taken over and finished
+    assert names == {worker_name}
