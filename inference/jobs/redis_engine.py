@@ -122,6 +122,9 @@ class RedisStreamsEngine:
         if self._started:
             return
         await self._steps.ensure_groups(self.shard)
+        warning = await self._steps.persistence_warning()
+        if warning:
+            log.warning(warning)
         pubsub = self._client.pubsub(ignore_subscribe_messages=True)
         await pubsub.subscribe(self.keys.progress_channel(self.shard))
         self._tasks = [asyncio.create_task(self._apply_events(), name="apply-events"),

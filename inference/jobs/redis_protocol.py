@@ -192,6 +192,21 @@ class JobSteps:
         self._emit = client.register_script(EMIT)
         self._finish = client.register_script(FINISH)
 
+    async def persistence_warning(self) -> str | None:
+        """One line when this Redis keeps nothing on disk (no AOF, no RDB save points): a
+        Redis restart then loses every queued job and every result not yet delivered. None
+        when it persists, or when CONFIG is not allowed (a managed Redis: it says nothing)."""
+        try:
+            config = await self.client.config_get("appendonly")
+            config.update(await self.client.config_get("save"))
+        except Exception:  # noqa: BLE001 (CONFIG renamed or refused)
+            return None
+        text = {_text(key): _text(value) for key, value in config.items()}
+        if text.get("appendonly") == "yes" or text.get("save", "").strip():
+            return None
+        return ("Redis keeps no data on disk (appendonly no, no save points): a Redis restart loses queued "
+                "jobs and undelivered results; see the README's \"What survives what\"")
+
     async def ensure_groups(self, *shards: str) -> None:
         """Create the worker group on the jobs stream and the shards' results groups.
 
@@ -249,3 +264,7 @@ def read_entries(reply: Any) -> list[StreamEntry]:
     reply is RESP2's [[stream, entries]], the protocol these clients speak (redis-py's types
     allow RESP3's dict as well)."""
     return reply[0][1] if reply else []
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -104,6 +104,9 @@ class StreamWorker:
         """Take and run jobs until `stop` is set; the job in hand is finished first."""
         stop = stop or asyncio.Event()
         await self._steps.ensure_groups()
+        warning = await self._steps.persistence_warning()
+        if warning:
+            log.warning(warning, extra={"worker": self.name})
         await self._beat()
         quit_heartbeat = asyncio.Event()
         heartbeat = asyncio.create_task(self._heartbeat_loop(quit_heartbeat), name="heartbeat")

@@ -345,3 +345,33 @@ def test_consumers_of_workers_that_are_gone_are_removed(redis_url, redis_prefix,
     events, names, worker_name = asyncio.run(main())
     assert isinstance(events[-1], Succeeded)  # the dead consumer's entry was taken over and finished
     assert names == {worker_name}
+
+
+def test_a_redis_that_keeps_nothing_on_disk_is_named_once_at_start(redis_url, redis_prefix, tmp_path, caplog):
+    """The test server runs without AOF or save points: a worker says so in one line when it
+    starts; with AOF on, nothing is said."""
+    from memeswap.inference.jobs.redis_protocol import JobSteps
+
+    keys = StreamKeys(redis_prefix)
+
+    async def main():
+        client = Redis.from_url(redis_url)
+        stop = asyncio.Event()
+        with caplog.at_level("WARNING", logger="memeswap.worker"):
+            worker = asyncio.create_task(StreamWorker(client, Jobs(steps=1, step_s=0).stepping, LocalBlobStore(tmp_path),
+                                                      keys, heartbeat_s=0.1, stale_after_s=0.5).run(stop))
+            await asyncio.sleep(0.3)
+            stop.set()
+            await worker
+        await client.config_set("appendonly", "yes")
+        try:
+            with_aof = await JobSteps(client, keys, retain_s=60).persistence_warning()
+        finally:
+            await client.config_set("appendonly", "no")
+        await client.aclose()
+        return with_aof
+
+    with_aof = asyncio.run(main())
+    said = [r.getMessage() for r in caplog.records if "keeps no data on disk" in r.getMessage()]
+    assert len(said) == 1 and "a Redis restart loses queued jobs" in said[0]
+    assert with_aof is None
