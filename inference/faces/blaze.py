@@ -24,14 +24,14 @@ def model_path(name: str) -> Path:
 
 
 def warp_rect(image: np.ndarray, center: tuple[float, float], size: tuple[float, float], angle: float,
-               out: int, border: int) -> np.ndarray:
+              out: tuple[int, int], border: int) -> np.ndarray:
     """ImageToTensorCalculator's OpenCV path: map the corners of the rotated rect (pixels,
-    angle in radians) onto the corners of an out x out image."""
+    angle in radians) onto the corners of an `out` (width, height) image."""
     src = cv2.boxPoints((center, size, float(np.degrees(angle)))).astype(np.float32)
-    dst = np.array([[0, out], [0, 0], [out, 0], [out, out]], np.float32)
+    width, height = out
+    dst = np.array([[0, height], [0, 0], [width, 0], [width, height]], np.float32)
     matrix = cv2.getPerspectiveTransform(src, dst)
-    return cv2.warpPerspective(image, matrix, (out, out), flags=cv2.INTER_LINEAR,
-                               borderMode=border, borderValue=(0, 0, 0))
+    return cv2.warpPerspective(image, matrix, out, flags=cv2.INTER_LINEAR, borderMode=border, borderValue=(0, 0, 0))
 
 
 def ssd_anchors(size: int, strides: list[int], interpolated: bool) -> np.ndarray:
@@ -91,7 +91,7 @@ class BlazeDetector:
         height, width = image.shape[:2]
         side = float(max(width, height))
         centre = (width / 2, height / 2)
-        crop = warp_rect(image, centre, (side, side), 0.0, self.size, cv2.BORDER_CONSTANT)
+        crop = warp_rect(image, centre, (side, side), 0.0, (self.size, self.size), cv2.BORDER_CONSTANT)
         tensor = crop.astype(np.float32)[None] * np.float32(2 / 255) - np.float32(1)
         regressors, logits = self.session.run(None, {self.input: tensor})
         scores = 1 / (1 + np.exp(-np.clip(logits[0, :, 0].astype(np.float64), -100, 100)))

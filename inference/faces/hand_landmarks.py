@@ -18,33 +18,29 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 
-from memeswap.inference.faces.blaze import model_path, ssd_anchors, weighted_nms
+from memeswap.inference.faces.blaze import model_path, ssd_anchors, warp_rect, weighted_nms
 from memeswap.inference.faces.face import box_iou
 from memeswap.inference.onnx_providers import create_small_session
 
 Rect = tuple[float, float, float, float, float]  # centre x, centre y, width, height (pixels), rotation (rad)
 
 
-def _to_tensor(image: np.ndarray, rect: Rect, size: tuple[int, int], border: int,
-               keep_aspect: bool) -> tuple[np.ndarray, np.ndarray]:
-    """ImageToTensorCalculator (OpenCV path): the rotated rect warped to `size` (w, h), 0..1
-    float32 NHWC, and the letterbox padding (left, top, right, bottom; fractions)."""
+def _to_tensor(image: np.ndarray, rect: Rect, size: tuple[int, int], border: int) -> tuple[np.ndarray, np.ndarray]:
+    """ImageToTensorCalculator (OpenCV path, keeping the aspect ratio): the rotated rect
+    letterboxed into `size` (w, h), 0..1 float32 NHWC, and the letterbox padding (left, top,
+    right, bottom; fractions)."""
     cx, cy, w, h, rotation = rect
     padding = np.zeros(4, np.float32)
-    if keep_aspect:
-        tensor_aspect, rect_aspect = size[1] / size[0], h / w
-        if tensor_aspect > rect_aspect:
-            new_h = w * tensor_aspect
-            padding[[1, 3]] = (1 - h / new_h) / 2
-            h = new_h
-        else:
-            new_w = h / tensor_aspect
-            padding[[0, 2]] = (1 - w / new_w) / 2
-            w = new_w
-    src = cv2.boxPoints(((cx, cy), (w, h), rotation * 180 / math.pi)).astype(np.float32)
-    dst = np.array([[0, size[1]], [0, 0], [size[0], 0], [size[0], size[1]]], np.float32)
-    matrix = cv2.getPerspectiveTransform(src, dst)
-    warped = cv2.warpPerspective(image, matrix, size, flags=cv2.INTER_LINEAR, borderMode=border, borderValue=0)
+    tensor_aspect, rect_aspect = size[1] / size[0], h / w
+    if tensor_aspect > rect_aspect:
+        new_h = w * tensor_aspect
+        padding[[1, 3]] = (1 - h / new_h) / 2
+        h = new_h
+    else:
+        new_w = h / tensor_aspect
+        padding[[0, 2]] = (1 - w / new_w) / 2
+        w = new_w
+    warped = warp_rect(image, (cx, cy), (w, h), rotation, size, border)
     return (warped.astype(np.float32) * np.float32(1 / 255))[None], padding
 
 
@@ -90,7 +86,7 @@ class HandLandmarker:
         """Palm detections: box (xmin, ymin, xmax, ymax) and 7 keypoints, normalized to `image`."""
         height, width = image.shape[:2]
         tensor, pad = _to_tensor(image, (width / 2, height / 2, width, height, 0.0), (192, 192),
-                                 cv2.BORDER_CONSTANT, keep_aspect=True)
+                                 cv2.BORDER_CONSTANT)
         assert self._palm is not None, "called under the lock, after _prepare"
         raw_boxes, raw_scores = self._palm.run(None, {"input_1": tensor})
         scores = 1 / (1 + np.exp(-np.clip(raw_scores[0, :, 0], -100, 100)))
@@ -131,7 +127,7 @@ class HandLandmarker:
         return rects
 
     def _landmarks(self, image: np.ndarray, rect: Rect) -> np.ndarray | None:
-        tensor, pad = _to_tensor(image, rect, (224, 224), cv2.BORDER_REPLICATE, keep_aspect=True)
+        tensor, pad = _to_tensor(image, rect, (224, 224), cv2.BORDER_REPLICATE)
         assert self._landmark is not None, "called under the lock, after _prepare"
         landmarks, presence, _, _ = self._landmark.run(None, {"input_1": tensor})
         if float(presence.reshape(-1)[0]) < self.min_presence:

@@ -155,7 +155,7 @@ class MediaPipeAnalyser:
         angle = (angle + np.pi) % (2 * np.pi) - np.pi
         centre = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
         side = 1.5 * max(box[2] - box[0], box[3] - box[1])
-        crop = warp_rect(image, centre, (side, side), angle, 192, cv2.BORDER_REPLICATE)
+        crop = warp_rect(image, centre, (side, side), angle, (192, 192), cv2.BORDER_REPLICATE)
         outputs = self._mesh.run(None, {"input_1": crop.astype(np.float32)[None] * np.float32(1 / 255)})
         named = dict(zip([o.name for o in self._mesh.get_outputs()], outputs))
         if 1 / (1 + np.exp(-float(named["conv_faceflag"].ravel()[0]))) <= _MESH_PRESENCE:
