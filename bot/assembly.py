@@ -34,7 +34,7 @@ from memeswap.inference.errors import InputError
 from memeswap.inference.faces.analyser import FaceAnalyser
 from memeswap.inference.faces.mediapipe_analyser import MediaPipeAnalyser
 from memeswap.inference.jobs.blobs import BlobStore, swept
-from memeswap.inference.jobs.contract import InferenceEngine
+from memeswap.inference.jobs.contract import InferenceEngine, RunJob
 from memeswap.inference.jobs.redis_engine import RedisStreamsEngine, UnfollowedFinal
 from memeswap.inference.jobs.redis_worker import StreamWorker
 from memeswap.inference.meme_maker import MemeMaker
@@ -157,6 +157,12 @@ def build_worker(settings: Settings, maker: MemeMaker, blobs: BlobStore,
                  metrics: JobMetrics | None = None) -> StreamWorker:
     """`memeswap worker`'s job loop, where the configured backend runs jobs in workers."""
     return chosen_backend(settings).worker(settings, maker, blobs, metrics or JobMetrics(role="worker"))
+
+
+def run_job_in_this_process(settings: Settings) -> RunJob:
+    """How a worker's child process runs a job it isolates (`ChildProcessRunner`): with the
+    models and the blob store loaded from `settings` in the child itself."""
+    return build_meme_maker(settings).job_runner(build_blob_store(settings))
 
 
 def open_database(settings: Settings) -> Database:

@@ -21,7 +21,6 @@ def worker(ctx: typer.Context) -> None:
     import asyncio
 
     from redis import Redis
-    from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import RedisError
 
     from memeswap.bot.assembly import build_blob_store, build_worker
@@ -37,11 +36,8 @@ def worker(ctx: typer.Context) -> None:
     except RedisError as error:
         raise InputError(f"cannot reach Redis (MEMESWAP_REDIS_URL): {error}") from None
     logging.getLogger().setLevel(logging.DEBUG if state.verbose else logging.INFO)
-    try:
-        asyncio.run(run_worker(settings, lambda metrics: build_worker(settings, state.maker,
-                                                                       build_blob_store(settings), metrics)))
-    except RedisConnectionError as error:
-        raise InputError(f"lost the connection to Redis (MEMESWAP_REDIS_URL): {error}") from None
+    asyncio.run(run_worker(settings, lambda metrics: build_worker(settings, state.maker, build_blob_store(settings),
+                                                                   metrics)))
 
 
 @app.command()

@@ -3,6 +3,7 @@ where every host can read them. A bot shard loads no swap model."""
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 from memeswap.inference.jobs.redis_blobs import RedisBlobStore
@@ -47,9 +48,12 @@ class RedisStreamsBackend:
 
     @staticmethod
     def worker(settings: Settings, maker: MemeMaker, blobs: BlobStore, metrics: JobMetrics) -> StreamWorker:
-        from redis.asyncio import Redis
+        from memeswap.bot.assembly import run_job_in_this_process
+        from memeswap.inference.jobs.isolated_run import ChildProcessRunner
+        from memeswap.inference.jobs.redis_protocol import connect
 
-        return StreamWorker(Redis.from_url(_url(settings)), maker.job_runner(blobs), blobs,
+        return StreamWorker(connect(_url(settings)), maker.job_runner(blobs), blobs,
                             StreamKeys(settings.redis_prefix), heartbeat_s=settings.worker_heartbeat_s,
                             stale_after_s=settings.worker_stale_after_s, max_deliveries=settings.worker_max_deliveries,
-                            result_ttl_s=settings.result_ttl_s, retain_s=settings.result_ttl_s, metrics=metrics)
+                            result_ttl_s=settings.result_ttl_s, retain_s=settings.result_ttl_s, metrics=metrics,
+                            run_isolated=ChildProcessRunner(functools.partial(run_job_in_this_process, settings)))

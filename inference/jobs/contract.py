@@ -194,6 +194,16 @@ class Busy(InputError):
         super().__init__(f"busy, try again in about {_seconds(retry_after_s)} s")
 
 
+class ServiceUnavailable(Busy):
+    """The job service cannot be reached just now (Redis is down or failing over)."""
+
+    code = "unavailable"
+
+    def __init__(self, retry_after_s: float = 30.0) -> None:
+        super().__init__(retry_after_s)
+        self.args = (f"the swap service is briefly unavailable; try again in about {_seconds(retry_after_s)} s",)
+
+
 class RateLimited(InputError):
     """This user has too many jobs in flight or has used up their rate."""
 
@@ -247,6 +257,14 @@ class CancelToken:
             raise JobCancelled(self._reason or "cancelled")
 
 
+class JobFailed(Exception):
+    """A job's work ended with `event`, decided elsewhere (in the process that ran it)."""
+
+    def __init__(self, event: Failed) -> None:
+        super().__init__(event.message)
+        self.event = event
+
+
 INTERNAL_MESSAGE = "something went wrong while making your meme; please try again"
 
 
@@ -258,6 +276,8 @@ def failure_event(error: BaseException) -> Failed:
     """
     if isinstance(error, JobCancelled):
         return Failed(code=error.reason, message="the swap was stopped", retryable=False)
+    if isinstance(error, JobFailed):
+        return error.event
     if isinstance(error, (InputError, OutputTooLargeError)):
         return Failed(code=error.code, message=str(error), retryable=False)
     return Failed(code="internal", message=INTERNAL_MESSAGE, retryable=True)

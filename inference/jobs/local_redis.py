@@ -1,6 +1,7 @@
-"""A throwaway `redis-server` on a free loopback port, for the test suite and the load
-benchmark: no persistence, its own temporary folder, stopped (and the folder removed)
-on exit."""
+"""A throwaway `redis-server` on a free loopback port, for the test suite and the
+benchmarks: its own temporary folder, no persistence unless asked for (then AOF, as
+deploy/compose.yaml runs it), stopped (and the folder removed) on exit. `crash()` and
+`start()` again give the same server back on the same port, for tests of an outage."""
 
 from __future__ import annotations
 
@@ -25,12 +26,13 @@ def free_loopback_port() -> int:
 class LocalRedisServer:
     """`with LocalRedisServer() as server: server.url` — a fresh, empty Redis."""
 
-    def __init__(self, binary: str = "redis-server", start_timeout_s: float = 10.0) -> None:
+    def __init__(self, binary: str = "redis-server", start_timeout_s: float = 10.0, append_only: bool = False) -> None:
         found = shutil.which(binary)
         if found is None:
             raise RedisServerMissing(f"{binary} is not installed (Debian: apt-get install redis-server)")
         self.binary = found
         self.start_timeout_s = start_timeout_s
+        self.append_only = append_only
         self.port = 0
         self._folder: Path | None = None
         self._process: subprocess.Popen | None = None
@@ -40,11 +42,13 @@ class LocalRedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> LocalRedisServer:
-        self._folder = Path(tempfile.mkdtemp(prefix="memeswap-redis-"))
-        self.port = free_loopback_port()
+        if self._folder is None:
+            self._folder = Path(tempfile.mkdtemp(prefix="memeswap-redis-"))
+            self.port = free_loopback_port()
         self._process = subprocess.Popen(
             [self.binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-             "--appendonly", "no", "--dir", str(self._folder), "--protected-mode", "yes"],
+             "--appendonly", "yes" if self.append_only else "no", "--dir", str(self._folder),
+             "--protected-mode", "yes"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + self.start_timeout_s
         while not self._answers_ping():
@@ -57,6 +61,13 @@ class LocalRedisServer:
                                    f"{self.start_timeout_s:g} s (port {self.port})")
             time.sleep(0.02)
         return self
+
+    def crash(self) -> None:
+        """kill -9, keeping the folder and the port for the next `start()`."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+            self._process = None
 
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:

@@ -33,6 +33,7 @@ from memeswap.inference.jobs.contract import (
     JobFormatError,
     Queued,
     RateLimited,
+    ServiceUnavailable,
     Succeeded,
     SwapJob,
     UnknownJobError,
@@ -40,7 +41,17 @@ from memeswap.inference.jobs.contract import (
     event_from_json,
 )
 from memeswap.inference.jobs.event_log import EventLog
-from memeswap.inference.jobs.redis_protocol import SHARD_GROUP, JobSteps, StreamKeys, read_entries, redis_text
+from memeswap.inference.jobs.redis_protocol import (
+    SHARD_GROUP,
+    JobSteps,
+    Outage,
+    StreamKeys,
+    connect,
+    is_outage,
+    lost_group,
+    read_entries,
+    redis_text,
+)
 from memeswap.inference.observability.metrics import JobMetrics
 
 log = logging.getLogger("memeswap.jobs")
@@ -60,6 +71,7 @@ class _Followed:
     followers: int = 0
     timer: asyncio.TimerHandle | None = None
     final_entry: str | None = None  # the results-stream entry of the final event
+    answered: bool = False  # the final event is in the log (from Redis, or from this shard in an outage)
     final_read: bool = False  # a follower has handled the final event
     handed_over: bool = False  # ...and its results entry has been acknowledged
 
@@ -109,12 +121,13 @@ class RedisStreamsEngine:
         self._stopping = asyncio.Event()
         self._queue_depth = 0
         self._workers = 0
+        self.outage = Outage()
         self.metrics.track_queue_depth(lambda: self._queue_depth)
         self.metrics.track_workers(lambda: self._workers)
 
     @classmethod
     def from_url(cls, url: str, shard: str, **options) -> RedisStreamsEngine:
-        return cls(Redis.from_url(url), shard, owns_client=True, **options)
+        return cls(connect(url), shard, owns_client=True, **options)
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -174,8 +187,11 @@ class RedisStreamsEngine:
         try:
             reply = await self._steps.submit(job, self.shard, deadline_s + self.retain_s, self.max_queue,
                                              self.per_user_concurrency, self.rate_per_minute, self.burst)
-        except BaseException:
+        except BaseException as error:
             del self._jobs[job.job_id]
+            if isinstance(error, Exception) and is_outage(error):
+                self.metrics.job_refused(ServiceUnavailable.code)
+                raise ServiceUnavailable() from None
             raise
         status = reply[0]
         if status != "queued":
@@ -212,14 +228,12 @@ class RedisStreamsEngine:
         if record is not None:
             if record.log.finished:
                 return False
-            shard, user = self.shard, record.job.user_key
-        else:
-            stored_shard, stored_user = await self._client.hmget(self.keys.job(job_id), "shard", "user")
-            if stored_shard is None:
-                return False
-            assert stored_user is not None, "the submit script writes a job's shard and user together"
-            shard, user = redis_text(stored_shard), redis_text(stored_user)
-        return await self._steps.finish(job_id, shard, user, final)
+            return await self._steps.finish(job_id, self.shard, record.job.user_key, final, unfinished=record.job)
+        stored_shard, stored_user = await self._client.hmget(self.keys.job(job_id), "shard", "user")
+        if stored_shard is None:
+            return False
+        assert stored_user is not None, "the submit script writes a job's shard and user together"
+        return await self._steps.finish(job_id, redis_text(stored_shard), redis_text(stored_user), final)
 
     async def unfinished_jobs(self, user_key: str) -> list[SwapJob]:
         """Every shard's: the submit script keeps a set of each user's unfinished job ids."""
@@ -238,9 +252,14 @@ class RedisStreamsEngine:
 
     async def health(self) -> dict:
         try:
-            await self._client.ping()
+            if not self.outage.ongoing:
+                await self._client.ping()
         except Exception as error:
-            return {"ok": False, "error": f"redis: {error}"}
+            if not is_outage(error):
+                return {"ok": False, "status": "degraded", "error": f"redis: {error}"}
+            self.outage.failed(error)
+        if self.outage.ongoing:
+            return {**self.outage.health(), "engine": "redis", "shard": self.shard}
         return {"ok": True, "engine": "redis", "shard": self.shard, "queue_depth": self._queue_depth,
                 "workers": self._workers}
 
@@ -284,9 +303,11 @@ class RedisStreamsEngine:
                 reply = await self._client.xreadgroup(SHARD_GROUP, "main", {stream: position}, count=50,
                                                       block=None if position == "0" else int(POLL_S * 1000))
             except Exception as error:
-                log.warning("reading results failed (%s); retrying", error)
-                await self._pause(1.0)
+                await self._ride_out(error)
                 continue
+            lasted = self.outage.recovered()
+            if lasted is not None:
+                log.warning("Redis is back after %.1f s", lasted)
             entries = read_entries(reply)
             if position == "0" and not entries:
                 position = ">"
@@ -299,13 +320,30 @@ class RedisStreamsEngine:
             if position == "0" and entries:
                 await self._inbox.join()  # handle the backlog before asking again for pending entries
 
+    async def _ride_out(self, error: Exception) -> None:
+        """Reading results failed: re-create the group when Redis came back without it, else
+        wait (with backoff) for Redis to come back. Jobs keep their deadlines meanwhile."""
+        if lost_group(error):
+            log.warning("this shard's results group is gone (Redis came back empty?); creating it again")
+            with contextlib.suppress(Exception):
+                await self._steps.ensure_groups(self.shard)
+            return
+        if not is_outage(error):
+            log.warning("reading results failed (%s); retrying", error)
+            await self._pause(1.0)
+            return
+        if not self.outage.ongoing:
+            log.warning("lost Redis (%s); retrying with backoff", " ".join(str(error).split())[:200])
+        await self._pause(self.outage.failed(error))
+
     async def _listen_progress(self, pubsub) -> None:
         try:
             while not self._stopping.is_set():
                 try:
                     message = await pubsub.get_message(timeout=POLL_S)
-                except Exception as error:
-                    log.warning("progress channel failed (%s); retrying", error)
+                except Exception as error:  # an outage is logged once, by the results reader
+                    log.log(logging.DEBUG if is_outage(error) else logging.WARNING,
+                            "progress channel failed (%s); retrying", error)
                     await self._pause(1.0)
                     continue
                 if message is None:
@@ -352,14 +390,15 @@ class RedisStreamsEngine:
             return
         if not record.log.finished:
             record.log.append(event)
-        if record.final_entry is None:
+        if not record.answered:
             record.final_entry = entry
             self._on_final(record)
-        else:  # a second copy of the same final: already handled
+        else:  # a second copy of the same final, or one after this shard answered in an outage
             assert entry is not None, "a final event comes with its results entry"
             await self._client.xack(self.keys.results(self.shard), SHARD_GROUP, entry)
 
     def _on_final(self, record: _Followed) -> None:
+        record.answered = True
         final = record.log.events[-1]
         assert isinstance(final, Succeeded | Failed), "the log ends in the final event just applied"
         if record.timer:
@@ -407,11 +446,25 @@ class RedisStreamsEngine:
             self._hand_over(record)
 
     def _on_deadline(self, record: _Followed) -> None:
+        if not record.log.finished and not self._closed:
+            asyncio.create_task(self._end_at_deadline(record))
+
+    async def _end_at_deadline(self, record: _Followed) -> None:
+        """The job's deadline passed: end it in Redis (even if Redis lost its record), so its
+        final comes back like any other. When Redis cannot be reached, this shard tells the
+        follower itself: every job gets its answer by its deadline."""
         deadline_s = record.job.deadline_s
         assert deadline_s is not None, "submit gives a job its deadline before it sets the timer"
-        if not record.log.finished and not self._closed:
-            asyncio.create_task(self._steps.finish(record.job.job_id, self.shard, record.job.user_key,
-                                                   deadline_failure(deadline_s)))
+        final = deadline_failure(deadline_s)
+        try:
+            await asyncio.wait_for(self._steps.finish(record.job.job_id, self.shard, record.job.user_key, final,
+                                                      unfinished=record.job), 2.0)
+        except Exception as error:  # noqa: BLE001 (whatever went wrong, the user hears by the deadline)
+            log.warning("job %s: Redis did not take its deadline failure (%s); answered here",
+                        record.job.job_id, " ".join(str(error).split())[:200], extra={"job_id": record.job.job_id})
+            if not record.answered and not self._closed:
+                record.log.append(final)
+                self._on_final(record)
 
     async def _refresh_gauges(self) -> None:
         while not self._stopping.is_set():

@@ -21,10 +21,19 @@ deleted when the job ends, so the jobs stream holds only unfinished work.
 
 from __future__ import annotations
 
+import random
+import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from memeswap.inference.jobs.contract import Event, SwapJob, event_to_json
 
@@ -90,7 +99,12 @@ class StreamKeys:
 # ARGV: job json, job id, shard, user, keep ms, max queue, per-user concurrency,
 #       tokens per minute, burst
 SUBMIT = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return {'known'} end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  if redis.call('HGET', KEYS[1], 'job') == ARGV[1] and redis.call('HGET', KEYS[1], 'state') == 'queued' then
+    return {'queued', tostring(math.max(0, tonumber(redis.call('GET', KEYS[4]) or '1') - 1))}
+  end
+  return {'known'}
+end
 local active = tonumber(redis.call('GET', KEYS[5]) or '0')
 if active >= tonumber(ARGV[7]) then return {'user_busy', tostring(active)} end
 local clock = redis.call('TIME')
@@ -122,7 +136,9 @@ return {'queued', tostring(waiting)}
 """
 
 # KEYS: job, waiting.  ARGV: worker name, times delivered
-# Returns the state before: queued, running (a redelivery), finished, or missing.
+# Returns the state before: queued (also for a repeat of this worker's own take), running (a
+# redelivery: its worker vanished mid-run),
+# released (a redelivery: its worker stopped and gave it back), finished, or missing.
 TAKE = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then
@@ -132,14 +148,29 @@ if not state then
   return 'missing'
 end
 if state == 'finished' then return state end
+if state == 'running' and redis.call('HGET', KEYS[1], 'worker') == ARGV[1] then return 'queued' end
 if state == 'queued' then redis.call('DECR', KEYS[2]) end
 redis.call('HSET', KEYS[1], 'state', 'running', 'worker', ARGV[1])
 return state
 """
 
+# KEYS: job.  ARGV: worker name
+# A worker that stops with a job unfinished gives it back: the next delivery is then not
+# taken for one whose worker vanished.
+RELEASE = """
+if redis.call('HGET', KEYS[1], 'state') == 'running' and redis.call('HGET', KEYS[1], 'worker') == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'state', 'released')
+end
+return 0
+"""
+
 # KEYS: job, events.  ARGV: event json, progress channel, job id
+# Returns the event's position, -1 once the job has ended, -2 when its record is gone (a
+# Redis that came back empty): the worker goes on, and its finish writes the record back.
 EMIT = """
-if redis.call('HGET', KEYS[1], 'state') ~= 'running' then return -1 end
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return -2 end
+if state ~= 'running' then return -1 end
 local seq = redis.call('RPUSH', KEYS[2], ARGV[1]) - 1
 redis.call('PUBLISH', ARGV[2], cjson.encode({job_id = ARGV[3], seq = seq, event = ARGV[1]}))
 return seq
@@ -148,21 +179,30 @@ return seq
 # KEYS: job, events, results stream, waiting, active, jobs stream, dead-letter stream, user's jobs
 # ARGV: final event json, job id, retain ms, worker group, dead-letter reason ('' for
 #       none), times delivered, the jobs-stream entry id when the caller holds one (''),
-#       stream length cap
-# Returns 1 when this call ended the job, 0 when it had already ended (or is unknown).
+#       stream length cap, the job's json ('' unless the caller knows the job is unfinished),
+#       shard, user, the caller's id for this finish (the same when it tries again)
+# Returns 1 when this call ended the job (or a repeat of the call that did), 0 when it had
+# already ended otherwise (or is unknown).
+# A job whose record is gone (a Redis that came back empty, a failover, a flush) still ends
+# when its caller knows it never finished and passes its json: the record is written back,
+# finished, so the job ends exactly once and its shard hears of it.
 FINISH = """
 local state = redis.call('HGET', KEYS[1], 'state')
-local entry = redis.call('HGET', KEYS[1], 'entry') or ARGV[7]
-if state ~= 'queued' and state ~= 'running' then
+if state == 'finished' and redis.call('HGET', KEYS[1], 'finisher') == ARGV[12] then return 1 end
+if state == 'finished' or (not state and ARGV[9] == '') then
   if ARGV[7] ~= '' then
-    redis.call('XACK', KEYS[6], ARGV[4], ARGV[7])
-    redis.call('XDEL', KEYS[6], ARGV[7])
+    redis.pcall('XACK', KEYS[6], ARGV[4], ARGV[7])
+    redis.pcall('XDEL', KEYS[6], ARGV[7])
   end
   return 0
 end
+local entry = redis.call('HGET', KEYS[1], 'entry') or ARGV[7]
+if not state then
+  redis.call('HSET', KEYS[1], 'job', ARGV[9], 'shard', ARGV[10], 'user', ARGV[11])
+end
 if state == 'queued' then redis.call('DECR', KEYS[4]) end
 local seq = redis.call('RPUSH', KEYS[2], ARGV[1]) - 1
-redis.call('HSET', KEYS[1], 'state', 'finished', 'final', ARGV[1])
+redis.call('HSET', KEYS[1], 'state', 'finished', 'final', ARGV[1], 'finisher', ARGV[12])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 if redis.call('DECR', KEYS[5]) <= 0 then redis.call('DEL', KEYS[5]) end
@@ -173,8 +213,8 @@ if ARGV[5] ~= '' then
              'deliveries', ARGV[6], 'job', redis.call('HGET', KEYS[1], 'job'))
 end
 if entry ~= '' then
-  redis.call('XACK', KEYS[6], ARGV[4], entry)
-  redis.call('XDEL', KEYS[6], entry)
+  redis.pcall('XACK', KEYS[6], ARGV[4], entry)
+  redis.pcall('XDEL', KEYS[6], entry)
 end
 return 1
 """
@@ -190,6 +230,7 @@ class JobSteps:
         self._submit = client.register_script(SUBMIT)
         self._take = client.register_script(TAKE)
         self._emit = client.register_script(EMIT)
+        self._release = client.register_script(RELEASE)
         self._finish = client.register_script(FINISH)
 
     async def persistence_warning(self) -> str | None:
@@ -233,21 +274,87 @@ class JobSteps:
     async def take(self, job_id: str, worker: str, deliveries: int) -> str:
         return redis_text(await self._take(keys=[self.keys.job(job_id), self.keys.waiting], args=[worker, deliveries]))
 
+    async def release(self, job_id: str, worker: str) -> None:
+        await self._release(keys=[self.keys.job(job_id)], args=[worker])
+
     async def emit(self, job_id: str, shard: str, event: Event) -> int:
-        """Append a non-final event; -1 when the job has already ended."""
+        """Append a non-final event; -1 when the job has already ended, -2 when its record is gone."""
         return int(await self._emit(keys=[self.keys.job(job_id), self.keys.events(job_id)],
                                     args=[event_to_json(event), self.keys.progress_channel(shard), job_id]))
 
     async def finish(self, job_id: str, shard: str, user_key: str, final: Event, dead_reason: str = "",
-                     deliveries: int = 0, entry: str = "") -> bool:
-        """End the job with `final` unless it has ended already; True when this call ended it."""
+                     deliveries: int = 0, entry: str = "", unfinished: SwapJob | None = None,
+                     caller: str | None = None) -> bool:
+        """End the job with `final` unless it has ended already; True when this call ended it.
+
+        `unfinished`: the job, from a caller that knows it has not ended (its worker, the shard
+        that follows it); the job then ends even if Redis lost its record. `caller`: an id the
+        caller uses again when it tries again after an outage, so that it learns it was the
+        one that ended the job (one is made up per call when not given).
+        """
         k = self.keys
         ended = await self._finish(
             keys=[k.job(job_id), k.events(job_id), k.results(shard), k.waiting, k.active(user_key), k.jobs,
                   k.dead_letters, k.user_jobs(user_key)],
             args=[event_to_json(final), job_id, self.retain_ms, WORKER_GROUP, dead_reason, deliveries, entry,
-                  RESULTS_MAXLEN])
+                  RESULTS_MAXLEN, unfinished.to_json() if unfinished else "", shard, user_key,
+                  caller or uuid.uuid4().hex])
         return ended == 1
+
+
+def connect(url: str) -> Redis:
+    """A client for shards and workers. A command on a pooled connection that turns out dead
+    (the first one after a Redis restart) is sent again, after 50-500 ms, on a new one: every
+    step above gives the same answer when repeated (a repeated submit or take is recognised,
+    a repeated finish answers 1 again), so a reply lost with its connection does no harm."""
+    return Redis.from_url(url, retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 2))
+
+
+def is_outage(error: BaseException) -> bool:
+    """Redis is unreachable, still loading its data, or a replica after a failover: wait and
+    try again. (BusyLoadingError is a ConnectionError.)"""
+    return isinstance(error, RedisConnectionError | RedisTimeoutError | ReadOnlyError)
+
+
+def lost_group(error: BaseException) -> bool:
+    """A stream's consumer group is gone: Redis came back without its data, or the stream
+    was deleted under a blocked read (UNBLOCKED)."""
+    return isinstance(error, ResponseError) and str(error).startswith(("NOGROUP", "UNBLOCKED"))
+
+
+class Outage:
+    """Backoff with full jitter while Redis cannot be reached, and what /healthz says meanwhile."""
+
+    def __init__(self, base_s: float = 0.2, cap_s: float = 5.0, jitter: Callable[[], float] = random.random) -> None:
+        self.base_s = base_s
+        self.cap_s = cap_s
+        self._jitter = jitter
+        self._tries = 0
+        self.since: float | None = None  # monotonic
+        self.error = ""
+
+    @property
+    def ongoing(self) -> bool:
+        return self.since is not None
+
+    def failed(self, error: BaseException) -> float:
+        """Note one failed try; returns how long to wait before the next."""
+        if self.since is None:
+            self.since = time.monotonic()
+        self.error = " ".join(str(error).split())[:200] or type(error).__name__
+        self._tries += 1
+        return self._jitter() * min(self.cap_s, self.base_s * 2 ** min(self._tries, 16))
+
+    def recovered(self) -> float | None:
+        """Note a try that worked; returns how long the outage lasted, None if there was none."""
+        lasted = None if self.since is None else time.monotonic() - self.since
+        self.since, self._tries, self.error = None, 0, ""
+        return lasted
+
+    def health(self) -> dict:
+        assert self.since is not None, "only asked during an outage"
+        return {"ok": False, "status": "degraded",
+                "error": f"redis unreachable for {time.monotonic() - self.since:.0f} s: {self.error}"}
 
 
 StreamEntry = tuple[bytes, dict[bytes, bytes] | None]  # an entry's id and fields (None once trimmed away)

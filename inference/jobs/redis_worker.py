@@ -5,9 +5,19 @@ Delivery is at-least-once. A worker that dies mid-job leaves its entry pending; 
 entry has sat idle for `stale_after_s`, another worker's XAUTOCLAIM takes it over and runs
 the job again. A live worker keeps its entry from looking stale with its heartbeat: every
 `heartbeat_s` it renews its own entry in the workers set and resets the idle time of the
-entry it is working on (XCLAIM to itself, JUSTID), however long the job runs. An entry
-delivered more than `max_deliveries` times (a job that kills every worker that touches
-it) goes to the dead-letter stream, and its user gets one clear failure.
+entry it is working on (XCLAIM to itself, JUSTID), however long the job runs.
+
+A job whose worker vanished mid-run may be what killed it (a native crash, the OOM
+killer), or the worker was simply killed (a deploy, kill -9). Its next run is in a process
+of its own (`ChildProcessRunner`): if that process dies, the job is poison and goes to the
+dead-letter stream with one clear failure for its user; if the worker dies again, that does
+not count against the job. Only an entry delivered more than `max_deliveries` times in all
+is given up, as the service's trouble, not the user's.
+
+Redis going away does not stop a worker: it retries with backoff and jitter, says
+"degraded" on /healthz meanwhile, re-creates the consumer group when Redis comes back
+empty, and keeps the result of the job in hand until it can be delivered (up to the job's
+deadline).
 """
 
 from __future__ import annotations
@@ -19,9 +29,12 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from memeswap.inference.jobs.blobs import BlobStore
 from memeswap.inference.jobs.contract import (
@@ -29,6 +42,7 @@ from memeswap.inference.jobs.contract import (
     Failed,
     JobCancelled,
     JobFormatError,
+    JobOutput,
     Progress,
     RunJob,
     Started,
@@ -37,14 +51,26 @@ from memeswap.inference.jobs.contract import (
     deadline_failure,
     failure_event,
 )
-from memeswap.inference.jobs.redis_protocol import WORKER_GROUP, JobSteps, StreamKeys, read_entries
+from memeswap.inference.jobs.isolated_run import JobKilledItsProcess
+from memeswap.inference.jobs.redis_protocol import (
+    WORKER_GROUP,
+    JobSteps,
+    Outage,
+    StreamKeys,
+    is_outage,
+    lost_group,
+    read_entries,
+)
 from memeswap.inference.observability.metrics import JobMetrics
 
 log = logging.getLogger("memeswap.worker")
 
+T = TypeVar("T")
+
 DEFAULT_DEADLINE_S = 120.0  # shards always set a job's deadline; this covers jobs added by other tools
 
-DEAD_LETTER_MESSAGE = "this swap failed several times and was set aside; try another photo or template"
+DEAD_LETTER_MESSAGE = "this swap crashed the swap service and was set aside; try another photo or template"
+INTERRUPTED_MESSAGE = "the swap was interrupted too often by the service restarting; please try again in a minute"
 
 
 def default_worker_name() -> str:
@@ -63,15 +89,21 @@ class StreamWorker:
         name: str | None = None,
         heartbeat_s: float = 2.0,
         stale_after_s: float = 15.0,
-        max_deliveries: int = 3,
+        max_deliveries: int = 6,
         result_ttl_s: float = 3600.0,
         retain_s: float = 900.0,
         metrics: JobMetrics | None = None,
+        run_isolated: RunJob | None = None,
+        outage: Outage | None = None,
     ) -> None:
+        """`run_isolated` runs a job in a process of its own (`ChildProcessRunner`), for a
+        job whose last worker vanished mid-run; without it such a job runs like any other."""
         if stale_after_s < 3 * heartbeat_s:
             raise ValueError("stale_after_s must be at least three heartbeats, or live workers lose their jobs")
         self._client = client
         self._run_job = run_job
+        self._run_isolated = run_isolated
+        self.outage = outage or Outage()
         self._blobs = blobs
         self.keys = keys
         self.name = name or default_worker_name()
@@ -84,6 +116,8 @@ class StreamWorker:
         self._current: tuple[str, SwapJob, CancelToken] | None = None  # entry id, job, token
         self._next_reclaim = 0.0
         self._last_beat = 0.0
+        self._groups_ready = False
+        self._persistence_checked = False
         self.jobs_done = 0
         self.metrics.track_workers(lambda: 1)
 
@@ -93,9 +127,14 @@ class StreamWorker:
 
     async def health(self) -> dict:
         try:
-            await self._client.ping()
+            if not self.outage.ongoing:
+                await self._client.ping()
         except Exception as error:
-            return {"ok": False, "error": f"redis: {error}"}
+            if not is_outage(error):
+                return {"ok": False, "status": "degraded", "error": f"redis: {error}"}
+            self._note_outage(error)
+        if self.outage.ongoing:
+            return {**self.outage.health(), "worker": self.name, "job": self.current_job_id}
         beat_age = time.monotonic() - self._last_beat
         return {"ok": beat_age < self.stale_after_s, "worker": self.name, "job": self.current_job_id,
                 "jobs_done": self.jobs_done, "heartbeat_age_s": round(beat_age, 2)}
@@ -103,19 +142,26 @@ class StreamWorker:
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Take and run jobs until `stop` is set; the job in hand is finished first."""
         stop = stop or asyncio.Event()
-        await self._steps.ensure_groups()
-        warning = await self._steps.persistence_warning()
-        if warning:
-            log.warning(warning, extra={"worker": self.name})
-        await self._beat()
         quit_heartbeat = asyncio.Event()
         heartbeat = asyncio.create_task(self._heartbeat_loop(quit_heartbeat), name="heartbeat")
         log.info("worker %s ready", self.name, extra={"worker": self.name})
         try:
             while not stop.is_set():
-                entry = await self._next_entry(block_s=min(1.0, self.heartbeat_s))
-                if entry is not None:
-                    await self._handle(*entry)
+                try:
+                    await self._prepare()
+                    entry = await self._next_entry(block_s=min(1.0, self.heartbeat_s))
+                    self._back_from_outage()
+                    if entry is not None:
+                        await self._handle(*entry)
+                except RedisError as error:
+                    if lost_group(error):
+                        log.warning("the jobs stream's group is gone (Redis came back empty?); creating it again",
+                                    extra={"worker": self.name})
+                        self._groups_ready = False
+                    elif is_outage(error):
+                        await self._wait_out(error, stop)
+                    else:
+                        raise
         finally:
             # Let the heartbeat end between beats: cancelling a redis-py command midway can
             # leave its connection half-closed.
@@ -126,6 +172,57 @@ class StreamWorker:
             with contextlib.suppress(Exception):
                 await self._client.zrem(self.keys.workers, self.name)
             log.info("worker %s stopped", self.name, extra={"worker": self.name})
+
+    # --- Redis coming and going -----------------------------------------------------------
+
+    async def _prepare(self) -> None:
+        """The consumer group, once at start and again whenever Redis lost it; the
+        persistence check once Redis first answers."""
+        if self._groups_ready:
+            return
+        await self._steps.ensure_groups()
+        if not self._persistence_checked:
+            self._persistence_checked = True
+            warning = await self._steps.persistence_warning()
+            if warning:
+                log.warning(warning, extra={"worker": self.name})
+            await self._beat()
+        self._groups_ready = True
+
+    def _note_outage(self, error: BaseException) -> float:
+        """One log line when an outage begins; returns how long to wait before trying again."""
+        if not self.outage.ongoing:
+            log.warning("lost Redis (%s); retrying with backoff", " ".join(str(error).split())[:200],
+                        extra={"worker": self.name})
+        return self.outage.failed(error)
+
+    async def _wait_out(self, error: BaseException, stop: asyncio.Event | None = None) -> None:
+        delay = self._note_outage(error)
+        if stop is None:
+            await asyncio.sleep(delay)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+
+    def _back_from_outage(self) -> None:
+        lasted = self.outage.recovered()
+        if lasted is not None:
+            log.warning("Redis is back after %.1f s", lasted, extra={"worker": self.name})
+
+    async def _until_delivered(self, job: SwapJob, step: Callable[[], Awaitable[T]]) -> T:
+        """Run `step` (a coroutine function) until Redis takes it, through an outage, up to
+        the job's deadline plus one stale period: by then its shard has answered the user."""
+        give_up = self._deadline(job) + self.stale_after_s
+        while True:
+            try:
+                result = await step()
+            except RedisError as error:
+                if not is_outage(error) or datetime.now(UTC).timestamp() > give_up:
+                    raise
+                await self._wait_out(error)
+                continue
+            self._back_from_outage()
+            return result
 
     # --- taking entries ------------------------------------------------------------------
 
@@ -181,10 +278,10 @@ class StreamWorker:
             await self._set_aside(entry_id, text, f"unreadable job: {error}")
             return
         if deliveries > self.max_deliveries:
-            log.error("job %s dead-lettered after %d deliveries", job_id, deliveries,
+            log.error("job %s given up after %d deliveries", job_id, deliveries,
                       extra={"job_id": job_id, "worker": self.name})
             await self._finish(job, shard, entry_id, deliveries,
-                               Failed(code="dead_letter", message=DEAD_LETTER_MESSAGE, retryable=False),
+                               Failed(code="interrupted", message=INTERRUPTED_MESSAGE, retryable=True),
                                dead_reason=f"delivered {deliveries} times")
             return
         state = await self._steps.take(job_id, self.name, deliveries)
@@ -195,14 +292,19 @@ class StreamWorker:
         if remaining <= 0:
             await self._finish(job, shard, entry_id, deliveries, deadline_failure(job.deadline_s or DEFAULT_DEADLINE_S))
             return
-        await self._run(job, shard, entry_id, deliveries, remaining)
+        isolated = state == "running" and self._run_isolated is not None
+        if isolated:
+            log.warning("job %s: its last worker vanished mid-run; running it in a process of its own", job_id,
+                        extra={"job_id": job_id, "worker": self.name})
+        await self._run(job, shard, entry_id, deliveries, remaining, isolated)
 
     # --- running one job -----------------------------------------------------------------
 
-    async def _run(self, job: SwapJob, shard: str, entry_id: str, deliveries: int, remaining_s: float) -> None:
+    async def _run(self, job: SwapJob, shard: str, entry_id: str, deliveries: int, remaining_s: float,
+                   isolated: bool = False) -> None:
         # `Started` goes out before the work begins, so it precedes every progress event,
         # and a job cancelled in between never starts.
-        if await self._steps.emit(job.job_id, shard, Started()) < 0:
+        if await self._steps.emit(job.job_id, shard, Started()) == -1:
             await self._acknowledge(entry_id)
             return
         loop = asyncio.get_running_loop()
@@ -219,19 +321,31 @@ class StreamWorker:
 
         began = time.perf_counter()
         final: Succeeded | Failed
+        dead_reason = ""
+        run_job = self._run_isolated if isolated and self._run_isolated is not None else self._run_job
+        output: JobOutput | None = None
         try:
-            output = await asyncio.to_thread(self._run_job, job, progress, token)
+            output = await asyncio.to_thread(run_job, job, progress, token)
             token.raise_if_cancelled()
-            ref = await asyncio.to_thread(self._blobs.put, output.data, self.result_ttl_s)
+            data = output.data
+            ref = await self._until_delivered(job, lambda: asyncio.to_thread(self._blobs.put, data, self.result_ttl_s))
             final = Succeeded(result_ref=ref, mime=output.mime, size=len(output.data), notices=output.notices)
         except JobCancelled as stopped:
             final = (deadline_failure(job.deadline_s or DEFAULT_DEADLINE_S) if stopped.reason == "deadline"
                      else failure_event(stopped))
             output = None
+        except JobKilledItsProcess as killed:
+            log.error("job %s is poison: %s", job.job_id, killed, extra={"job_id": job.job_id, "worker": self.name})
+            final = Failed(code="dead_letter", message=DEAD_LETTER_MESSAGE, retryable=False)
+            dead_reason = str(killed)
         except asyncio.CancelledError:  # the worker is being stopped: the thread stops at its next check
             token.cancel("shutdown")
+            with contextlib.suppress(Exception):  # give it back, so its next run is not taken for a crash
+                await asyncio.wait_for(self._steps.release(job.job_id, self.name), 2.0)
             raise
         except Exception as error:
+            if isinstance(error, RedisError) and is_outage(error):
+                raise  # Redis stayed away past the job's deadline; its shard has answered
             final = failure_event(error)
             output = None
             if final.code == "internal":
@@ -245,7 +359,8 @@ class StreamWorker:
         seconds = time.perf_counter() - began
         if isinstance(final, Failed) and final.code == "shutdown":
             return  # leave the entry pending: another worker takes it over
-        ended = await self._finish(job, shard, entry_id, deliveries, final)
+        ended = await self._until_delivered(
+            job, lambda: self._finish(job, shard, entry_id, deliveries, final, dead_reason))
         if ended and output is not None:
             for stage, stage_seconds in output.stages.items():
                 self.metrics.stage(stage, stage_seconds)
@@ -261,15 +376,17 @@ class StreamWorker:
             if token.cancelled:
                 continue
             try:
-                if await self._steps.emit(job.job_id, shard, event) < 0:
+                if await self._steps.emit(job.job_id, shard, event) == -1:
                     token.cancel("cancelled")
             except Exception as error:  # progress is best effort; the final event is not
-                log.warning("job %s: progress not sent (%s)", job.job_id, error, extra={"job_id": job.job_id})
+                log.log(logging.DEBUG if is_outage(error) else logging.WARNING, "job %s: progress not sent (%s)",
+                        job.job_id, error, extra={"job_id": job.job_id})
 
     async def _finish(self, job: SwapJob, shard: str, entry_id: str, deliveries: int, final: Failed | Succeeded,
                       dead_reason: str = "") -> bool:
         ended = await self._steps.finish(job.job_id, shard, job.user_key, final, dead_reason=dead_reason,
-                                         deliveries=deliveries, entry=entry_id)
+                                         deliveries=deliveries, entry=entry_id, unfinished=job,
+                                         caller=f"{self.name}/{entry_id}/{deliveries}")
         if ended:
             self.jobs_done += 1
             outcome, reason = ("succeeded", "ok") if isinstance(final, Succeeded) else ("failed", final.code)
@@ -306,7 +423,12 @@ class StreamWorker:
             try:
                 await self._beat()
             except Exception as error:
-                log.warning("heartbeat failed (%s)", error, extra={"worker": self.name})
+                if not is_outage(error):
+                    log.warning("heartbeat failed (%s)", error, extra={"worker": self.name})
+                elif not self.outage.ongoing:  # noted here too: the job loop may be busy with a job
+                    self._note_outage(error)
+            else:
+                self._back_from_outage()
 
     async def _beat(self) -> None:
         now_ms = int(time.time() * 1000)
@@ -319,7 +441,7 @@ class StreamWorker:
                 pipe.hget(self.keys.job(current[1].job_id), "state")
             replies = await pipe.execute()
         self._last_beat = time.monotonic()
-        if current is not None and replies[-1] != b"running":
+        if current is not None and replies[-1] not in (b"running", None):  # None: Redis lost the record
             current[2].cancel("cancelled")  # ended elsewhere while the work made no progress
 
     @staticmethod

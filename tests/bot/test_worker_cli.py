@@ -9,13 +9,14 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 
 import cv2
 from PIL import Image
 
 from memeswap.inference.jobs.contract import Succeeded, SwapJob
-from memeswap.inference.jobs.local_redis import free_loopback_port
+from memeswap.inference.jobs.local_redis import LocalRedisServer, free_loopback_port
 from memeswap.inference.jobs.redis_blobs import RedisBlobStore
 from memeswap.inference.jobs.redis_engine import RedisStreamsEngine
 from memeswap.inference.jobs.redis_protocol import StreamKeys
@@ -148,3 +149,60 @@ def test_worker_with_a_busy_ops_port_it_was_given_is_one_clear_line(tmp_path, re
     assert result.stderr.strip().splitlines() == [
         f"error: cannot serve /metrics and /healthz on 127.0.0.1:{port} (MEMESWAP_OPS_HOST, MEMESWAP_OPS_PORT): "
         "address already in use"]
+
+
+def wait_for_health(port: int, status: str, timeout: float = 120) -> dict:
+    """Poll /healthz until it answers with `status` ("ok" or "degraded")."""
+    deadline = time.monotonic() + timeout
+    body = ""
+    while time.monotonic() < deadline:
+        try:
+            _, body = fetch(f"http://127.0.0.1:{port}/healthz")
+            answer = json.loads(body)
+            if answer.get("status", "ok" if answer["ok"] else "") == status:
+                return answer
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"/healthz never said {status}; last: {body}")
+
+
+def test_memeswap_worker_rides_out_a_redis_crash_and_an_empty_restart(tmp_path, group):
+    """Redis killed with kill -9 and started again without its data: the worker stays up,
+    says "degraded" on /healthz meanwhile, creates its consumer group again, and swaps the
+    next job."""
+    image, faces = group
+    port = free_loopback_port()
+    with LocalRedisServer() as server:
+        env = {**os.environ, "MEMESWAP_REDIS_URL": server.url, "MEMESWAP_OPS_PORT": str(port),
+               "MEMESWAP_DATA_DIR": str(tmp_path / "data"), "MEMESWAP_LOG_FORMAT": "json"}
+        worker = subprocess.Popen([sys.executable, "-m", "memeswap", "worker"], cwd=tmp_path, env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for_health(port, "ok")
+            server.crash()
+            degraded = wait_for_health(port, "degraded", timeout=30)
+            server.start()
+            wait_for_health(port, "ok", timeout=30)
+            blobs = RedisBlobStore.from_url(server.url)
+            selfie_ref = blobs.put(cv2.imencode(".png", crop_face(image, faces[2])[:, :, ::-1])[1].tobytes(), 600)
+
+            async def one_job():
+                async with RedisStreamsEngine.from_url(server.url, "shard-crash") as engine:
+                    await engine.submit(SwapJob(job_id="after-crash", user_key="telegram:5", selfie_ref=selfie_ref,
+                                                template="bounce"))
+                    return await collect(engine, "after-crash", timeout=240)
+
+            events = asyncio.run(one_job())
+            alive_after = worker.poll() is None
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            _, stderr = worker.communicate(timeout=60)
+    assert alive_after, stderr[-2000:]
+    assert degraded["ok"] is False and "redis unreachable for" in degraded["error"]
+    assert isinstance(events[-1], Succeeded), events[-1]
+    assert worker.returncode == 0, stderr[-2000:]
+    messages = [json.loads(line)["message"] for line in stderr.splitlines() if line.startswith("{")]
+    assert sum(message.startswith("lost Redis") for message in messages) == 1, messages
+    assert any(message.startswith("Redis is back after") for message in messages), messages
+    assert any("group is gone" in message for message in messages), messages

@@ -3,7 +3,8 @@ workers: `python -m tests.inference.jobs.stream_worker_process REDIS_URL PREFIX 
 
 The fake job sleeps in steps and returns "<job id>|<selfie ref>" so a test can tell every
 result apart. A job for the template "kills-its-worker" ends the process with SIGKILL,
-the way a segfault in native code would.
+the way a segfault in native code would. Jobs whose last worker vanished mid-run run in a
+child process, as `memeswap worker` runs them.
 """
 
 import asyncio
@@ -12,11 +13,10 @@ import signal
 import sys
 import time
 
-from redis.asyncio import Redis
-
-from memeswap.inference.jobs.contract import JobOutput
+from memeswap.inference.jobs.contract import JobOutput, RunJob
+from memeswap.inference.jobs.isolated_run import ChildProcessRunner
 from memeswap.inference.jobs.redis_blobs import RedisBlobStore
-from memeswap.inference.jobs.redis_protocol import StreamKeys
+from memeswap.inference.jobs.redis_protocol import StreamKeys, connect
 from memeswap.inference.jobs.redis_worker import StreamWorker
 
 HEARTBEAT_S = 0.1
@@ -33,10 +33,15 @@ def run_job(job, progress, token) -> JobOutput:
     return JobOutput(f"{job.job_id}|{job.selfie_ref}".encode(), "image/gif")
 
 
+def make_run_job() -> RunJob:
+    return run_job
+
+
 async def main(url: str, prefix: str, name: str) -> None:
     blobs = RedisBlobStore.from_url(url, prefix=prefix)
-    worker = StreamWorker(Redis.from_url(url), run_job, blobs, StreamKeys(prefix), name=name,
-                          heartbeat_s=HEARTBEAT_S, stale_after_s=STALE_AFTER_S)
+    worker = StreamWorker(connect(url), run_job, blobs, StreamKeys(prefix), name=name,
+                          heartbeat_s=HEARTBEAT_S, stale_after_s=STALE_AFTER_S,
+                          run_isolated=ChildProcessRunner(make_run_job))
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await worker.run(stop)

@@ -4,10 +4,7 @@ job on its live worker, and entries this build cannot read."""
 
 import asyncio
 import random
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
@@ -19,46 +16,9 @@ from memeswap.inference.jobs.redis_engine import RedisStreamsEngine
 from memeswap.inference.jobs.redis_protocol import StreamKeys
 from memeswap.inference.jobs.redis_worker import DEAD_LETTER_MESSAGE, StreamWorker
 from tests.inference.jobs.engine_harness import Jobs, collect, job, kinds, until
+from tests.inference.jobs.worker_processes import WorkerProcesses
 
-ROOT = Path(__file__).resolve().parents[3]
 GENEROUS = {"per_user_concurrency": 10_000, "per_user_rate": (1e6, 1e6), "max_queue": 10_000}
-
-
-class WorkerProcesses:
-    """Worker processes running tests/inference/jobs/stream_worker_process.py."""
-
-    def __init__(self, url: str, prefix: str) -> None:
-        self.url, self.prefix = url, prefix
-        self.alive: dict[str, subprocess.Popen] = {}
-        self.started = 0
-        self.killed = 0
-
-    def spawn(self) -> str:
-        self.started += 1
-        name = f"proc{self.started}"
-        self.alive[name] = subprocess.Popen(
-            [sys.executable, "-m", "tests.inference.jobs.stream_worker_process", self.url, self.prefix, name],
-            cwd=ROOT)
-        return name
-
-    def kill(self, name: str) -> None:
-        process = self.alive.pop(name)
-        process.kill()  # SIGKILL: no clean-up, no goodbye
-        process.wait()
-        self.killed += 1
-
-    def replace_the_dead(self) -> int:
-        dead = [name for name, process in self.alive.items() if process.poll() is not None]
-        for name in dead:
-            del self.alive[name]
-            self.spawn()
-        return len(dead)
-
-    def stop_all(self) -> None:
-        for process in self.alive.values():
-            process.kill()
-            process.wait()
-        self.alive.clear()
 
 
 @pytest.fixture
@@ -145,7 +105,7 @@ def test_200_jobs_over_4_workers_with_random_kills_lose_nothing_and_repeat_nothi
     assert left == (0, 0, 0)  # no job left in the stream, none dead-lettered, nothing counted as waiting
 
 
-def test_a_job_that_always_kills_its_worker_is_dead_lettered(redis_url, redis_prefix, processes):
+def test_a_job_that_kills_its_process_is_dead_lettered_after_taking_one_worker(redis_url, redis_prefix, processes):
     async def main():
         for _ in range(2):
             processes.spawn()
@@ -164,11 +124,51 @@ def test_a_job_that_always_kills_its_worker_is_dead_lettered(redis_url, redis_pr
     doomed, fine, dead = asyncio.run(main())
     assert doomed[-1] == Failed(code="dead_letter", message=DEAD_LETTER_MESSAGE, retryable=False)
     assert isinstance(fine[-1], Succeeded)
-    assert processes.started >= 4  # it took three workers with it
+    # The first run took its worker down; the second ran in a child process, which died
+    # instead of the second worker.
+    assert processes.started == 3 and len(processes.alive) == 2
     assert len(dead) == 1
     fields = {k.decode(): v.decode() for k, v in dead[0][1].items()}
-    assert fields["job_id"] == "doomed" and fields["deliveries"] == "4"
+    assert fields["job_id"] == "doomed" and fields["deliveries"] == "2"
+    assert fields["reason"] == "the process running the job was killed by SIGKILL"
     assert '"template":"kills-its-worker"' in fields["job"]
+
+
+def test_workers_killed_under_a_job_again_and_again_do_not_make_it_poison(redis_url, redis_prefix, processes):
+    """Only the job's own doing counts against it: a job whose worker is killed from outside
+    (a deploy, a drained node) three times still ends in its result, not in a dead letter."""
+    blobs = RedisBlobStore.from_url(redis_url, prefix=redis_prefix)
+
+    async def main():
+        processes.spawn()
+        async with shard(redis_url, redis_prefix) as engine:
+            await engine.submit(job("innocent", template="slow", selfie_ref="me"))
+            events = []
+            async for event in engine.events("innocent"):
+                events.append(event)
+                if isinstance(event, Progress) and event.done == 3 and processes.killed < 3:
+                    holder = await running_worker(redis_url, engine.keys, "innocent")
+                    processes.kill(holder)  # with the child process running the job, if any
+                    processes.spawn()
+            client = Redis.from_url(redis_url)
+            dead = await client.xlen(engine.keys.dead_letters)
+            await client.aclose()
+            return events, dead
+
+    events, dead = asyncio.run(asyncio.wait_for(main(), 60))
+    assert processes.killed == 3
+    assert kinds(events).count("started") == 4
+    assert isinstance(events[-1], Succeeded), events[-1]
+    assert blobs.get(events[-1].result_ref) == b"innocent|me"
+    assert dead == 0
+
+
+async def running_worker(redis_url: str, keys: StreamKeys, job_id: str) -> str:
+    client = Redis.from_url(redis_url)
+    try:
+        return (await client.hget(keys.job(job_id), "worker")).decode()
+    finally:
+        await client.aclose()
 
 
 def test_a_restarted_shard_still_hands_over_the_final_once(redis_url, redis_prefix, tmp_path):
