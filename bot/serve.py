@@ -95,7 +95,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
                     error = None if gone.cancelled() else gone.exception()
                     raise InputError(f"the {adapter.platform} connection ended: {error or 'closed'}",
                                      code="settings")
-            log.info("stopping")
+            log.info("stopping: finishing the swaps in flight (up to %g s)", settings.shutdown_grace_s)
+            await services.engine.drain(settings.shutdown_grace_s)
 
 
 def _stop_on_signals() -> asyncio.Event:

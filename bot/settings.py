@@ -94,7 +94,11 @@ class Settings(BaseSettings):
     max_blob_store_bytes: int | None = Field(default=1024 * 1024 * 1024, gt=0)
     worker_heartbeat_s: float = Field(default=2.0, gt=0)
     worker_stale_after_s: float = Field(default=15.0, gt=0)
-    worker_max_deliveries: int = Field(default=3, ge=1)
+    worker_max_deliveries: int = Field(default=6, ge=1)
+    # On SIGTERM the bot takes no new swaps and gives the ones in flight this long to finish;
+    # the rest end with "the bot is restarting". Keep it under the supervisor's stop timeout
+    # (Docker: 10 s unless stop_grace_period says more; Kubernetes: 30 s).
+    shutdown_grace_s: float = Field(default=8.0, ge=0)
     # --- chat adapters (`memeswap serve` runs each one whose token is set) ------------------
     telegram_token: SecretStr | None = None
     # Where the Bot API lives; point these at a local Bot API server if you run one.

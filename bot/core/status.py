@@ -46,7 +46,7 @@ def success_line(event: Succeeded, line: str) -> str:
 
 
 def failure_line(event: Failed) -> str:
-    if event.retryable:
+    if event.retryable and "try again" not in event.message:
         return f"{as_sentence(event.message)} You can try again."
     return as_sentence(event.message)
 

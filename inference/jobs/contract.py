@@ -204,6 +204,16 @@ class ServiceUnavailable(Busy):
         self.args = (f"the swap service is briefly unavailable; try again in about {_seconds(retry_after_s)} s",)
 
 
+class Restarting(Busy):
+    """This bot process is shutting down and takes no new jobs."""
+
+    code = "restarting"
+
+    def __init__(self) -> None:
+        super().__init__(60.0)
+        self.args = (RESTARTING_MESSAGE,)
+
+
 class RateLimited(InputError):
     """This user has too many jobs in flight or has used up their rate."""
 
@@ -285,6 +295,10 @@ def failure_event(error: BaseException) -> Failed:
 
 CANCELLED = Failed(code="cancelled", message="the swap was cancelled", retryable=False)
 
+RESTARTING_MESSAGE = "the bot is restarting — try again in a minute"
+RESTARTED = Failed(code="shutdown", message=RESTARTING_MESSAGE, retryable=True)
+"""How a job ends that its bot process could not finish before shutting down."""
+
 
 def deadline_failure(deadline_s: float) -> Failed:
     return Failed(code="deadline", message=f"the swap took longer than {deadline_s:g} s; please try again",
@@ -332,6 +346,12 @@ class InferenceEngine(Protocol):
     async def unfinished_jobs(self, user_key: str) -> list[SwapJob]:
         """The user's queued and running jobs, as far as this engine can see: the ones this
         process submitted, and on a shared queue those of every process."""
+
+    async def drain(self, grace_s: float) -> None:
+        """Before shutting down: refuse new jobs (`Restarting`), give the unfinished up to
+        `grace_s` to end, and return once their followers have handled the final events, so
+        the adapters still running can tell every user. What this engine cannot leave for a
+        later process (in-process jobs) ends with `RESTARTED`."""
 
     async def health(self) -> dict:
         """{"ok": bool, ...}: whether the engine can take jobs, with what it knows of its queue."""

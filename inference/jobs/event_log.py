@@ -4,6 +4,7 @@ followers: the caller that submitted, a late subscriber, a restarted handler."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 
 from memeswap.inference.jobs.contract import Event, is_final
@@ -14,6 +15,7 @@ class EventLog:
 
     def __init__(self) -> None:
         self.events: list[Event] = []
+        self.following = 0  # followers iterating now; one that handled the final event has stopped
         self._signal = asyncio.Event()
 
     @property
@@ -39,15 +41,27 @@ class EventLog:
         more, i.e. after it has handled the final event, not merely received it.
         """
         seen = 0
-        while True:
-            while seen < len(self.events):
-                event = self.events[seen]
-                seen += 1
-                yield event
-            if self.finished:
-                if on_final_read is not None:
-                    on_final_read()
-                return
-            # No await between the length check and taking the signal, so nothing is missed.
-            signal = self._signal
-            await signal.wait()
+        self.following += 1
+        try:
+            while True:
+                while seen < len(self.events):
+                    event = self.events[seen]
+                    seen += 1
+                    yield event
+                if self.finished:
+                    if on_final_read is not None:
+                        on_final_read()
+                    return
+                # No await between the length check and taking the signal, so nothing is missed.
+                signal = self._signal
+                await signal.wait()
+        finally:
+            self.following -= 1
+
+
+async def wait_until(condition: Callable[[], bool], timeout_s: float) -> None:
+    """Wait until `condition()` holds (checked every 50 ms), for at most `timeout_s`: how an
+    engine draining at shutdown waits for its jobs and their followers."""
+    give_up = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < give_up:
+        await asyncio.sleep(0.05)

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from memeswap.inference.jobs.blobs import BlobStore
 from memeswap.inference.jobs.contract import (
     CANCELLED,
+    RESTARTED,
     Busy,
     CancelToken,
     Event,
@@ -31,6 +32,7 @@ from memeswap.inference.jobs.contract import (
     Progress,
     Queued,
     RateLimited,
+    Restarting,
     RunJob,
     Started,
     Succeeded,
@@ -39,7 +41,7 @@ from memeswap.inference.jobs.contract import (
     deadline_failure,
     failure_event,
 )
-from memeswap.inference.jobs.event_log import EventLog
+from memeswap.inference.jobs.event_log import EventLog, wait_until
 from memeswap.inference.observability.metrics import JobMetrics
 
 log = logging.getLogger("memeswap.jobs")
@@ -110,6 +112,7 @@ class InProcessEngine:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._closed = False
+        self._draining = False
         self._jobs: dict[str, _Record] = {}
         self._waiting: deque[_Record] = deque()
         self._busy_threads = 0  # threads still inside a job, cancelled ones included
@@ -128,8 +131,17 @@ class InProcessEngine:
             self._loop = asyncio.get_running_loop()
             self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="swap")
 
+    async def drain(self, grace_s: float, handover_s: float = 5.0) -> None:
+        """See `InferenceEngine.drain`; `handover_s` bounds the wait for followers."""
+        self._draining = True
+        await wait_until(lambda: all(record.finished for record in self._jobs.values()), grace_s)
+        for record in list(self._jobs.values()):
+            if not record.finished:
+                self._stop(record, RESTARTED)
+        await wait_until(lambda: all(record.log.following == 0 for record in self._jobs.values()), handover_s)
+
     async def close(self, timeout_s: float = 10.0) -> None:
-        """Fail every unfinished job with code "shutdown", stop the workers at their next
+        """Fail every unfinished job with `RESTARTED`, stop the workers at their next
         progress check and wait up to `timeout_s` for them."""
         if self._closed:
             return
@@ -137,8 +149,7 @@ class InProcessEngine:
         for record in list(self._jobs.values()):
             if not record.finished:
                 record.token.cancel("shutdown")
-                self._finish(record, Failed(code="shutdown", message="the service is restarting; please try again",
-                                            retryable=True))
+                self._finish(record, RESTARTED)
         self._waiting.clear()
         if self._threads:
             await asyncio.wait(set(self._threads), timeout=timeout_s)
@@ -162,6 +173,9 @@ class InProcessEngine:
             raise RuntimeError("the engine is not running; call start() first")
         if job.job_id in self._jobs:
             return  # idempotent: the first submit already runs or ran it
+        if self._draining:
+            self.metrics.job_refused(Restarting.code)
+            raise Restarting()
         user = job.user_key
         now = self._clock()
         active = self._user_active.get(user, 0)

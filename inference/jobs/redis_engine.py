@@ -33,6 +33,7 @@ from memeswap.inference.jobs.contract import (
     JobFormatError,
     Queued,
     RateLimited,
+    Restarting,
     ServiceUnavailable,
     Succeeded,
     SwapJob,
@@ -40,7 +41,7 @@ from memeswap.inference.jobs.contract import (
     deadline_failure,
     event_from_json,
 )
-from memeswap.inference.jobs.event_log import EventLog
+from memeswap.inference.jobs.event_log import EventLog, wait_until
 from memeswap.inference.jobs.redis_protocol import (
     SHARD_GROUP,
     JobSteps,
@@ -119,6 +120,7 @@ class RedisStreamsEngine:
         self._started = False
         self._closed = False
         self._stopping = asyncio.Event()
+        self._draining = False
         self._queue_depth = 0
         self._workers = 0
         self.outage = Outage()
@@ -145,6 +147,18 @@ class RedisStreamsEngine:
                        asyncio.create_task(self._listen_progress(pubsub), name="listen-progress"),
                        asyncio.create_task(self._refresh_gauges(), name="refresh-gauges")]
         self._started = True
+
+    async def drain(self, grace_s: float, handover_s: float = 5.0) -> None:
+        """See `InferenceEngine.drain`. Jobs still unfinished after `grace_s` are not ended:
+        they live on in Redis, and this shard, started again, posts their results."""
+        self._draining = True
+
+        def settled() -> bool:
+            return all(record.answered or record.followers == 0 for record in self._jobs.values())
+
+        await wait_until(settled, grace_s)
+        await wait_until(lambda: all(record.log.following == 0 or not record.answered
+                                     for record in self._jobs.values()), handover_s)
 
     async def close(self) -> None:
         """Stop following. Jobs are not failed: they live on in Redis, and their finals wait
@@ -179,6 +193,9 @@ class RedisStreamsEngine:
             raise RuntimeError("the engine is not running; call start() first")
         if job.job_id in self._jobs:
             return
+        if self._draining:
+            self.metrics.job_refused(Restarting.code)
+            raise Restarting()
         deadline_s = job.deadline_s if job.deadline_s is not None else self.default_deadline_s
         if job.deadline_s is None:
             job = job.model_copy(update={"deadline_s": deadline_s})

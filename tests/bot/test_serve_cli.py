@@ -5,12 +5,17 @@ logs its token, and stops cleanly on SIGTERM."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
 import urllib.request
 
+import cv2
+import pytest
+
 from memeswap.inference.jobs.local_redis import free_loopback_port
+from memeswap.inference.samples import crop_face
 from tests.bot.ops_ports import DEFAULT_OPS_PORT, healthy, held, served_port
 from tests.fakes.discord_api import DEFAULT_TOKEN, FakeDiscord
 from tests.fakes.telegram_api import FakeTelegram
@@ -155,3 +160,78 @@ def test_serve_with_a_busy_ops_port_it_was_given_is_one_clear_line(tmp_path):
     assert err.strip().splitlines() == [
         f"error: cannot serve /metrics and /healthz on 127.0.0.1:{port} (MEMESWAP_OPS_HOST, MEMESWAP_OPS_PORT): "
         "address already in use"]
+
+
+def swaps_in_flight_at_sigterm(tmp_path, selfie: bytes, grace_s: float) -> dict:
+    """`memeswap serve` with both platforms; a Telegram user and a Discord user each start a
+    swap; SIGTERM comes while the first runs. Returns what each user sees at the end."""
+    guild = 1002 << 22
+
+    async def main():
+        async with FakeTelegram(token=TOKEN) as telegram, FakeDiscord() as discord_fake:
+            discord_fake.guild(guild, "Meme Lab")
+            channel = discord_fake.text_channel(guild, 5002, "memes")
+            env = serve_env(tmp_path, telegram_token=TOKEN, telegram_api_url=telegram.base_url,
+                            telegram_file_url=telegram.base_file_url, discord_token=discord_fake.token,
+                            discord_api_url=discord_fake.api_base, discord_gateway_url=discord_fake.gateway_url,
+                            ops_port="0", shutdown_grace_s=str(grace_s), log_format="json", job_workers="1",
+                            download_loopback_origins=json.dumps([discord_fake.http_base]))
+            sync = await asyncio.create_subprocess_exec(sys.executable, "-m", "memeswap", "discord", "sync", "--guild",
+                                                        str(guild), cwd=tmp_path, env=env)
+            await asyncio.wait_for(sync.wait(), 60)
+            process = await run_serve(tmp_path, env)
+            try:
+                user = telegram.user(5, "Olga")
+                chat = telegram.private_chat(user)
+                photo = telegram.send_photo(chat, user, selfie)
+                await telegram.wait_for(lambda: any((m.get("reply_to_message") or {}).get("message_id")
+                                                    == photo["message_id"] for m in telegram.messages_to(5)), 120)
+                picker = next(m for m in telegram.messages_to(5)
+                              if (m.get("reply_to_message") or {}).get("message_id") == photo["message_id"])
+                telegram.press_button(chat, user, picker, "photo:bounce")
+                alice = discord_fake.user(7, "alice")
+                discord_fake.member(guild, alice)
+                await discord_fake.wait_for(lambda: any(e["t"] == "GUILD_CREATE" for e in discord_fake.gateway_events),
+                                            timeout=60)
+                await telegram.wait_for(lambda: any("Swapping faces" in (e["params"].get("text") or "")
+                                                    for e in telegram.sent if e["method"] == "editMessageText"), 120)
+                attachment = discord_fake.attachment(channel["id"], selfie, "me.jpg", "image/jpeg")
+                swap = discord_fake.slash_command(guild, channel, alice, "swap",
+                                                  {"template": "bounce", "selfie": attachment})
+                # One swap at a time (MEMESWAP_JOB_WORKERS=1): Discord's waits behind Telegram's.
+                await discord_fake.wait_for(lambda: "In the queue" in (discord_fake.original_response(swap) or {})
+                                            .get("content", ""), 60)
+            finally:
+                process.send_signal(signal.SIGTERM)
+                out, err = await asyncio.wait_for(process.communicate(), 120)
+            edits = [e["params"] for e in telegram.sent if e["method"] == "editMessageText"]
+            status_id = next(e["message_id"] for e in edits if "Swapping faces" in e["text"])
+            return {"code": process.returncode, "logs": out.decode() + err.decode(),
+                    "telegram_status": [e["text"] for e in edits if e["message_id"] == status_id][-1],
+                    "telegram_memes": [s for s in telegram.sent if s["method"] == "sendAnimation"],
+                    "discord": discord_fake.original_response(swap)}
+
+    return asyncio.run(main())
+
+
+@pytest.fixture(scope="module")
+def selfie(group) -> bytes:
+    image, faces = group
+    return cv2.imencode(".jpg", crop_face(image, faces[2])[:, :, ::-1])[1].tobytes()
+
+
+def test_sigterm_mid_swap_tells_every_user_the_bot_is_restarting(tmp_path, selfie):
+    """No grace: the swaps in flight end at once, and each user's status message says so,
+    on both platforms, before the adapters stop."""
+    seen = swaps_in_flight_at_sigterm(tmp_path, selfie, grace_s=0)
+    assert seen["code"] == 0, seen["logs"][-3000:]
+    assert seen["telegram_status"] == "⚠️ The bot is restarting — try again in a minute.", seen["telegram_status"]
+    assert seen["discord"]["content"] == "⚠️ The bot is restarting — try again in a minute.", seen["discord"]
+    assert seen["telegram_memes"] == []
+
+
+def test_sigterm_mid_swap_lets_the_swaps_in_flight_finish_within_the_grace(tmp_path, selfie):
+    seen = swaps_in_flight_at_sigterm(tmp_path, selfie, grace_s=120)
+    assert seen["code"] == 0, seen["logs"][-3000:]
+    assert seen["telegram_status"] == "✅ Done!" and len(seen["telegram_memes"]) == 1
+    assert seen["discord"]["content"] == "✅ Here's your meme!" and seen["discord"]["attachments"], seen["discord"]

@@ -11,6 +11,7 @@ import pytest
 from memeswap.inference.errors import NoFaceError
 from memeswap.inference.jobs.contract import (
     INTERNAL_MESSAGE,
+    RESTARTED,
     Busy,
     Failed,
     InferenceEngine,
@@ -18,6 +19,7 @@ from memeswap.inference.jobs.contract import (
     Progress,
     Queued,
     RateLimited,
+    Restarting,
     Started,
     Succeeded,
     UnknownJobError,
@@ -284,3 +286,46 @@ def test_a_users_unfinished_jobs_are_listed_and_end_with_the_reason_they_were_ca
     assert [e[-1] for e in events] == [forgotten, forgotten]
     assert left == []
     assert isinstance(other[-1], Succeeded)  # another user's job goes on
+
+
+def test_drain_refuses_new_jobs_and_lets_the_running_one_finish_within_the_grace(engine):
+    jobs = Jobs(steps=10, step_s=0.05)
+
+    async def main():
+        async with engine(jobs.stepping) as (e, _):
+            await e.submit(job("in-flight"))
+            follower = asyncio.create_task(collect(e, "in-flight"))
+            await until(lambda: jobs.started == ["in-flight"])
+            draining = asyncio.create_task(e.drain(10.0))
+            await asyncio.sleep(0.05)
+            with pytest.raises(Restarting) as refused:
+                await e.submit(job("late"))
+            await draining
+            return follower.done(), await follower, str(refused.value)
+
+    followed_before_drain_returned, events, refusal = asyncio.run(main())
+    assert followed_before_drain_returned  # the follower had handled the final when drain returned
+    assert isinstance(events[-1], Succeeded)
+    assert refusal == "the bot is restarting — try again in a minute"
+
+
+def test_drain_ends_what_cannot_finish_in_the_grace_only_in_process(engine, request):
+    """The in-process engine cannot leave a job to anyone: it ends with "restarting". On
+    Redis the job lives on, for a worker to finish and the restarted shard to post."""
+    jobs = Jobs()
+
+    async def main():
+        async with engine(jobs.gated) as (e, _):
+            await e.submit(job("stuck"))
+            follower = asyncio.create_task(collect(e, "stuck", timeout=10))
+            await until(lambda: jobs.started == ["stuck"])
+            await e.drain(0.2)
+            ended = follower.done()
+            jobs.gate.set()
+            return ended, await follower
+
+    ended, events = asyncio.run(main())
+    if request.node.callspec.params["engine"] == "in_process":
+        assert ended and events[-1] == RESTARTED
+    else:
+        assert not ended and isinstance(events[-1], Succeeded)
