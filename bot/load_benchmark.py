@@ -106,7 +106,7 @@ async def measure(label: str, engine, blobs: BlobStore, selfie: bytes, template:
                       round(max(lags) * 1000, 1), round(percentile(lags, 99) * 1000, 1))
 
 
-def _selfie_png(maker: MemeMaker) -> bytes:
+def selfie_png(maker: MemeMaker) -> bytes:
     image, _ = sample_selfie(maker.analyser)
     return cv2.imencode(".png", image[:, :, ::-1])[1].tobytes()
 
@@ -129,7 +129,7 @@ def bench_redis(settings: Settings, server: LocalRedisServer, selfie: bytes, tem
     processes = [subprocess.Popen([sys.executable, "-m", "memeswap", "worker"], env=env, stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL) for _ in range(workers)]
     try:
-        _wait_for_workers(server.url, StreamKeys(prefix), workers, processes)
+        wait_for_workers(server.url, StreamKeys(prefix), workers, processes)
         blobs = build_blob_store(redis_settings)
         engine = build_engine(redis_settings, blobs, **UNLIMITED)
         return asyncio.run(measure("redis", engine, blobs, selfie, template, workers, submitters, jobs))
@@ -143,7 +143,7 @@ def bench_redis(settings: Settings, server: LocalRedisServer, selfie: bytes, tem
                 process.kill()
 
 
-def _wait_for_workers(url: str, keys: StreamKeys, count: int, processes: list[subprocess.Popen],
+def wait_for_workers(url: str, keys: StreamKeys, count: int, processes: list[subprocess.Popen],
                       timeout_s: float = 120.0) -> None:
     client = Redis.from_url(url)
     deadline = time.monotonic() + timeout_s
@@ -163,7 +163,7 @@ def run_load_benchmark(settings: Settings, submitters: int, jobs: int, template:
                        maker: MemeMaker | None = None) -> list[LoadResult]:
     maker = maker or build_meme_maker(settings)
     maker.compile(template)  # compiled once, before any clock runs
-    selfie = _selfie_png(maker)
+    selfie = selfie_png(maker)
     results = []
     if "in-process" in engines:
         for workers in worker_counts:

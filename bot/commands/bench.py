@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Annotated, Optional
@@ -32,9 +33,14 @@ def bench(ctx: typer.Context,
           engine: Annotated[list[str], typer.Option("--engine", help="With --load: in-process, redis (default both).")]
           = ["in-process", "redis"],
           workers: Annotated[list[int], typer.Option("--workers", min=1, help="With --load: worker counts.")] = [1, 2],
+          soak: Annotated[Optional[float], typer.Option("--soak", min=0.1, help="Minutes of steady load through the "
+                                                        "bot's path with workers on Redis: growth and leftovers.")]
+          = None,
           ) -> None:
     """Time a swap job against a bare transcode and per-frame analysis; with --load, the job
-    service under N concurrent submitters; with --quality, swap quality on the realism corpus."""
+    service under N concurrent submitters; with --soak, a long steady load (the largest
+    --workers count of workers, --load submitters, default 2 per worker); with --quality,
+    swap quality on the realism corpus."""
     if startup:
         from memeswap.bot.startup_benchmark import format_startup_report, run_startup_benchmark
 
@@ -51,6 +57,16 @@ def bench(ctx: typer.Context,
         _quality_bench(state, case or [], sheets, as_json)
         return
     maker = state.maker
+    if soak is not None:
+        from memeswap.bot.soak_benchmark import format_soak_report, run_soak_benchmark
+
+        count = max(workers)
+        report = run_soak_benchmark(state.settings, maker, soak, count, load or 2 * count, template)
+        if as_json:
+            print(json.dumps(dataclasses.asdict(report)))
+        else:
+            out.print(format_soak_report(report), highlight=False)
+        return
     if load is not None:
         from memeswap.bot.load_benchmark import (
             format_load_report,
