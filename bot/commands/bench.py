@@ -61,11 +61,11 @@ def bench(ctx: typer.Context,
         from memeswap.bot.soak_benchmark import format_soak_report, run_soak_benchmark
 
         count = max(workers)
-        report = run_soak_benchmark(state.settings, maker, soak, count, load or 2 * count, template)
+        soaked = run_soak_benchmark(state.settings, maker, soak, count, load or 2 * count, template)
         if as_json:
-            print(json.dumps(dataclasses.asdict(report)))
+            print(json.dumps(dataclasses.asdict(soaked)))
         else:
-            out.print(format_soak_report(report), highlight=False)
+            out.print(format_soak_report(soaked), highlight=False)
         return
     if load is not None:
         from memeswap.bot.load_benchmark import (
