@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import errno
 import logging
 import os
 import signal
+import sys
 from collections.abc import AsyncIterator, Callable
 
 from memeswap.bot.settings import Settings
@@ -18,6 +20,22 @@ from memeswap.inference.observability.metrics import JobMetrics
 from memeswap.inference.observability.ops_server import HealthCheck, OpsServer
 
 log = logging.getLogger("memeswap.ops")
+
+M_ARENA_MAX = -8  # glibc's mallopt parameter
+
+
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """What MALLOC_ARENA_MAX=2 does, for the long-running processes. glibc gives threads that
+    allocate arenas of their own (up to eight per core) and seldom hands their memory back;
+    with jobs on pool threads a worker's RSS crept up by tens of MB over a 10-minute soak
+    (`memeswap bench --soak`), and stayed flat with two arenas. A MALLOC_ARENA_MAX set in the
+    environment wins; on a libc other than glibc this does nothing."""
+    if not sys.platform.startswith("linux") or "MALLOC_ARENA_MAX" in os.environ:
+        return
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, arenas)
+    except (OSError, AttributeError):
+        pass
 
 
 @contextlib.asynccontextmanager

@@ -28,6 +28,7 @@ from redis import Redis
 from memeswap.bot.assembly import open_services
 from memeswap.bot.core.requesters import Requester, Scope
 from memeswap.bot.load_benchmark import UNLIMITED, percentile, selfie_png, wait_for_workers
+from memeswap.bot.ops import limit_malloc_arenas
 from memeswap.bot.services import BotServices
 from memeswap.bot.settings import Settings
 from memeswap.inference.jobs.contract import Failed, Succeeded
@@ -49,6 +50,7 @@ class SoakReport:
     failures: dict[str, int] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)
     rss_warm_mb: dict[str, float] = field(default_factory=dict)
+    rss_half_mb: dict[str, float] = field(default_factory=dict)  # halfway between the warm-up and the end
     rss_end_mb: dict[str, float] = field(default_factory=dict)
     redis_warm_bytes: int = 0
     redis_end_bytes: int = 0
@@ -74,6 +76,7 @@ def folder_bytes(folder: Path) -> int:
 
 def run_soak_benchmark(settings: Settings, maker: MemeMaker, minutes: float, workers: int, submitters: int,
                        template: str) -> SoakReport:
+    limit_malloc_arenas()  # this process plays the bot shard, as `memeswap serve` runs it
     selfie = selfie_png(maker)
     report = SoakReport(minutes, workers, submitters, template)
     with tempfile.TemporaryDirectory(prefix="memeswap-soak-") as folder, \
@@ -122,11 +125,14 @@ async def _soak(settings: Settings, maker: MemeMaker, selfie: bytes, report: Soa
     async with open_services(settings, maker=maker) as services:
         began = time.monotonic()
         stop_at = began + duration_s
-        warm = asyncio.get_running_loop().call_later(warm_up_s, lambda: asyncio.ensure_future(
-            _note_warm(settings, report, processes)))
+        loop = asyncio.get_running_loop()
+        warm = loop.call_later(warm_up_s, lambda: asyncio.ensure_future(_note_warm(settings, report, processes)))
+        half = loop.call_later((warm_up_s + duration_s) / 2,
+                               lambda: report.rss_half_mb.update(_all_rss(processes)))
         await asyncio.gather(*(_submitter(services, selfie, report, index, stop_at, began + warm_up_s)
                                for index in range(report.submitters)))
         warm.cancel()
+        half.cancel()
         await asyncio.sleep(SETTLE_S)
         report.rss_end_mb = _all_rss(processes)
         report.redis_end_bytes = _redis_memory(settings)
@@ -200,12 +206,13 @@ def format_soak_report(report: SoakReport) -> str:
              f"jobs {report.jobs}  ({per_minute:.1f}/min)  p50 {percentile(lat, 50):.2f} s  "
              f"p95 {percentile(lat, 95):.2f} s  failed {sum(report.failures.values())}"
              + (f" {report.failures}" if report.failures else ""),
-             f"{'process':<12} {'RSS warm MB':>12} {'RSS end MB':>11} {'growth MB':>10}"]
+             f"{'process':<12} {'RSS warm MB':>12} {'halfway':>8} {'end':>6} {'growth MB':>10} "
+             f"{'in the 2nd half':>16}"]
     for name, end in report.rss_end_mb.items():
-        warm = report.rss_warm_mb.get(name, 0.0)
-        lines.append(f"{name:<12} {warm:>12.0f} {end:>11.0f} {end - warm:>+10.1f}")
-    lines.append(f"{'redis':<12} {report.redis_warm_bytes / 2**20:>12.1f} {report.redis_end_bytes / 2**20:>11.1f} "
-                 f"{(report.redis_end_bytes - report.redis_warm_bytes) / 2**20:>+10.1f}")
+        warm, half = report.rss_warm_mb.get(name, 0.0), report.rss_half_mb.get(name, 0.0)
+        lines.append(f"{name:<12} {warm:>12.0f} {half:>8.0f} {end:>6.0f} {end - warm:>+10.1f} {end - half:>+16.1f}")
+    redis_warm, redis_end = report.redis_warm_bytes / 2**20, report.redis_end_bytes / 2**20
+    lines.append(f"{'redis':<12} {redis_warm:>12.1f} {'':>8} {redis_end:>6.1f} {redis_end - redis_warm:>+10.1f}")
     lines.append("left over: " + ", ".join(f"{name} {human_bytes(value) if 'bytes' in name else value}"
                                            for name, value in report.leftovers.items()))
     if report.temp_left:

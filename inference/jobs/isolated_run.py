@@ -13,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import multiprocessing
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -63,7 +64,7 @@ class ChildProcessRunner:
     def __call__(self, job: SwapJob, progress: ProgressCallback, cancel: CancelToken) -> JobOutput:
         context = multiprocessing.get_context("spawn")
         answers, child_end = context.Pipe(duplex=False)
-        child = context.Process(target=_run_in_child, args=(self.make_run_job, job.to_json(), child_end),
+        child = context.Process(target=_run_in_child, args=(self.make_run_job, job.to_json(), child_end, os.getpid()),
                                 name=f"memeswap-job-{job.job_id[:40]}", daemon=True)
         child.start()
         child_end.close()
@@ -93,24 +94,32 @@ class ChildProcessRunner:
 PR_SET_PDEATHSIG = 1
 
 
-def _die_with_the_worker() -> None:
+def _die_with_the_worker(worker_pid: int) -> None:
     """On Linux the kernel sends this process SIGKILL when the worker that started it dies
     (kill -9 included), instead of leaving it to run on, orphaned, on a job another worker
-    will take over."""
+    will take over. A worker that died before this line ran is caught by its pid."""
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != worker_pid:
+        os._exit(0)
 
 
-def _run_in_child(make_run_job: Callable[[], RunJob], job_json: str, answers: Connection) -> None:
-    _die_with_the_worker()
+def _run_in_child(make_run_job: Callable[[], RunJob], job_json: str, answers: Connection, worker_pid: int) -> None:
+    _die_with_the_worker(worker_pid)
     job = SwapJob.from_json(job_json)
     try:
-        output = make_run_job()(job, lambda done, total: answers.send(("progress", (done, total))), CancelToken())
-    except Exception as error:  # noqa: BLE001 (every failure goes back as its Failed event)
-        failed = failure_event(error)
-        if failed.code == "internal":
-            log.error("job %s crashed in its own process", job.job_id, exc_info=error)
-        answers.send(("failed", failed))
-    else:
-        answers.send(("output", tuple(output)))
-    answers.close()
+        try:
+            output = make_run_job()(job, lambda done, total: answers.send(("progress", (done, total))),
+                                    CancelToken())
+        except (BrokenPipeError, ConnectionResetError):
+            raise
+        except Exception as error:  # noqa: BLE001 (every failure goes back as its Failed event)
+            failed = failure_event(error)
+            if failed.code == "internal":
+                log.error("job %s crashed in its own process", job.job_id, exc_info=error)
+            answers.send(("failed", failed))
+        else:
+            answers.send(("output", tuple(output)))
+        answers.close()
+    except (BrokenPipeError, ConnectionResetError):  # the worker is gone: nobody to answer
+        os._exit(0)

@@ -30,6 +30,12 @@ def serve_env(tmp_path, **settings: str) -> dict[str, str]:
     return env
 
 
+def both_platforms_env(tmp_path, telegram: FakeTelegram, discord_fake: FakeDiscord, **settings: str) -> dict[str, str]:
+    return serve_env(tmp_path, telegram_token=TOKEN, telegram_api_url=telegram.base_url,
+                     telegram_file_url=telegram.base_file_url, discord_token=discord_fake.token,
+                     discord_api_url=discord_fake.api_base, discord_gateway_url=discord_fake.gateway_url, **settings)
+
+
 async def run_serve(tmp_path, env: dict[str, str], *args: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(sys.executable, "-m", "memeswap", *args, "serve", cwd=tmp_path, env=env,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
@@ -80,10 +86,7 @@ def test_discord_sync_then_serve_both_platforms_in_one_process(tmp_path):
         async with FakeTelegram(token=TOKEN) as telegram, FakeDiscord() as discord_fake:
             discord_fake.guild(guild, "Meme Lab")
             channel = discord_fake.text_channel(guild, 5001, "memes")
-            env = serve_env(tmp_path, telegram_token=TOKEN, telegram_api_url=telegram.base_url,
-                            telegram_file_url=telegram.base_file_url, discord_token=discord_fake.token,
-                            discord_api_url=discord_fake.api_base, discord_gateway_url=discord_fake.gateway_url,
-                            ops_port=str(port))
+            env = both_platforms_env(tmp_path, telegram, discord_fake, ops_port=str(port))
             sync = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "memeswap", "discord", "sync", "--guild", str(guild), cwd=tmp_path, env=env,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
@@ -171,11 +174,9 @@ def swaps_in_flight_at_sigterm(tmp_path, selfie: bytes, grace_s: float) -> dict:
         async with FakeTelegram(token=TOKEN) as telegram, FakeDiscord() as discord_fake:
             discord_fake.guild(guild, "Meme Lab")
             channel = discord_fake.text_channel(guild, 5002, "memes")
-            env = serve_env(tmp_path, telegram_token=TOKEN, telegram_api_url=telegram.base_url,
-                            telegram_file_url=telegram.base_file_url, discord_token=discord_fake.token,
-                            discord_api_url=discord_fake.api_base, discord_gateway_url=discord_fake.gateway_url,
-                            ops_port="0", shutdown_grace_s=str(grace_s), log_format="json", job_workers="1",
-                            download_loopback_origins=json.dumps([discord_fake.http_base]))
+            env = both_platforms_env(tmp_path, telegram, discord_fake, ops_port="0", shutdown_grace_s=str(grace_s),
+                                     log_format="json", job_workers="1",
+                                     download_loopback_origins=json.dumps([discord_fake.http_base]))
             sync = await asyncio.create_subprocess_exec(sys.executable, "-m", "memeswap", "discord", "sync", "--guild",
                                                         str(guild), cwd=tmp_path, env=env)
             await asyncio.wait_for(sync.wait(), 60)

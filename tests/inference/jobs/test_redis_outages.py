@@ -75,8 +75,14 @@ def test_60_jobs_through_worker_kills_and_a_redis_crash(crashable_redis):
             killer = asyncio.create_task(chaos(done))
             outage = asyncio.create_task(crash_redis())
             followers: dict[str, asyncio.Task] = {}
-            submitted_at: dict[str, float] = {}
             refused = 0
+
+            async def follow(job_id: str) -> tuple[list, float]:
+                """The job's events, and how long after its submit the final one came."""
+                submitted = time.monotonic()
+                events = await collect(engine, job_id, timeout=deadline_s + 5)
+                return events, time.monotonic() - submitted
+
             i = 0
             while len(followers) < 60:
                 job_id = f"k{i:03d}"
@@ -87,12 +93,12 @@ def test_60_jobs_through_worker_kills_and_a_redis_crash(crashable_redis):
                 except ServiceUnavailable:
                     refused += 1
                 else:
-                    submitted_at[job_id] = time.monotonic()
-                    followers[job_id] = asyncio.create_task(collect(engine, job_id, timeout=deadline_s + 5))
+                    followers[job_id] = asyncio.create_task(follow(job_id))
                 await asyncio.sleep(0.1)
             await outage
-            events = {job_id: await task for job_id, task in followers.items()}
-            answered_after = {job_id: time.monotonic() - submitted_at[job_id] for job_id in followers}
+            followed = {job_id: await task for job_id, task in followers.items()}
+            events = {job_id: job_events for job_id, (job_events, _) in followed.items()}
+            answered_after = {job_id: seconds for job_id, (_, seconds) in followed.items()}
             done.set()
             await killer
             alive = [name for name, process in processes.alive.items() if process.poll() is None]
@@ -113,7 +119,7 @@ def test_60_jobs_through_worker_kills_and_a_redis_crash(crashable_redis):
     assert dead_letters == 0  # no innocent job set aside
     for job_id, job_events in events.items():
         assert kinds(job_events).count("succeeded") + kinds(job_events).count("failed") == 1, (job_id, job_events)
-        assert answered_after[job_id] < 20.0 + 2.0, job_id  # by its deadline (and the timer's slack)
+        assert answered_after[job_id] < deadline_s + 1.0, job_id  # by its deadline (and the timer's slack)
     outcomes = [job_events[-1] for job_events in events.values()]
     if persistent:
         assert all(isinstance(final, Succeeded) for final in outcomes), [f for f in outcomes if
