@@ -28,7 +28,7 @@ from redis import Redis
 from memeswap.bot.assembly import open_services
 from memeswap.bot.core.requesters import Requester, Scope
 from memeswap.bot.load_benchmark import UNLIMITED, percentile, selfie_png, wait_for_workers
-from memeswap.bot.ops import limit_malloc_arenas
+from memeswap.bot.ops import steady_malloc
 from memeswap.bot.services import BotServices
 from memeswap.bot.settings import Settings
 from memeswap.inference.jobs.contract import Failed, Succeeded
@@ -50,7 +50,7 @@ class SoakReport:
     failures: dict[str, int] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)
     rss_warm_mb: dict[str, float] = field(default_factory=dict)
-    rss_half_mb: dict[str, float] = field(default_factory=dict)  # halfway between the warm-up and the end
+    rss_samples_mb: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # (minute, MB) after warm-up
     rss_end_mb: dict[str, float] = field(default_factory=dict)
     redis_warm_bytes: int = 0
     redis_end_bytes: int = 0
@@ -76,7 +76,7 @@ def folder_bytes(folder: Path) -> int:
 
 def run_soak_benchmark(settings: Settings, maker: MemeMaker, minutes: float, workers: int, submitters: int,
                        template: str) -> SoakReport:
-    limit_malloc_arenas()  # this process plays the bot shard, as `memeswap serve` runs it
+    steady_malloc()  # this process plays the bot shard, as `memeswap serve` runs it
     selfie = selfie_png(maker)
     report = SoakReport(minutes, workers, submitters, template)
     with tempfile.TemporaryDirectory(prefix="memeswap-soak-") as folder, \
@@ -125,14 +125,13 @@ async def _soak(settings: Settings, maker: MemeMaker, selfie: bytes, report: Soa
     async with open_services(settings, maker=maker) as services:
         began = time.monotonic()
         stop_at = began + duration_s
-        loop = asyncio.get_running_loop()
-        warm = loop.call_later(warm_up_s, lambda: asyncio.ensure_future(_note_warm(settings, report, processes)))
-        half = loop.call_later((warm_up_s + duration_s) / 2,
-                               lambda: report.rss_half_mb.update(_all_rss(processes)))
+        warm = asyncio.get_running_loop().call_later(warm_up_s, lambda: asyncio.ensure_future(
+            _note_warm(settings, report, processes)))
+        sampler = asyncio.create_task(_sample_rss(report, processes, began + warm_up_s, stop_at, began))
         await asyncio.gather(*(_submitter(services, selfie, report, index, stop_at, began + warm_up_s)
                                for index in range(report.submitters)))
         warm.cancel()
-        half.cancel()
+        await sampler
         await asyncio.sleep(SETTLE_S)
         report.rss_end_mb = _all_rss(processes)
         report.redis_end_bytes = _redis_memory(settings)
@@ -142,6 +141,29 @@ async def _note_warm(settings: Settings, report: SoakReport, processes: dict[str
     report.rss_warm_mb = _all_rss(processes)
     report.redis_warm_bytes = _redis_memory(settings)
     report.track_cache_warm_bytes = folder_bytes(settings.cache_dir)
+
+
+async def _sample_rss(report: SoakReport, processes: dict[str, subprocess.Popen], start: float, stop: float,
+                      began: float) -> None:
+    """Every process's RSS, 40 times between the end of the warm-up and the end: a single
+    reading moves by tens of MB with the job in hand, so growth is judged by the trend."""
+    step = (stop - start) / 40
+    await asyncio.sleep(max(0.0, start - time.monotonic()))
+    while time.monotonic() <= stop:
+        minute = (time.monotonic() - began) / 60
+        for name, mb in _all_rss(processes).items():
+            report.rss_samples_mb.setdefault(name, []).append((minute, mb))
+        await asyncio.sleep(step)
+
+
+def trend_mb_per_minute(samples: list[tuple[float, float]]) -> float:
+    """The least-squares slope of (minute, MB) samples."""
+    if len(samples) < 2:
+        return 0.0
+    mean_t = sum(t for t, _ in samples) / len(samples)
+    mean_mb = sum(mb for _, mb in samples) / len(samples)
+    spread = sum((t - mean_t) ** 2 for t, _ in samples)
+    return sum((t - mean_t) * (mb - mean_mb) for t, mb in samples) / spread if spread else 0.0
 
 
 def _all_rss(processes: dict[str, subprocess.Popen]) -> dict[str, float]:
@@ -206,13 +228,14 @@ def format_soak_report(report: SoakReport) -> str:
              f"jobs {report.jobs}  ({per_minute:.1f}/min)  p50 {percentile(lat, 50):.2f} s  "
              f"p95 {percentile(lat, 95):.2f} s  failed {sum(report.failures.values())}"
              + (f" {report.failures}" if report.failures else ""),
-             f"{'process':<12} {'RSS warm MB':>12} {'halfway':>8} {'end':>6} {'growth MB':>10} "
-             f"{'in the 2nd half':>16}"]
+             f"{'process':<12} {'RSS warm MB':>12} {'min':>6} {'max':>6} {'end':>6} {'trend MB/min':>13}"]
     for name, end in report.rss_end_mb.items():
-        warm, half = report.rss_warm_mb.get(name, 0.0), report.rss_half_mb.get(name, 0.0)
-        lines.append(f"{name:<12} {warm:>12.0f} {half:>8.0f} {end:>6.0f} {end - warm:>+10.1f} {end - half:>+16.1f}")
+        samples = report.rss_samples_mb.get(name, [])
+        low, high = (min(mb for _, mb in samples), max(mb for _, mb in samples)) if samples else (0.0, 0.0)
+        lines.append(f"{name:<12} {report.rss_warm_mb.get(name, 0.0):>12.0f} {low:>6.0f} {high:>6.0f} {end:>6.0f} "
+                     f"{trend_mb_per_minute(samples):>+13.2f}")
     redis_warm, redis_end = report.redis_warm_bytes / 2**20, report.redis_end_bytes / 2**20
-    lines.append(f"{'redis':<12} {redis_warm:>12.1f} {'':>8} {redis_end:>6.1f} {redis_end - redis_warm:>+10.1f}")
+    lines.append(f"{'redis':<12} {redis_warm:>12.1f} {'':>6} {'':>6} {redis_end:>6.1f}")
     lines.append("left over: " + ", ".join(f"{name} {human_bytes(value) if 'bytes' in name else value}"
                                            for name, value in report.leftovers.items()))
     if report.temp_left:

@@ -24,7 +24,7 @@ def worker(ctx: typer.Context) -> None:
     from redis.exceptions import RedisError
 
     from memeswap.bot.assembly import build_blob_store, build_worker
-    from memeswap.bot.ops import limit_malloc_arenas, run_worker
+    from memeswap.bot.ops import run_worker, steady_malloc
 
     state = state_of(ctx)
     settings = state.settings
@@ -36,7 +36,7 @@ def worker(ctx: typer.Context) -> None:
     except RedisError as error:
         raise InputError(f"cannot reach Redis (MEMESWAP_REDIS_URL): {error}") from None
     logging.getLogger().setLevel(logging.DEBUG if state.verbose else logging.INFO)
-    limit_malloc_arenas()
+    steady_malloc()
     asyncio.run(run_worker(settings, lambda metrics: build_worker(settings, state.maker, build_blob_store(settings),
                                                                    metrics)))
 
@@ -47,14 +47,14 @@ def serve(ctx: typer.Context) -> None:
     MEMESWAP_DISCORD_TOKEN is (both in one process when both are)."""
     import asyncio
 
-    from memeswap.bot.ops import limit_malloc_arenas
+    from memeswap.bot.ops import steady_malloc
     from memeswap.bot.serve import check_tokens
     from memeswap.bot.serve import serve as run_adapters
 
     state = state_of(ctx)
     check_tokens(state.settings)
     logging.getLogger().setLevel(logging.DEBUG if state.verbose else logging.INFO)
-    limit_malloc_arenas()
+    steady_malloc()
     asyncio.run(run_adapters(state.settings))
 
 
