@@ -30,6 +30,7 @@ import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -118,6 +119,9 @@ class StreamWorker:
         self._last_beat = 0.0
         self._groups_ready = False
         self._persistence_checked = False
+        # Every job on one thread of its own: the same thread's malloc arena each time, not a
+        # new pool thread's (a worker's RSS crept less that way in `memeswap bench --soak`).
+        self._job_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="job")
         self.jobs_done = 0
         self.metrics.track_workers(lambda: 1)
 
@@ -171,6 +175,7 @@ class StreamWorker:
             heartbeat.cancel()
             with contextlib.suppress(Exception):
                 await self._client.zrem(self.keys.workers, self.name)
+            self._job_thread.shutdown(wait=False, cancel_futures=True)
             log.info("worker %s stopped", self.name, extra={"worker": self.name})
 
     # --- Redis coming and going -----------------------------------------------------------
@@ -325,7 +330,7 @@ class StreamWorker:
         run_job = self._run_isolated if isolated and self._run_isolated is not None else self._run_job
         output: JobOutput | None = None
         try:
-            output = await asyncio.to_thread(run_job, job, progress, token)
+            output = await loop.run_in_executor(self._job_thread, run_job, job, progress, token)
             token.raise_if_cancelled()
             data = output.data
             ref = await self._until_delivered(job, lambda: asyncio.to_thread(self._blobs.put, data, self.result_ttl_s))
