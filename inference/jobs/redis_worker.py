@@ -119,8 +119,8 @@ class StreamWorker:
         self._last_beat = 0.0
         self._groups_ready = False
         self._persistence_checked = False
-        # Every job on one thread of its own: the same thread's malloc arena each time, not a
-        # new pool thread's (a worker's RSS crept less that way in `memeswap bench --soak`).
+        # Every job on one thread of its own, so the same thread's malloc arena each time
+        # rather than whichever pool thread is free (see `bot.ops.steady_malloc`).
         self._job_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="job")
         self.jobs_done = 0
         self.metrics.track_workers(lambda: 1)
