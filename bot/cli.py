@@ -24,9 +24,19 @@ app.add_typer(models.app, name="models")
 app.add_typer(run.discord_app, name="discord")
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import version
+
+        print(f"memeswap {version('memeswap')}")
+        raise typer.Exit()
+
+
 @app.callback()
 def root(ctx: typer.Context,
-         verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show library logs and tracebacks.")] = False
+         verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show library logs and tracebacks.")] = False,
+         show_version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
+                                                    help="Print the version and exit.")] = False,
          ) -> None:
     from memeswap.bot.settings import Settings
     from memeswap.inference.observability.logs import configure_logging

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from memeswap.bot.commands.state import OPERATOR, out, protected_list, state_of, with_database
 from memeswap.inference.errors import InputError
+
+if TYPE_CHECKING:
+    from memeswap.bot.core.protection import ProtectedLabel
 
 app = typer.Typer(no_args_is_help=True, help="Faces that must never be swapped in or out, deployment-wide.")
 
@@ -23,15 +26,40 @@ def protected_add(ctx: typer.Context, photo: Path,
         raise InputError(f"no such file: {photo}")
     database, protected = protected_list(state_of(ctx))
 
-    async def add() -> None:
+    async def add() -> int:
         try:
             await database.migrate()
-            await protected.add(OPERATOR, photo.read_bytes(), label)
+            return await protected.add(OPERATOR, photo.read_bytes(), label)
         finally:
             await database.close()
 
-    with_database(add)
-    out.print(f"protected '{label}': that face can no longer be swapped in or out", highlight=False)
+    held = with_database(add)
+    more = f" ('{label}' was in use already: it now holds {held} faces)" if held > 1 else ""
+    out.print(f"protected '{label}': that face can no longer be swapped in or out{more}", highlight=False)
+
+
+@app.command("list")
+def protected_list_command(ctx: typer.Context) -> None:
+    """The deployment-wide labels, with how many faces each holds and when it was first added."""
+
+    from memeswap.bot.assembly import open_database
+    from memeswap.bot.core.protection import protected_labels
+
+    database = open_database(state_of(ctx).settings)
+
+    async def labels() -> list[ProtectedLabel]:
+        try:
+            await database.migrate()
+            return await protected_labels(database)
+        finally:
+            await database.close()
+
+    found = with_database(labels)
+    if not found:
+        out.print("no protected faces (add one with `memeswap protected add PHOTO --label L`)", highlight=False)
+    for entry in found:
+        out.print(f"{entry.label}  {entry.faces} face{'s' if entry.faces != 1 else ''}  "
+                  f"added {entry.first_added:%Y-%m-%d}", highlight=False, markup=False)
 
 
 @app.command("remove")

@@ -4,8 +4,11 @@ against the list of the place where they are used)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 import numpy as np
-from sqlalchemy import CursorResult, delete, select
+from sqlalchemy import CursorResult, delete, func, select
 
 from memeswap.bot.core.heavy_work import HeavyWork
 from memeswap.bot.core.requesters import GLOBAL, Requester, Scope
@@ -25,6 +28,26 @@ from memeswap.inference.safety.protected_faces import (
 )
 
 
+@dataclass(frozen=True)
+class ProtectedLabel:
+    """One label of a protected list, as an operator sees it (never the faces themselves)."""
+
+    label: str
+    faces: int
+    first_added: datetime
+
+
+async def protected_labels(database: Database, scope: Scope = GLOBAL) -> list[ProtectedLabel]:
+    """The scope's labels, with how many faces each holds, oldest first (no model needed)."""
+    async with database.transaction() as session:
+        rows = (await session.execute(
+            select(ProtectedFaceEntry.label, func.count(), func.min(ProtectedFaceEntry.created_at))
+            .where(ProtectedFaceEntry.scope_key == scope.key)
+            .group_by(ProtectedFaceEntry.label)
+            .order_by(func.min(ProtectedFaceEntry.created_at)))).all()
+    return [ProtectedLabel(label, int(faces), first) for label, faces, first in rows]
+
+
 class ProtectedFaceList:
     def __init__(self, database: Database, descriptor: DlibFaceDescriptor, analyser: FaceAnalyser,
                  limits: MediaLimits = MediaLimits(), heavy_work: HeavyWork | None = None) -> None:
@@ -34,9 +57,10 @@ class ProtectedFaceList:
         self.analyser = analyser
         self.limits = limits
 
-    async def add(self, requester: Requester, photo: bytes, label: str, scope: Scope = GLOBAL) -> None:
+    async def add(self, requester: Requester, photo: bytes, label: str, scope: Scope = GLOBAL) -> int:
         """Protect the largest face of `photo` in `scope` (the operator: everywhere; a guild
-        or chat admin: there). Only the descriptor is kept, never the photo."""
+        or chat admin: there). Only the descriptor is kept, never the photo. Returns how many
+        faces the label now holds (a label can hold several photos of one person)."""
         requester.require_admin(scope, "protect faces")
         descriptor = await self.heavy_work.run(
             requester.user_key, lambda _deadline: self._describe_largest(photo))
@@ -46,6 +70,10 @@ class ProtectedFaceList:
                                            descriptor=descriptor_to_bytes(descriptor),
                                            descriptor_kind=self.descriptor.name, added_by=user.id))
             session.add(AuditEntry(actor_id=user.id, action="protected.add", scope_key=scope.key, subject=label[:100]))
+            await session.flush()
+            held = await session.scalar(select(func.count()).where(ProtectedFaceEntry.scope_key == scope.key,
+                                                                   ProtectedFaceEntry.label == label[:100]))
+        return int(held or 0)
 
     async def remove(self, requester: Requester, label: str, scope: Scope = GLOBAL) -> int:
         requester.require_admin(scope, "change protected faces")

@@ -157,3 +157,12 @@ def test_the_operator_protects_a_face_and_swaps_of_it_are_refused(workspace, tmp
     assert "test person" not in refused.stderr
     removed = run(["protected", "remove", "test person"], data, workspace)
     assert removed.returncode == 0 and not (workspace / "out.gif").exists()
+
+
+def test_version_prints_the_installed_version(tmp_path):
+    from importlib.metadata import version
+
+    result = run(["--version"], tmp_path / "data", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"memeswap {version('memeswap')}"
+    assert not (tmp_path / "data").exists()  # nothing opened

@@ -66,3 +66,18 @@ def test_a_protected_face_is_never_swapped_out_of_a_template(protected_workspace
     assert not (protected_workspace / "out.gif").exists()
     assert add.returncode == 2 and one_line(add.stderr) == [refusal], add.stderr
     assert not (data / "templates" / "bouncy").exists()
+
+
+def test_protected_list_shows_each_label_and_a_label_in_use_says_so(protected_workspace, tmp_path):
+    data = tmp_path / "data"
+    empty = run(["protected", "list"], data, protected_workspace)
+    first = run(["protected", "add", "astronaut.png", "--label", "nasa"], data, protected_workspace)
+    again = run(["protected", "add", "astronaut.png", "--label", "nasa"], data, protected_workspace)
+    listed = run(["protected", "list"], data, protected_workspace)
+    assert empty.returncode == 0 and empty.stdout.strip().startswith("no protected faces"), empty.stderr
+    assert first.stdout.strip() == "protected 'nasa': that face can no longer be swapped in or out", first.stderr
+    assert again.stdout.strip() == ("protected 'nasa': that face can no longer be swapped in or out ('nasa' was in "
+                                    "use already: it now holds 2 faces)"), again.stderr
+    [line] = listed.stdout.strip().splitlines()
+    label, faces, added = line.split("  ")
+    assert (label, faces) == ("nasa", "2 faces") and added.startswith("added 20"), line
