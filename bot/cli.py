@@ -69,7 +69,8 @@ def _one_line(error: Exception) -> tuple[str, int]:
     from pydantic_settings import SettingsError
 
     if isinstance(error, (InputError, OutputTooLargeError)):
-        hint = "; `memeswap templates list` shows them" if getattr(error, "code", "") == "unknown_template" else ""
+        unknown = getattr(error, "code", "") == "unknown_template" and "did you mean" not in str(error)
+        hint = "; `memeswap templates list` shows them" if unknown else ""
         return f"error: {error}{hint}", 2
     if isinstance(error, ValidationError):
         first = error.errors()[0]

@@ -114,10 +114,18 @@ FormatChoice = Enum("FormatChoice", {name: name for name in FORMATS}, type=str) 
 
 
 def output_format(output: Path, fmt: Optional[FormatChoice]) -> OutputFormat:
+    """--format when given; else the output's extension, which must name a format (no
+    extension: GIF). A GIF is never written under a name that says something else."""
     if fmt:
         return str(fmt.value)
     suffix = output.suffix.lower().lstrip(".")
-    return suffix if suffix in FORMATS else "gif"
+    if not suffix:
+        return "gif"
+    if suffix not in FORMATS:
+        names = ", ".join(f".{name}" for name in FORMATS)
+        raise InputError(f"cannot write a {output.suffix[:20]!r} file: name the output {names}, or choose one "
+                         "with --format")
+    return suffix
 
 
 def check_output(output: Path) -> None:

@@ -73,6 +73,7 @@ def swap(
         state.settings = state.settings.model_copy(update={"swapper": swapper.value})
     check_face_choice(face)
     check_output(output)
+    chosen = output_format(output, fmt)
     if not selfie.is_file():
         raise InputError(f"no such file: {selfie}")
     from memeswap.inference.media.decode import load_image
@@ -82,7 +83,7 @@ def swap(
     with progress_bars() as progress:
         compiled = resolve_template(state, template, progress)
         refuse_protected_template(state, compiled)
-        result = _swap_to_file(state, image, compiled, output, output_format(output, fmt), max_bytes, face, progress)
+        result = _swap_to_file(state, image, compiled, output, chosen, max_bytes, face, progress)
     for notice in result.notices:
         err.print(f"note: {notice}")
     media = result.media

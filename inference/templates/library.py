@@ -1,5 +1,6 @@
 """The template library: built-in templates plus the ones users add, compiled on demand."""
 
+import difflib
 import errno
 import logging
 import os
@@ -69,6 +70,23 @@ def split_template_ref(ref: str) -> tuple[str | None, str]:
     return scope_key or None, validate_template_name(name)
 
 
+def closest_templates(asked: str, templates: list[Template], most: int = 3) -> str:
+    """"; did you mean `shake` (Triggered)?" for a name close to a template's name or title,
+    else "". Built-in and global templates only: nobody learns of another place's."""
+    by_key: dict[str, Template] = {}
+    for template in templates:
+        by_key.setdefault(template.name.lower(), template)
+        by_key.setdefault(template.manifest.title.lower(), template)
+    picked: list[Template] = []
+    starting = [key for key in by_key if len(asked) >= 3 and key.startswith(asked.lower())]
+    for key in starting + difflib.get_close_matches(asked.lower(), list(by_key), n=most * 2, cutoff=0.6):
+        if by_key[key] not in picked:
+            picked.append(by_key[key])
+    if not picked:
+        return ""
+    return "; did you mean " + " or ".join(f"`{t.name}` ({t.manifest.title})" for t in picked[:most]) + "?"
+
+
 class TemplateLibrary:
     """Built-in templates, the operator's global ones (`custom_dir/<name>`) and the scoped
     ones of guilds, chats and users (`custom_dir/scoped/<scope key>/<name>`). Which scoped
@@ -113,7 +131,8 @@ class TemplateLibrary:
             manifest = folder / name / MANIFEST
             if manifest.is_file():
                 return load_template(manifest.parent, builtin)
-        raise InputError(f"no template named {name!r}", code="unknown_template")
+        guess = "" if scope_key else closest_templates(name, self.templates())
+        raise InputError(f"no template named {name!r}{guess}", code="unknown_template")
 
     def compile(self, template: Template, progress: Progress | None = None,
                 deadline: Deadline | None = None) -> CompiledTemplate:

@@ -166,3 +166,22 @@ def test_version_prints_the_installed_version(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"memeswap {version('memeswap')}"
     assert not (tmp_path / "data").exists()  # nothing opened
+
+
+def test_an_unknown_template_name_suggests_the_closest_names_and_titles(workspace, tmp_path):
+    close = run(["swap", "selfie.png", "-t", "triggerd", "-o", "out.gif"], tmp_path / "data", workspace)
+    prefix = run(["swap", "selfie.png", "-t", "deal", "-o", "out.gif"], tmp_path / "data", workspace)
+    far = run(["swap", "selfie.png", "-t", "zzzqqq", "-o", "out.gif"], tmp_path / "data", workspace)
+    assert close.returncode == prefix.returncode == far.returncode == 2
+    assert close.stderr.strip() == "error: no template named 'triggerd'; did you mean `shake` (Triggered)?"
+    assert prefix.stderr.strip().startswith("error: no template named 'deal'; did you mean `deal-with-it` (")
+    assert far.stderr.strip() == "error: no template named 'zzzqqq'; `memeswap templates list` shows them"
+    assert not (workspace / "out.gif").exists()
+
+
+def test_an_output_name_that_is_no_format_is_refused_not_written_as_gif(workspace, tmp_path):
+    refused = run(["swap", "selfie.png", "-t", "bounce", "-o", "meme.txt"], tmp_path / "data", workspace)
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == ("error: cannot write a '.txt' file: name the output .gif, .mp4, .webp, or "
+                                      "choose one with --format")
+    assert not (workspace / "meme.txt").exists()
