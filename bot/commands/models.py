@@ -39,8 +39,13 @@ def models_list(ctx: typer.Context,
 def models_verify(ctx: typer.Context) -> None:
     """Check every model file that is present against its published SHA-256."""
     store = _model_store(ctx)
+    rows = store.rows()
+    if all(row["status"] == "missing" for row in rows):
+        out.print(f"no model files are installed in {store.folder}, so there is nothing to verify; "
+                  "`memeswap models list` shows what `memeswap models fetch` can get", highlight=False)
+        return
     bad = []
-    for row in store.rows():
+    for row in rows:
         if row["status"] not in ("missing",):
             out.print(f"{row['name']:<16} {row['status']}", highlight=False)
         if row["status"] in ("corrupt", "wrong_size"):

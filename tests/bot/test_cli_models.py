@@ -38,5 +38,12 @@ def test_verify_reports_a_corrupt_file(tmp_path):
     assert "failed verification" in result.stderr
 
 
+def test_verify_with_nothing_installed_says_so(tmp_path):
+    result = run(["verify"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "no model files are installed" in result.stdout and str(tmp_path) in result.stdout
+    assert "missing" not in result.stdout
+
+
 def test_path_prints_the_models_folder(tmp_path):
     assert run(["path"], tmp_path).stdout.strip() == str(tmp_path)
