@@ -21,7 +21,7 @@ own JSON shapes:
 A query matches a GIF when one of its words is in the GIF's title; a query matching nothing
 gets no results. Faults for tests: `delay_s` (every API answer waits), `status` (every API
 call answers it, e.g. 503), `huge_bytes` (search answers a valid JSON body this large,
-chunked, no Content-Length); per GIF, `media_url` (the result points elsewhere) and
+chunked, no Content-Length), `raw` (search answers these bytes as JSON); per GIF, `media_url` (the result points elsewhere) and
 `redirect_to` (its media answers 302 there). `requests` lists every call, the key left out.
 """
 
@@ -58,6 +58,7 @@ class FakeGifSearch:
         self.delay_s = 0.0
         self.status: int | None = None
         self.huge_bytes = 0
+        self.raw: bytes | None = None
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
 
@@ -131,6 +132,8 @@ class FakeGifSearch:
         if self.status is not None:
             entry["status"] = self.status
             return web.json_response({"error": {"code": self.status, "message": "unavailable"}}, status=self.status)
+        if self.raw is not None and request.path.endswith("/search"):
+            return web.Response(body=self.raw, content_type="application/json")
         return None
 
     async def _huge(self, request: web.Request, field: str) -> web.StreamResponse:
