@@ -180,6 +180,12 @@ class Settings(BaseSettings):
             raise ValueError("must start with postgresql+asyncpg:// or sqlite+aiosqlite://")
         return url
 
+    @field_validator("tenor_api_key", "giphy_api_key")
+    @classmethod
+    def _blank_key_is_none(cls, key: SecretStr | None) -> SecretStr | None:
+        """`MEMESWAP_TENOR_API_KEY=` (left blank in a .env) leaves GIF search off."""
+        return key if key is not None and key.get_secret_value().strip() else None
+
     @field_validator("download_loopback_origins")
     @classmethod
     def _loopback_origins(cls, origins: list[str]) -> list[str]:

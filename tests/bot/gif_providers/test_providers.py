@@ -28,6 +28,7 @@ def test_no_key_no_provider_and_tenors_key_wins():
     both = Settings(_env_file=None, tenor_api_key="t", giphy_api_key="g")
     assert search_enabled(both) and provider_for(both).name == "tenor"
     assert provider_for(Settings(_env_file=None, giphy_api_key="g")).name == "giphy"
+    assert not search_enabled(Settings(_env_file=None, tenor_api_key=" ", giphy_api_key=""))  # left blank
 
 
 @pytest.mark.parametrize("kind", ["tenor", "giphy"])
