@@ -33,6 +33,8 @@ Right-click a GIF → Apps → **Swap my face into this**
 {CONSENT}
 {PRIVACY}"""
 
+GIF_HELP = "\n\nGIF search is on: `/swap search:` finds a GIF to swap your face into."
+
 
 def swap_cooldown(interaction: discord.Interaction[MemeswapBot | ShardedMemeswapBot]) -> app_commands.Cooldown | None:
     """One swap per person per `MEMESWAP_DISCORD_COOLDOWN_S` (none when it is 0)."""
@@ -71,7 +73,8 @@ class SwapCog(ServicesCog):
 
     @app_commands.command(name="help", description="What memeswap does, and how it treats your face")
     async def help(self, interaction: discord.Interaction) -> None:
-        await interaction.response.send_message(HELP, ephemeral=True)
+        searching = self.services.gif_search is not None
+        await interaction.response.send_message(HELP + GIF_HELP if searching else HELP, ephemeral=True)
 
     @app_commands.command(name="swap", description="Put your face into a meme template")
     @app_commands.describe(template="The meme template", selfie="A photo of your face (else your saved face)",

@@ -68,6 +68,7 @@ ADD_USAGE = "Send a GIF or video with the caption /addtemplate NAME, or reply to
 ADD_NOT_A_CLIP = "That file isn't a GIF or a video. Send a GIF or video with the caption /addtemplate NAME."
 MAX_ALERT = 200  # Telegram's limit on a callback alert (on a message: delivery.MAX_MESSAGE)
 GIF_USAGE = "Say what to look for, like /gif dancing cat"
+GIF_HELP = "\n\nGIF search is on: /gif WORDS finds GIFs to swap your saved face into."
 POINTER = "Send me a selfie and I'll offer you meme templates. /help"
 OUR_FAULT = "⚠️ Something went wrong on my side. Please try again."
 
@@ -110,7 +111,8 @@ class TelegramConversation:
         self.delivery = MemeDelivery(services, self.sent)
 
     async def help(self, update: Update, context: Context) -> None:
-        await message_of(update).reply_text(HELP)
+        searching = self.services.gif_search is not None
+        await message_of(update).reply_text(HELP + GIF_HELP if searching else HELP)
 
     @replies_to_mistakes
     async def selfie(self, update: Update, context: Context) -> None:

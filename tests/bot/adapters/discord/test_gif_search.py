@@ -30,6 +30,12 @@ async def member_with_saved_face(world: DiscordWorld, user_id: int, selfie: byte
     return user
 
 
+async def help_text(world: DiscordWorld, user: dict) -> str:
+    interaction = world.fake.slash_command(GUILD, world.channel, user, "help")
+    await world.fake.wait_for(lambda: world.fake.callbacks(interaction))
+    return world.fake.callbacks(interaction)[0]["data"]["content"]
+
+
 def option_names(world: DiscordWorld) -> dict[str, bool]:
     [swap] = [c for c in world.fake.synced_commands() if c["name"] == "swap"]
     return {o["name"]: bool(o.get("required")) for o in swap["options"]}
@@ -53,10 +59,11 @@ def test_autocomplete_offers_the_providers_gifs_and_the_pick_becomes_a_meme(disc
                     fake.autocomplete(GUILD, world.channel, alice, "swap", {"search": "shake "}, focused="search"))
                 swap = fake.slash_command(GUILD, world.channel, alice, "swap", {"search": choices[0]["value"]})
                 final = await final_response(fake, swap)
-                return option_names(world), choices, again, seconds, final, api.calls("tenor"), api.calls("media")
+                return (option_names(world), choices, again, seconds, final, api.calls("tenor"), api.calls("media"),
+                        await help_text(world, alice))
 
-    options, choices, again, seconds, final, searches, media = asyncio.run(main())
-    assert options == {"template": False, "selfie": False, "search": False}
+    options, choices, again, seconds, final, searches, media, help_line = asyncio.run(main())
+    assert options == {"template": False, "selfie": False, "search": False} and "`/swap search:`" in help_line
     assert [c["value"] for c in choices] == ["7001", "7002"] and seconds < 3.0
     assert choices[0]["name"] == "Shake it off · 220×180"
     assert again == choices and len(searches) == 1  # the same query within a minute is not asked again
@@ -71,9 +78,12 @@ def test_autocomplete_offers_the_providers_gifs_and_the_pick_becomes_a_meme(disc
 def test_without_a_key_swap_has_no_search_option(discord_bot):
     async def main():
         async with discord_bot() as world:
-            return option_names(world)
+            ada = world.fake.user(92, "ada")
+            world.fake.member(GUILD, ada)
+            return option_names(world), await help_text(world, ada)
 
-    assert asyncio.run(main()) == {"template": True, "selfie": False}
+    options, help_line = asyncio.run(main())
+    assert options == {"template": True, "selfie": False} and "search" not in help_line
 
 
 def test_a_provider_that_is_down_slow_or_hostile_gets_one_line_and_the_bot_stays_up(

@@ -43,10 +43,12 @@ def test_gif_search_then_a_button_swaps_the_saved_face_into_that_gif(telegram_bo
                 offer = await bot_message(fake, 7, replying_to(asked))
                 fake.press_button(chat, alice, offer, buttons(offer)[1])
                 meme = await bot_message(fake, 7, lambda m: "animation" in m, TIMEOUT)
-                return offer, meme, registered(fake), api.calls("giphy"), sent(fake, "answerCallbackQuery")
+                helped = fake.send_text(chat, alice, "/help")
+                help_text = (await bot_message(fake, 7, replying_to(helped)))["text"]
+                return offer, meme, registered(fake), api.calls("giphy"), sent(fake, "answerCallbackQuery"), help_text
 
-    offer, meme, commands, calls, answers = asyncio.run(main())
-    assert "gif" in commands
+    offer, meme, commands, calls, answers, help_text = asyncio.run(main())
+    assert "gif" in commands and "/gif WORDS" in help_text
     assert offer["text"] == "Tap a GIF to swap your saved face into it:"
     assert buttons(offer) == ["gif:ShakeA1", "gif:ShakeB2"]
     assert [b["text"] for row in offer["reply_markup"]["inline_keyboard"] for b in row] == [
@@ -66,10 +68,11 @@ def test_without_a_key_gif_is_an_unknown_command(telegram_bot):
             alice = fake.user(8, "Alice")
             asked = fake.send_text(fake.private_chat(alice), alice, "/gif cats")
             answer = await bot_message(fake, 8, replying_to(asked))
-            return answer, registered(fake)
+            helped = fake.send_text(fake.private_chat(alice), alice, "/help")
+            return answer, registered(fake), (await bot_message(fake, 8, replying_to(helped)))["text"]
 
-    answer, commands = asyncio.run(main())
-    assert answer["text"] == POINTER and "gif" not in commands
+    answer, commands, help_text = asyncio.run(main())
+    assert answer["text"] == POINTER and "gif" not in commands and "/gif" not in help_text
 
 
 def test_hostile_buttons_and_a_provider_that_is_down_get_one_line(telegram_bot, selfie_jpeg, searchable_gif):
