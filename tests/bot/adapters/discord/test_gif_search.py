@@ -126,14 +126,19 @@ def test_a_provider_that_is_down_slow_or_hostile_gets_one_line_and_the_bot_stays
                 lines["huge"] = await swap("huge")
                 api.huge_bytes = 0
                 offered["again"] = await typed("shake")
-                return lines, offered, inside.connections
+                return lines, offered, inside.connections, api.calls("tenor")
 
-    lines, offered, connections = asyncio.run(main())
+    lines, offered, connections, calls = asyncio.run(main())
     assert lines == {"elsewhere": NOT_FETCHED, "redirect": NOT_FETCHED,
                      "forged": "⚠️ No GIF found for 'https://evil.example.com/a.gif'; try other words.",
                      "both": "⚠️ Pick either a `template:` or a GIF with `search:`.",
                      "down": UNAVAILABLE, "slow": UNAVAILABLE, "huge": UNAVAILABLE}
     assert connections == 0
+    # Ids nobody was offered here are looked up (Tenor's posts endpoint), text is searched, and
+    # a swap asking for a template and a search at once is refused before anything is asked.
+    assert [(c["path"], c["query"].get("ids") or c["query"].get("q")) for c in calls[:4]] == [
+        ("/tenor/v2/posts", "8001"), ("/tenor/v2/posts", "8002"), ("/tenor/v2/search", "https://evil.example.com/a.gif"),
+        ("/tenor/v2/search", "down")]
     for case in ("down", "slow", "huge"):
         choices, ack = offered[case]
         assert choices == [] and ack is not None and ack < 3.0, (case, offered[case])
