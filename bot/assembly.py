@@ -21,12 +21,15 @@ from typing import TYPE_CHECKING
 
 from memeswap.bot.core.faces import SavedFaces
 from memeswap.bot.core.forgetting import ForgetMarks
+from memeswap.bot.core.gif_search import GifSearch
 from memeswap.bot.core.heavy_work import HeavyWork
 from memeswap.bot.core.protection import ProtectedFaceList
 from memeswap.bot.core.swaps import Swaps
 from memeswap.bot.core.templates import CustomTemplates, ScopeCaps
 from memeswap.bot.core.usage import SwapQuota
+from memeswap.bot.gif_providers.registry import provider_for
 from memeswap.bot.job_backends.registry import chosen_backend
+from memeswap.bot.safe_download import SafeDownloader
 from memeswap.bot.services import BotServices
 from memeswap.bot.settings import Settings
 from memeswap.bot.store.database import UNREACHABLE, Database, unreachable
@@ -165,6 +168,19 @@ def run_job_in_this_process(settings: Settings) -> RunJob:
     return build_meme_maker(settings).job_runner(build_blob_store(settings))
 
 
+def build_gif_search(settings: Settings, swaps: Swaps) -> GifSearch | None:
+    """GIF search over the provider whose key is set, fetching only from the providers' media
+    hosts (`MEMESWAP_GIF_SEARCH_HOSTS`); None when no key is set."""
+    provider = provider_for(settings)
+    if provider is None:
+        return None
+    downloader = SafeDownloader(settings.gif_search_hosts, settings.download_timeout_s, settings.download_total_s,
+                                settings.download_loopback_origins)
+    log.info("gif search: %s", provider.name)
+    return GifSearch(provider, downloader, swaps, settings.max_template_bytes, settings.gif_search_results,
+                     settings.gif_search_timeout_s)
+
+
 def open_database(settings: Settings) -> Database:
     if settings.database_url is not None:
         return Database(settings.database_url.get_secret_value())
@@ -211,15 +227,19 @@ async def open_services(settings: Settings, maker: MemeMaker | None = None,
                            forget_marks=forget_marks)
         quota = SwapQuota(database, settings.swaps_per_user_per_day)
         swaps = Swaps(engine, blobs, templates, faces, quota, forget_marks=forget_marks)
+        gif_search = build_gif_search(settings, swaps)
         removed = await templates.reconcile()
         if removed:
             log.warning("removed %d template folder(s) left by adds that did not finish", removed)
         async with swept(blobs, settings.blob_sweep_interval_s):
             await engine.start()
             try:
-                yield BotServices(settings, database, blobs, engine, templates, faces, swaps, forget_marks)
+                yield BotServices(settings, database, blobs, engine, templates, faces, swaps, forget_marks,
+                                  gif_search=gif_search)
             finally:
                 heavy_work.close()
+                if gif_search is not None:
+                    await gif_search.close()
                 await engine.close()
     finally:
         await database.close()

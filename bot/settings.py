@@ -132,6 +132,25 @@ class Settings(BaseSettings):
     # loopback, over http. Empty in any real deployment.
     download_loopback_origins: list[str] = Field(default_factory=list)
 
+    # --- GIF search (on when a key is set: Tenor's if given, else GIPHY's) -------------------
+    # The keys are secrets: never logged, never in a message. Without one, Discord's /swap has
+    # no `search:` option and Telegram has no /gif command.
+    tenor_api_key: SecretStr | None = None
+    giphy_api_key: SecretStr | None = None
+    tenor_client_key: str = Field(default="memeswap", min_length=1, max_length=64)
+    # The providers' API roots; set only to go through a proxy (or a test server).
+    tenor_api_url: str = "https://tenor.googleapis.com/v2"
+    giphy_api_url: str = "https://api.giphy.com/v1"
+    # The media hosts a search result may be fetched from (exact hosts, or ".example.com"), in
+    # place of MEMESWAP_DOWNLOAD_HOSTS: the providers' own CDNs.
+    gif_search_hosts: list[str] = Field(default_factory=lambda: [
+        "media.tenor.com", "media.giphy.com", "media0.giphy.com", "media1.giphy.com", "media2.giphy.com",
+        "media3.giphy.com", "media4.giphy.com", "i.giphy.com"])
+    gif_search_results: int = Field(default=10, ge=1, le=25)
+    # A search must answer within this (Discord's autocomplete has 3 s in all).
+    gif_search_timeout_s: float = Field(default=2.0, gt=0)
+    gif_search_max_response_bytes: int = Field(default=512 * 1024, gt=0)
+
     ops_host: str = "127.0.0.1"
     # /metrics and /healthz; 0 picks a free port. Left unset, a process whose default port is
     # taken (another worker on this host) takes a free one instead; set, a taken port is an error.
@@ -160,6 +179,12 @@ class Settings(BaseSettings):
         if url is not None and not url.get_secret_value().startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
             raise ValueError("must start with postgresql+asyncpg:// or sqlite+aiosqlite://")
         return url
+
+    @field_validator("tenor_api_key", "giphy_api_key")
+    @classmethod
+    def _blank_key_is_none(cls, key: SecretStr | None) -> SecretStr | None:
+        """`MEMESWAP_TENOR_API_KEY=` (left blank in a .env) leaves GIF search off."""
+        return key if key is not None and key.get_secret_value().strip() else None
 
     @field_validator("download_loopback_origins")
     @classmethod

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
 from memeswap.bot.adapters.discord.attachments import IMAGE, checked, media_in, require_within
 from memeswap.bot.adapters.discord.delivery import InteractionDelivery, reply_address
@@ -15,12 +15,13 @@ from memeswap.bot.adapters.discord.interactions import ServicesCog, refuse, requ
 from memeswap.bot.core.templates import TemplateInfo, search
 from memeswap.bot.core.uploads import staged_upload
 from memeswap.bot.core.wording import CONSENT, PRIVACY, WHAT_IT_DOES
+from memeswap.bot.gif_providers.registry import search_enabled
 from memeswap.bot.safe_download import SafeDownloader
 from memeswap.bot.services import BotServices
 from memeswap.inference.errors import InputError
 
 if TYPE_CHECKING:
-    from memeswap.bot.adapters.discord.client import MemeswapBot, ShardedMemeswapBot
+    from memeswap.bot.adapters.discord.client import MemeswapBot, MemeswapClient, ShardedMemeswapBot
 
 MAX_CHOICES = 25  # Discord's cap on autocomplete choices
 HELP = f"""{WHAT_IT_DOES}
@@ -32,6 +33,8 @@ Right-click a GIF → Apps → **Swap my face into this**
 {CONSENT}
 {PRIVACY}"""
 
+GIF_HELP = "\n\nGIF search is on: `/swap search:` finds a GIF to swap your face into."
+
 
 def swap_cooldown(interaction: discord.Interaction[MemeswapBot | ShardedMemeswapBot]) -> app_commands.Cooldown | None:
     """One swap per person per `MEMESWAP_DISCORD_COOLDOWN_S` (none when it is 0)."""
@@ -39,9 +42,22 @@ def swap_cooldown(interaction: discord.Interaction[MemeswapBot | ShardedMemeswap
     return app_commands.Cooldown(1, seconds) if seconds > 0 else None
 
 
+def offer_search(command: app_commands.Command, searching: bool) -> None:
+    """Leave `/swap`'s `search:` option out unless GIF search is on (and then `template:` is
+    required again). discord.py builds a command's options from its callback's signature,
+    with no public way to leave one out at run time; each cog instance has its own copy of
+    the command and of this mapping, so the change stays with this bot."""
+    if searching:
+        return
+    options = command._params
+    del options["search"]
+    options["template"] = dataclasses.replace(options["template"], required=True)
+
+
 class SwapCog(ServicesCog):
-    def __init__(self, bot: commands.bot.BotBase, services: BotServices | None, downloader: SafeDownloader) -> None:
+    def __init__(self, bot: MemeswapClient, services: BotServices | None, downloader: SafeDownloader) -> None:
         super().__init__(bot, services, downloader)
+        offer_search(self.swap, search_enabled(bot.settings))
         # Context menus cannot live inside a cog class: made here, added to the tree on load.
         self.swap_into = app_commands.ContextMenu(name="Swap my face into this", callback=self.swap_into_message)
 
@@ -57,22 +73,34 @@ class SwapCog(ServicesCog):
 
     @app_commands.command(name="help", description="What memeswap does, and how it treats your face")
     async def help(self, interaction: discord.Interaction) -> None:
-        await interaction.response.send_message(HELP, ephemeral=True)
+        searching = self.services.gif_search is not None
+        await interaction.response.send_message(HELP + GIF_HELP if searching else HELP, ephemeral=True)
 
     @app_commands.command(name="swap", description="Put your face into a meme template")
-    @app_commands.describe(template="The meme template", selfie="A photo of your face (else your saved face)")
+    @app_commands.describe(template="The meme template", selfie="A photo of your face (else your saved face)",
+                           search="Or search for a GIF to swap into")
     @app_commands.checks.dynamic_cooldown(swap_cooldown, key=lambda i: i.user.id)
-    async def swap(self, interaction: discord.Interaction, template: str,
-                   selfie: discord.Attachment | None = None) -> None:
+    async def swap(self, interaction: discord.Interaction, template: str | None = None,
+                   selfie: discord.Attachment | None = None, search: str | None = None) -> None:
         await interaction.response.defer(thinking=True)
         settings = self.services.settings
         requester = requester_for(interaction)
+        gif_search = self.services.gif_search
         try:
+            searching = search is not None and gif_search is not None
+            if (template is not None) == searching:
+                raise InputError("pick either a `template:` or a GIF with `search:`", code="usage")
             photo = None
             if selfie is not None:
                 media = checked(selfie, IMAGE, "a photo of your face", settings.max_upload_bytes)
                 photo = await self.downloader.fetch(media.url, settings.max_upload_bytes)
-            job = await self.services.swaps.start(requester, template, selfie=photo,
+            if template is not None:
+                job = await self.services.swaps.start(requester, template, selfie=photo,
+                                                      max_bytes=interaction.filesize_limit,
+                                                      reply_to=reply_address(interaction))
+            else:
+                assert search is not None and gif_search is not None, "searching"
+                job = await gif_search.start_swap(requester, search, selfie=photo,
                                                   max_bytes=interaction.filesize_limit,
                                                   reply_to=reply_address(interaction))
         except InputError as error:
@@ -86,6 +114,17 @@ class SwapCog(ServicesCog):
         visible = await self.services.templates.visible(requester_for(interaction))
         return [app_commands.Choice(name=_label(info), value=info.name)
                 for info in search(visible, current, MAX_CHOICES)]
+
+    @swap.autocomplete("search")
+    async def search_choices(self, interaction: discord.Interaction,
+                             current: str) -> list[app_commands.Choice[str]]:
+        """GIFs for what is typed, within Discord's 3 s; none when the provider fails. The
+        value is the result's id, looked up again when the command comes."""
+        gif_search = self.services.gif_search
+        if gif_search is None:
+            return []
+        return [app_commands.Choice(name=result.label[:100], value=result.id)
+                for result in (await gif_search.suggestions(current))[:MAX_CHOICES]]
 
     @app_commands.checks.dynamic_cooldown(swap_cooldown, key=lambda i: i.user.id)
     async def swap_into_message(self, interaction: discord.Interaction, message: discord.Message) -> None:

@@ -27,6 +27,7 @@ from telegram.ext import (
     filters,
 )
 
+from memeswap.bot.adapters.telegram import gif_picker
 from memeswap.bot.adapters.telegram.handlers import OUR_FAULT, TelegramConversation
 from memeswap.bot.services import BotServices
 from memeswap.bot.settings import Settings
@@ -44,6 +45,7 @@ COMMANDS = [
     BotCommand("removetemplate", "Remove a template added here"),
     BotCommand("forget", "Erase everything I keep about you"),
 ]
+GIF_COMMAND = BotCommand("gif", "Find a GIF and swap your saved face into it")  # with GIF search on
 RETRIES_AFTER_FLOOD = 3  # RetryAfter answers waited out and retried, per request
 
 _PRIVATE = filters.ChatType.PRIVATE
@@ -118,7 +120,7 @@ class TelegramAdapter:
         except InvalidToken:
             raise _rejected() from None
         try:
-            await _set_commands(application.bot)
+            await _set_commands(application.bot, commands_for(self.conversation.services))
             await application.start()
             await updater.start_polling(timeout=self.poll_timeout_s, poll_interval=0.0,
                                         allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY])
@@ -144,10 +146,15 @@ class TelegramAdapter:
         return True
 
 
-async def _set_commands(bot: Bot) -> None:
+def commands_for(services: BotServices) -> list[BotCommand]:
+    """The command list, with /gif when GIF search is on."""
+    return COMMANDS + ([GIF_COMMAND] if services.gif_search is not None else [])
+
+
+async def _set_commands(bot: Bot, commands: list[BotCommand]) -> None:
     """Register the command list Telegram suggests; a failure is a warning, not a reason not to serve."""
     try:
-        await bot.set_my_commands(COMMANDS)
+        await bot.set_my_commands(commands)
     except TelegramError as error:
         log.warning("telegram: the command list was not registered (%s: %s); serving without it",
                     type(error).__name__, error.message)
@@ -166,6 +173,9 @@ def add_handlers(application: Application, talk: TelegramConversation) -> None:
     application.add_handler(CommandHandler("forget", talk.forget))
     application.add_handler(CommandHandler("addtemplate", talk.add_template))
     application.add_handler(CommandHandler("removetemplate", talk.remove_template))
+    if talk.services.gif_search is not None:  # else /gif is a command this bot does not know
+        application.add_handler(CommandHandler("gif", talk.search_gifs))
+        application.add_handler(CallbackQueryHandler(talk.pick_gif, pattern=gif_picker.PATTERN))
     application.add_handler(MessageHandler(_caption_command("addtemplate"), talk.add_template))
     application.add_handler(MessageHandler(_IMAGE & _caption_command("face"), talk.save_face))
     application.add_handler(MessageHandler(_IMAGE & (_PRIVATE | _caption_command("swap")), talk.selfie))

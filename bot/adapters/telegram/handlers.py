@@ -24,7 +24,7 @@ from telegram import CallbackQuery, Chat, Message, Update, User
 from telegram.constants import ChatMemberStatus, ChatType
 from telegram.ext import ContextTypes
 
-from memeswap.bot.adapters.telegram import picker
+from memeswap.bot.adapters.telegram import gif_picker, picker
 from memeswap.bot.adapters.telegram.delivery import (
     MAX_MESSAGE,
     MemeDelivery,
@@ -34,6 +34,7 @@ from memeswap.bot.adapters.telegram.delivery import (
     reply_address,
 )
 from memeswap.bot.adapters.telegram.downloads import Attachment, clip_in, download, image_in, not_an_image
+from memeswap.bot.core.gif_search import shown
 from memeswap.bot.core.requesters import Requester, Scope
 from memeswap.bot.core.status import fitted, refusal_line
 from memeswap.bot.core.uploads import staged_upload
@@ -66,6 +67,8 @@ In groups, send the photo with the caption /swap. Only group admins add or remov
 ADD_USAGE = "Send a GIF or video with the caption /addtemplate NAME, or reply to one with it."
 ADD_NOT_A_CLIP = "That file isn't a GIF or a video. Send a GIF or video with the caption /addtemplate NAME."
 MAX_ALERT = 200  # Telegram's limit on a callback alert (on a message: delivery.MAX_MESSAGE)
+GIF_USAGE = "Say what to look for, like /gif dancing cat"
+GIF_HELP = "\n\nGIF search is on: /gif WORDS finds GIFs to swap your saved face into."
 POINTER = "Send me a selfie and I'll offer you meme templates. /help"
 OUR_FAULT = "⚠️ Something went wrong on my side. Please try again."
 
@@ -108,7 +111,8 @@ class TelegramConversation:
         self.delivery = MemeDelivery(services, self.sent)
 
     async def help(self, update: Update, context: Context) -> None:
-        await message_of(update).reply_text(HELP)
+        searching = self.services.gif_search is not None
+        await message_of(update).reply_text(HELP + GIF_HELP if searching else HELP)
 
     @replies_to_mistakes
     async def selfie(self, update: Update, context: Context) -> None:
@@ -184,6 +188,40 @@ class TelegramConversation:
                 max_bytes=self.settings.telegram_upload_bytes,
                 reply_to=reply_address(status.chat_id, status.message_id))
             await self.delivery.follow(job, status, key)
+
+    @replies_to_mistakes
+    async def search_gifs(self, update: Update, context: Context) -> None:
+        """/gif WORDS: a few GIFs as buttons; tapping one swaps the saved face into it."""
+        gif_search = self.services.gif_search
+        assert gif_search is not None, "/gif is handled only when GIF search is on"
+        words = " ".join(context.args or [])
+        if not words.strip():
+            raise InputError(GIF_USAGE, code="usage")
+        results = await gif_search.search(words)
+        if not results:
+            raise InputError(f"no GIF found for {shown(words)}; try other words", code="no_gif")
+        await message_of(update).reply_text("Tap a GIF to swap your saved face into it:",
+                                            reply_markup=gif_picker.keyboard(results))
+
+    @replies_to_mistakes
+    async def pick_gif(self, update: Update, context: Context) -> None:
+        """A GIF button: answer at once, then swap the saved face into that GIF (looked up
+        again by its id; the data comes from the client) and follow the job."""
+        query = query_of(update)
+        chosen = gif_picker.parse(query.data)
+        message = query.message
+        gif_search = self.services.gif_search
+        if chosen is None or gif_search is None or not isinstance(message, Message):
+            await query.answer()
+            return
+        requester = await self._requester(update)
+        await query.answer("Making your meme…")
+        status = await message.reply_text("⏳ Getting ready…")
+        async with ending_in(status):
+            job = await gif_search.start_swap(requester, chosen, format="mp4",
+                                              max_bytes=self.settings.telegram_upload_bytes,
+                                              reply_to=reply_address(status.chat_id, status.message_id))
+            await self.delivery.follow(job, status, None)
 
     @replies_to_mistakes
     async def templates(self, update: Update, context: Context) -> None:

@@ -126,3 +126,11 @@ class FaceCheckGate:
 
     def open(self) -> None:
         self._gate.set()
+
+
+@pytest.fixture
+def searchable_gif(library) -> bytes:
+    """What the GIF search fake serves: the first 8 frames of the built-in "shake", as a GIF."""
+    from memeswap.inference.media.encode import encode_frames
+
+    return encode_frames(template_frames(library, "shake")[:8], "gif", fps=12).data

@@ -1,0 +1,1 @@
+"""GIF search providers (Tenor, GIPHY): one file each, found through `registry`."""
