@@ -24,6 +24,7 @@ from memeswap.bot.core.forgetting import ForgetMarks
 from memeswap.bot.core.heavy_work import HeavyWork
 from memeswap.bot.core.protection import ProtectedFaceList
 from memeswap.bot.core.swaps import Swaps
+from memeswap.bot.core.template_previews import TemplatePreviews
 from memeswap.bot.core.templates import CustomTemplates, ScopeCaps
 from memeswap.bot.core.usage import SwapQuota
 from memeswap.bot.job_backends.registry import chosen_backend
@@ -209,6 +210,8 @@ async def open_services(settings: Settings, maker: MemeMaker | None = None,
                            if maker.swapper.name == "classic" else None,
                            human_check=maker.library.human_check, heavy_work=heavy_work,
                            forget_marks=forget_marks)
+        previews = TemplatePreviews(maker.library, settings.previews_dir, settings.preview_templates_per_sheet,
+                                    settings.preview_cached_sheets, heavy_work)
         quota = SwapQuota(database, settings.swaps_per_user_per_day)
         swaps = Swaps(engine, blobs, templates, faces, quota, forget_marks=forget_marks)
         removed = await templates.reconcile()
@@ -217,7 +220,8 @@ async def open_services(settings: Settings, maker: MemeMaker | None = None,
         async with swept(blobs, settings.blob_sweep_interval_s):
             await engine.start()
             try:
-                yield BotServices(settings, database, blobs, engine, templates, faces, swaps, forget_marks)
+                yield BotServices(settings, database, blobs, engine, templates, faces, swaps, forget_marks,
+                                  previews)
             finally:
                 heavy_work.close()
                 await engine.close()

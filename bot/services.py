@@ -14,6 +14,7 @@ from memeswap.bot.core.faces import SavedFaces, forget_user
 from memeswap.bot.core.forgetting import ForgetMarks, ForgetReport
 from memeswap.bot.core.requesters import Requester
 from memeswap.bot.core.swaps import Swaps
+from memeswap.bot.core.template_previews import TemplatePreviews
 from memeswap.bot.core.templates import CustomTemplates
 from memeswap.bot.settings import Settings
 from memeswap.bot.store.database import Database
@@ -32,6 +33,7 @@ class BotServices:
     faces: SavedFaces
     swaps: Swaps
     forget_marks: ForgetMarks
+    previews: TemplatePreviews
 
     async def result(self, event: Succeeded) -> bytes:
         """The finished meme's bytes."""

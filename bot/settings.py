@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     saved_faces_per_user: int = Field(default=5, ge=1)
     templates_per_scope: int = Field(default=50, ge=0)
     template_bytes_per_scope: int = Field(default=200 * 1024 * 1024, ge=0)
+    # Preview sheets (`/templates`, `memeswap templates preview`): templates per sheet (more
+    # make further pages) and how many rendered sheets the data folder's cache keeps.
+    preview_templates_per_sheet: int = Field(default=40, ge=1, le=100)
+    preview_cached_sheets: int = Field(default=64, ge=1)
     swapper: str = "auto"  # auto or a name from inference.swappers.registry
     analyser: Literal["auto", "mediapipe", "insightface"] = "auto"
     onnx_provider: Literal["auto", "tensorrt", "cuda", "cpu"] = "auto"
@@ -195,6 +199,10 @@ class Settings(BaseSettings):
     @property
     def cache_dir(self) -> Path:
         return self.data_dir / "cache" / "tracks"
+
+    @property
+    def previews_dir(self) -> Path:
+        return self.data_dir / "cache" / "previews"
 
     def secret_values(self) -> list[str]:
         """Every secret setting's value, for the logs to redact."""

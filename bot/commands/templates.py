@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
+import os
+import secrets
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from memeswap.bot.commands.state import out, progress_bars, refuse_protected_template, resolve_template, state_of
-from memeswap.inference.errors import InputError
+from memeswap.bot.commands.state import (
+    OPERATOR,
+    CliState,
+    check_output,
+    out,
+    progress_bars,
+    refuse_protected_template,
+    resolve_template,
+    state_of,
+    with_database,
+)
+from memeswap.inference.errors import InputError, NoFaceError
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from memeswap.bot.core.templates import TemplateInfo
 
 app = typer.Typer(no_args_is_help=True, help="Add, list, show and remove templates.")
 
@@ -80,3 +99,91 @@ def templates_remove(ctx: typer.Context, name: str) -> None:
     out.print(f"removed template '{name}'")
 
 
+
+
+SHEET_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg"}
+ScopeOption = Annotated[str, typer.Option("--scope", help="global, or a place's scope key such as "
+                                                          "discord-guild-123 or telegram-chat--100456.")]
+
+
+@app.command("preview")
+def templates_preview(
+    ctx: typer.Context,
+    output: Annotated[Path, typer.Option("--out", "-o", help="A .png or .jpg file.")] = Path("templates.png"),
+    scope: ScopeOption = "global",
+    page: Annotated[int, typer.Option("--page", min=1, help="Sheets hold MEMESWAP_PREVIEW_TEMPLATES_PER_SHEET.")] = 1,
+    analyse: Annotated[bool, typer.Option("--analyse", help="Analyse templates not analysed yet, so their faces "
+                                                            "are numbered.")] = False,
+) -> None:
+    """Write a sheet of numbered thumbnails of the templates usable in SCOPE, in the bots' order."""
+    from memeswap.bot.core.template_previews import TemplatePreviews
+
+    fmt = SHEET_FORMATS.get(output.suffix.lower())
+    if fmt is None:
+        raise InputError(f"cannot write a preview sheet as {output.suffix[:20]!r}: name it .png or .jpg")
+    check_output(output)
+    state = state_of(ctx)
+    settings = state.settings
+    templates = _visible_in(state, scope)
+    previews = TemplatePreviews(state.maker.library, settings.previews_dir, settings.preview_templates_per_sheet,
+                                settings.preview_cached_sheets)
+    if analyse:
+        _analyse(state, templates[(page - 1) * previews.per_sheet:page * previews.per_sheet])
+    sheet = previews.sheet_now(templates, page - 1, fmt)  # type: ignore[arg-type]  # a SheetFormat, from the table
+    _write_atomically(output, sheet.data)
+    out.print(f"wrote {output}: {sheet.summary}", highlight=False)
+    if sheet.unanalysed:
+        out.print(f"{sheet.unanalysed} of them not analysed yet, so their faces are not numbered "
+                  "(--analyse analyses them)", highlight=False)
+
+
+def _visible_in(state: CliState, scope_key: str) -> list[TemplateInfo]:
+    """The templates a request in `scope_key` sees, in the order the bots number them. The
+    built-in and global ones need no store; a place's own are rows in it."""
+    from memeswap.bot.assembly import open_database
+    from memeswap.bot.core.requesters import Scope
+    from memeswap.bot.core.templates import CustomTemplates, added_here_first, shared_templates
+
+    scope = Scope.from_key(scope_key)
+    library = state.maker.library
+    if scope.kind == "global":
+        return added_here_first(shared_templates(library.templates()))
+    database = open_database(state.settings)
+
+    async def visible() -> list[TemplateInfo]:
+        try:
+            await database.migrate()
+            return await CustomTemplates(database, library).visible(dataclasses.replace(OPERATOR, scope=scope))
+        finally:
+            await database.close()
+
+    return added_here_first(with_database(visible))
+
+
+def _analyse(state: CliState, templates: list[TemplateInfo]) -> None:
+    """Compile the templates whose tracks are not cached yet (what a first swap would do)."""
+    library = state.maker.library
+    with progress_bars() as progress:
+        for info in templates:
+            task = progress.add_task(f"analysing {info.name}", total=None)
+            try:
+                library.compile(library.get(info.ref), functools.partial(_advance, progress, task))
+            except NoFaceError:
+                pass  # shown without face numbers, as in the bots
+            progress.remove_task(task)
+
+
+def _advance(progress: Progress, task: TaskID, done: int, total: int | None) -> None:
+    progress.update(task, completed=done, total=total)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """`data` at `path`, or nothing there: written beside it, then renamed into place."""
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
+    try:
+        with temp.open("xb") as handle:
+            handle.write(data)
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise

@@ -3,6 +3,7 @@ case runs (the platform tells it whether the person is an admin of the guild or 
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -40,6 +41,21 @@ class Scope:
     def key(self) -> str:
         """A stable, path-safe name: "global", "discord-guild-123", "telegram-chat--100456"."""
         return "global" if self.kind == "global" else scope_key(self.platform, self.kind, self.id)
+
+    @classmethod
+    def from_key(cls, key: str) -> Scope:
+        """The scope `key` names ("global", "discord-guild-123", "telegram-chat--100456"), as
+        an operator types it; anything else is one clear line."""
+        if key == "global":
+            return GLOBAL
+        platform, _, rest = key.partition("-")
+        kind, _, scope_id = rest.partition("-")
+        if kind in ("guild", "chat", "user"):
+            with contextlib.suppress(ValueError):
+                return cls(kind, platform, scope_id)  # type: ignore[arg-type]  # kind checked just above
+        shown = key if len(key) <= 40 else key[:40] + "…"
+        raise InputError(f"unknown scope {shown!r}: use global, or PLATFORM-KIND-ID such as discord-guild-123 "
+                         "or telegram-chat--100456 (KIND: guild, chat or user)", code="usage")
 
 
 GLOBAL = Scope("global")
