@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # imported where used: `memeswap --help` should not wait for 
     from memeswap.inference.media.badge import BadgeStyle
     from memeswap.inference.media.limits import MediaLimits
     from memeswap.inference.safety.nsfw import NsfwScreen
+    from memeswap.inference.templates.packs import PackLimits
 
 
 class Settings(BaseSettings):
@@ -69,6 +70,12 @@ class Settings(BaseSettings):
     # make further pages) and how many rendered sheets the data folder's cache keeps.
     preview_templates_per_sheet: int = Field(default=40, ge=1, le=100)
     preview_cached_sheets: int = Field(default=64, ge=1)
+    # Template packs (`memeswap templates import`): the zip's size, what it may unpack to in
+    # all and per entry (checked on the sizes it declares, then while reading), its entries.
+    pack_max_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
+    pack_max_unpacked_bytes: int = Field(default=500 * 1024 * 1024, gt=0)
+    pack_max_entries: int = Field(default=200, ge=2)
+    pack_max_entry_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
     swapper: str = "auto"  # auto or a name from inference.swappers.registry
     analyser: Literal["auto", "mediapipe", "insightface"] = "auto"
     onnx_provider: Literal["auto", "tensorrt", "cuda", "cpu"] = "auto"
@@ -227,6 +234,12 @@ class Settings(BaseSettings):
     def swapper_config(self) -> SwapperConfig:
         return SwapperConfig(self.max_selfie_yaw_degrees, self.skin_tone_balance, self.onnx_provider,
                              self.swap_batch_size, self.mouth_mask)
+
+    def pack_limits(self) -> PackLimits:
+        from memeswap.inference.templates.packs import PackLimits
+
+        return PackLimits(self.pack_max_bytes, self.pack_max_unpacked_bytes, self.pack_max_entries,
+                          self.pack_max_entry_bytes)
 
     def media_limits(self) -> MediaLimits:
         from memeswap.inference.media.limits import MediaLimits

@@ -141,7 +141,8 @@ class CustomTemplates:
         self.template_faces = TemplateFaces(protected.descriptor, library.limits) if protected else None
 
     async def add(self, requester: Requester, media: Path, name: str, scope: Scope | None = None,
-                  title: str | None = None) -> TemplateInfo:
+                  title: str | None = None, tags: list[str] | None = None,
+                  caption: str | None = None) -> TemplateInfo:
         scope = scope or requester.scope
         size = media.stat().st_size
         began = self.forget_marks.now()
@@ -151,8 +152,8 @@ class CustomTemplates:
         # seconds would hold the database's write lock (SQLite) and a pooled connection,
         # and other people's writes would time out meanwhile.
         compiled = await self.heavy_work.run(requester.user_key, lambda deadline: self.library.add(
-            media, name, title=title, scope_key=_folder_key(scope), check_frames=self._nudity_screen(),
-            deadline=deadline))
+            media, name, title=title, tags=tags, caption=caption, scope_key=_folder_key(scope),
+            check_frames=self._nudity_screen(), deadline=deadline))
         stored = compiled.template
         try:
             await self.check_protected(requester, scope, _ref(scope, name))
