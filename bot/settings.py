@@ -74,7 +74,7 @@ class Settings(BaseSettings):
     # all and per entry (checked on the sizes it declares, then while reading), its entries.
     pack_max_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
     pack_max_unpacked_bytes: int = Field(default=500 * 1024 * 1024, gt=0)
-    pack_max_entries: int = Field(default=200, ge=2)
+    pack_max_entries: int = Field(default=200, ge=2, le=10_000)
     pack_max_entry_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
     swapper: str = "auto"  # auto or a name from inference.swappers.registry
     analyser: Literal["auto", "mediapipe", "insightface"] = "auto"

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from memeswap.bot.core.template_packs import PackTarget
     from memeswap.bot.core.templates import CustomTemplates, TemplateInfo
     from memeswap.inference.templates.packs import PackedTemplate
+    from memeswap.inference.templates.preview_sheet import SheetFormat
 
 T = TypeVar("T")
 
@@ -107,9 +108,7 @@ def templates_remove(ctx: typer.Context, name: str) -> None:
     out.print(f"removed template '{name}'")
 
 
-
-
-SHEET_FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg"}
+SHEET_FORMATS: dict[str, SheetFormat] = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg"}
 ScopeOption = Annotated[str, typer.Option("--scope", help="global, or a place's scope key such as "
                                                           "discord-guild-123 or telegram-chat--100456.")]
 
@@ -137,7 +136,7 @@ def templates_preview(
                                 settings.preview_cached_sheets)
     if analyse:
         _analyse(state, templates[(page - 1) * previews.per_sheet:page * previews.per_sheet])
-    sheet = previews.sheet_now(templates, page - 1, fmt)  # type: ignore[arg-type]  # a SheetFormat, from the table
+    sheet = previews.sheet_now(templates, page - 1, fmt)
     _write_atomically(output, sheet.data)
     out.print(f"wrote {output}: {sheet.summary}", highlight=False)
     if sheet.unanalysed:
@@ -271,6 +270,7 @@ class _GlobalPackTarget:
     def __init__(self, state: CliState) -> None:
         self.state = state
         self.library = state.maker.library
+        self.check_frames = state.nudity_screen()  # one screen (its model loads once) for the whole pack
 
     async def taken(self, names: list[str]) -> dict[str, str]:
         from memeswap.bot.core.template_packs import builtin_names
@@ -282,7 +282,7 @@ class _GlobalPackTarget:
     async def add(self, template: PackedTemplate) -> None:
         manifest = template.manifest
         compiled = self.library.add(template.media, manifest.name, title=manifest.title, tags=manifest.tags,
-                                    caption=manifest.caption, check_frames=self.state.nudity_screen())
+                                    caption=manifest.caption, check_frames=self.check_frames)
         try:
             refuse_protected_template(self.state, compiled)
         except InputError:

@@ -12,6 +12,7 @@ made here (never a name from the zip), into a folder the caller owns.
 
 from __future__ import annotations
 
+import re
 import stat
 import zipfile
 import zlib
@@ -28,6 +29,9 @@ from memeswap.inference.templates.manifest import SHOWN_CHARS, TemplateManifest,
 MAX_MANIFEST_BYTES = 64 * 1024
 MAX_TITLE_CHARS, MAX_TAGS, MAX_TAG_CHARS, MAX_CAPTION_CHARS = 64, 16, 32, 200
 _CHUNK = 1 << 20
+_SUFFIX = re.compile(r"\.[a-z0-9]{1,5}")
+_END_OF_DIRECTORY = b"PK\x05\x06"
+_END_RECORD_BYTES = 22 + 65535  # the record and the longest comment it may carry
 
 
 @dataclass(frozen=True)
@@ -58,12 +62,27 @@ def read_pack(path: Path, into: Path, limits: PackLimits = PackLimits()) -> list
     size = path.stat().st_size
     if size > limits.max_bytes:
         raise _refused(f"it is {human_bytes(size)}, more than the {human_bytes(limits.max_bytes)} a pack may be")
+    declared = _declared_entries(path, size)
+    if declared is not None and declared > limits.max_entries:  # before zipfile reads every entry's record
+        raise _refused(f"it has {declared} entries, more than the {limits.max_entries} a pack may have")
     try:
         with zipfile.ZipFile(path) as archive:
             members = _checked_members(archive.infolist(), limits)
             return [_unpack(archive, name, files, into, limits) for name, files in sorted(members.items())]
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError):  # a checksum, a stream, a method
         raise _refused("it is not a zip file, or it is damaged") from None
+
+
+def _declared_entries(path: Path, size: int) -> int | None:
+    """How many entries the zip's end record announces (65535: that many or more, the
+    zip64 way), or None where there is no end record (zipfile then refuses the file)."""
+    with path.open("rb") as handle:
+        handle.seek(max(0, size - _END_RECORD_BYTES))
+        tail = handle.read()
+    at = tail.rfind(_END_OF_DIRECTORY)
+    if at < 0 or len(tail) < at + 12:
+        return None
+    return int.from_bytes(tail[at + 10:at + 12], "little")
 
 
 def _checked_members(infos: list[zipfile.ZipInfo], limits: PackLimits) -> dict[str, dict[str, zipfile.ZipInfo]]:
@@ -134,7 +153,8 @@ def _unpack(archive: zipfile.ZipFile, folder: str, files: dict[str, zipfile.ZipI
         what = f"has {_shown(extra[0])}, which its manifest does not name" if extra else \
             f"lacks the media its manifest names, {_shown(manifest.media)}"
         raise _refused(f"the folder {_shown(folder)} {what}")
-    media = into / f"{folder}{PurePosixPath(manifest.media).suffix.lower()[:8]}"  # a name made here
+    suffix = PurePosixPath(manifest.media).suffix.lower()
+    media = into / f"{folder}{suffix if _SUFFIX.fullmatch(suffix) else ''}"  # a name made here
     with media.open("xb") as handle:
         _read(archive, files[manifest.media], limits.max_entry_bytes, handle)
     return PackedTemplate(manifest, media)
