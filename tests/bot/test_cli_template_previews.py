@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from memeswap.inference.templates.preview_sheet import BACKGROUND, BADGE, SheetLayout
+from memeswap.inference.templates.preview_sheet import BACKGROUND, BADGE, TILE_BACKGROUND, SheetLayout
 
 LAYOUT = SheetLayout()
 
@@ -107,3 +107,19 @@ def test_a_bad_option_is_one_clear_line(args, expected, tmp_path):
     assert result.stderr.strip().startswith("error: ") and expected in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert not list(tmp_path.glob("*.gif")) and not (tmp_path / "sheet.png").exists()
+
+
+def test_a_template_whose_media_is_damaged_gets_an_empty_tile(template_media, tmp_path):
+    data = tmp_path / "data"
+    added = run(["templates", "add", str(template_media), "--name", "broken"], data, tmp_path)
+    assert added.returncode == 0, added.stderr
+    media = data / "templates" / "broken" / "template.mp4"
+    media.write_bytes(media.read_bytes()[:200])  # damaged on disk after it was added
+    count = builtin_count(data, tmp_path)
+    result = run(["templates", "preview", "-o", "sheet.png"], data, tmp_path)
+    assert result.returncode == 0, result.stderr
+    with Image.open(tmp_path / "sheet.png") as sheet:
+        assert sheet.size == LAYOUT.size(count, footer=False)
+        pixels = np.asarray(sheet.convert("RGB")).astype(int)
+    x0, y0, x1, y1 = tile_boxes(count)[count - 1]  # the added template comes after the built-ins here
+    assert (pixels[y0:y1, x0:x1] == TILE_BACKGROUND).all()  # an empty tile, still numbered and named below
