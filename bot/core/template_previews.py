@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from memeswap.inference.templates.preview_sheet import (
     render_sheet,
 )
 
+log = logging.getLogger("memeswap.preview")
 SUFFIXES: dict[SheetFormat, str] = {"png": "png", "jpeg": "jpg"}
 _KNOWN_HASHES = 4096  # media hashes remembered by (path, size, mtime), so a cache hit reads no media
 
@@ -108,8 +110,16 @@ class TemplatePreviews:
         tiles, digests, known, described = [], [], [], []
         version = self.library.analyser.version  # a name, not a model load
         for number, info in enumerate(infos, start=first + 1):
-            template = self.library.get(info.ref)
-            digest = self._media_hash(template.media_path)
+            try:
+                template = self.library.get(info.ref)
+                digest = self._media_hash(template.media_path)
+            except InputError as error:  # removed meanwhile, or its files are gone: an empty tile keeps the numbers
+                log.warning("no thumbnail for template %s: %s", info.ref, error)
+                tiles.append(SheetTile(number, info.name, info.title, None, None))
+                digests.append("")
+                known.append(False)
+                described.append([number, info.name, info.title, None])
+                continue
             has_tracks = self.library.cache.path_for(digest, version).exists()
             manifest = template.manifest
             tiles.append(SheetTile(number, info.name, info.title, template.media_path, None, template.overlay_path,

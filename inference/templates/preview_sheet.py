@@ -44,7 +44,7 @@ class SheetTile:
     number: int
     name: str
     title: str
-    media: Path
+    media: Path | None  # None: its files are gone (an empty tile)
     tracks: TemplateTracks | None  # None: the template has not been analysed yet, so no face numbers
     overlay: Path | None = None  # drawn over the frame as a meme shows it
     caption: str | None = None
@@ -129,6 +129,8 @@ def thumbnail_frame(tracks: TemplateTracks | None, frame_count: int) -> int:
 def _thumbnail(tile: SheetTile, side: int, limits: MediaLimits, deadline: Deadline) -> Image.Image | None:
     """The chosen frame, its long side `side`, as a meme shows it (overlay, caption), with
     the face numbers of a template of several faces."""
+    if tile.media is None:
+        return None
     try:
         count = tile.tracks.frame_count if tile.tracks is not None else probe_media(tile.media, limits).frame_count
         wanted = thumbnail_frame(tile.tracks, count or 0)

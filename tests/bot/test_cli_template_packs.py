@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -85,6 +86,11 @@ def test_export_then_import_into_another_scope_round_trips(template_media, tmp_p
     assert sheet.returncode == 0 and "Templates 1–" in sheet.stdout
     builtins = len(json.loads(run(["templates", "list", "--json"], other, tmp_path).stdout)) - 1
     with Image.open(tmp_path / "scope.png") as image:  # the scope's own template, then the built-ins
+        assert image.size == SheetLayout().size(builtins + 1, footer=False)
+    shutil.rmtree(data / "templates" / "scoped" / SCOPE / "my-clip")  # its row stays: a tile without a picture
+    gone = run(["templates", "preview", "--scope", SCOPE, "-o", "gone.png"], data, tmp_path)
+    assert gone.returncode == 0, gone.stderr
+    with Image.open(tmp_path / "gone.png") as image:
         assert image.size == SheetLayout().size(builtins + 1, footer=False)
 
 
