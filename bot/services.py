@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from memeswap.bot.core.faces import SavedFaces, forget_user
 from memeswap.bot.core.forgetting import ForgetMarks, ForgetReport
-from memeswap.bot.core.requesters import Requester
+from memeswap.bot.core.requesters import Requester, Scope
 from memeswap.bot.core.swaps import Swaps
 from memeswap.bot.core.template_previews import TemplatePreviews
 from memeswap.bot.core.templates import CustomTemplates
@@ -50,6 +50,7 @@ class BotServices:
         self.forget_marks.mark(requester.user_key)
         stopped = await self.swaps.forget(requester)
         report = await forget_user(self.database, self.templates, requester)
+        await asyncio.to_thread(self.previews.forget_scope, Scope("user", requester.platform, requester.user_id).key)
         return dataclasses.replace(report, found=report.found or stopped > 0, swaps=stopped)
 
     @property

@@ -14,6 +14,7 @@ from memeswap.inference.templates.scope_keys import scope_key
 ScopeKind = Literal["global", "guild", "chat", "user"]
 _PLATFORM = re.compile(r"[a-z][a-z0-9]{0,19}")
 _ID = re.compile(r"-?[0-9A-Za-z_]{1,40}")
+_PLACE_KINDS: dict[str, ScopeKind] = {"guild": "guild", "chat": "chat", "user": "user"}
 
 
 class NotAllowedError(InputError):
@@ -50,9 +51,10 @@ class Scope:
             return GLOBAL
         platform, _, rest = key.partition("-")
         kind, _, scope_id = rest.partition("-")
-        if kind in ("guild", "chat", "user"):
+        known = _PLACE_KINDS.get(kind)
+        if known is not None:
             with contextlib.suppress(ValueError):
-                return cls(kind, platform, scope_id)  # type: ignore[arg-type]  # kind checked just above
+                return cls(known, platform, scope_id)
         shown = key if len(key) <= 40 else key[:40] + "…"
         raise InputError(f"unknown scope {shown!r}: use global, or PLATFORM-KIND-ID such as discord-guild-123 "
                          "or telegram-chat--100456 (KIND: guild, chat or user)", code="usage")

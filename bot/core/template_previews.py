@@ -7,7 +7,9 @@ from tracks already compiled (at add, or a template's first swap); a template no
 yet is shown without them, so a chat command never runs a face model. Sheets are cached on
 disk, keyed by what they show (each template's number, name, title, media hash and whether
 its tracks were known), so a chat command renders a sheet once until the place's templates
-change; the folder keeps the `max_cached` most recently used.
+change; the folder keeps the `max_cached` most recently used, in a folder per place whose own
+templates they show (one sheet per page and format there: a newer one replaces it), and
+`forget_scope` deletes a place's.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,10 +73,17 @@ class _Planned:
     tiles: list[SheetTile]  # tracks not loaded yet
     digests: list[str]  # of each tile's media
     known_tracks: list[bool]
+    place: str  # whose own templates the sheet shows (`_place`): its folder in the cache
     key: str
     page: int
     pages: int
     total: int
+
+
+def _place(shown: list[TemplateInfo]) -> str:
+    """The scopes whose own templates a sheet shows, joined by "+" ("shared" for built-in and
+    global ones only): the sheet's folder, so `forget_scope` finds it."""
+    return "+".join(sorted({info.scope_key for info in shown if info.added_here})) or "shared"
 
 
 class TemplatePreviews:
@@ -131,10 +141,19 @@ class TemplatePreviews:
         layout = [self.layout.tile, self.layout.columns, self.layout.gap, self.layout.label_size]
         key = hashlib.sha256(json.dumps([SHEET_VERSION, fmt, layout, version, page, pages, len(templates),
                                          described]).encode()).hexdigest()[:32]
-        return _Planned(infos, tiles, digests, known, key, page, pages, len(templates))
+        return _Planned(infos, tiles, digests, known, _place(infos), key, page, pages, len(templates))
 
     def _path(self, plan: _Planned, fmt: SheetFormat) -> Path:
-        return self.folder / f"{plan.key}.{SUFFIXES[fmt]}"
+        return self.folder / plan.place / f"{plan.page}-{plan.key}.{SUFFIXES[fmt]}"
+
+    def forget_scope(self, scope_key: str) -> None:
+        """Delete every cached sheet showing templates of `scope_key` (a person who asked to
+        be forgotten, whose own templates may show them)."""
+        if not self.folder.is_dir():
+            return
+        for place in self.folder.iterdir():
+            if place.is_dir() and scope_key in place.name.split("+"):
+                shutil.rmtree(place, ignore_errors=True)
 
     def _sheet(self, plan: _Planned, fmt: SheetFormat, data: bytes) -> PreviewSheet:
         return PreviewSheet(data, fmt, plan.infos, plan.page * self.per_sheet + 1, plan.total, plan.page, plan.pages,
@@ -163,8 +182,10 @@ class TemplatePreviews:
         return self._sheet(plan, fmt, data)
 
     def _store(self, path: Path, data: bytes) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=self.folder, suffix=".part")
+        """Write the sheet, and drop the place's older sheet of the same page and format: it
+        may show a template removed since."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=path.parent, suffix=".part")
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
@@ -172,16 +193,23 @@ class TemplatePreviews:
         except BaseException:
             Path(temp).unlink(missing_ok=True)
             raise
+        page = path.name.partition("-")[0]
+        for older in path.parent.glob(f"{page}-*{path.suffix}"):
+            if older != path:
+                older.unlink(missing_ok=True)
         self._evict(keep=path)
 
     def _evict(self, keep: Path) -> None:
+        """The least recently used sheets out beyond `max_cached`, and the folders left empty."""
         entries = []
-        for path in self.folder.iterdir():
+        for path in self.folder.glob("*/*"):
             if path.suffix in (".png", ".jpg") and path != keep:
                 with contextlib.suppress(FileNotFoundError):
                     entries.append((path.stat().st_mtime_ns, path))
         for _, path in sorted(entries)[:max(0, len(entries) + 1 - self.max_cached)]:
             path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                path.parent.rmdir()  # only when empty
 
     def _media_hash(self, path: Path) -> str:
         try:

@@ -31,7 +31,7 @@ def test_templates_sends_the_sheet_with_the_keyboard_and_caches_it(telegram_bot,
             added = fake.send_animation(group, admin, clip, caption="/addtemplate party")
             await bot_message(fake, -100500, lambda m: replying_to(added)(m) and "✅" in (m.get("text") or ""))
             first = await bot_message(fake, -100500, replying_to(fake.send_text(group, admin, "/templates")))
-            cached = next(services.settings.previews_dir.glob("*.jpg"))
+            [cached] = services.settings.previews_dir.glob("telegram-chat--100500/*.jpg")  # the chat's own shown
             marker = io.BytesIO()
             Image.new("RGB", (64, 48), (255, 0, 0)).save(marker, "JPEG")
             cached.write_bytes(marker.getvalue())  # what a second /templates sends if it reads the cache
@@ -71,3 +71,23 @@ def test_the_sheet_pages_follow_the_setting_and_the_keyboard_still_turns(telegra
     assert buttons(listing)[:4] == [f"face:{t.name}" for t in library.templates()[:4]]
     assert buttons(turned)[:4] == [f"face:{t.name}" for t in library.templates()[4:8]]
     assert turned["photo_bytes"] == listing["photo_bytes"]
+
+
+def test_forget_deletes_the_cached_sheets_showing_the_persons_own_templates(telegram_bot, template_media):
+    clip = template_media.read_bytes()
+
+    async def main():
+        async with telegram_bot() as (fake, services):
+            eve = fake.user(14, "Eve")
+            chat = fake.private_chat(eve)
+            added = fake.send_animation(chat, eve, clip, caption="/addtemplate mine")
+            await bot_message(fake, 14, lambda m: replying_to(added)(m) and "✅" in (m.get("text") or ""))
+            listing = await bot_message(fake, 14, replying_to(fake.send_text(chat, eve, "/templates")))
+            folders = sorted(p.name for p in services.settings.previews_dir.iterdir())
+            fake.send_text(chat, eve, "/forget")
+            await bot_message(fake, 14, with_text("erased"))
+            return listing, folders, sorted(p.name for p in services.settings.previews_dir.iterdir())
+
+    listing, before, after = asyncio.run(main())
+    assert buttons(listing)[0] == "face:mine" and listing["photo_bytes"]
+    assert before == ["telegram-user-14"] and after == []
