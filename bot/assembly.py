@@ -25,6 +25,7 @@ from memeswap.bot.core.gif_search import GifSearch
 from memeswap.bot.core.heavy_work import HeavyWork
 from memeswap.bot.core.protection import ProtectedFaceList
 from memeswap.bot.core.swaps import Swaps
+from memeswap.bot.core.template_previews import TemplatePreviews
 from memeswap.bot.core.templates import CustomTemplates, ScopeCaps
 from memeswap.bot.core.usage import SwapQuota
 from memeswap.bot.gif_providers.registry import provider_for
@@ -225,6 +226,8 @@ async def open_services(settings: Settings, maker: MemeMaker | None = None,
                            if maker.swapper.name == "classic" else None,
                            human_check=maker.library.human_check, heavy_work=heavy_work,
                            forget_marks=forget_marks)
+        previews = TemplatePreviews(maker.library, settings.previews_dir, settings.preview_templates_per_sheet,
+                                    settings.preview_cached_sheets, heavy_work)
         quota = SwapQuota(database, settings.swaps_per_user_per_day)
         swaps = Swaps(engine, blobs, templates, faces, quota, forget_marks=forget_marks)
         gif_search = build_gif_search(settings, swaps)
@@ -235,7 +238,7 @@ async def open_services(settings: Settings, maker: MemeMaker | None = None,
             await engine.start()
             try:
                 yield BotServices(settings, database, blobs, engine, templates, faces, swaps, forget_marks,
-                                  gif_search=gif_search)
+                                  previews, gif_search=gif_search)
             finally:
                 heavy_work.close()
                 if gif_search is not None:

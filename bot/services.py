@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from memeswap.bot.core.faces import SavedFaces, forget_user
 from memeswap.bot.core.forgetting import ForgetMarks, ForgetReport
 from memeswap.bot.core.gif_search import GifSearch
-from memeswap.bot.core.requesters import Requester
+from memeswap.bot.core.requesters import Requester, Scope
 from memeswap.bot.core.swaps import Swaps
+from memeswap.bot.core.template_previews import TemplatePreviews
 from memeswap.bot.core.templates import CustomTemplates
 from memeswap.bot.settings import Settings
 from memeswap.bot.store.database import Database
@@ -33,6 +34,7 @@ class BotServices:
     faces: SavedFaces
     swaps: Swaps
     forget_marks: ForgetMarks
+    previews: TemplatePreviews
     gif_search: GifSearch | None = None  # on when the operator set a provider's key
 
     async def result(self, event: Succeeded) -> bytes:
@@ -50,6 +52,7 @@ class BotServices:
         self.forget_marks.mark(requester.user_key)
         stopped = await self.swaps.forget(requester)
         report = await forget_user(self.database, self.templates, requester)
+        await asyncio.to_thread(self.previews.forget_scope, Scope("user", requester.platform, requester.user_id).key)
         return dataclasses.replace(report, found=report.found or stopped > 0, swaps=stopped)
 
     @property

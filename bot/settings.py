@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # imported where used: `memeswap --help` should not wait for 
     from memeswap.inference.media.badge import BadgeStyle
     from memeswap.inference.media.limits import MediaLimits
     from memeswap.inference.safety.nsfw import NsfwScreen
+    from memeswap.inference.templates.packs import PackLimits
 
 
 class Settings(BaseSettings):
@@ -65,6 +66,16 @@ class Settings(BaseSettings):
     saved_faces_per_user: int = Field(default=5, ge=1)
     templates_per_scope: int = Field(default=50, ge=0)
     template_bytes_per_scope: int = Field(default=200 * 1024 * 1024, ge=0)
+    # Preview sheets (`/templates`, `memeswap templates preview`): templates per sheet (more
+    # make further pages) and how many rendered sheets the data folder's cache keeps.
+    preview_templates_per_sheet: int = Field(default=40, ge=1, le=100)
+    preview_cached_sheets: int = Field(default=64, ge=1)
+    # Template packs (`memeswap templates import`): the zip's size, what it may unpack to in
+    # all and per entry (checked on the sizes it declares, then while reading), its entries.
+    pack_max_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
+    pack_max_unpacked_bytes: int = Field(default=500 * 1024 * 1024, gt=0)
+    pack_max_entries: int = Field(default=200, ge=2, le=10_000)
+    pack_max_entry_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
     swapper: str = "auto"  # auto or a name from inference.swappers.registry
     analyser: Literal["auto", "mediapipe", "insightface"] = "auto"
     onnx_provider: Literal["auto", "tensorrt", "cuda", "cpu"] = "auto"
@@ -221,6 +232,10 @@ class Settings(BaseSettings):
     def cache_dir(self) -> Path:
         return self.data_dir / "cache" / "tracks"
 
+    @property
+    def previews_dir(self) -> Path:
+        return self.data_dir / "cache" / "previews"
+
     def secret_values(self) -> list[str]:
         """Every secret setting's value, for the logs to redact."""
         values = []
@@ -244,6 +259,12 @@ class Settings(BaseSettings):
     def swapper_config(self) -> SwapperConfig:
         return SwapperConfig(self.max_selfie_yaw_degrees, self.skin_tone_balance, self.onnx_provider,
                              self.swap_batch_size, self.mouth_mask)
+
+    def pack_limits(self) -> PackLimits:
+        from memeswap.inference.templates.packs import PackLimits
+
+        return PackLimits(self.pack_max_bytes, self.pack_max_unpacked_bytes, self.pack_max_entries,
+                          self.pack_max_entry_bytes)
 
     def media_limits(self) -> MediaLimits:
         from memeswap.inference.media.limits import MediaLimits

@@ -3,6 +3,7 @@ case runs (the platform tells it whether the person is an admin of the guild or 
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -13,6 +14,7 @@ from memeswap.inference.templates.scope_keys import scope_key
 ScopeKind = Literal["global", "guild", "chat", "user"]
 _PLATFORM = re.compile(r"[a-z][a-z0-9]{0,19}")
 _ID = re.compile(r"-?[0-9A-Za-z_]{1,40}")
+_PLACE_KINDS: dict[str, ScopeKind] = {"guild": "guild", "chat": "chat", "user": "user"}
 
 
 class NotAllowedError(InputError):
@@ -40,6 +42,22 @@ class Scope:
     def key(self) -> str:
         """A stable, path-safe name: "global", "discord-guild-123", "telegram-chat--100456"."""
         return "global" if self.kind == "global" else scope_key(self.platform, self.kind, self.id)
+
+    @classmethod
+    def from_key(cls, key: str) -> Scope:
+        """The scope `key` names ("global", "discord-guild-123", "telegram-chat--100456"), as
+        an operator types it; anything else is one clear line."""
+        if key == "global":
+            return GLOBAL
+        platform, _, rest = key.partition("-")
+        kind, _, scope_id = rest.partition("-")
+        known = _PLACE_KINDS.get(kind)
+        if known is not None:
+            with contextlib.suppress(ValueError):
+                return cls(known, platform, scope_id)
+        shown = key if len(key) <= 40 else key[:40] + "…"
+        raise InputError(f"unknown scope {shown!r}: use global, or PLATFORM-KIND-ID such as discord-guild-123 "
+                         "or telegram-chat--100456 (KIND: guild, chat or user)", code="usage")
 
 
 GLOBAL = Scope("global")

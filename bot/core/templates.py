@@ -86,6 +86,19 @@ def one_per_name(templates: list[TemplateInfo]) -> list[TemplateInfo]:
     return list(by_name.values())
 
 
+def shared_templates(templates: list[Template]) -> list[TemplateInfo]:
+    """Built-in and global templates (`TemplateLibrary.templates`), as every place sees them."""
+    return [_info(t, Scope("global")) for t in templates]
+
+
+def added_here_first(templates: list[TemplateInfo]) -> list[TemplateInfo]:
+    """One entry per name (the one a pick resolves to); the ones added here first, as they
+    are what people came for, then the built-ins: the order of Telegram's template keyboard
+    and the numbers of the preview sheet."""
+    last_seen = {info.name: i for i, info in enumerate(templates)}
+    return sorted(one_per_name(templates), key=lambda info: (not info.added_here, last_seen[info.name]))
+
+
 def search(templates: list[TemplateInfo], query: str, limit: int = 25) -> list[TemplateInfo]:
     """Templates matching `query`, best first: the name exactly, the name's start, a word
     of the title's start, a tag's start, then anywhere in the name, title or tags. An empty
@@ -128,7 +141,8 @@ class CustomTemplates:
         self.template_faces = TemplateFaces(protected.descriptor, library.limits) if protected else None
 
     async def add(self, requester: Requester, media: Path, name: str, scope: Scope | None = None,
-                  title: str | None = None) -> TemplateInfo:
+                  title: str | None = None, tags: list[str] | None = None,
+                  caption: str | None = None) -> TemplateInfo:
         scope = scope or requester.scope
         size = media.stat().st_size
         began = self.forget_marks.now()
@@ -138,8 +152,8 @@ class CustomTemplates:
         # seconds would hold the database's write lock (SQLite) and a pooled connection,
         # and other people's writes would time out meanwhile.
         compiled = await self.heavy_work.run(requester.user_key, lambda deadline: self.library.add(
-            media, name, title=title, scope_key=_folder_key(scope), check_frames=self._nudity_screen(),
-            deadline=deadline))
+            media, name, title=title, tags=tags, caption=caption, scope_key=_folder_key(scope),
+            check_frames=self._nudity_screen(), deadline=deadline))
         stored = compiled.template
         try:
             await self.check_protected(requester, scope, _ref(scope, name))
@@ -241,7 +255,7 @@ class CustomTemplates:
 
     async def visible(self, requester: Requester) -> list[TemplateInfo]:
         """Built-in and global templates, then the place's own, then the person's own."""
-        found = [_info(t, Scope("global")) for t in await asyncio.to_thread(self.library.templates)]
+        found = shared_templates(await asyncio.to_thread(self.library.templates))
         scopes = [s for s in requester.visible_scopes() if s.kind != "global"]
         async with self.database.transaction() as session:
             rows = (await session.scalars(select(CustomTemplate).where(

@@ -69,6 +69,7 @@ ADD_NOT_A_CLIP = "That file isn't a GIF or a video. Send a GIF or video with the
 MAX_ALERT = 200  # Telegram's limit on a callback alert (on a message: delivery.MAX_MESSAGE)
 GIF_USAGE = "Say what to look for, like /gif dancing cat"
 GIF_HELP = "\n\nGIF search is on: /gif WORDS finds GIFs to swap your saved face into."
+MAX_CAPTION = 1024  # on a photo
 POINTER = "Send me a selfie and I'll offer you meme templates. /help"
 OUR_FAULT = "⚠️ Something went wrong on my side. Please try again."
 
@@ -236,7 +237,15 @@ class TelegramConversation:
         else:
             lines.append("Tap one to use your saved face, or send a new selfie.")
         markup = picker.keyboard(visible, "face", 0, self.settings.telegram_templates_per_page)
-        await message_of(update).reply_text("\n".join(lines), reply_markup=markup)
+        try:
+            sheet = await self.services.previews.sheet(requester.user_key, picker.by_name(visible))
+        except InputError as error:  # busy, or past its deadline: the buttons alone still work
+            log.info("/templates without its preview sheet: %s", error)
+            await message_of(update).reply_text("\n".join(lines), reply_markup=markup)
+            return
+        lines.append(f"{sheet.summary} The sheet numbers them in the buttons' order.")
+        await message_of(update).reply_photo(sheet.data, caption=fitted("\n".join(lines), MAX_CAPTION),
+                                             filename=sheet.filename, reply_markup=markup)
 
     @replies_to_mistakes
     async def save_face(self, update: Update, context: Context) -> None:

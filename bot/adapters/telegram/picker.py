@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from memeswap.bot.core.templates import TemplateInfo, one_per_name
+from memeswap.bot.core.templates import TemplateInfo, added_here_first
 from memeswap.inference.templates.manifest import NAME_PATTERN
 
 SOURCES = ("photo", "face")
@@ -44,10 +44,8 @@ def parse(data: str | None) -> Choice | None:
 
 
 def by_name(templates: list[TemplateInfo]) -> list[TemplateInfo]:
-    """One button per name (the one a pick resolves to); the ones added here first, as they
-    are what people came for, then the built-ins."""
-    last_seen = {info.name: i for i, info in enumerate(templates)}
-    return sorted(one_per_name(templates), key=lambda info: (not info.added_here, last_seen[info.name]))
+    """One button per name, in the preview sheet's order (`added_here_first`)."""
+    return added_here_first(templates)
 
 
 def keyboard(templates: list[TemplateInfo], source: str, page: int, per_page: int) -> InlineKeyboardMarkup:

@@ -187,7 +187,7 @@ def test_in_a_group_only_admins_add_templates_and_everyone_sees_them(telegram_bo
     assert refused["text"] == "⚠️ Only an admin of this group can add templates here."
     assert rows_after_refusal == 0 and downloads == []
     assert status["text"].startswith("✅ Added “party” for this chat")
-    assert "party" in listing["text"] and "face:party" in buttons(listing)
+    assert "party" in listing["caption"] and "face:party" in buttons(listing)
 
 
 def test_forget_then_a_pick_asks_for_a_selfie_again(telegram_bot, selfie_jpeg):
@@ -210,7 +210,7 @@ def test_forget_then_a_pick_asks_for_a_selfie_again(telegram_bot, selfie_jpeg):
                 sent(fake, "sendAnimation")
 
     faces_saved, listing, erased, asked, faces_left, animations = asyncio.run(main())
-    assert faces_saved == 1 and "saved face" in listing["text"].lower()
+    assert faces_saved == 1 and "saved face" in listing["caption"].lower()
     assert erased["text"].startswith("Done: I erased your saved faces (1)")
     assert asked["text"] == "⚠️ Send me a selfie first (or save one with /face), then pick a template."
     assert faces_left == 0 and animations == []
