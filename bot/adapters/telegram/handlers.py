@@ -20,7 +20,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
-from telegram import CallbackQuery, Chat, Message, Update, User
+from telegram import CallbackQuery, Chat, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, User
 from telegram.constants import ChatMemberStatus, ChatType
 from telegram.ext import ContextTypes
 
@@ -33,10 +33,10 @@ from memeswap.bot.adapters.telegram.delivery import (
     edit_status,
     reply_address,
 )
-from memeswap.bot.adapters.telegram.downloads import Attachment, clip_in, download, image_in, not_an_image
+from memeswap.bot.adapters.telegram.downloads import NOT_AN_IMAGE, Attachment, clip_in, download, image_in
 from memeswap.bot.core.requesters import Requester, Scope
 from memeswap.bot.core.status import fitted, refusal_line
-from memeswap.bot.core.uploads import staged_upload
+from memeswap.bot.core.uploads import staged_upload, too_big
 from memeswap.bot.core.wording import CONSENT, PRIVACY, WHAT_IT_DOES
 from memeswap.bot.services import BotServices
 from memeswap.inference.errors import InputError
@@ -53,6 +53,7 @@ HELP = f"""{WHAT_IT_DOES}
 3. Get your meme back in a few seconds.
 
 /templates – pick a template for your saved face
+Send or forward a GIF or video – swap your saved face into it
 /face – reply to a photo with it to save your face
 /addtemplate NAME – as the caption of a GIF or video (or in reply to one): add it as a template here
 /removetemplate NAME – remove one of this chat's templates
@@ -68,6 +69,11 @@ ADD_NOT_A_CLIP = "That file isn't a GIF or a video. Send a GIF or video with the
 MAX_ALERT = 200  # Telegram's limit on a callback alert (on a message: delivery.MAX_MESSAGE)
 POINTER = "Send me a selfie and I'll offer you meme templates. /help"
 OUR_FAULT = "⚠️ Something went wrong on my side. Please try again."
+# The button under a GIF or video sent without a command; the clip is the message the
+# button's message replies to, so the button's data carries nothing else.
+CLIP_BUTTON = "clip:swap"
+CLIP_EXPIRED = "That button has expired: I can't see the clip any more. Please send it again."
+CLIP_NO_FACE = "Save your face first: reply /face to a selfie of yours, then tap the button again."
 
 
 def replies_to_mistakes(handler: Handler) -> Handler:
@@ -126,9 +132,61 @@ class TelegramConversation:
             "Got your face! Now pick a template:",
             reply_markup=picker.keyboard(visible, "photo", 0, self.settings.telegram_templates_per_page))
 
-    async def not_a_selfie(self, update: Update, context: Context) -> None:
+    @replies_to_mistakes
+    async def offer_clip(self, update: Update, context: Context) -> None:
+        """A GIF or video sent (or forwarded) without a command: a button to swap the saved
+        face into it. One too big to fetch is refused now, not after the tap."""
         message = message_of(update)
-        await message.reply_text(not_an_image(message))
+        attachment = clip_in(message)
+        assert attachment is not None, "the clip filter found one"
+        limit = self._clip_limit()
+        if attachment.size is not None and attachment.size > limit:
+            raise too_big(limit, attachment.size)
+        button = InlineKeyboardButton("Swap my face into this", callback_data=CLIP_BUTTON)
+        await message.reply_text("Want your face in this?", reply_markup=InlineKeyboardMarkup([[button]]))
+
+    @replies_to_mistakes
+    async def swap_into_clip(self, update: Update, context: Context) -> None:
+        """The clip button: the clip (the message the button replies to) as a one-off
+        template, screened as a new template is, with the saved face.
+
+        The data comes from the client: anything but the button's own is answered and
+        dropped; a button whose clip Telegram no longer shows is expired."""
+        query = query_of(update)
+        if query.data != CLIP_BUTTON:
+            await query.answer()
+            return
+        message = query.message
+        clip_message = message.reply_to_message if isinstance(message, Message) else None
+        attachment = clip_in(clip_message)
+        if attachment is None or clip_message is None or not isinstance(message, Message):
+            await query.answer(CLIP_EXPIRED, show_alert=True)
+            return
+        limit = self._clip_limit()
+        if attachment.size is not None and attachment.size > limit:
+            raise too_big(limit, attachment.size)
+        requester = await self._requester(update)
+        try:
+            selfie = await self.services.faces.load(requester)  # before a download of up to 20 MB
+        except InputError as error:
+            if error.code == "no_saved_face":
+                raise InputError(CLIP_NO_FACE, code="usage") from None
+            raise
+        await query.answer("Making your meme…")
+        status = await message.reply_text("⏳ Getting ready…")
+        async with ending_in(status):
+            data = await download(clip_message, attachment, limit)
+            with staged_upload(data, attachment.declared_type, "memeswap-clip-") as path:
+                job = await self.services.swaps.start_one_off(
+                    requester, path, selfie=selfie, format="mp4", max_bytes=self.settings.telegram_upload_bytes,
+                    reply_to=reply_address(status.chat_id, status.message_id))
+            await self.delivery.follow(job, status, None)
+
+    def _clip_limit(self) -> int:
+        return min(self.settings.telegram_download_bytes, self.settings.max_template_bytes)
+
+    async def not_a_selfie(self, update: Update, context: Context) -> None:
+        await message_of(update).reply_text(NOT_AN_IMAGE)
 
     async def chatter(self, update: Update, context: Context) -> None:
         """Anything else in a private chat (text, a sticker, a voice message, an unknown
