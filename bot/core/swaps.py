@@ -63,7 +63,7 @@ class Swaps:
         self._followed: dict[str, _Followed] = {}
 
     async def start(self, requester: Requester, template: str, selfie: bytes | None = None,
-                    saved_face: str = "default", format: JobOutputFormat = "gif", max_bytes: int | None = None,
+                    saved_face: str | None = None, format: JobOutputFormat = "gif", max_bytes: int | None = None,
                     reply_to: str | None = None) -> SwapJob:
         """Check, count and submit one swap; raises a one-line `InputError` (or `Busy`,
         `RateLimited`) when it cannot run, and then nothing is kept or counted."""
@@ -73,7 +73,7 @@ class Swaps:
                                   new_job_id(), began)
 
     async def start_one_off(self, requester: Requester, media: Path, selfie: bytes | None = None,
-                            saved_face: str = "default", format: JobOutputFormat = "gif",
+                            saved_face: str | None = None, format: JobOutputFormat = "gif",
                             max_bytes: int | None = None, reply_to: str | None = None) -> SwapJob:
         """A swap into media that is not a template (a GIF someone posted): screened like a
         new template and kept in the person's own space for this job only (`follow` removes
@@ -89,7 +89,7 @@ class Swaps:
             await self.templates.remove_one_off(ref)
             raise
 
-    async def _submit(self, requester: Requester, template_ref: str, selfie: bytes | None, saved_face: str,
+    async def _submit(self, requester: Requester, template_ref: str, selfie: bytes | None, saved_face: str | None,
                       format: JobOutputFormat, max_bytes: int | None, reply_to: str | None, job_id: str,
                       began: float) -> SwapJob:
         """Check, count and submit; `began` is when the request came, so that a /forget

@@ -40,7 +40,9 @@ COMMANDS = [
     BotCommand("start", "What I do and how to use me"),
     BotCommand("help", "How to use me"),
     BotCommand("templates", "Pick a template for your saved face"),
-    BotCommand("face", "Reply to a photo with it to save your face"),
+    BotCommand("face", "Reply to a photo with it to save your face (/face NAME: under a name)"),
+    BotCommand("faces", "The faces you saved"),
+    BotCommand("removeface", "Delete a saved face: /removeface NAME"),
     BotCommand("addtemplate", "Add a GIF or video as a template here"),
     BotCommand("removetemplate", "Remove a template added here"),
     BotCommand("forget", "Erase everything I keep about you"),
@@ -171,6 +173,8 @@ def add_handlers(application: Application, talk: TelegramConversation) -> None:
     application.add_handler(CommandHandler("templates", talk.templates))
     application.add_handler(CommandHandler("swap", talk.selfie))
     application.add_handler(CommandHandler("face", talk.save_face))
+    application.add_handler(CommandHandler("faces", talk.list_faces))
+    application.add_handler(CommandHandler("removeface", talk.remove_face))
     application.add_handler(CommandHandler("forget", talk.forget))
     application.add_handler(CommandHandler("addtemplate", talk.add_template))
     application.add_handler(CommandHandler("removetemplate", talk.remove_template))

@@ -34,6 +34,7 @@ from memeswap.bot.adapters.telegram.delivery import (
     reply_address,
 )
 from memeswap.bot.adapters.telegram.downloads import NOT_AN_IMAGE, Attachment, clip_in, download, image_in
+from memeswap.bot.core.faces import DEFAULT_FACE, face_name
 from memeswap.bot.core.requesters import Requester, Scope
 from memeswap.bot.core.status import fitted, refusal_line
 from memeswap.bot.core.uploads import staged_upload, too_big
@@ -54,7 +55,8 @@ HELP = f"""{WHAT_IT_DOES}
 
 /templates – pick a template for your saved face
 Send or forward a GIF or video – swap your saved face into it
-/face – reply to a photo with it to save your face
+/face [NAME] – reply to a photo with it to save your face (as “me”, or NAME)
+/faces – the faces you saved; /removeface NAME deletes one
 /addtemplate NAME – as the caption of a GIF or video (or in reply to one): add it as a template here
 /removetemplate NAME – remove one of this chat's templates
 /forget – erase everything I keep about you
@@ -64,6 +66,7 @@ In groups, send the photo with the caption /swap. Only group admins add or remov
 {CONSENT}
 {PRIVACY}"""
 
+FACE_USAGE = "Reply /face to a photo of your face to save it (/face NAME to save it under a name)."
 ADD_USAGE = "Send a GIF or video with the caption /addtemplate NAME, or reply to one with it."
 ADD_NOT_A_CLIP = "That file isn't a GIF or a video. Send a GIF or video with the caption /addtemplate NAME."
 MAX_ALERT = 200  # Telegram's limit on a callback alert (on a message: delivery.MAX_MESSAGE)
@@ -260,19 +263,47 @@ class TelegramConversation:
 
     @replies_to_mistakes
     async def save_face(self, update: Update, context: Context) -> None:
-        """/face in reply to a photo (or as its caption): keep that face for later swaps."""
+        """/face [NAME] in reply to a photo (or as its caption): keep that face for later
+        swaps, under NAME (`me` when none is given)."""
         message = message_of(update)
+        words = (message.text or message.caption or "").split()
+        if len(words) > 2:
+            raise InputError(FACE_USAGE, code="usage")
+        name = face_name(words[1]) if len(words) == 2 else DEFAULT_FACE  # a bad name: refused before a download
         found = found_in(message, image_in)
         if found is None:
-            raise InputError("reply /face to a photo of your face to save it", code="usage")
+            raise InputError(FACE_USAGE, code="usage")
         photo_message, attachment = found
         if photo_message.from_user and photo_message.from_user.id != user_of(update).id:
             raise InputError("you can only save your own face; reply /face to a photo you sent", code="not_allowed")
         requester = await self._requester(update)
         photo = await download(photo_message, attachment, self.settings.telegram_download_bytes)
-        await self.services.faces.save(requester, photo)
-        await message.reply_text("Saved your face. Now /templates makes a meme without a new photo; "
-                                 "/forget erases it.")
+        saved = await self.services.faces.save(requester, photo, name)
+        await message.reply_text(f"Saved your face as “{saved.name}”. Now /templates makes a meme without a new "
+                                 "photo; /faces lists your faces; /forget erases them.")
+
+    @replies_to_mistakes
+    async def list_faces(self, update: Update, context: Context) -> None:
+        """/faces: the names of the faces the person saved."""
+        saved = await self.services.faces.list(await self._requester(update))
+        if not saved:
+            await message_of(update).reply_text("You have no saved face yet: reply /face to a selfie to save it.")
+            return
+        most = self.settings.saved_faces_per_user
+        await message_of(update).reply_text(
+            f"Your saved faces ({len(saved)} of {most}): {', '.join(face.name for face in saved)}.\n"
+            f"/face NAME in reply to a photo saves another; /removeface NAME deletes one.")
+
+    @replies_to_mistakes
+    async def remove_face(self, update: Update, context: Context) -> None:
+        """/removeface NAME: delete one saved face."""
+        args = context.args or []
+        if len(args) != 1:
+            raise InputError("usage: /removeface NAME (/faces lists them)", code="usage")
+        name = face_name(args[0])
+        gone = await self.services.faces.delete(await self._requester(update), name)
+        await message_of(update).reply_text(f"Deleted your saved face “{name}”." if gone else
+                                            f"You have no saved face named “{name}”. /faces lists them.")
 
     @replies_to_mistakes
     async def forget(self, update: Update, context: Context) -> None:
