@@ -22,6 +22,7 @@ from PIL import Image
 from sqlalchemy import CursorResult, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from memeswap.bot.core.face_maps import shown
 from memeswap.bot.core.forgetting import ForgetMarks, ForgetReport
 from memeswap.bot.core.heavy_work import HeavyWork
 from memeswap.bot.core.protection import ProtectedFaceList
@@ -45,7 +46,6 @@ from memeswap.inference.faces.human_check import HumanFaceCheck
 from memeswap.inference.faces.selfie import pick_selfie_face
 from memeswap.inference.media.decode import load_image
 from memeswap.inference.media.limits import MediaLimits
-from memeswap.inference.templates.manifest import SHOWN_CHARS
 
 _FACE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 DEFAULT_FACE = "me"  # the name of a face saved without one, and the face a swap uses by default
@@ -54,17 +54,12 @@ MARGIN = 0.6  # of the face's size, on each side: enough for the swap's blend, n
 
 def face_name(typed: str) -> str:
     """A face's name as typed, lowercased; refused unless it is 1-32 letters, digits and
-    dashes. The refusal quotes at most `SHOWN_CHARS` characters of it."""
+    dashes. The refusal quotes at most 40 characters of it (`shown`)."""
     name = (typed or "").strip().lower()
     if not _FACE_NAME.fullmatch(name):
-        raise InputError(f"invalid face name {_shown(typed)}: use 1-32 lowercase letters, digits and dashes, "
+        raise InputError(f"invalid face name {shown(typed)}: use 1-32 lowercase letters, digits and dashes, "
                          "starting with a letter or digit", code="bad_name")
     return name
-
-
-def _shown(typed: str) -> str:
-    typed = typed or ""
-    return repr(typed if len(typed) <= SHOWN_CHARS else typed[:SHOWN_CHARS] + "…")
 
 
 @dataclass(frozen=True)
@@ -150,7 +145,7 @@ class SavedFaces:
         default = DEFAULT_FACE if DEFAULT_FACE in rows else next(iter(rows))
         for name in wanted:
             if name is not None and name not in rows:
-                raise InputError(f"you have no saved face named {_shown(name)}; yours: {', '.join(sorted(rows))}",
+                raise InputError(f"you have no saved face named {shown(name)}; yours: {', '.join(sorted(rows))}",
                                  code="unknown_face")
         return [rows[name or default] for name in wanted]
 

@@ -12,6 +12,7 @@ from discord.ext import commands
 from memeswap.bot.adapters.discord.attachments import IMAGE, checked, media_in, require_within
 from memeswap.bot.adapters.discord.delivery import InteractionDelivery, reply_address
 from memeswap.bot.adapters.discord.interactions import ServicesCog, refuse, requester_for
+from memeswap.bot.core.face_maps import parse_face_map
 from memeswap.bot.core.templates import TemplateInfo, search
 from memeswap.bot.core.uploads import staged_upload
 from memeswap.bot.core.wording import CONSENT, PRIVACY, WHAT_IT_DOES
@@ -23,9 +24,11 @@ if TYPE_CHECKING:
     from memeswap.bot.adapters.discord.client import MemeswapBot, ShardedMemeswapBot
 
 MAX_CHOICES = 25  # Discord's cap on autocomplete choices
+FACES_HELP = "Saved faces for the template's faces in order, e.g. me,_,ana (_ keeps a face)"
 HELP = f"""{WHAT_IT_DOES}
 
-`/swap template:` with a `selfie:` photo (or your saved face)
+`/swap template:` with a `selfie:` photo (or your saved face); `faces: me,_,ana` puts saved faces on a \
+template's faces in order (`_` keeps one)
 Right-click a GIF → Apps → **Swap my face into this**
 `/face set|list|show|delete` · `/templates list|add|remove` (adding needs Manage Server) · `/forget`
 
@@ -60,10 +63,12 @@ class SwapCog(ServicesCog):
         await interaction.response.send_message(HELP, ephemeral=True)
 
     @app_commands.command(name="swap", description="Put your face into a meme template")
-    @app_commands.describe(template="The meme template", selfie="A photo of your face (else your saved face)")
+    @app_commands.describe(template="The meme template", selfie="A photo of your face (else your saved face)",
+                           faces=FACES_HELP)
     @app_commands.checks.dynamic_cooldown(swap_cooldown, key=lambda i: i.user.id)
     async def swap(self, interaction: discord.Interaction, template: str,
-                   selfie: discord.Attachment | None = None) -> None:
+                   selfie: discord.Attachment | None = None,
+                   faces: app_commands.Range[str, 1, 200] | None = None) -> None:
         await interaction.response.defer(thinking=True)
         settings = self.services.settings
         requester = requester_for(interaction)
@@ -72,9 +77,10 @@ class SwapCog(ServicesCog):
             if selfie is not None:
                 media = checked(selfie, IMAGE, "a photo of your face", settings.max_upload_bytes)
                 photo = await self.downloader.fetch(media.url, settings.max_upload_bytes)
+            face_map = parse_face_map(faces) if faces is not None else None
             job = await self.services.swaps.start(requester, template, selfie=photo,
                                                   max_bytes=interaction.filesize_limit,
-                                                  reply_to=reply_address(interaction))
+                                                  reply_to=reply_address(interaction), face_map=face_map)
         except InputError as error:
             await refuse(interaction, error)
             return

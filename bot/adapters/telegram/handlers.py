@@ -34,6 +34,7 @@ from memeswap.bot.adapters.telegram.delivery import (
     reply_address,
 )
 from memeswap.bot.adapters.telegram.downloads import NOT_AN_IMAGE, Attachment, clip_in, download, image_in
+from memeswap.bot.core.face_maps import parse_face_map
 from memeswap.bot.core.faces import DEFAULT_FACE, face_name
 from memeswap.bot.core.requesters import Requester, Scope
 from memeswap.bot.core.status import fitted, refusal_line
@@ -60,6 +61,8 @@ Send or forward a GIF or video – swap your saved face into it
 /addtemplate NAME – as the caption of a GIF or video (or in reply to one): add it as a template here
 /removetemplate NAME – remove one of this chat's templates
 /forget – erase everything I keep about you
+
+/swap TEMPLATE FACES – your saved faces on a template's faces in order, e.g. /swap duo me,_,ana (_ keeps one)
 
 In groups, send the photo with the caption /swap. Only group admins add or remove templates.
 
@@ -123,6 +126,9 @@ class TelegramConversation:
     async def selfie(self, update: Update, context: Context) -> None:
         """A photo arrived (or /swap in reply to one): check it, then offer the templates."""
         found = found_in(message_of(update), image_in)
+        if found is None and len(context.args or []) == 2:
+            await self._mapped_swap(update, *(context.args or []))
+            return
         if found is None:
             await self.templates(update, context)
             return
@@ -187,6 +193,18 @@ class TelegramConversation:
 
     def _clip_limit(self) -> int:
         return min(self.settings.telegram_download_bytes, self.settings.max_template_bytes)
+
+    async def _mapped_swap(self, update: Update, template: str, faces: str) -> None:
+        """/swap TEMPLATE FACES (e.g. /swap duo me,_,ana): saved faces onto the template's
+        faces, in the order previews number them."""
+        face_map = parse_face_map(faces)
+        requester = await self._requester(update)
+        status = await message_of(update).reply_text("⏳ Getting ready…")
+        async with ending_in(status):
+            job = await self.services.swaps.start(
+                requester, template.lower(), format="mp4", max_bytes=self.settings.telegram_upload_bytes,
+                reply_to=reply_address(status.chat_id, status.message_id), face_map=face_map)
+            await self.delivery.follow(job, status, None)
 
     async def not_a_selfie(self, update: Update, context: Context) -> None:
         await message_of(update).reply_text(NOT_AN_IMAGE)
