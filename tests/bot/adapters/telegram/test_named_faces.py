@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 
-from memeswap.bot.store.models import SavedFace
+from memeswap.bot.core.protection import ProtectedFaceList
+from memeswap.bot.core.requesters import Requester, Scope
+from memeswap.bot.store.models import SavedFace, UsageEvent
+from memeswap.inference.safety.protected_faces import DlibFaceDescriptor
 from tests.bot.adapters.telegram.test_conversation import (
     bot_message,
     count_rows,
@@ -52,3 +55,31 @@ def test_two_named_faces_go_onto_a_two_face_template_in_order(telegram_bot, self
     assert refused_map["text"] == "⚠️ This template has 2 faces and the face map names 3; use _ for a face to keep."
     assert rows == 1
     assert logged_errors() == []
+
+
+def test_a_protected_face_anywhere_in_a_face_map_is_refused(telegram_bot, selfie_jpeg, friend_selfie_jpeg,
+                                                            analyser):
+    """Every face a map names meets the protected list of the place where the swap happens,
+    not only the first."""
+    group_id = -100710
+
+    async def main():
+        async with telegram_bot() as (fake, services):
+            mia = fake.user(81, "Mia")
+            private = fake.private_chat(mia)
+            fake.send_photo(private, mia, selfie_jpeg, caption="/face")
+            await bot_message(fake, 81, with_text("saved your face as “me”"))
+            fake.send_photo(private, mia, friend_selfie_jpeg, caption="/face ana")
+            await bot_message(fake, 81, with_text("saved your face as “ana”"))
+            admin = Requester("telegram", "9", Scope("chat", "telegram", str(group_id)), is_scope_admin=True)
+            protected = ProtectedFaceList(services.database, DlibFaceDescriptor(), analyser)
+            await protected.add(admin, friend_selfie_jpeg, "ana", admin.scope)
+
+            group = fake.group_chat(group_id, "Memes")
+            request = fake.send_text(group, mia, "/swap duo me,ana")
+            refused = await bot_message(fake, group_id, lambda m: replying_to(request)(m) and "⚠️" in m["text"])
+            return refused, await count_rows(services, UsageEvent)
+
+    refused, usage = asyncio.run(main())
+    assert "can't be used" in refused["text"] and "\n" not in refused["text"]
+    assert usage == 0
