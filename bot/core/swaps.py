@@ -112,6 +112,8 @@ class Swaps:
         name is refused."""
         names = [None if name is None else face_name(name) for name in face_map]
         unique = list(dict.fromkeys(name for name in names if name is not None))
+        if not unique:
+            raise InputError("that face map keeps every face; name a face for at least one", code="bad_face_map")
         crops = await self.faces.load_named(requester, unique)
         return _Sources(list(crops), [None if name is None else unique.index(name) for name in names])
 
