@@ -12,7 +12,7 @@ from discord.ext import commands
 from memeswap.bot.adapters.discord.attachments import IMAGE, checked, media_in, require_within
 from memeswap.bot.adapters.discord.delivery import InteractionDelivery, reply_address
 from memeswap.bot.adapters.discord.interactions import ServicesCog, refuse, requester_for
-from memeswap.bot.core.face_maps import parse_face_map
+from memeswap.bot.core.face_maps import KEEP, parse_face_map
 from memeswap.bot.core.templates import TemplateInfo, search
 from memeswap.bot.core.uploads import staged_upload
 from memeswap.bot.core.wording import CONSENT, PRIVACY, WHAT_IT_DOES
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from memeswap.bot.adapters.discord.client import MemeswapBot, ShardedMemeswapBot
 
 MAX_CHOICES = 25  # Discord's cap on autocomplete choices
+MAX_CHOICE_CHARS = 100  # and on a choice's name and value
 FACES_HELP = "Saved faces for the template's faces in order, e.g. me,_,ana (_ keeps a face)"
 HELP = f"""{WHAT_IT_DOES}
 
@@ -92,6 +93,18 @@ class SwapCog(ServicesCog):
         visible = await self.services.templates.visible(requester_for(interaction))
         return [app_commands.Choice(name=_label(info), value=info.name)
                 for info in search(visible, current, MAX_CHOICES)]
+
+    @swap.autocomplete("faces")
+    async def face_map_choices(self, interaction: discord.Interaction,
+                               current: str) -> list[app_commands.Choice[str]]:
+        """The map typed so far, its last entry completed with a saved face's name or `_`."""
+        typed, _, last = current.rpartition(",")
+        head = f"{typed}," if typed else ""
+        if len(head) > MAX_CHOICE_CHARS - 33:  # no room left for a name
+            return []
+        saved = [face.name for face in await self.services.faces.list(requester_for(interaction))]
+        return [app_commands.Choice(name=head + name, value=head + name)
+                for name in [*saved, KEEP] if name.startswith(last.strip().lower())][:MAX_CHOICES]
 
     @app_commands.checks.dynamic_cooldown(swap_cooldown, key=lambda i: i.user.id)
     async def swap_into_message(self, interaction: discord.Interaction, message: discord.Message) -> None:

@@ -58,11 +58,10 @@ HELP = f"""{WHAT_IT_DOES}
 Send or forward a GIF or video – swap your saved face into it
 /face [NAME] – reply to a photo with it to save your face (as “me”, or NAME)
 /faces – the faces you saved; /removeface NAME deletes one
+/swap TEMPLATE FACES – saved faces on a template's faces in order: /swap duo me,_,ana (_ keeps one)
 /addtemplate NAME – as the caption of a GIF or video (or in reply to one): add it as a template here
 /removetemplate NAME – remove one of this chat's templates
 /forget – erase everything I keep about you
-
-/swap TEMPLATE FACES – your saved faces on a template's faces in order, e.g. /swap duo me,_,ana (_ keeps one)
 
 In groups, send the photo with the caption /swap. Only group admins add or remove templates.
 

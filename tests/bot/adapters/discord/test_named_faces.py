@@ -27,6 +27,11 @@ def test_two_named_faces_go_onto_a_two_face_template_in_order(discord_bot, selfi
             saved = [await final_response(fake, fake.slash_command(GUILD, channel, noa, "face set", options))
                      for options in ({"selfie": mine}, {"selfie": friend, "name": "ana"})]
             listed = await reply(fake, fake.slash_command(GUILD, channel, noa, "face list", {}))
+            completions = []
+            for typed in ("", "me,a", "me, _,", "x" * 99 + ","):
+                query = fake.autocomplete(GUILD, channel, noa, "swap", {"template": "duo", "faces": typed},
+                                          focused="faces")
+                completions.append([c["value"] for c in await fake.autocomplete_choices(query)])
             swap = await final_response(fake, fake.slash_command(GUILD, channel, noa, "swap",
                                                                  {"template": "duo", "faces": "me, ana"}))
             unknown = await final_response(fake, fake.slash_command(GUILD, channel, noa, "swap",
@@ -35,9 +40,10 @@ def test_two_named_faces_go_onto_a_two_face_template_in_order(discord_bot, selfi
                 "template": "duo", "faces": "me,_", "selfie": mine}))
             deleted = await reply(fake, fake.slash_command(GUILD, channel, noa, "face delete", {"name": "ana"}))
             after = await reply(fake, fake.slash_command(GUILD, channel, noa, "face list", {}))
-            return saved, listed, swap, unknown, both, deleted, after
+            return saved, listed, completions, swap, unknown, both, deleted, after
 
-    saved, listed, swap, unknown, both, deleted, after = asyncio.run(main())
+    saved, listed, completions, swap, unknown, both, deleted, after = asyncio.run(main())
+    assert completions == [["ana", "me", "_"], ["me,ana"], ["me, _,ana", "me, _,me", "me, _,_"], []]
     assert [s["content"].split(" (")[0] for s in saved] == ["✅ Saved your face as `me`", "✅ Saved your face as `ana`"]
     assert listed["content"] == "Your saved faces (2 of 5): `ana`, `me`"
     assert swap["content"] == "✅ Here's your meme!", swap["content"]
