@@ -33,6 +33,23 @@ def region_change(output: list[np.ndarray], template: list[np.ndarray], track) -
     return float(np.mean(changes))
 
 
+def change_elsewhere(output: list[np.ndarray], template: list[np.ndarray], track) -> float:
+    """The largest (over frames) mean change outside the face's box grown by half its size
+    on each side, above the bottom quarter (where the caption and the AI badge go)."""
+    worst = 0.0
+    for index, (after, before) in enumerate(zip(output, template)):
+        change = np.abs(after.astype(np.int16) - before.astype(np.int16)).mean(axis=2)
+        outside = np.ones(change.shape, bool)
+        outside[int(0.75 * change.shape[0]):] = False
+        face = track.face_at(index)
+        if face is not None:
+            x0, y0, x1, y1 = face.box
+            grow_x, grow_y = 0.5 * (x1 - x0), 0.5 * (y1 - y0)
+            outside[max(0, int(y0 - grow_y)):int(y1 + grow_y), max(0, int(x0 - grow_x)):int(x1 + grow_x)] = False
+        worst = max(worst, float(change[outside].mean()))
+    return worst
+
+
 def test_the_first_face_gets_the_photo_and_the_kept_one_stays_the_templates(workspace, tmp_path, compiled_builtins):
     data = tmp_path / "data"
     result = run(["swap", "-t", "duo", "--face-map", "selfie.png,_", "-o", "mapped.webp"], data, workspace)
@@ -48,6 +65,7 @@ def test_the_first_face_gets_the_photo_and_the_kept_one_stays_the_templates(work
     # The lossy encodes alone leave a few levels everywhere; the swap changes the first face by far more.
     assert kept < 8.0, kept
     assert swapped > 3 * kept and swapped > 15.0, (swapped, kept)
+    assert change_elsewhere(output, template, first) < 4.0  # nothing but the first face changed
 
     too_long = run(["swap", "-t", "duo", "--face-map", "selfie.png,_,selfie.png", "-o", "long.webp"], data,
                    workspace)
