@@ -55,9 +55,9 @@ def _swap_to_file(state: CliState, selfie_image: np.ndarray | FaceMap, template:
     return result
 
 
-FACE_MAP_HELP = ("Different faces for a template's faces: one entry per face, in the order `templates preview` "
-                 "numbers them, each an image path or _ to keep that face (faces past the end are kept too), "
-                 "e.g. alice.jpg,_,bob.jpg. Instead of SELFIE.")
+FACE_MAP_HELP = ("Different faces for a template's faces: one entry per face, in the order `templates show NAME` "
+                 "lists them (track 0 first) and previews number them, each an image path or _ to keep that face "
+                 "(faces past the end are kept too), e.g. alice.jpg,_,bob.jpg. Instead of SELFIE.")
 
 
 @app.command()
