@@ -22,7 +22,7 @@ from memeswap.inference.media.badge import BadgeStyle
 from memeswap.inference.media.decode import load_image
 from memeswap.inference.media.encode import OutputFormat
 from memeswap.inference.media.limits import MediaLimits
-from memeswap.inference.pipeline import AI_LABEL, SwapOptions, SwapResult, run_swap
+from memeswap.inference.pipeline import AI_LABEL, FaceMap, SwapOptions, SwapResult, run_swap
 from memeswap.inference.swappers.base import Swapper
 from memeswap.inference.swappers.composite import PoseRule
 from memeswap.inference.templates.library import CompiledTemplate, TemplateLibrary
@@ -50,10 +50,11 @@ class MemeMaker:
         with self._compiling:
             return self.library.compile(self.library.get(name), progress)
 
-    def make(self, selfie: np.ndarray, template: CompiledTemplate, format: OutputFormat = "gif",
+    def make(self, selfie: np.ndarray | FaceMap, template: CompiledTemplate, format: OutputFormat = "gif",
              max_bytes: int | None = None, faces: str = "all",
              progress: Callable[[int, int], None] | None = None) -> SwapResult:
-        """The selfie's face in every frame of `template`, encoded as `format` within `max_bytes`."""
+        """The selfie's face (or a face map's faces) in every frame of `template`, encoded as
+        `format` within `max_bytes`."""
         options = SwapOptions(format=format, max_bytes=max_bytes, faces=faces, label=self.label,
                               batch_size=self.batch_size, badge=self.badge, pose=self.pose)
         return run_swap(selfie, template, self.analyser, self.swapper, options, self.limits, progress=progress,
@@ -63,7 +64,7 @@ class MemeMaker:
         """The function an engine's workers run: one `SwapJob`, bytes in and out through `blobs`."""
 
         def run_job(job: SwapJob, progress: ProgressCallback, cancel: CancelToken) -> JobOutput:
-            selfie = load_image(blobs.get(job.selfie_ref), self.limits)
+            selfie = self._selfies(job, blobs)
             cancel.raise_if_cancelled()
             template = self.compile(job.template)
             result = self.make(selfie, template, job.format, job.max_bytes, job.faces, progress)
@@ -71,3 +72,11 @@ class MemeMaker:
             return JobOutput(result.media.data, result.media.mime, stages, tuple(result.notices))
 
         return run_job
+
+    def _selfies(self, job: SwapJob, blobs: BlobStore) -> np.ndarray | FaceMap:
+        """The job's selfie, or its face map with each selfie read once."""
+        if job.face_selfies is None:
+            return load_image(blobs.get(job.selfie_ref), self.limits)
+        refs = [ref for ref in job.selfie_refs if ref in job.face_selfies]
+        images = tuple(load_image(blobs.get(ref), self.limits) for ref in refs)
+        return FaceMap(images, tuple(None if ref is None else refs.index(ref) for ref in job.face_selfies))

@@ -30,7 +30,9 @@ from memeswap.inference.media.limits import MediaLimits
 from memeswap.inference.media.overlay import caption_layer, composite, read_overlay
 from memeswap.inference.swappers.base import Swapper
 from memeswap.inference.swappers.composite import Compositor, PoseRule, SourceLook
+from memeswap.inference.templates.face_order import numbered_faces
 from memeswap.inference.templates.library import CompiledTemplate
+from memeswap.inference.templates.tracks import FaceTrack
 
 if TYPE_CHECKING:
     from memeswap.inference.enhancers.gfpgan import FaceEnhancer
@@ -49,6 +51,35 @@ class SwapOptions:
     pose: PoseRule = PoseRule()  # how far a template face may turn before its swap fades and is skipped
 
 
+@dataclass(frozen=True)
+class FaceMap:
+    """Several selfies into one template: the template's face number i (`numbered_faces`
+    order) gets `selfies[faces[i]]`, or keeps its own where `faces[i]` is None, as do the
+    faces past the map's end. A selfie used for several faces is looked at once."""
+
+    selfies: tuple[np.ndarray, ...]
+    faces: tuple[int | None, ...]
+
+    def __post_init__(self) -> None:
+        if any(i is not None and not 0 <= i < len(self.selfies) for i in self.faces):
+            raise ValueError("a face map's entry names no selfie of it")
+
+    def tracks_for(self, template: CompiledTemplate) -> list[list[FaceTrack]]:
+        """For each selfie, the template's face tracks it goes to; one line when the map
+        names more faces than the template has, or none at all."""
+        tracks = numbered_faces(template.tracks)
+        if len(self.faces) > len(tracks):
+            raise InputError(f"this template has {_faces(len(tracks))} and the face map names {len(self.faces)}; "
+                             "use _ for a face to keep", code="bad_face_map")
+        if all(i is None for i in self.faces):
+            raise InputError("the face map keeps every face; give at least one a face", code="bad_face_map")
+        return [[track for track, i in zip(tracks, self.faces) if i == k] for k in range(len(self.selfies))]
+
+
+def _faces(count: int) -> str:
+    return "1 face" if count == 1 else f"{count} faces"
+
+
 @dataclass
 class SwapResult:
     media: EncodedMedia
@@ -57,7 +88,7 @@ class SwapResult:
 
 
 def run_swap(
-    selfie: np.ndarray,
+    selfie: np.ndarray | FaceMap,
     template: CompiledTemplate,
     analyser: FaceAnalyser,
     swapper: Swapper,
@@ -68,36 +99,70 @@ def run_swap(
     *,
     human_check: HumanFaceCheck,
 ) -> SwapResult:
-    """`human_check`: the process's shared one (the template library's), whose models are
-    loaded once; it picks the selfie's human face."""
+    """`selfie`: one photo whose face goes to the faces `options.faces` chooses, or a
+    `FaceMap` of several (then `options.faces` must be "all"). `human_check`: the process's
+    shared one (the template library's), whose models are loaded once; it picks each
+    selfie's human face."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    template.tracks.select(options.faces)  # fail fast on a bad --face before any work
-    # the decoder starts first: ffmpeg's start-up overlaps the look at the selfie
+    # fail fast on a bad --face or face map before any work
+    if isinstance(selfie, FaceMap):
+        if options.faces != "all":
+            raise InputError("choose the faces to swap with a face map or by number, not both", code="bad_face_map")
+        selfies, tracks_per_selfie = selfie.selfies, selfie.tracks_for(template)
+    else:
+        selfies, tracks_per_selfie = (selfie,), [template.tracks.select(options.faces)]
+    # the decoder starts first: ffmpeg's start-up overlaps the look at the selfies
     decoded = read_frames(template.template.media_path, limits, max_side=limits.max_template_side)
     with FramePrefetch(decoded) as frames:
-        face, notices = pick_selfie_face(selfie, analyser, human_check)
-        try:
-            source = swapper.prepare_source(selfie, face)
-        except InputError as refusal:
-            if notices:  # say which face was refused
-                raise InputError(f"{notices[0]}, but {refusal}", refusal.code) from refusal
-            raise
-        compositor = Compositor(options.pose, SourceLook.measure(selfie, face))
+        swaps: list[_FaceSwap] = []
+        notices: list[str] = []
+        for image, tracks in zip(selfies, tracks_per_selfie):
+            if not tracks:
+                continue
+            swap, said = _prepare(image, tracks, analyser, swapper, options, human_check)
+            swaps.append(swap)
+            notices += [notice for notice in said if notice not in notices]
         timings["selfie_analysis"] = time.perf_counter() - started
-        media, swap_time, finish_time = _swap_frames(frames, template, source, swapper, compositor, options,
-                                                      progress, enhancer)
+        media, swap_time, finish_time = _swap_frames(frames, template, swaps, swapper, options, progress, enhancer)
     timings["encode_finish"] = finish_time
     timings["swap"] = swap_time
     timings["total"] = time.perf_counter() - started
     return SwapResult(media, notices, timings)
 
 
-def _swap_frames(frames: Iterable[np.ndarray], template: CompiledTemplate, source: object, swapper: Swapper,
-                 compositor: Compositor, options: SwapOptions, progress: Callable[[int, int], None] | None,
+@dataclass(frozen=True)
+class _FaceSwap:
+    """One selfie's part of a job: the template face tracks it goes to, what the swapper
+    prepared from it, and the compositing that matches it to those faces."""
+
+    tracks: list[FaceTrack]
+    source: object
+    compositor: Compositor
+
+    def targets(self, frame_index: int) -> list[Face]:
+        faces = [face for track in self.tracks if (face := track.face_at(frame_index)) is not None]
+        return self.compositor.faces_to_swap(faces)
+
+
+def _prepare(selfie: np.ndarray, tracks: list[FaceTrack], analyser: FaceAnalyser, swapper: Swapper,
+             options: SwapOptions, human_check: HumanFaceCheck) -> tuple[_FaceSwap, list[str]]:
+    face, notices = pick_selfie_face(selfie, analyser, human_check)
+    try:
+        source = swapper.prepare_source(selfie, face)
+    except InputError as refusal:
+        if notices:  # say which face was refused
+            raise InputError(f"{notices[0]}, but {refusal}", refusal.code) from refusal
+        raise
+    return _FaceSwap(tracks, source, Compositor(options.pose, SourceLook.measure(selfie, face))), notices
+
+
+def _swap_frames(frames: Iterable[np.ndarray], template: CompiledTemplate, swaps: list[_FaceSwap],
+                 swapper: Swapper, options: SwapOptions, progress: Callable[[int, int], None] | None,
                  enhancer: "FaceEnhancer | None") -> tuple[EncodedMedia, float, float]:
     """Swap, composite, overlay and encode every frame; returns the media and the seconds
-    spent swapping and finishing the encode."""
+    spent swapping and finishing the encode. Each selfie's faces are swapped and composited
+    in turn, each on the frame as the one before left it."""
     manifest = template.template.manifest
     tracks = template.tracks
     total = tracks.frame_count
@@ -111,13 +176,18 @@ def _swap_frames(frames: Iterable[np.ndarray], template: CompiledTemplate, sourc
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="swap-ahead") as ahead:
 
         def swap_batch(batch: list[np.ndarray], first: int) -> tuple[list[np.ndarray], list[list[Face]]]:
-            targets = [compositor.faces_to_swap(tracks.faces_at(first + i, options.faces)) for i in range(len(batch))]
-            swapped = swapper.swap(batch, targets, source)
-            if enhancer is not None:
-                swapped = enhancer.enhance(swapped, targets)
-            # compositing is per frame and releases the GIL (NumPy, OpenCV): spread it over the cores
-            return list(compositing.map(compositor.composite, batch, swapped, targets,
-                                        range(first, first + len(batch)))), targets
+            every_target: list[list[Face]] = [[] for _ in batch]
+            for swap in swaps:
+                targets = [swap.targets(first + i) for i in range(len(batch))]
+                swapped = swapper.swap(batch, targets, swap.source)
+                if enhancer is not None:
+                    swapped = enhancer.enhance(swapped, targets)
+                # compositing is per frame and releases the GIL (NumPy, OpenCV): spread it over the cores
+                batch = list(compositing.map(swap.compositor.composite, batch, swapped, targets,
+                                             range(first, first + len(batch))))
+                for seen, faces in zip(every_target, targets):
+                    seen += faces
+            return batch, every_target
 
         def write(swapped: list[np.ndarray], targets: list[list[Face]]) -> None:
             nonlocal badge

@@ -3,19 +3,26 @@
 Saving keeps only what a swap needs: a crop around the face (the face and a margin, never
 the rest of the photo), its landmarks in crop pixels, and the embedding when the analyser
 gives one. The photo itself is not stored.
+
+A person keeps up to `max_per_user` faces under names they choose (`me` when they name
+none: a friend who agreed, a second look of their own); a swap without a selfie uses the
+default face, `me`, or when there is none the face saved first.
 """
 
 from __future__ import annotations
 
 import io
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 from PIL import Image
 from sqlalchemy import CursorResult, delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from memeswap.bot.core.face_maps import shown
 from memeswap.bot.core.forgetting import ForgetMarks, ForgetReport
 from memeswap.bot.core.heavy_work import HeavyWork
 from memeswap.bot.core.protection import ProtectedFaceList
@@ -29,6 +36,7 @@ from memeswap.bot.store.models import (
     ProtectedFaceEntry,
     SavedFace,
     UsageEvent,
+    User,
 )
 from memeswap.inference.errors import InputError
 from memeswap.inference.faces import mesh
@@ -40,7 +48,19 @@ from memeswap.inference.media.decode import load_image
 from memeswap.inference.media.limits import MediaLimits
 
 _FACE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
+DEFAULT_FACE = "me"  # the name of a face saved without one, and the face a swap uses by default
 MARGIN = 0.6  # of the face's size, on each side: enough for the swap's blend, not the whole photo
+
+
+def face_name(typed: str) -> str:
+    """A face's name as typed, lowercased; refused unless it is 1-32 letters, digits and
+    dashes. The refusal quotes at most 40 characters of it (`shown`)."""
+    name = (typed or "").strip().lower()
+    if not _FACE_NAME.fullmatch(name):
+        raise InputError(f"invalid face name {shown(typed)}: use 1-32 lowercase letters, digits and dashes, "
+                         "starting with a letter or digit", code="bad_name")
+    return name
+
 
 @dataclass(frozen=True)
 class SavedFaceInfo:
@@ -68,9 +88,10 @@ class SavedFaces:
         self.max_per_user = max_per_user
         self.protected = protected
 
-    async def save(self, requester: Requester, photo: bytes, name: str = "default") -> SavedFaceInfo:
-        if not _FACE_NAME.fullmatch(name):
-            raise InputError("a face name is 1-32 lowercase letters, digits and dashes", code="bad_name")
+    async def save(self, requester: Requester, photo: bytes, name: str = DEFAULT_FACE) -> SavedFaceInfo:
+        """Save (or replace) the face in `photo` under `name`; the protected-face list of
+        the place where it is saved applies, as it does again wherever it is swapped."""
+        name = face_name(name)
         began = self.forget_marks.now()
         protected = await self.protected.for_scope(requester.scope) if self.protected else None
         crop, landmarks, embedding = await self.heavy_work.run(
@@ -83,8 +104,8 @@ class SavedFaces:
             if row is None:
                 count = (await session.execute(select(func.count()).where(SavedFace.user_id == user.id))).scalar_one()
                 if count >= self.max_per_user:
-                    raise InputError(f"you have {count} saved faces, the most you can keep; delete one first",
-                                     code="quota")
+                    raise InputError(f"you have {count} saved faces, the most you can keep; delete one first "
+                                     "(or save under the name of one you have to replace it)", code="quota")
                 row = SavedFace(user_id=user.id, name=name)
                 session.add(row)
             row.crop_png, row.landmarks, row.analyser = png, landmarks.astype("<f4").tobytes(), self.analyser.version
@@ -108,17 +129,28 @@ class SavedFaces:
                                           .order_by(SavedFace.name))).all()
         return [SavedFaceInfo(r.name, *_image_size(r.crop_png)) for r in rows]
 
-    async def load(self, requester: Requester, name: str = "default") -> bytes:
-        """The saved crop as PNG, ready to be a job's selfie."""
+    async def load(self, requester: Requester, name: str | None = None) -> bytes:
+        """The saved crop as PNG, ready to be a job's selfie; `name` None: the default face."""
+        return (await self.load_named(requester, [name]))[0]
+
+    async def load_named(self, requester: Requester, names: Sequence[str | None]) -> Sequence[bytes]:
+        """The crops of several saved faces, in the order asked (None: the default face).
+        An unknown name is refused in one line naming the first one asked that is not saved."""
+        wanted = [None if name is None else face_name(name) for name in names]
         async with self.database.transaction() as session:
             user = await find_user(session, requester)
-            png = None if user is None else await session.scalar(
-                select(SavedFace.crop_png).where(SavedFace.user_id == user.id, SavedFace.name == name))
-        if png is None:
-            raise InputError("you have no saved face by that name; send a selfie first", code="no_saved_face")
-        return png
+            rows = {} if user is None else await _crops(session, user)
+        if not rows:
+            raise InputError("you have no saved face; send a selfie first", code="no_saved_face")
+        default = DEFAULT_FACE if DEFAULT_FACE in rows else next(iter(rows))
+        for name in wanted:
+            if name is not None and name not in rows:
+                raise InputError(f"you have no saved face named {shown(name)}; yours: {', '.join(sorted(rows))}",
+                                 code="unknown_face")
+        return [rows[name or default] for name in wanted]
 
-    async def delete(self, requester: Requester, name: str) -> bool:
+    async def delete(self, requester: Requester, name: str = DEFAULT_FACE) -> bool:
+        name = face_name(name)
         async with self.database.transaction() as session:
             user = await find_user(session, requester)
             if user is None:
@@ -166,6 +198,13 @@ async def forget_user(database: Database, templates: CustomTemplates, requester:
     await templates.delete_scope_folders(own, own_templates)
     await templates.delete_one_offs(own)
     return ForgetReport(True, saved_faces=saved_faces, templates=len(own_templates), usage_events=usage_events)
+
+
+async def _crops(session: AsyncSession, user: User) -> dict[str, bytes]:
+    """A person's saved crops by name, the one saved first first."""
+    rows = (await session.execute(select(SavedFace.name, SavedFace.crop_png).where(SavedFace.user_id == user.id)
+                                  .order_by(SavedFace.created_at, SavedFace.id))).all()
+    return {name: png for name, png in rows}
 
 
 def _image_size(data: bytes) -> tuple[int, int]:

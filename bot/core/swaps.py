@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from memeswap.bot.core.faces import SavedFaces
+from memeswap.bot.core.faces import SavedFaces, face_name
 from memeswap.bot.core.forgetting import FORGOTTEN_MESSAGE, ForgetMarks, ForgottenError
 from memeswap.bot.core.requesters import Requester
 from memeswap.bot.core.templates import CustomTemplates, is_one_off
 from memeswap.bot.core.usage import SwapQuota
+from memeswap.inference.errors import InputError
 from memeswap.inference.jobs.blobs import BlobStore
 from memeswap.inference.jobs.contract import (
     Event,
@@ -50,6 +51,15 @@ class _Followed:
     handled: asyncio.Event = field(default_factory=asyncio.Event)
 
 
+@dataclass(frozen=True)
+class _Sources:
+    """A job's selfies, each once, and with a face map, which of them each template face
+    gets (an index into `selfies`, None: kept)."""
+
+    selfies: list[bytes]
+    faces: list[int | None] | None = None
+
+
 class Swaps:
     def __init__(self, engine: InferenceEngine, blobs: BlobStore, templates: CustomTemplates, faces: SavedFaces,
                  quota: SwapQuota, selfie_ttl_s: float = 900.0, forget_marks: ForgetMarks | None = None) -> None:
@@ -63,17 +73,26 @@ class Swaps:
         self._followed: dict[str, _Followed] = {}
 
     async def start(self, requester: Requester, template: str, selfie: bytes | None = None,
-                    saved_face: str = "default", format: JobOutputFormat = "gif", max_bytes: int | None = None,
-                    reply_to: str | None = None) -> SwapJob:
+                    saved_face: str | None = None, format: JobOutputFormat = "gif", max_bytes: int | None = None,
+                    reply_to: str | None = None, face_map: Sequence[str | None] | None = None) -> SwapJob:
         """Check, count and submit one swap; raises a one-line `InputError` (or `Busy`,
-        `RateLimited`) when it cannot run, and then nothing is kept or counted."""
+        `RateLimited`) when it cannot run, and then nothing is kept or counted.
+
+        `face_map`: saved faces' names for the template's faces in their numbering order,
+        None keeping a face (`bot.core.face_maps.parse_face_map`); instead of a selfie."""
         began = self.forget_marks.now()
         resolved = await self.templates.resolve(requester, template)
-        return await self._submit(requester, resolved.ref, selfie, saved_face, format, max_bytes, reply_to,
-                                  new_job_id(), began)
+        if face_map is None:
+            sources = _Sources([selfie if selfie is not None else await self.faces.load(requester, saved_face)])
+        elif selfie is not None:
+            raise InputError("send a selfie or name saved faces for the template's faces, not both",
+                             code="bad_face_map")
+        else:
+            sources = await self._mapped(requester, face_map)
+        return await self._submit(requester, resolved.ref, sources, format, max_bytes, reply_to, new_job_id(), began)
 
     async def start_one_off(self, requester: Requester, media: Path, selfie: bytes | None = None,
-                            saved_face: str = "default", format: JobOutputFormat = "gif",
+                            saved_face: str | None = None, format: JobOutputFormat = "gif",
                             max_bytes: int | None = None, reply_to: str | None = None) -> SwapJob:
         """A swap into media that is not a template (a GIF someone posted): screened like a
         new template and kept in the person's own space for this job only (`follow` removes
@@ -83,45 +102,59 @@ class Swaps:
             selfie = await self.faces.load(requester, saved_face)  # before the costly screening
         ref = await self.templates.add_one_off(requester, media, f"{ONE_OFF_PREFIX}{job_id[:16]}")
         try:
-            return await self._submit(requester, ref, selfie, saved_face, format, max_bytes, reply_to, job_id,
-                                      began)
+            return await self._submit(requester, ref, _Sources([selfie]), format, max_bytes, reply_to, job_id, began)
         except BaseException:
             await self.templates.remove_one_off(ref)
             raise
 
-    async def _submit(self, requester: Requester, template_ref: str, selfie: bytes | None, saved_face: str,
-                      format: JobOutputFormat, max_bytes: int | None, reply_to: str | None, job_id: str,
-                      began: float) -> SwapJob:
+    async def _mapped(self, requester: Requester, face_map: Sequence[str | None]) -> _Sources:
+        """The saved faces a face map names, each loaded once; the first unknown or invalid
+        name is refused."""
+        names = [None if name is None else face_name(name) for name in face_map]
+        unique = list(dict.fromkeys(name for name in names if name is not None))
+        if not unique:
+            raise InputError("that face map keeps every face; name a face for at least one", code="bad_face_map")
+        crops = await self.faces.load_named(requester, unique)
+        return _Sources(list(crops), [None if name is None else unique.index(name) for name in names])
+
+    async def _submit(self, requester: Requester, template_ref: str, sources: _Sources, format: JobOutputFormat,
+                      max_bytes: int | None, reply_to: str | None, job_id: str, began: float) -> SwapJob:
         """Check, count and submit; `began` is when the request came, so that a /forget
         since then (during the checks) stops it before anything is queued."""
-        if selfie is None:
-            selfie = await self.faces.load(requester, saved_face)
-        # Where the swap happens: a saved face and a person's own template go wherever the
-        # person goes, so both are checked against this place's protected list now.
-        await self.faces.check(requester, selfie)  # within the limits, a human face, not turned away, not protected
+        # Where the swap happens: saved faces and a person's own template go wherever the
+        # person goes, so all are checked against this place's protected list now.
+        for selfie in sources.selfies:  # within the limits, a human face, not turned away, not protected
+            await self.faces.check(requester, selfie)
         await self.templates.check_protected(requester, requester.scope, template_ref)
         counted_at = datetime.now(UTC)
         await self.quota.spend(requester, counted_at)
-        ref = await asyncio.to_thread(self.blobs.put, selfie, self.selfie_ttl_s)
+        refs: list[str] = []
         try:
+            for selfie in sources.selfies:
+                refs.append(await asyncio.to_thread(self.blobs.put, selfie, self.selfie_ttl_s))
             self.forget_marks.check(requester.user_key, began)  # nothing awaited from here to the record
-        except ForgottenError:
-            await asyncio.to_thread(self.blobs.delete, ref)
+        except BaseException:
+            await self._delete_blobs(refs)
             await self.quota.refund(requester, counted_at)
             raise
-        job = SwapJob(job_id=job_id, user_key=requester.user_key, selfie_ref=ref, template=template_ref,
-                      format=format, max_bytes=max_bytes, reply_to=reply_to)
+        face_selfies = None if sources.faces is None else tuple(None if i is None else refs[i] for i in sources.faces)
+        job = SwapJob(job_id=job_id, user_key=requester.user_key, selfie_ref=refs[0], template=template_ref,
+                      format=format, max_bytes=max_bytes, reply_to=reply_to, face_selfies=face_selfies)
         record = self._followed[job.job_id] = _Followed(job)
         try:
             await self.engine.submit(job)
         except BaseException:
             del self._followed[job.job_id]
-            await asyncio.to_thread(self.blobs.delete, ref)
+            await self._delete_blobs(refs)
             await self.quota.refund(requester, counted_at)
             raise
         if record.forgotten:  # /forget came while the job was being submitted
             await self.engine.cancel(job.job_id, FORGOTTEN)
         return job
+
+    async def _delete_blobs(self, refs: Sequence[str]) -> None:
+        for ref in refs:
+            await asyncio.to_thread(self.blobs.delete, ref)
 
     async def follow(self, job: SwapJob) -> AsyncIterator[Event]:
         """The job's events; once the final one is out, the selfie's blob is deleted.
@@ -136,7 +169,7 @@ class Swaps:
                     if record is None or not record.forgotten:
                         yield event
                     continue
-                await asyncio.to_thread(self.blobs.delete, job.selfie_ref)
+                await self._delete_blobs(job.selfie_refs)
                 if is_one_off(job.template):
                     await self.templates.remove_one_off(job.template)
                 forgotten = False
@@ -175,7 +208,7 @@ class Swaps:
             if job.job_id not in followed and await self.engine.cancel(job.job_id, FORGOTTEN):
                 stopping.append(job)
         for job in stopping:
-            await asyncio.to_thread(self.blobs.delete, job.selfie_ref)
+            await self._delete_blobs(job.selfie_refs)
         out = [asyncio.ensure_future(record.handled.wait()) for record in mine if record.final_out]
         if out:
             _, late = await asyncio.wait(out, timeout=POSTING_WAIT_S)

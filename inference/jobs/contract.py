@@ -37,6 +37,8 @@ if TYPE_CHECKING:  # prometheus_client stays out of what importing the contract 
 JOB_VERSION = 1
 
 JobOutputFormat = str  # a name from inference.media.formats.registry (which imports no encoder)
+MAX_MAPPED_FACES = 10  # entries of a job's face map
+BlobRef = Annotated[str, Field(min_length=1, max_length=300)]
 
 
 class JobFormatError(ValueError):
@@ -67,6 +69,24 @@ class SwapJob(BaseModel):
     # Where the adapter posts the result ("telegram:chat:42:message:7"), opaque to engines.
     # It travels with the job so a bot shard restarted mid-job can still deliver the reply.
     reply_to: str | None = Field(default=None, max_length=300)
+    # A face map: for each of the template's faces in their numbering order
+    # (`inference.templates.face_order`), the blob of the selfie it gets, or None to keep the
+    # template's own; faces past its end are kept too. `selfie_ref` is one of its blobs.
+    # None: `faces` chooses the faces and all get `selfie_ref`. Left out of a job's JSON when
+    # None, so a job without one reads the same to workers of earlier builds.
+    face_selfies: tuple[BlobRef | None, ...] | None = Field(default=None, min_length=1, max_length=MAX_MAPPED_FACES)
+
+    @field_validator("face_selfies")
+    @classmethod
+    def _swaps_a_face(cls, refs: tuple[str | None, ...] | None) -> tuple[str | None, ...] | None:
+        if refs is not None and all(ref is None for ref in refs):
+            raise ValueError("a face map keeps every face: give at least one a selfie")
+        return refs
+
+    @property
+    def selfie_refs(self) -> list[str]:
+        """Every selfie blob the job reads (and its end deletes), each once."""
+        return list(dict.fromkeys([self.selfie_ref, *(ref for ref in self.face_selfies or () if ref is not None)]))
 
     @field_validator("format")
     @classmethod
@@ -83,7 +103,7 @@ class SwapJob(BaseModel):
         return version
 
     def to_json(self) -> str:
-        return self.model_dump_json()
+        return self.model_dump_json(exclude={"face_selfies"} if self.face_selfies is None else None)
 
     @classmethod
     def from_json(cls, data: str | bytes) -> SwapJob:

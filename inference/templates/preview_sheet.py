@@ -1,6 +1,6 @@
 """A preview sheet: numbered thumbnails of templates in a grid, each with its number, title
 and name under it, and on a template with several faces each face's number
-(`face_numbers.numbered_faces`) drawn on the face.
+(`face_order.numbered_faces`) drawn on the face.
 
 Rendering needs the templates' media and, for the face numbers, their compiled tracks when
 they exist; it never runs a face model. Text is Pillow's built-in font, so no font file ships.
@@ -25,7 +25,7 @@ from memeswap.inference.media.decode import probe_media, read_frames
 from memeswap.inference.media.limits import Deadline, MediaLimits
 from memeswap.inference.media.overlay import caption_layer, composite, read_overlay
 from memeswap.inference.templates.compile import TemplateTracks
-from memeswap.inference.templates.face_numbers import numbered_faces
+from memeswap.inference.templates.face_order import numbered_faces
 
 log = logging.getLogger("memeswap.preview")
 
@@ -165,7 +165,7 @@ def _number_faces(image: Image.Image, tracks: TemplateTracks, frame_index: int, 
     draw = ImageDraw.Draw(image)
     radius = max(8, image.width // 14)
     font = ImageFont.load_default(size=int(radius * 1.4))
-    for number, track in numbered_faces(tracks):
+    for number, track in enumerate(numbered_faces(tracks), start=1):
         face = track.face_at(frame_index)
         if face is None:
             continue

@@ -485,6 +485,18 @@ class FakeTelegram:
         }
         return self._user_message(chat, user, fields)
 
+    def forward(self, chat: JSONDict, user: JSONDict, message: JSONDict, original_sender: JSONDict) -> JSONDict:
+        """A user forwards `message` (its media and caption) into `chat`, as Telegram does:
+        the same file ids, and `forward_origin` naming who first sent it."""
+        record = self._record(message["chat"]["id"], message["message_id"])
+        source = record["message"] if record else message
+        fields = {key: copy.deepcopy(value) for key, value in source.items()
+                  if key in ("animation", "document", "video", "photo", "caption", "caption_entities", "text",
+                             "entities")}
+        fields["forward_origin"] = {"type": "user", "date": source.get("date", int(time.time())),
+                                    "sender_user": dict(original_sender)}
+        return self._user_message(chat, user, fields)
+
     def send_sticker(self, chat: JSONDict, user: JSONDict, emoji: str = "👍") -> JSONDict:
         """A user sends a (static WebP) sticker."""
         webp = io.BytesIO()

@@ -12,6 +12,7 @@ from discord import app_commands
 from memeswap.bot.adapters.discord.attachments import IMAGE, checked, media_in, require_within
 from memeswap.bot.adapters.discord.delivery import InteractionDelivery, reply_address
 from memeswap.bot.adapters.discord.interactions import ServicesCog, refuse, requester_for
+from memeswap.bot.core.face_maps import KEEP, parse_face_map
 from memeswap.bot.core.templates import TemplateInfo, search
 from memeswap.bot.core.uploads import staged_upload
 from memeswap.bot.core.wording import CONSENT, PRIVACY, WHAT_IT_DOES
@@ -24,11 +25,14 @@ if TYPE_CHECKING:
     from memeswap.bot.adapters.discord.client import MemeswapBot, MemeswapClient, ShardedMemeswapBot
 
 MAX_CHOICES = 25  # Discord's cap on autocomplete choices
+MAX_CHOICE_CHARS = 100  # and on a choice's name and value
+FACES_HELP = "Saved faces for the template's faces in order, e.g. me,_,ana (_ keeps a face)"
 HELP = f"""{WHAT_IT_DOES}
 
-`/swap template:` with a `selfie:` photo (or your saved face)
+`/swap template:` with a `selfie:` photo (or your saved face); `faces: me,_,ana` puts saved faces on a \
+template's faces in order (`_` keeps one)
 Right-click a GIF → Apps → **Swap my face into this**
-`/face set|show|delete` · `/templates list|add|remove` (adding needs Manage Server) · `/forget`
+`/face set|list|show|delete` · `/templates list|add|remove` (adding needs Manage Server) · `/forget`
 
 {CONSENT}
 {PRIVACY}"""
@@ -78,10 +82,11 @@ class SwapCog(ServicesCog):
 
     @app_commands.command(name="swap", description="Put your face into a meme template")
     @app_commands.describe(template="The meme template", selfie="A photo of your face (else your saved face)",
-                           search="Or search for a GIF to swap into")
+                           search="Or search for a GIF to swap into", faces=FACES_HELP)
     @app_commands.checks.dynamic_cooldown(swap_cooldown, key=lambda i: i.user.id)
     async def swap(self, interaction: discord.Interaction, template: str | None = None,
-                   selfie: discord.Attachment | None = None, search: str | None = None) -> None:
+                   selfie: discord.Attachment | None = None, search: str | None = None,
+                   faces: app_commands.Range[str, 1, 200] | None = None) -> None:
         await interaction.response.defer(thinking=True)
         settings = self.services.settings
         requester = requester_for(interaction)
@@ -95,10 +100,14 @@ class SwapCog(ServicesCog):
                 media = checked(selfie, IMAGE, "a photo of your face", settings.max_upload_bytes)
                 photo = await self.downloader.fetch(media.url, settings.max_upload_bytes)
             if template is not None:
+                face_map = parse_face_map(faces) if faces is not None else None
                 job = await self.services.swaps.start(requester, template, selfie=photo,
                                                       max_bytes=interaction.filesize_limit,
-                                                      reply_to=reply_address(interaction))
+                                                      reply_to=reply_address(interaction), face_map=face_map)
             else:
+                if faces is not None:
+                    raise InputError("`faces:` goes with a `template:`; a GIF from `search:` gets your face",
+                                     code="usage")
                 assert search is not None and gif_search is not None, "searching"
                 job = await gif_search.start_swap(requester, search, selfie=photo,
                                                   max_bytes=interaction.filesize_limit,
@@ -125,6 +134,18 @@ class SwapCog(ServicesCog):
             return []
         return [app_commands.Choice(name=result.label[:100], value=result.id)
                 for result in (await gif_search.suggestions(current))[:MAX_CHOICES]]
+
+    @swap.autocomplete("faces")
+    async def face_map_choices(self, interaction: discord.Interaction,
+                               current: str) -> list[app_commands.Choice[str]]:
+        """The map typed so far, its last entry completed with a saved face's name or `_`."""
+        typed, _, last = current.rpartition(",")
+        head = f"{typed}," if typed else ""
+        if len(head) > MAX_CHOICE_CHARS - 33:  # no room left for a name
+            return []
+        saved = [face.name for face in await self.services.faces.list(requester_for(interaction))]
+        return [app_commands.Choice(name=head + name, value=head + name)
+                for name in [*saved, KEEP] if name.startswith(last.strip().lower())][:MAX_CHOICES]
 
     @app_commands.checks.dynamic_cooldown(swap_cooldown, key=lambda i: i.user.id)
     async def swap_into_message(self, interaction: discord.Interaction, message: discord.Message) -> None:

@@ -28,7 +28,8 @@ from telegram.ext import (
 )
 
 from memeswap.bot.adapters.telegram import gif_picker
-from memeswap.bot.adapters.telegram.handlers import OUR_FAULT, TelegramConversation
+from memeswap.bot.adapters.telegram.downloads import clip_in
+from memeswap.bot.adapters.telegram.handlers import CLIP_BUTTON, OUR_FAULT, TelegramConversation
 from memeswap.bot.services import BotServices
 from memeswap.bot.settings import Settings
 from memeswap.inference.errors import InputError
@@ -40,7 +41,9 @@ COMMANDS = [
     BotCommand("start", "What I do and how to use me"),
     BotCommand("help", "How to use me"),
     BotCommand("templates", "Pick a template for your saved face"),
-    BotCommand("face", "Reply to a photo with it to save your face"),
+    BotCommand("face", "Reply to a photo with it to save your face (/face NAME: under a name)"),
+    BotCommand("faces", "The faces you saved"),
+    BotCommand("removeface", "Delete a saved face: /removeface NAME"),
     BotCommand("addtemplate", "Add a GIF or video as a template here"),
     BotCommand("removetemplate", "Remove a template added here"),
     BotCommand("forget", "Erase everything I keep about you"),
@@ -65,6 +68,13 @@ class _CommandNamingThisBot(filters.MessageFilter):
             return False
         named = message.parse_entity(entity).partition("@")[2]
         return named.lower() == (message.get_bot().username or "").lower()
+
+
+class _Clip(filters.MessageFilter):
+    """A message holding a GIF or video (`clip_in`'s rule)."""
+
+    def filter(self, message: Message) -> bool:
+        return clip_in(message) is not None
 
 
 class TelegramAdapter:
@@ -170,6 +180,8 @@ def add_handlers(application: Application, talk: TelegramConversation) -> None:
     application.add_handler(CommandHandler("templates", talk.templates))
     application.add_handler(CommandHandler("swap", talk.selfie))
     application.add_handler(CommandHandler("face", talk.save_face))
+    application.add_handler(CommandHandler("faces", talk.list_faces))
+    application.add_handler(CommandHandler("removeface", talk.remove_face))
     application.add_handler(CommandHandler("forget", talk.forget))
     application.add_handler(CommandHandler("addtemplate", talk.add_template))
     application.add_handler(CommandHandler("removetemplate", talk.remove_template))
@@ -179,9 +191,11 @@ def add_handlers(application: Application, talk: TelegramConversation) -> None:
     application.add_handler(MessageHandler(_caption_command("addtemplate"), talk.add_template))
     application.add_handler(MessageHandler(_IMAGE & _caption_command("face"), talk.save_face))
     application.add_handler(MessageHandler(_IMAGE & (_PRIVATE | _caption_command("swap")), talk.selfie))
+    application.add_handler(MessageHandler(_PRIVATE & _Clip(), talk.offer_clip))
     application.add_handler(MessageHandler(_PRIVATE & (filters.Document.ALL | filters.VIDEO), talk.not_a_selfie))
     application.add_handler(MessageHandler((_PRIVATE & ~filters.StatusUpdate.ALL) | _CommandNamingThisBot(),
                                            talk.chatter))
+    application.add_handler(CallbackQueryHandler(talk.swap_into_clip, pattern=rf"^{CLIP_BUTTON.partition(':')[0]}:"))
     application.add_handler(CallbackQueryHandler(talk.pick))
     application.add_error_handler(_on_error)
 

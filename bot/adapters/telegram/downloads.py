@@ -65,12 +65,8 @@ def clip_in(message: Message | None) -> Attachment | None:
     return None
 
 
-def not_an_image(message: Message) -> str:
-    """What to say about a file that is not an image."""
-    if clip_in(message) is not None:
-        return ("That's a clip, not a selfie. To make it a template, send it again with the caption "
-                "/addtemplate NAME.")
-    return "That file isn't an image. Send me a selfie as a photo (or as a JPEG or PNG file)."
+# What a file that is neither an image nor a clip gets (a clip gets the "Swap my face into this" button).
+NOT_AN_IMAGE = "That file isn't an image. Send me a selfie as a photo (or as a JPEG or PNG file)."
 
 
 async def download(message: Message, attachment: Attachment, limit: int) -> bytes:

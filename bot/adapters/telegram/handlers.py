@@ -20,7 +20,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
-from telegram import CallbackQuery, Chat, Message, Update, User
+from telegram import CallbackQuery, Chat, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, User
 from telegram.constants import ChatMemberStatus, ChatType
 from telegram.ext import ContextTypes
 
@@ -33,11 +33,13 @@ from memeswap.bot.adapters.telegram.delivery import (
     edit_status,
     reply_address,
 )
-from memeswap.bot.adapters.telegram.downloads import Attachment, clip_in, download, image_in, not_an_image
+from memeswap.bot.adapters.telegram.downloads import NOT_AN_IMAGE, Attachment, clip_in, download, image_in
+from memeswap.bot.core.face_maps import parse_face_map
+from memeswap.bot.core.faces import DEFAULT_FACE, face_name
 from memeswap.bot.core.gif_search import shown
 from memeswap.bot.core.requesters import Requester, Scope
 from memeswap.bot.core.status import fitted, refusal_line
-from memeswap.bot.core.uploads import staged_upload
+from memeswap.bot.core.uploads import staged_upload, too_big
 from memeswap.bot.core.wording import CONSENT, PRIVACY, WHAT_IT_DOES
 from memeswap.bot.services import BotServices
 from memeswap.inference.errors import InputError
@@ -54,7 +56,10 @@ HELP = f"""{WHAT_IT_DOES}
 3. Get your meme back in a few seconds.
 
 /templates – pick a template for your saved face
-/face – reply to a photo with it to save your face
+Send or forward a GIF or video – swap your saved face into it
+/face [NAME] – reply to a photo with it to save your face (as “me”, or NAME)
+/faces – the faces you saved; /removeface NAME deletes one
+/swap TEMPLATE FACES – saved faces on a template's faces in order: /swap duo me,_,ana (_ keeps one)
 /addtemplate NAME – as the caption of a GIF or video (or in reply to one): add it as a template here
 /removetemplate NAME – remove one of this chat's templates
 /forget – erase everything I keep about you
@@ -64,6 +69,7 @@ In groups, send the photo with the caption /swap. Only group admins add or remov
 {CONSENT}
 {PRIVACY}"""
 
+FACE_USAGE = "Reply /face to a photo of your face to save it (/face NAME to save it under a name)."
 ADD_USAGE = "Send a GIF or video with the caption /addtemplate NAME, or reply to one with it."
 ADD_NOT_A_CLIP = "That file isn't a GIF or a video. Send a GIF or video with the caption /addtemplate NAME."
 MAX_ALERT = 200  # Telegram's limit on a callback alert (on a message: delivery.MAX_MESSAGE)
@@ -72,6 +78,11 @@ GIF_HELP = "\n\nGIF search is on: /gif WORDS finds GIFs to swap your saved face 
 MAX_CAPTION = 1024  # on a photo
 POINTER = "Send me a selfie and I'll offer you meme templates. /help"
 OUR_FAULT = "⚠️ Something went wrong on my side. Please try again."
+# The button under a GIF or video sent without a command; the clip is the message the
+# button's message replies to, so the button's data carries nothing else.
+CLIP_BUTTON = "clip:swap"
+CLIP_EXPIRED = "That button has expired: I can't see the clip any more. Please send it again."
+CLIP_NO_FACE = "Save your face first: reply /face to a selfie of yours, then tap the button again."
 
 
 def replies_to_mistakes(handler: Handler) -> Handler:
@@ -119,6 +130,9 @@ class TelegramConversation:
     async def selfie(self, update: Update, context: Context) -> None:
         """A photo arrived (or /swap in reply to one): check it, then offer the templates."""
         found = found_in(message_of(update), image_in)
+        if found is None and len(context.args or []) == 2:
+            await self._mapped_swap(update, *(context.args or []))
+            return
         if found is None:
             await self.templates(update, context)
             return
@@ -131,9 +145,73 @@ class TelegramConversation:
             "Got your face! Now pick a template:",
             reply_markup=picker.keyboard(visible, "photo", 0, self.settings.telegram_templates_per_page))
 
-    async def not_a_selfie(self, update: Update, context: Context) -> None:
+    @replies_to_mistakes
+    async def offer_clip(self, update: Update, context: Context) -> None:
+        """A GIF or video sent (or forwarded) without a command: a button to swap the saved
+        face into it. One too big to fetch is refused now, not after the tap."""
         message = message_of(update)
-        await message.reply_text(not_an_image(message))
+        attachment = clip_in(message)
+        assert attachment is not None, "the clip filter found one"
+        limit = self._clip_limit()
+        if attachment.size is not None and attachment.size > limit:
+            raise too_big(limit, attachment.size)
+        button = InlineKeyboardButton("Swap my face into this", callback_data=CLIP_BUTTON)
+        await message.reply_text("Want your face in this?", reply_markup=InlineKeyboardMarkup([[button]]))
+
+    @replies_to_mistakes
+    async def swap_into_clip(self, update: Update, context: Context) -> None:
+        """The clip button: the clip (the message the button replies to) as a one-off
+        template, screened as a new template is, with the saved face.
+
+        The data comes from the client: anything but the button's own is answered and
+        dropped; a button whose clip Telegram no longer shows is expired."""
+        query = query_of(update)
+        if query.data != CLIP_BUTTON:
+            await query.answer()
+            return
+        message = query.message
+        clip_message = message.reply_to_message if isinstance(message, Message) else None
+        attachment = clip_in(clip_message)
+        if attachment is None or clip_message is None or not isinstance(message, Message):
+            await query.answer(CLIP_EXPIRED, show_alert=True)
+            return
+        limit = self._clip_limit()
+        if attachment.size is not None and attachment.size > limit:
+            raise too_big(limit, attachment.size)
+        requester = await self._requester(update)
+        try:
+            selfie = await self.services.faces.load(requester)  # before a download of up to 20 MB
+        except InputError as error:
+            if error.code == "no_saved_face":
+                raise InputError(CLIP_NO_FACE, code="usage") from None
+            raise
+        await query.answer("Making your meme…")
+        status = await message.reply_text("⏳ Getting ready…")
+        async with ending_in(status):
+            data = await download(clip_message, attachment, limit)
+            with staged_upload(data, attachment.declared_type, "memeswap-clip-") as path:
+                job = await self.services.swaps.start_one_off(
+                    requester, path, selfie=selfie, format="mp4", max_bytes=self.settings.telegram_upload_bytes,
+                    reply_to=reply_address(status.chat_id, status.message_id))
+            await self.delivery.follow(job, status, None)
+
+    def _clip_limit(self) -> int:
+        return min(self.settings.telegram_download_bytes, self.settings.max_template_bytes)
+
+    async def _mapped_swap(self, update: Update, template: str, faces: str) -> None:
+        """/swap TEMPLATE FACES (e.g. /swap duo me,_,ana): saved faces onto the template's
+        faces, in the order previews number them."""
+        face_map = parse_face_map(faces)
+        requester = await self._requester(update)
+        status = await message_of(update).reply_text("⏳ Getting ready…")
+        async with ending_in(status):
+            job = await self.services.swaps.start(
+                requester, template.lower(), format="mp4", max_bytes=self.settings.telegram_upload_bytes,
+                reply_to=reply_address(status.chat_id, status.message_id), face_map=face_map)
+            await self.delivery.follow(job, status, None)
+
+    async def not_a_selfie(self, update: Update, context: Context) -> None:
+        await message_of(update).reply_text(NOT_AN_IMAGE)
 
     async def chatter(self, update: Update, context: Context) -> None:
         """Anything else in a private chat (text, a sticker, a voice message, an unknown
@@ -249,19 +327,47 @@ class TelegramConversation:
 
     @replies_to_mistakes
     async def save_face(self, update: Update, context: Context) -> None:
-        """/face in reply to a photo (or as its caption): keep that face for later swaps."""
+        """/face [NAME] in reply to a photo (or as its caption): keep that face for later
+        swaps, under NAME (`me` when none is given)."""
         message = message_of(update)
+        words = (message.text or message.caption or "").split()
+        if len(words) > 2:
+            raise InputError(FACE_USAGE, code="usage")
+        name = face_name(words[1]) if len(words) == 2 else DEFAULT_FACE  # a bad name: refused before a download
         found = found_in(message, image_in)
         if found is None:
-            raise InputError("reply /face to a photo of your face to save it", code="usage")
+            raise InputError(FACE_USAGE, code="usage")
         photo_message, attachment = found
         if photo_message.from_user and photo_message.from_user.id != user_of(update).id:
             raise InputError("you can only save your own face; reply /face to a photo you sent", code="not_allowed")
         requester = await self._requester(update)
         photo = await download(photo_message, attachment, self.settings.telegram_download_bytes)
-        await self.services.faces.save(requester, photo)
-        await message.reply_text("Saved your face. Now /templates makes a meme without a new photo; "
-                                 "/forget erases it.")
+        saved = await self.services.faces.save(requester, photo, name)
+        await message.reply_text(f"Saved your face as “{saved.name}”. Now /templates makes a meme without a new "
+                                 "photo; /faces lists your faces; /forget erases them.")
+
+    @replies_to_mistakes
+    async def list_faces(self, update: Update, context: Context) -> None:
+        """/faces: the names of the faces the person saved."""
+        saved = await self.services.faces.list(await self._requester(update))
+        if not saved:
+            await message_of(update).reply_text("You have no saved face yet: reply /face to a selfie to save it.")
+            return
+        most = self.settings.saved_faces_per_user
+        await message_of(update).reply_text(
+            f"Your saved faces ({len(saved)} of {most}): {', '.join(face.name for face in saved)}.\n"
+            f"/face NAME in reply to a photo saves another; /removeface NAME deletes one.")
+
+    @replies_to_mistakes
+    async def remove_face(self, update: Update, context: Context) -> None:
+        """/removeface NAME: delete one saved face."""
+        args = context.args or []
+        if len(args) != 1:
+            raise InputError("usage: /removeface NAME (/faces lists them)", code="usage")
+        name = face_name(args[0])
+        gone = await self.services.faces.delete(await self._requester(update), name)
+        await message_of(update).reply_text(f"Deleted your saved face “{name}”." if gone else
+                                            f"You have no saved face named “{name}”. /faces lists them.")
 
     @replies_to_mistakes
     async def forget(self, update: Update, context: Context) -> None:

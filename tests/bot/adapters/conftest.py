@@ -37,6 +37,13 @@ def second_selfie_jpeg(astronaut) -> bytes:
 
 
 @pytest.fixture(scope="session")
+def friend_selfie_jpeg(group) -> bytes:
+    """Another person of the group photo, saved as a second named face."""
+    image, faces = group
+    return jpeg(crop_face(image, faces[3]))
+
+
+@pytest.fixture(scope="session")
 def turned_selfie_jpeg(group) -> bytes:
     """A person of the group photo whose head is turned too far for the classic swap."""
     image, faces = group
@@ -74,6 +81,39 @@ def carries_face(analyser):
             swapped = descriptor.describe(frames[index], largest(frames[index]))
             original = descriptor.describe(originals[index], largest(originals[index]))
             assert np.linalg.norm(swapped - selfie_vector) < np.linalg.norm(swapped - original), index
+
+    return check
+
+
+@pytest.fixture(scope="session")
+def wears_faces(analyser):
+    """`wears_faces(frames, compiled, selfies)`: in a few frames of a meme made from the
+    compiled template, the face at each of the template's numbered faces is closer (dlib's
+    descriptor, which the swap does not use) to the selfie given for it than to the other
+    selfies and to the template's own face there."""
+    from memeswap.inference.templates.face_order import numbered_faces
+
+    descriptor = DlibFaceDescriptor()
+
+    def vector(image: np.ndarray, face) -> np.ndarray:
+        return descriptor.describe(image, face)
+
+    def check(frames: list[np.ndarray], compiled, selfies: list[bytes]) -> None:
+        references = [vector(image, max(analyser.analyse(image), key=lambda f: f.area))
+                      for image in map(read_rgb, selfies)]
+        originals = list(read_frames(compiled.template.media_path))
+        assert len(frames) == len(originals)
+        tracks = numbered_faces(compiled.tracks)[:len(selfies)]
+        for index in (len(frames) // 4, len(frames) // 2):
+            found = analyser.analyse(frames[index])
+            for number, track in enumerate(tracks):
+                centre = track.face_on(index).center
+                face = min(found, key=lambda f: float(np.linalg.norm(f.center - centre)))
+                seen = vector(frames[index], face)
+                own = vector(originals[index], track.face_on(index))
+                distances = [float(np.linalg.norm(seen - r)) for r in references]
+                assert int(np.argmin(distances)) == number, (index, number, distances)
+                assert distances[number] < float(np.linalg.norm(seen - own)), (index, number)
 
     return check
 

@@ -30,6 +30,11 @@ def photo(group) -> bytes:
 
 
 @pytest.fixture
+def second_photo(astronaut) -> bytes:
+    return cv2.imencode(".jpg", astronaut[:, :, ::-1])[1].tobytes()
+
+
+@pytest.fixture
 def faces(database, analyser) -> SavedFaces:
     return SavedFaces(database, analyser, max_per_user=2)
 
@@ -65,9 +70,38 @@ def test_faces_are_listed_deleted_and_capped(faces, photo):
         return capped.value, named.value, deleted, missing.value, await faces.list(ALICE)
 
     capped, named, deleted, missing, left = asyncio.run(main())
-    assert capped.code == "quota" and named.code == "bad_name" and missing.code == "no_saved_face"
+    assert capped.code == "quota" and named.code == "bad_name" and missing.code == "unknown_face"
+    assert str(missing) == "you have no saved face named 'one'; yours: two"
     assert deleted == (True, False)
     assert [f.name for f in left] == ["two"]
+
+
+def test_the_default_face_is_me_else_the_first_saved_and_names_are_checked(faces, photo, second_photo):
+    async def main():
+        with pytest.raises(InputError) as none_yet:
+            await faces.load(ALICE)
+        await faces.save(ALICE, second_photo, "ana")
+        await faces.save(ALICE, photo, "Bo")  # typed with a capital: names are lowercase
+        first = await faces.load(ALICE)
+        await faces.delete(ALICE, "ana")
+        await faces.save(ALICE, second_photo)  # "me"
+        crops = await faces.load_named(ALICE, ["bo", None, "me"])
+        with pytest.raises(InputError) as unknown:
+            await faces.load_named(ALICE, ["bo", "zed", "ana"])
+        with pytest.raises(InputError) as long_name:
+            await faces.save(ALICE, photo, "x" * 500)
+        with pytest.raises(InputError) as underscore:
+            await faces.load_named(ALICE, ["_"])
+        return none_yet.value, first, crops, unknown.value, long_name.value, underscore.value, await faces.list(ALICE)
+
+    none_yet, first, crops, unknown, long_name, underscore, listed = asyncio.run(main())
+    assert none_yet.code == "no_saved_face"
+    assert first != crops[0]  # without "me", the face saved first ("ana"), not "bo"
+    assert crops[1] == crops[2] != crops[0]  # no name: "me"
+    assert unknown.code == "unknown_face" and str(unknown) == "you have no saved face named 'zed'; yours: bo, me"
+    assert long_name.code == "bad_name" and "x" * 40 + "…" in str(long_name) and "x" * 41 not in str(long_name)
+    assert underscore.code == "bad_name"
+    assert [f.name for f in listed] == ["bo", "me"]
 
 
 def test_a_photo_without_a_face_is_refused(faces):
@@ -94,6 +128,7 @@ def test_the_daily_swap_quota(database):
 def test_forget_me_leaves_nothing_about_the_user(database, faces, photo, templates, template_media):
     async def main():
         await faces.save(ALICE, photo)
+        await faces.save(ALICE, photo, "ana")  # every one of her faces goes
         await SwapQuota(database).spend(ALICE)
         await templates.add(ALICE, template_media, "alice-own")  # her own scope
         await templates.add(ALICE_IN_GUILD, template_media, "group-meme")  # the group's, added by her
@@ -108,7 +143,7 @@ def test_forget_me_leaves_nothing_about_the_user(database, faces, photo, templat
         return alice_id, report, rows, await templates.visible(ALICE_IN_GUILD), await faces.list(BOB)
 
     alice_id, report, rows, group_sees, bobs = asyncio.run(main())
-    assert report == ForgetReport(True, saved_faces=1, usage_events=1, templates=1)
+    assert report == ForgetReport(True, saved_faces=2, usage_events=1, templates=1)
     own_scope = Scope("user", "telegram", "1001").key
     for table, table_rows in rows.items():
         for row in table_rows:
@@ -123,5 +158,5 @@ def test_forget_me_leaves_nothing_about_the_user(database, faces, photo, templat
         ("template.add", None)}
     assert "group-meme" in {t.name for t in group_sees}
     assert templates.library.scoped_names(own_scope) == []  # her template's media is gone too
-    assert [f.name for f in bobs] == ["default"]  # nobody else is touched
+    assert [f.name for f in bobs] == ["me"]  # nobody else is touched
     assert asyncio.run(forget_user(database, templates, ALICE)) == ForgetReport()

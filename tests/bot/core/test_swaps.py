@@ -163,3 +163,40 @@ def test_forget_waits_for_a_meme_already_being_posted(tmp_path, database, templa
 
     waited, stopped = asyncio.run(main())
     assert waited and stopped == 0
+
+
+def test_a_face_map_swap_gives_each_face_its_saved_face_and_deletes_every_selfie(tmp_path, database, templates,
+                                                                                  analyser, swapper, selfie, group):
+    blobs = LocalBlobStore(tmp_path / "blobs")
+    runner = MemeMaker(analyser, swapper, templates.library, MediaLimits()).job_runner(blobs)
+    faces = SavedFaces(database, analyser)
+    image, found = group
+    friend = cv2.imencode(".png", crop_face(image, found[3])[:, :, ::-1])[1].tobytes()
+
+    async def main():
+        await faces.save(MEMBER, selfie)
+        await faces.save(MEMBER, friend, "ana")
+        async with InProcessEngine(runner, blobs) as engine:
+            swaps = Swaps(engine, blobs, templates, faces, SwapQuota(database, per_day=5))
+            job = await swaps.start(MEMBER, "duo", face_map=["ANA", None])
+            stored = [blobs.get(ref) for ref in job.selfie_refs]
+            events = [event async for event in swaps.follow(job)]
+            with pytest.raises(InputError) as unknown:
+                await swaps.start(MEMBER, "duo", face_map=["me", "zed", "bob"])
+            with pytest.raises(InputError) as keeps_all:
+                await swaps.start(MEMBER, "duo", face_map=[None, None])
+            with pytest.raises(InputError) as both:
+                await swaps.start(MEMBER, "duo", selfie=selfie, face_map=["me"])
+            async with database.transaction() as session:
+                counted = await session.scalar(select(func.count()).select_from(UsageEvent))
+        return job, stored, events, unknown.value, keeps_all.value, both.value, counted
+
+    job, stored, events, unknown, keeps_all, both, counted = asyncio.run(main())
+    assert job.face_selfies == (job.selfie_ref, None) and len(stored) == 1
+    assert isinstance(events[-1], Succeeded)
+    for ref in job.selfie_refs:
+        with pytest.raises(BlobNotFoundError):
+            blobs.get(ref)  # gone with its job
+    assert unknown.code == "unknown_face" and "'zed'" in str(unknown) and "bob" not in str(unknown)
+    assert keeps_all.code == both.code == "bad_face_map"
+    assert counted == 1  # the refused ones cost nothing

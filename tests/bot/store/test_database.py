@@ -25,7 +25,7 @@ def test_migrate_creates_every_table_and_is_repeatable(database_url):
 
     tables, version = asyncio.run(main())
     assert {t.name for t in Base.metadata.sorted_tables} | {"alembic_version"} == tables
-    assert version == "0001"
+    assert version == "0002_named_faces"
 
 
 def test_a_failed_transaction_writes_nothing(database_url):
@@ -44,3 +44,47 @@ def test_a_failed_transaction_writes_nothing(database_url):
             await database.close()
 
     assert asyncio.run(main()) == []
+
+
+def test_the_face_saved_before_names_becomes_the_default_face_me(database_url):
+    """Before faces had names people chose, every saved face was named "default"; the
+    migration names it "me", the default face now, on both backends, and back down again."""
+    from alembic import command
+    from alembic.config import Config
+
+    from memeswap.bot.store.database import MIGRATIONS
+
+    def to_revision(connection, revision: str, down: bool = False) -> None:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = connection
+        (command.downgrade if down else command.upgrade)(config, revision)
+
+    async def names(database) -> list[str]:
+        async with database.engine.connect() as connection:
+            return list((await connection.execute(text("select name from saved_faces order by id"))).scalars())
+
+    async def main():
+        database = Database(database_url)
+        try:
+            async with database.engine.begin() as connection:
+                await connection.run_sync(to_revision, "0001")
+                await connection.execute(text(
+                    "insert into users (id, platform, platform_user_id, created_at) "
+                    "values (1, 'telegram', '1', CURRENT_TIMESTAMP), (2, 'discord', '2', CURRENT_TIMESTAMP)"))
+                for face_id, user_id in ((1, 1), (2, 2)):
+                    await connection.execute(text(
+                        "insert into saved_faces (id, user_id, name, crop_png, landmarks, analyser, created_at) "
+                        "values (:id, :user, 'default', :png, :png, 'mediapipe', CURRENT_TIMESTAMP)"),
+                        {"id": face_id, "user": user_id, "png": b"\x89PNG"})
+            await database.migrate()
+            upgraded = await names(database)
+            async with database.engine.begin() as connection:
+                await connection.run_sync(to_revision, "0001", True)
+            return upgraded, await names(database)
+        finally:
+            await database.close()
+
+    upgraded, downgraded = asyncio.run(main())
+    assert upgraded == ["me", "me"]
+    assert downgraded == ["default", "default"]

@@ -41,6 +41,23 @@ def test_job_round_trips_through_json():
     assert SwapJob.from_json(text.encode()) == original
 
 
+def test_a_job_without_a_face_map_reads_as_before_and_one_with_a_map_round_trips():
+    plain = json.loads(job().to_json())
+    # A worker of an earlier build (which forbids unknown fields) reads a job without a map.
+    assert "face_selfies" not in plain
+    assert set(plain) == {"version", "job_id", "user_key", "selfie_ref", "template", "format", "max_bytes", "faces",
+                          "created_at", "deadline_s", "reply_to"}
+    mapped = job(selfie_ref="a", face_selfies=("a", None, "b", "a"))
+    assert SwapJob.from_json(mapped.to_json()) == mapped
+    assert mapped.selfie_refs == ["a", "b"]
+
+
+@pytest.mark.parametrize("face_selfies", [(None, None), (), tuple(["a"] * 11), ("",), ("x" * 301,)])
+def test_a_bad_face_map_is_refused(face_selfies):
+    with pytest.raises(JobFormatError):
+        SwapJob.from_json(json.dumps({**json.loads(job().to_json()), "face_selfies": face_selfies}))
+
+
 def test_unknown_version_is_refused_clearly():
     raw = json.loads(job().to_json())
     raw["version"] = 2
