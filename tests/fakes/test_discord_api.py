@@ -378,6 +378,7 @@ def test_command_sync_global_and_guild() -> None:
                 assert {c.guild_id for c in in_guild} == {GUILD}
                 assert fake.synced_commands(GUILD_T2) == []
 
+                fake.permit_command(GUILD, "settings", alice)  # Manage Server by default; an admin let alice in
                 inter = fake.slash_command(GUILD, ch, alice, "settings")
                 assert inter["data"]["guild_id"] == str(GUILD)
                 assert inter["data"]["id"] == {c["name"]: c["id"] for c in fake.synced_commands(GUILD)}["settings"]
@@ -575,6 +576,9 @@ def test_permissions_flow_from_the_payload() -> None:
                 await bot.tree.sync()
                 [settings] = [c for c in fake.synced_commands() if c["name"] == "settings"]
                 assert int(settings["default_member_permissions"]) == discord.Permissions(manage_guild=True).value
+                with pytest.raises(PermissionError, match="needs permissions"):  # Discord does not offer it
+                    fake.slash_command(GUILD, ch, carol, "settings")
+                fake.permit_command(GUILD, "settings", carol)  # an admin's override in Integrations
                 first = fake.slash_command(GUILD, ch, carol, "settings")
                 second = fake.slash_command(GUILD, ch, dave, "settings")
                 await fake.wait_for(lambda: len(bot.seen["settings"]) == 2)
@@ -583,6 +587,7 @@ def test_permissions_flow_from_the_payload() -> None:
                 assert sorted(bot.seen["settings"], key=lambda s: s["manage_guild"]) == [
                     {"manage_guild": False, "cached": False, "app_attach": True},
                     {"manage_guild": True, "cached": True, "app_attach": True}]
+                await fake.wait_for(lambda: bool(fake.original_response(first) and fake.original_response(second)))
                 assert fake.original_response(first)["content"] == "manage_guild=False"
                 assert fake.original_response(second)["content"] == "manage_guild=True"
             assert fake.errors == []

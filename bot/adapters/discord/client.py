@@ -31,6 +31,12 @@ from memeswap.inference.jobs.contract import Failed, Succeeded, SwapJob
 
 log = logging.getLogger("memeswap.discord")
 
+# Every command's default (a command may narrow it, as /templates-admin does): usable in
+# servers, in a DM with the bot and in DMs and group DMs between people, from a server's
+# install or a person's own ("user-installable app").
+EVERYWHERE = app_commands.AppCommandContext(guild=True, dm_channel=True, private_channel=True)
+ANY_INSTALL = app_commands.AppInstallationType(guild=True, user=True)
+
 
 def configure_discord(settings: Settings) -> None:
     """Use the REST base and gateway of the settings (a proxy, or a test server) when given,
@@ -81,7 +87,7 @@ def build_bot(settings: Settings, services: BotServices | None) -> MemeswapBot |
     """The bot with its commands. `services` is None only for syncing the command list,
     when no command runs."""
     options = {"command_prefix": commands.when_mentioned, "intents": discord.Intents(guilds=True),
-               "help_command": None}
+               "help_command": None, "allowed_contexts": EVERYWHERE, "allowed_installs": ANY_INSTALL}
     bot: MemeswapBot | ShardedMemeswapBot
     if settings.discord_shards == "off":
         bot = MemeswapBot(settings, services, **options)

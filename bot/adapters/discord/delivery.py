@@ -20,8 +20,20 @@ log = logging.getLogger("memeswap.discord")
 EXTENSIONS = {media_format(name).mime: name for name in FORMATS}  # a result's MIME type -> its file extension
 
 
-def reply_address(interaction: discord.Interaction) -> str:
-    """`SwapJob.reply_to`: the channel and the person, should another run of the bot deliver it."""
+def bot_can_post(interaction: discord.Interaction) -> bool:
+    """Whether the bot itself is in the interaction's channel: a server that installed it, or
+    a DM with it. A person's own install used in other people's DMs, in group DMs or in a
+    server without the bot answers through the interaction's token only."""
+    if interaction.guild_id is not None:
+        return interaction.is_guild_integration()
+    return bool(interaction.context.dm_channel)
+
+
+def reply_address(interaction: discord.Interaction) -> str | None:
+    """`SwapJob.reply_to`: the channel and the person, should another run of the bot deliver
+    it; None where the bot cannot post (`bot_can_post`)."""
+    if not bot_can_post(interaction):
+        return None
     return f"discord:{interaction.channel_id}:{interaction.user.id}"
 
 
@@ -82,6 +94,10 @@ class InteractionDelivery:
                     if error.status != 401:
                         raise
                     log.info("interaction %s: token expired; posting in the channel", interaction.id)
+            if not bot_can_post(interaction):
+                log.info("interaction %s: the meme could not be shown, and the bot is not in that channel",
+                         interaction.id)
+                return
             channel = interaction.channel
             assert isinstance(channel, discord.abc.Messageable), "a command runs in a channel that takes messages"
             await channel.send(success_line(event, f"{interaction.user.mention} here's your meme!"),
