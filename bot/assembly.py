@@ -23,6 +23,7 @@ from memeswap.bot.core.faces import SavedFaces
 from memeswap.bot.core.forgetting import ForgetMarks
 from memeswap.bot.core.heavy_work import HeavyWork
 from memeswap.bot.core.protection import ProtectedFaceList
+from memeswap.bot.core.reports import TemplateReports
 from memeswap.bot.core.swaps import Swaps
 from memeswap.bot.core.templates import CustomTemplates, ScopeCaps
 from memeswap.bot.core.usage import SwapQuota
@@ -200,24 +201,26 @@ async def open_services(settings: Settings, maker: MemeMaker | None = None,
         protected = ProtectedFaceList(database, DlibFaceDescriptor(), maker.analyser, maker.limits,
                                       heavy_work=heavy_work)
         forget_marks = ForgetMarks()
+        reports = TemplateReports(database, settings.reports_to_hide)
         templates = CustomTemplates(
             database, maker.library,
             caps=ScopeCaps(settings.templates_per_scope, settings.template_bytes_per_scope),
-            nsfw=settings.nsfw_screen(), protected=protected, heavy_work=heavy_work, forget_marks=forget_marks)
+            nsfw=settings.nsfw_screen(), protected=protected, heavy_work=heavy_work, forget_marks=forget_marks,
+            reports=reports)
         faces = SavedFaces(database, maker.analyser, maker.limits, settings.saved_faces_per_user,
                            protected, max_yaw_degrees=settings.max_selfie_yaw_degrees
                            if maker.swapper.name == "classic" else None,
                            human_check=maker.library.human_check, heavy_work=heavy_work,
                            forget_marks=forget_marks)
         quota = SwapQuota(database, settings.swaps_per_user_per_day)
-        swaps = Swaps(engine, blobs, templates, faces, quota, forget_marks=forget_marks)
+        swaps = Swaps(engine, blobs, templates, faces, quota, forget_marks=forget_marks, reports=reports)
         removed = await templates.reconcile()
         if removed:
             log.warning("removed %d template folder(s) left by adds that did not finish", removed)
         async with swept(blobs, settings.blob_sweep_interval_s):
             await engine.start()
             try:
-                yield BotServices(settings, database, blobs, engine, templates, faces, swaps, forget_marks)
+                yield BotServices(settings, database, blobs, engine, templates, faces, swaps, forget_marks, reports)
             finally:
                 heavy_work.close()
                 await engine.close()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from memeswap.bot.core.faces import SavedFaces, forget_user
 from memeswap.bot.core.forgetting import ForgetMarks, ForgetReport
+from memeswap.bot.core.reports import TemplateReports
 from memeswap.bot.core.requesters import Requester
 from memeswap.bot.core.swaps import Swaps
 from memeswap.bot.core.templates import CustomTemplates
@@ -32,6 +33,7 @@ class BotServices:
     faces: SavedFaces
     swaps: Swaps
     forget_marks: ForgetMarks
+    reports: TemplateReports
 
     async def result(self, event: Succeeded) -> bytes:
         """The finished meme's bytes."""

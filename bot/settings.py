@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     saved_faces_per_user: int = Field(default=5, ge=1)
     templates_per_scope: int = Field(default=50, ge=0)
     template_bytes_per_scope: int = Field(default=200 * 1024 * 1024, ge=0)
+    # A template reported ("Report" under a meme) by this many different people in one server,
+    # group or DM is hidden there until an admin or the operator decides (`memeswap reports`).
+    reports_to_hide: int = Field(default=3, ge=1)
     swapper: str = "auto"  # auto or a name from inference.swappers.registry
     analyser: Literal["auto", "mediapipe", "insightface"] = "auto"
     onnx_provider: Literal["auto", "tensorrt", "cuda", "cpu"] = "auto"

@@ -21,6 +21,7 @@ from discord.ext import commands
 from memeswap.bot.adapters.discord.delivery import InteractionDelivery
 from memeswap.bot.adapters.discord.face_cog import FaceCog
 from memeswap.bot.adapters.discord.interactions import say
+from memeswap.bot.adapters.discord.report_button import ReportButton
 from memeswap.bot.adapters.discord.swap_cog import SwapCog
 from memeswap.bot.adapters.discord.templates_cog import TemplatesCog
 from memeswap.bot.safe_download import SafeDownloader
@@ -98,6 +99,7 @@ def build_bot(settings: Settings, services: BotServices | None) -> MemeswapBot |
             options["shard_ids"] = settings.discord_shard_ids
         bot = ShardedMemeswapBot(settings, services, **options)
     bot.tree.error(_on_command_error)
+    bot.add_dynamic_items(ReportButton)
     return bot
 
 
