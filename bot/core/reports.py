@@ -104,14 +104,14 @@ class TemplateReports:
             return False
         return True
 
-    async def hidden(self, scope: Scope) -> set[str]:
-        """The template refs hidden in `scope`: decided "hide", or reported by `hide_after`
-        different people since the last decision."""
+    async def hidden(self, scope_key: str) -> set[str]:
+        """The template refs hidden in the scope `scope_key`: decided "hide", or reported by
+        `hide_after` different people since the last decision."""
         async with self.database.transaction() as session:
             rows = (await session.execute(
                 select(TemplateReport.template, TemplateReport.decision,
                        func.count(func.distinct(TemplateReport.reporter_id)))
-                .where(TemplateReport.scope_key == scope.key,
+                .where(TemplateReport.scope_key == scope_key,
                        TemplateReport.decision.is_(None) | (TemplateReport.decision == "hide"))
                 .group_by(TemplateReport.template, TemplateReport.decision))).all()
         return {template for template, decision, reporters in rows
@@ -139,9 +139,9 @@ class TemplateReports:
         reports and keeps it hidden there; "keep" closes them (and any earlier "hide") and
         shows it again. Only the operator, or an admin of that scope, decides."""
         async with self.database.transaction() as session:
-            report = await session.get(TemplateReport, report_id)
+            report = await session.get(TemplateReport, report_id) if 0 < report_id < 2 ** 31 else None
             if report is None:
-                raise InputError(f"no report #{report_id}", code="unknown_report")
+                raise InputError(f"no report #{str(report_id)[:20]}", code="unknown_report")
             if not resolver.is_operator and not (resolver.is_scope_admin and resolver.scope.key == report.scope_key):
                 raise InputError("only the operator or an admin of that place can decide on reports",
                                  code="not_allowed")

@@ -267,7 +267,7 @@ class CustomTemplates:
         return info
 
     async def _hidden(self, scope: Scope) -> set[str]:
-        return await self.reports.hidden(scope) if self.reports is not None else set()
+        return await self.reports.hidden(scope.key) if self.reports is not None else set()
 
     async def _resolve(self, requester: Requester, name: str) -> TemplateInfo:
         validate_template_name(name)

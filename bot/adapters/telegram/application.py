@@ -27,6 +27,7 @@ from telegram.ext import (
     filters,
 )
 
+from memeswap.bot.adapters.telegram.delivery import REPORT_PREFIX
 from memeswap.bot.adapters.telegram.handlers import OUR_FAULT, TelegramConversation
 from memeswap.bot.services import BotServices
 from memeswap.bot.settings import Settings
@@ -172,6 +173,7 @@ def add_handlers(application: Application, talk: TelegramConversation) -> None:
     application.add_handler(MessageHandler(_PRIVATE & (filters.Document.ALL | filters.VIDEO), talk.not_a_selfie))
     application.add_handler(MessageHandler((_PRIVATE & ~filters.StatusUpdate.ALL) | _CommandNamingThisBot(),
                                            talk.chatter))
+    application.add_handler(CallbackQueryHandler(talk.report, pattern=f"^{REPORT_PREFIX}"))
     application.add_handler(CallbackQueryHandler(talk.pick))
     application.add_error_handler(_on_error)
 

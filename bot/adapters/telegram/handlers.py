@@ -27,13 +27,16 @@ from telegram.ext import ContextTypes
 from memeswap.bot.adapters.telegram import picker
 from memeswap.bot.adapters.telegram.delivery import (
     MAX_MESSAGE,
+    REPORT_PREFIX,
     MemeDelivery,
     SentMeme,
     SentMemes,
     edit_status,
     reply_address,
+    report_button,
 )
 from memeswap.bot.adapters.telegram.downloads import Attachment, clip_in, download, image_in, not_an_image
+from memeswap.bot.core.reports import THANKS, UnknownMemeError
 from memeswap.bot.core.requesters import Requester, Scope
 from memeswap.bot.core.status import fitted, refusal_line
 from memeswap.bot.core.uploads import staged_upload
@@ -167,11 +170,11 @@ class TelegramConversation:
         resolved = await self.services.templates.resolve(requester, template)
         key = (SentMeme(query.from_user.id, attachment.file_unique_id, resolved.ref, requester.scope.key)
                if attachment else None)
-        if key is not None and (file_id := self.sent.get(key)) is not None:
+        if key is not None and (sent := self.sent.get(key)) is not None:
             # Posted here before; the template's faces meet this place's list as it is now.
             await self.services.templates.check_protected(requester, requester.scope, resolved.ref)
             await query.answer("Here it is again!")
-            await message.reply_animation(file_id)
+            await message.reply_animation(sent.file_id, reply_markup=report_button(sent.job_id))
             return
         await query.answer("Making your meme…")
         status = await message.reply_text("⏳ Getting ready…")
@@ -184,6 +187,22 @@ class TelegramConversation:
                 max_bytes=self.settings.telegram_upload_bytes,
                 reply_to=reply_address(status.chat_id, status.message_id))
             await self.delivery.follow(job, status, key)
+
+    @replies_to_mistakes
+    async def report(self, update: Update, context: Context) -> None:
+        """The Report button under a meme. Its data comes from the client: `report` checks
+        that it names a job this bot started, and an answer says so in one line either way."""
+        query = query_of(update)
+        if not (query.data or "").startswith(REPORT_PREFIX):  # a query without data reaches every pattern
+            await query.answer()
+            return
+        job_id = (query.data or "").removeprefix(REPORT_PREFIX)
+        try:
+            await self.services.reports.report(await self._requester(update), job_id)
+        except UnknownMemeError as error:
+            await query.answer(str(error))
+            return
+        await query.answer(THANKS)
 
     @replies_to_mistakes
     async def templates(self, update: Update, context: Context) -> None:
