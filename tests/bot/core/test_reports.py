@@ -101,3 +101,25 @@ def test_a_meme_too_old_cannot_be_reported_and_old_records_are_pruned(database):
             return [m.job_id for m in await session.scalars(select(IssuedMeme))]
 
     assert asyncio.run(main()) == [JOBS[1]]
+
+
+def test_forget_removes_reports_of_ones_own_dms_and_ones_name_on_the_others(database, scoped_library):
+    from memeswap.bot.core.faces import forget_user
+
+    reports = TemplateReports(database)
+    templates = CustomTemplates(database, scoped_library, reports=reports)
+    ana = Requester.direct("discord", "5")
+
+    async def main():
+        await reports.issue(JOBS[0], "bounce", ana.scope)  # a meme made in her own DM
+        await reports.issue(JOBS[1], "bounce", GUILD_A)
+        await reports.report(ana, JOBS[0])
+        await reports.report(Requester("discord", "5", GUILD_A), JOBS[1])
+        await forget_user(database, templates, ana)
+        async with database.transaction() as session:
+            issued = [m.job_id for m in await session.scalars(select(IssuedMeme))]
+        return issued, [(r.scope_key, r.reporter) for r in await reports.listed()]
+
+    issued, left = asyncio.run(main())
+    assert issued == [JOBS[1]]
+    assert left == [(GUILD_A.key, "(forgotten)")]
