@@ -19,7 +19,7 @@ from typing import Literal
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from memeswap.bot.core.requesters import Requester, Scope
+from memeswap.bot.core.requesters import NotAllowedError, Requester, Scope
 from memeswap.bot.core.users import user_for
 from memeswap.bot.store.database import Database
 from memeswap.bot.store.models import AuditEntry, IssuedMeme, TemplateReport, User, utc_now
@@ -53,6 +53,16 @@ class ReportRow:
     template: str
     reporter: str  # "discord:123", or "(forgotten)" once that person asked to be forgotten
     decision: str | None
+
+
+@dataclass(frozen=True)
+class OpenCase:
+    """A template with open reports in one scope, as a scope's admin sees it (not who reported)."""
+
+    template: str
+    reports: int
+    report_id: int  # the oldest open report: what a decision names
+    hidden: bool
 
 
 @dataclass(frozen=True)
@@ -134,17 +144,29 @@ class TemplateReports:
                           f"{platform}:{user_id}" if platform else "(forgotten)", r.decision)
                 for r, platform, user_id in rows]
 
+    async def open_cases(self, scope_key: str, limit: int = 20) -> list[OpenCase]:
+        """The templates with open reports in a scope, most reported first (at most `limit`)."""
+        async with self.database.transaction() as session:
+            rows = (await session.execute(
+                select(TemplateReport.template, func.count(), func.min(TemplateReport.id))
+                .where(TemplateReport.scope_key == scope_key, TemplateReport.decision.is_(None))
+                .group_by(TemplateReport.template)
+                .order_by(func.count().desc(), func.min(TemplateReport.id)).limit(limit))).all()
+        hidden = await self.hidden(scope_key) if rows else set()
+        return [OpenCase(template, count, first, template in hidden) for template, count, first in rows]
+
     async def resolve(self, resolver: Requester, report_id: int, decision: Decision) -> Resolution:
         """Decide for the template and scope of report `report_id`: "hide" closes its open
         reports and keeps it hidden there; "keep" closes them (and any earlier "hide") and
-        shows it again. Only the operator, or an admin of that scope, decides."""
+        shows it again. Only the operator, or an admin of that scope, decides; to anyone
+        else a report of another scope does not exist."""
         async with self.database.transaction() as session:
             report = await session.get(TemplateReport, report_id) if 0 < report_id < 2 ** 31 else None
-            if report is None:
-                raise InputError(f"no report #{str(report_id)[:20]}", code="unknown_report")
-            if not resolver.is_operator and not (resolver.is_scope_admin and resolver.scope.key == report.scope_key):
-                raise InputError("only the operator or an admin of that place can decide on reports",
-                                 code="not_allowed")
+            if report is None or not (resolver.is_operator or resolver.scope.key == report.scope_key):
+                where = "" if resolver.is_operator else " here"
+                raise InputError(f"no report #{str(report_id)[:20]}{where}", code="unknown_report")
+            if not (resolver.is_operator or resolver.is_scope_admin):
+                raise NotAllowedError("only an admin of this place can decide on its reports")
             # "keep" also lifts an earlier "hide"; "hide" marks this report at least, so the
             # template stays hidden even when its reports were closed before.
             changed = (TemplateReport.decision.is_(None) |

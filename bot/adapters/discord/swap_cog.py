@@ -27,7 +27,9 @@ HELP = f"""{WHAT_IT_DOES}
 
 `/swap template:` with a `selfie:` photo (or your saved face)
 Right-click a GIF → Apps → **Swap my face into this**
-`/face set|show|delete` · `/templates list` · `/templates-admin add|remove` (needs Manage Server) · `/forget`
+`/face set|show|delete` · `/templates list` · `/forget`
+`/templates-admin add|remove|reports|resolve` (needs Manage Server)
+🚩 **Report** under a meme tells the moderators
 
 {CONSENT}
 {PRIVACY}"""

@@ -1,5 +1,5 @@
-"""/templates list for everyone; /templates-admin add and remove for those who may change a
-server's templates (in a DM with the bot, they are the person's own).
+"""/templates list for everyone; /templates-admin add, remove, reports and resolve for those
+who may change a server's templates (in a DM with the bot, they are the person's own).
 
 Add and remove live in a top-level group of their own because Discord applies a command's
 `default_member_permissions`, `contexts` and `integration_types` to top-level commands only,
@@ -26,7 +26,7 @@ ADMIN_INSTALLS = app_commands.AppInstallationType(guild=True, user=False)
 
 class TemplatesCog(ServicesCog):
     templates = app_commands.Group(name="templates", description="Meme templates you can use here")
-    admin = app_commands.Group(name="templates-admin", description="Add or remove this server's templates",
+    admin = app_commands.Group(name="templates-admin", description="This server's templates and their reports",
                                default_permissions=discord.Permissions(manage_guild=True),
                                allowed_contexts=ADMIN_CONTEXTS, allowed_installs=ADMIN_INSTALLS)
 
@@ -67,3 +67,34 @@ class TemplatesCog(ServicesCog):
             await refuse(interaction, error)
             return
         await say(interaction, f"Removed “{name.strip().lower()}”.")
+
+    @admin.command(name="reports", description="Templates people reported here, not decided on yet")
+    async def reports(self, interaction: discord.Interaction) -> None:
+        requester = requester_for(interaction)
+        if not requester.is_scope_admin:
+            await say(interaction, "⚠️ Only an admin of this server can see its reports.")
+            return
+        cases = await self.services.reports.open_cases(requester.scope.key)
+        if not cases:
+            await say(interaction, "No open reports here.")
+            return
+        lines = [f"#{case.report_id} “{case.template.rpartition('/')[2]}”: {case.reports} report"
+                 f"{'s' if case.reports != 1 else ''}{' (hidden here)' if case.hidden else ''}" for case in cases]
+        lines.append("`/templates-admin resolve report: decision:` hides it for good or shows it again.")
+        await say(interaction, "\n".join(lines))
+
+    @admin.command(name="resolve", description="Decide on a reported template: keep it hidden here, or show it")
+    @app_commands.describe(report="The number /templates-admin reports shows", decision="Hide it here, or keep it")
+    @app_commands.choices(decision=[app_commands.Choice(name="hide it here", value="hide"),
+                                    app_commands.Choice(name="keep it", value="keep")])
+    async def resolve(self, interaction: discord.Interaction, report: app_commands.Range[int, 1, 2 ** 31 - 1],
+                      decision: app_commands.Choice[str]) -> None:
+        try:
+            done = await self.services.reports.resolve(requester_for(interaction), report,
+                                                       "hide" if decision.value == "hide" else "keep")
+        except InputError as error:
+            await refuse(interaction, error)
+            return
+        name = done.template.rpartition("/")[2]
+        await say(interaction, f"“{name}” stays hidden here." if done.decision == "hide" else
+                  f"“{name}” is shown here again.")

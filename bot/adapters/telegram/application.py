@@ -167,6 +167,8 @@ def add_handlers(application: Application, talk: TelegramConversation) -> None:
     application.add_handler(CommandHandler("forget", talk.forget))
     application.add_handler(CommandHandler("addtemplate", talk.add_template))
     application.add_handler(CommandHandler("removetemplate", talk.remove_template))
+    application.add_handler(CommandHandler("reports", talk.open_reports))
+    application.add_handler(CommandHandler("resolve", talk.resolve_report))
     application.add_handler(MessageHandler(_caption_command("addtemplate"), talk.add_template))
     application.add_handler(MessageHandler(_IMAGE & _caption_command("face"), talk.save_face))
     application.add_handler(MessageHandler(_IMAGE & (_PRIVATE | _caption_command("swap")), talk.selfie))

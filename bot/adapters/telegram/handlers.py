@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import re
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
@@ -37,7 +38,7 @@ from memeswap.bot.adapters.telegram.delivery import (
 )
 from memeswap.bot.adapters.telegram.downloads import Attachment, clip_in, download, image_in, not_an_image
 from memeswap.bot.core.reports import THANKS, UnknownMemeError
-from memeswap.bot.core.requesters import Requester, Scope
+from memeswap.bot.core.requesters import NotAllowedError, Requester, Scope
 from memeswap.bot.core.status import fitted, refusal_line
 from memeswap.bot.core.uploads import staged_upload
 from memeswap.bot.core.wording import CONSENT, PRIVACY, WHAT_IT_DOES
@@ -59,6 +60,7 @@ HELP = f"""{WHAT_IT_DOES}
 /face – reply to a photo with it to save your face
 /addtemplate NAME – as the caption of a GIF or video (or in reply to one): add it as a template here
 /removetemplate NAME – remove one of this chat's templates
+/reports, /resolve NUMBER hide|keep – templates people reported here (admins)
 /forget – erase everything I keep about you
 
 In groups, send the photo with the caption /swap. Only group admins add or remove templates.
@@ -70,6 +72,8 @@ ADD_USAGE = "Send a GIF or video with the caption /addtemplate NAME, or reply to
 ADD_NOT_A_CLIP = "That file isn't a GIF or a video. Send a GIF or video with the caption /addtemplate NAME."
 MAX_ALERT = 200  # Telegram's limit on a callback alert (on a message: delivery.MAX_MESSAGE)
 POINTER = "Send me a selfie and I'll offer you meme templates. /help"
+RESOLVE_USAGE = "/resolve NUMBER hide|keep keeps a reported template hidden here, or shows it again."
+REPORT_NUMBER = re.compile(r"[0-9]{1,9}")  # ASCII digits only: str.isdigit() is true for "²"
 OUR_FAULT = "⚠️ Something went wrong on my side. Please try again."
 
 
@@ -203,6 +207,29 @@ class TelegramConversation:
             await query.answer(str(error))
             return
         await query.answer(THANKS)
+
+    @replies_to_mistakes
+    async def open_reports(self, update: Update, context: Context) -> None:
+        """/reports: the templates people reported here that nobody decided on (admins only)."""
+        requester = await self._requester(update, need_admin=True)
+        if not requester.is_scope_admin:
+            raise NotAllowedError("only an admin of this group can see its reports")
+        cases = await self.services.reports.open_cases(requester.scope.key)
+        lines = [f"#{case.report_id} “{case.template.rpartition('/')[2]}”: {case.reports} report"
+                 f"{'s' if case.reports != 1 else ''}{' (hidden here)' if case.hidden else ''}" for case in cases]
+        await message_of(update).reply_text("\n".join([*lines, RESOLVE_USAGE]) if lines else "No open reports here.")
+
+    @replies_to_mistakes
+    async def resolve_report(self, update: Update, context: Context) -> None:
+        """/resolve NUMBER hide|keep: an admin's decision on a reported template here."""
+        args = context.args or []
+        if len(args) != 2 or not REPORT_NUMBER.fullmatch(args[0]) or args[1] not in ("hide", "keep"):
+            raise InputError(RESOLVE_USAGE, code="usage")
+        requester = await self._requester(update, need_admin=True)
+        done = await self.services.reports.resolve(requester, int(args[0]), "hide" if args[1] == "hide" else "keep")
+        name = done.template.rpartition("/")[2]
+        await message_of(update).reply_text(f"“{name}” stays hidden here." if done.decision == "hide" else
+                                            f"“{name}” is shown here again.")
 
     @replies_to_mistakes
     async def templates(self, update: Update, context: Context) -> None:

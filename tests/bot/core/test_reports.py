@@ -43,8 +43,10 @@ def test_two_people_hide_a_builtin_in_their_server_only_until_a_decision(databas
         with pytest.raises(InputError) as named:
             await templates.resolve(PEOPLE[2], "bounce")
         open_reports = await reports.listed(GUILD_A.key, open_only=True)
-        with pytest.raises(InputError, match="only the operator or an admin of that place"):
+        with pytest.raises(InputError, match=f"no report #{open_reports[0].id} here"):
             await reports.resolve(ADMIN_B, open_reports[0].id, "keep")  # another server's admin
+        with pytest.raises(InputError, match="only an admin of this place"):
+            await reports.resolve(PEOPLE[0], open_reports[0].id, "keep")  # a member
         kept = await reports.resolve(ADMIN_A, open_reports[0].id, "keep")
         shown_again = names(await templates.visible(PEOPLE[1]))
         await reports.report(PEOPLE[2], JOBS[2])  # one new report after "keep": counts afresh

@@ -29,7 +29,7 @@ def test_registered_commands_carry_their_contexts_installs_and_default_permissio
     admin = commands["templates-admin"]
     assert int(admin["default_member_permissions"]) == PERM_MANAGE_GUILD
     assert sorted(admin["contexts"]) == [0, 1] and admin["integration_types"] == [0]
-    assert {o["name"] for o in admin["options"]} == {"add", "remove"}
+    assert {o["name"] for o in admin["options"]} == {"add", "remove", "reports", "resolve"}
     assert {o["name"] for o in commands["templates"]["options"]} == {"list"}  # for everyone
 
 

@@ -43,18 +43,40 @@ def test_two_reports_hide_the_template_in_that_group(telegram_bot, selfie_jpeg):
             listing = await bot_message(fake, GROUP, replying_to(fake.send_text(group, alice, "/templates")))
             private = fake.private_chat(alice)
             own = await bot_message(fake, 7, replying_to(fake.send_text(private, alice, "/templates")))
+
+            async def said(person, text: str) -> str:
+                return (await bot_message(fake, GROUP, replying_to(fake.send_text(group, person, text))))["text"]
+
+            fake.set_admins(GROUP, [9])  # carol administers the group
+            decisions = {"member": await said(bob, "/reports")}
+            decisions["listed"] = await said(carol, "/reports")
+            number = decisions["listed"].split()[0].lstrip("#")
+            for text in ("/resolve ² keep", "/resolve 9999999999 hide", f"/resolve {number} maybe", "/resolve"):
+                decisions[text] = await said(carol, text)
+            decisions["unknown"] = await said(carol, "/resolve 999 keep")
+            decisions["kept"] = await said(carol, f"/resolve {number} keep")
+            shown_again = await bot_message(fake, GROUP, replying_to(fake.send_text(group, alice, "/templates")))
             async with services.database.transaction() as session:
                 audit = [(a.action, a.scope_key, a.subject) for a in await session.scalars(
                     select(AuditEntry).where(AuditEntry.action.startswith("template.")).order_by(AuditEntry.id))]
                 reports = len((await session.scalars(select(TemplateReport))).all())
-            return report, answers, hostile, refusal, buttons(listing), buttons(own), audit, reports
+            return (report, answers, hostile, refusal, buttons(listing), buttons(own), audit, reports, decisions,
+                    buttons(shown_again))
 
-    report, answers, hostile, refusal, in_group, in_private, audit, reports = asyncio.run(main())
+    (report, answers, hostile, refusal, in_group, in_private, audit, reports, decisions,
+     again) = asyncio.run(main())
     assert report.startswith("report:") and len(report.encode()) <= 64
     assert answers == [THANKS] * 3 and hostile == [GONE] * len(HOSTILE)
     assert refusal == ("⚠️ The template 'bounce' is hidden here after people reported it, until a moderator "
                        "looks at it.")
     assert "face:bounce" not in in_group and "face:bounce" in in_private
     here = f"telegram-chat-{GROUP}"
-    assert audit == [("template.report", here, "bounce")] * 2 + [("template.hidden", here, "bounce")]
+    assert audit == [("template.report", here, "bounce")] * 2 + [("template.hidden", here, "bounce"),
+                                                                  ("template.report.keep", here, "bounce")]
+    assert decisions.pop("member") == "⚠️ Only an admin of this group can see its reports."
+    assert decisions.pop("listed").splitlines()[0].endswith("“bounce”: 2 reports (hidden here)")
+    assert decisions.pop("unknown") == "⚠️ No report #999 here."
+    assert decisions.pop("kept") == "“bounce” is shown here again." and "face:bounce" in again
+    usage = "⚠️ /resolve NUMBER hide|keep keeps a reported template hidden here, or shows it again."
+    assert set(decisions.values()) == {usage}, decisions
     assert reports == 2
