@@ -785,3 +785,53 @@ def test_raw_protocol_errors_compression_and_unknown_routes() -> None:
             assert fake.identifies[-1]["shard"] == [1, 2] and fake.errors == []
 
     run(main)
+
+
+class InstallCog(commands.Cog):
+    """/everywhere allows both install types and every context; /usercontexts allows both
+    install types and leaves its contexts unset."""
+
+    def __init__(self, bot: commands.Bot) -> None:
+        self.seen: defaultdict[str, list[Any]] = bot.seen
+
+    @app_commands.command(name="everywhere", description="Works in any DM")
+    @app_commands.allowed_installs(guilds=True, users=True)
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
+    async def everywhere(self, interaction: discord.Interaction) -> None:
+        await interaction.response.send_message(f"user install: {interaction.is_user_integration()}")
+        try:
+            await interaction.channel.send("and in the channel")  # type: ignore[union-attr]
+            posted = "posted"
+        except discord.Forbidden as error:
+            posted = f"forbidden {error.code}"
+        self.seen["everywhere"].append((interaction.context.private_channel, posted))
+
+    @app_commands.command(name="usercontexts", description="Default contexts")
+    @app_commands.allowed_installs(guilds=True, users=True)
+    async def usercontexts(self, interaction: discord.Interaction) -> None:
+        await interaction.response.send_message("ok")
+
+
+def test_user_installs_group_dms_and_contexts() -> None:
+    async def main() -> None:
+        async with FakeDiscord() as fake:
+            _, _, alice, bob = world(fake)
+            group = fake.group_dm_channel([alice, bob], "friends")
+            bot = MemeBot(InstallCog)
+            async with fake.running(bot):
+                await bot.tree.sync()
+                with pytest.raises(PermissionError, match="no install"):  # alice has not installed the app
+                    fake.slash_command(None, group, alice, "everywhere")
+                fake.install_for_user(alice)
+                in_group = fake.slash_command(None, group, alice, "everywhere")
+                with pytest.raises(PermissionError, match="in context 2"):  # unset contexts: servers, bot DMs
+                    fake.slash_command(None, group, alice, "usercontexts")
+                in_dm = fake.slash_command(None, fake.dm_channel(alice), alice, "everywhere")
+                await fake.wait_for(lambda: len(bot.seen["everywhere"]) == 2)
+                assert (in_group["context"], in_group["authorizing_integration_owners"]) == (2, {"1": "7"})
+                assert (in_dm["context"], in_dm["authorizing_integration_owners"]) == (1, {"0": "0", "1": "7"})
+                assert fake.callbacks(in_group)[0]["data"]["content"] == "user install: True"
+                assert sorted(bot.seen["everywhere"]) == [(False, "posted"), (True, "forbidden 50001")]
+            assert fake.errors == []
+
+    run(main)
