@@ -24,6 +24,7 @@ from memeswap.bot.core.forgetting import ForgetMarks
 from memeswap.bot.core.gif_search import GifSearch
 from memeswap.bot.core.heavy_work import HeavyWork
 from memeswap.bot.core.protection import ProtectedFaceList
+from memeswap.bot.core.reports import TemplateReports
 from memeswap.bot.core.swaps import Swaps
 from memeswap.bot.core.template_previews import TemplatePreviews
 from memeswap.bot.core.templates import CustomTemplates, ScopeCaps
@@ -217,10 +218,12 @@ async def open_services(settings: Settings, maker: MemeMaker | None = None,
         protected = ProtectedFaceList(database, DlibFaceDescriptor(), maker.analyser, maker.limits,
                                       heavy_work=heavy_work)
         forget_marks = ForgetMarks()
+        reports = TemplateReports(database, settings.reports_to_hide)
         templates = CustomTemplates(
             database, maker.library,
             caps=ScopeCaps(settings.templates_per_scope, settings.template_bytes_per_scope),
-            nsfw=settings.nsfw_screen(), protected=protected, heavy_work=heavy_work, forget_marks=forget_marks)
+            nsfw=settings.nsfw_screen(), protected=protected, heavy_work=heavy_work, forget_marks=forget_marks,
+            reports=reports)
         faces = SavedFaces(database, maker.analyser, maker.limits, settings.saved_faces_per_user,
                            protected, max_yaw_degrees=settings.max_selfie_yaw_degrees
                            if maker.swapper.name == "classic" else None,
@@ -229,7 +232,7 @@ async def open_services(settings: Settings, maker: MemeMaker | None = None,
         previews = TemplatePreviews(maker.library, settings.previews_dir, settings.preview_templates_per_sheet,
                                     settings.preview_cached_sheets, heavy_work)
         quota = SwapQuota(database, settings.swaps_per_user_per_day)
-        swaps = Swaps(engine, blobs, templates, faces, quota, forget_marks=forget_marks)
+        swaps = Swaps(engine, blobs, templates, faces, quota, forget_marks=forget_marks, reports=reports)
         gif_search = build_gif_search(settings, swaps)
         removed = await templates.reconcile()
         if removed:
@@ -238,7 +241,7 @@ async def open_services(settings: Settings, maker: MemeMaker | None = None,
             await engine.start()
             try:
                 yield BotServices(settings, database, blobs, engine, templates, faces, swaps, forget_marks,
-                                  previews, gif_search=gif_search)
+                                  previews, reports, gif_search=gif_search)
             finally:
                 heavy_work.close()
                 if gif_search is not None:

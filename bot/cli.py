@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from memeswap.bot.commands import bench, models, protected, run, swap, templates
+from memeswap.bot.commands import bench, models, protected, reports, run, swap, templates
 from memeswap.bot.commands.state import CliState, err
 from memeswap.inference.errors import InputError, OutputTooLargeError
 
@@ -20,6 +20,7 @@ app.add_typer(bench.app)
 app.add_typer(run.app)
 app.add_typer(templates.app, name="templates")
 app.add_typer(protected.app, name="protected")
+app.add_typer(reports.app, name="reports")
 app.add_typer(models.app, name="models")
 app.add_typer(run.discord_app, name="discord")
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from memeswap.bot.core.faces import SavedFaces, forget_user
 from memeswap.bot.core.forgetting import ForgetMarks, ForgetReport
 from memeswap.bot.core.gif_search import GifSearch
+from memeswap.bot.core.reports import TemplateReports
 from memeswap.bot.core.requesters import Requester, Scope
 from memeswap.bot.core.swaps import Swaps
 from memeswap.bot.core.template_previews import TemplatePreviews
@@ -35,6 +36,7 @@ class BotServices:
     swaps: Swaps
     forget_marks: ForgetMarks
     previews: TemplatePreviews
+    reports: TemplateReports
     gif_search: GifSearch | None = None  # on when the operator set a provider's key
 
     async def result(self, event: Succeeded) -> bytes:

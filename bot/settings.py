@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     pack_max_unpacked_bytes: int = Field(default=500 * 1024 * 1024, gt=0)
     pack_max_entries: int = Field(default=200, ge=2, le=10_000)
     pack_max_entry_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    # A template reported ("Report" under a meme) by this many different people in one server,
+    # group or DM is hidden there until an admin or the operator decides (`memeswap reports`).
+    reports_to_hide: int = Field(default=3, ge=1)
     swapper: str = "auto"  # auto or a name from inference.swappers.registry
     analyser: Literal["auto", "mediapipe", "insightface"] = "auto"
     onnx_provider: Literal["auto", "tensorrt", "cuda", "cpu"] = "auto"

@@ -33,8 +33,10 @@ from memeswap.bot.store.database import Database
 from memeswap.bot.store.models import (
     AuditEntry,
     CustomTemplate,
+    IssuedMeme,
     ProtectedFaceEntry,
     SavedFace,
+    TemplateReport,
     UsageEvent,
     User,
 )
@@ -194,6 +196,8 @@ async def forget_user(database: Database, templates: CustomTemplates, requester:
         await session.execute(delete(CustomTemplate).where(CustomTemplate.scope_key == own.key))
         await session.execute(delete(AuditEntry).where(AuditEntry.scope_key == own.key))
         await session.execute(delete(ProtectedFaceEntry).where(ProtectedFaceEntry.scope_key == own.key))
+        await session.execute(delete(IssuedMeme).where(IssuedMeme.scope_key == own.key))
+        await session.execute(delete(TemplateReport).where(TemplateReport.scope_key == own.key))
         await session.delete(user)  # ON DELETE CASCADE / SET NULL does the rest
     await templates.delete_scope_folders(own, own_templates)
     await templates.delete_one_offs(own)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from memeswap.bot.core.faces import SavedFaces, face_name
 from memeswap.bot.core.forgetting import FORGOTTEN_MESSAGE, ForgetMarks, ForgottenError
+from memeswap.bot.core.reports import TemplateReports
 from memeswap.bot.core.requesters import Requester
 from memeswap.bot.core.templates import CustomTemplates, is_one_off
 from memeswap.bot.core.usage import SwapQuota
@@ -62,7 +63,9 @@ class _Sources:
 
 class Swaps:
     def __init__(self, engine: InferenceEngine, blobs: BlobStore, templates: CustomTemplates, faces: SavedFaces,
-                 quota: SwapQuota, selfie_ttl_s: float = 900.0, forget_marks: ForgetMarks | None = None) -> None:
+                 quota: SwapQuota, selfie_ttl_s: float = 900.0, forget_marks: ForgetMarks | None = None,
+                 reports: TemplateReports | None = None) -> None:
+        self.reports = reports
         self.engine = engine
         self.blobs = blobs
         self.templates = templates
@@ -150,6 +153,11 @@ class Swaps:
             raise
         if record.forgotten:  # /forget came while the job was being submitted
             await self.engine.cancel(job.job_id, FORGOTTEN)
+        elif self.reports is not None:
+            try:
+                await self.reports.issue(job.job_id, template_ref, requester.scope)
+            except Exception as error:  # the meme is made all the same; only its Report button will not find it
+                log.warning("job %s: not recorded for reports: %s", job.job_id, error)
         return job
 
     async def _delete_blobs(self, refs: Sequence[str]) -> None:

@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 from memeswap.bot.core.forgetting import ForgetMarks
 from memeswap.bot.core.heavy_work import HeavyWork
 from memeswap.bot.core.protection import ProtectedFaceList
+from memeswap.bot.core.reports import TemplateReports
 from memeswap.bot.core.requesters import Requester, Scope
 from memeswap.bot.core.users import user_for
 from memeswap.bot.store.database import Database
@@ -129,8 +130,10 @@ class CustomTemplates:
     def __init__(self, database: Database, library: TemplateLibrary, caps: ScopeCaps = ScopeCaps(),
                  user_caps: ScopeCaps = ScopeCaps(max_templates=10, max_bytes=50 * 1024 * 1024),
                  nsfw: NsfwScreen | None = None, protected: ProtectedFaceList | None = None,
-                 heavy_work: HeavyWork | None = None, forget_marks: ForgetMarks | None = None) -> None:
+                 heavy_work: HeavyWork | None = None, forget_marks: ForgetMarks | None = None,
+                 reports: TemplateReports | None = None) -> None:
         self.database = database
+        self.reports = reports
         self.forget_marks = forget_marks or ForgetMarks()
         self.heavy_work = heavy_work or HeavyWork()
         self.library = library
@@ -254,7 +257,8 @@ class CustomTemplates:
         await self._delete_folder(scope, name)
 
     async def visible(self, requester: Requester) -> list[TemplateInfo]:
-        """Built-in and global templates, then the place's own, then the person's own."""
+        """Built-in and global templates, then the place's own, then the person's own; none
+        that reports hid in the place (`TemplateReports`)."""
         found = shared_templates(await asyncio.to_thread(self.library.templates))
         scopes = [s for s in requester.visible_scopes() if s.kind != "global"]
         async with self.database.transaction() as session:
@@ -264,11 +268,22 @@ class CustomTemplates:
         for row in rows:
             scope = by_key[row.scope_key]
             found.append(TemplateInfo(row.name, row.title, row.scope_key, False, _ref(scope, row.name)))
-        return found
+        hidden = await self._hidden(requester.scope)
+        return [info for info in found if info.ref not in hidden] if hidden else found
 
     async def resolve(self, requester: Requester, name: str) -> TemplateInfo:
         """The template a request means by `name`: its own user's first, then its place's,
-        then global and built-in ones; never another place's."""
+        then global and built-in ones; never another place's, nor one reports hid here."""
+        info = await self._resolve(requester, name)
+        if info.ref in await self._hidden(requester.scope):
+            raise InputError(f"the template {name!r} is hidden here after people reported it, until a "
+                             "moderator looks at it", code="hidden_template")
+        return info
+
+    async def _hidden(self, scope: Scope) -> set[str]:
+        return await self.reports.hidden(scope.key) if self.reports is not None else set()
+
+    async def _resolve(self, requester: Requester, name: str) -> TemplateInfo:
         validate_template_name(name)
         scopes = [s for s in requester.visible_scopes() if s.kind != "global"]
         async with self.database.transaction() as session:

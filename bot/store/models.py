@@ -120,3 +120,35 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(40))
     scope_key: Mapped[str] = mapped_column(String(100))
     subject: Mapped[str] = mapped_column(String(100))
+
+
+class IssuedMeme(Base):
+    """A swap job this bot started, so that a report of its meme names a real job: the
+    template it used and the scope it ran in, never who asked, the selfie or the meme.
+    Rows older than `reports.REPORTABLE_FOR` are pruned."""
+
+    __tablename__ = "issued_memes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(64), unique=True)
+    template: Mapped[str] = mapped_column(String(200))  # the job's template ref
+    scope_key: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now, index=True)
+
+
+class TemplateReport(Base):
+    """Someone pressed "Report" under a meme: one row per reporter and job. Open until an
+    admin or the operator decides ("hide" or "keep") for its template in its scope."""
+
+    __tablename__ = "template_reports"
+    __table_args__ = (UniqueConstraint("job_id", "reporter_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(64))
+    template: Mapped[str] = mapped_column(String(200))
+    scope_key: Mapped[str] = mapped_column(String(100), index=True)
+    reporter_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True,
+                                                    index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    decision: Mapped[str | None] = mapped_column(String(10), nullable=True)  # None (open), "hide" or "keep"
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -113,8 +113,9 @@ def test_discord_sync_then_serve_both_platforms_in_one_process(tmp_path):
                     discord_fake.original_response(forget), metrics, health)
 
     (sync_code, sync_output, synced, code, logs, replies, commands, forget, metrics, health) = asyncio.run(main())
-    assert sync_code == 0 and sync_output.startswith(f"synced 6 commands to server {1001 << 22}:"), sync_output
-    assert {c["name"] for c in synced} == {"swap", "face", "forget", "templates", "Swap my face into this", "help"}
+    assert sync_code == 0 and sync_output.startswith(f"synced 7 commands to server {1001 << 22}:"), sync_output
+    assert {c["name"] for c in synced} == {"swap", "face", "forget", "templates", "templates-admin",
+                                           "Swap my face into this", "help"}
     assert code == 0, logs
     assert "send me a selfie" in replies[0]["text"].lower()
     assert any(c["command"] == "templates" for cs in commands.values() for c in cs)

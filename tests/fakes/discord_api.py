@@ -44,6 +44,11 @@ Wire format, as discord.py 2.7.1 speaks it:
   default; it becomes `Interaction.filesize_limit`), `member.permissions` (becomes
   `Interaction.permissions`), `app_permissions`, `channel`, `version: 1`, and `data.guild_id`
   only when the command is a guild command (that is how the CommandTree finds it).
+  `context` is 0 in a server, 1 in a DM with the bot, 2 in a group DM (`group_dm_channel`);
+  `authorizing_integration_owners` names the installs it came through ("0": the server's,
+  "1": the person's own, `install_for_user`). A command is only dispatched where Discord
+  would offer it: its `contexts`, its `integration_types`, and in a server its
+  `default_member_permissions` (unless an admin's override, `permit_command`).
 
 Driver methods are synchronous and must be called from the event loop that runs the fake.
 """
@@ -429,6 +434,8 @@ class FakeDiscord:
         self._files: dict[int, StoredFile] = {}
         self._links: dict[int, _Link] = {}
         self._commands: dict[int | None, dict[tuple[str, int], JSONDict]] = {}
+        self._user_installs: set[int] = set()
+        self._command_overrides: set[tuple[int, str, int]] = set()
         self._interactions: dict[int, _Interaction] = {}
         self._by_token: dict[str, _Interaction] = {}
         self._sessions: dict[str, _Session] = {}
@@ -628,6 +635,27 @@ class FakeDiscord:
         self._channels[channel_id] = channel
         return copy.deepcopy(channel)
 
+    def group_dm_channel(self, users: list[JSONDict | int], name: str | None = None) -> JSONDict:
+        """A group DM (type 3) between people, without the bot: the app reaches it only through
+        a person's own install ("user-installable app"), and the bot cannot read or post there."""
+        recipients = [self._user_payload(_as_id(u, "user")) for u in users]
+        channel_id = self.snowflake()
+        channel = {"id": str(channel_id), "type": 3, "name": name, "icon": None, "last_message_id": None,
+                   "flags": 0, "owner_id": recipients[0]["id"], "recipients": recipients}
+        self._channels[channel_id] = channel
+        return copy.deepcopy(channel)
+
+    def install_for_user(self, user: JSONDict | int) -> None:
+        """`user` authorizes the app for themselves (a user install, integration type 1): its
+        commands that allow user installs then work for them in any context they allow."""
+        self._user_installs.add(_as_id(user, "user"))
+
+    def permit_command(self, guild: JSONDict | int, name: str, user: JSONDict | int) -> None:
+        """A server admin's override (Server Settings → Integrations) letting `user` use the
+        command `name` whatever its `default_member_permissions`."""
+        cmd, _ = self._find_command(name, 1, guild)
+        self._command_overrides.add((_as_id(guild, "guild"), cmd["id"], _as_id(user, "user")))
+
     def member(self, guild: JSONDict | int, user: JSONDict | int, permissions: int = DEFAULT_MEMBER_PERMISSIONS,
                *, nick: str | None = None) -> JSONDict:
         """Makes `user` a member whose permissions are `permissions` (OR'd with @everyone's; all for admins/owner).
@@ -733,7 +761,7 @@ class FakeDiscord:
             data["resolved"] = resolved
         if cmd_guild is not None:
             data["guild_id"] = str(cmd_guild)
-        return self._deliver(INTERACTION_COMMAND, guild, channel, user, data, locale)
+        return self._deliver(INTERACTION_COMMAND, guild, channel, user, data, locale, command=cmd)
 
     def autocomplete(
         self, guild: JSONDict | int | None, channel: JSONDict | int, user: JSONDict | int, name: str,
@@ -749,7 +777,7 @@ class FakeDiscord:
                           "options": self._options_tree(cmd, parts[1:], options, focused, {}, guild)}
         if cmd_guild is not None:
             data["guild_id"] = str(cmd_guild)
-        return self._deliver(INTERACTION_AUTOCOMPLETE, guild, channel, user, data, locale)
+        return self._deliver(INTERACTION_AUTOCOMPLETE, guild, channel, user, data, locale, command=cmd)
 
     def message_context_menu(self, guild: JSONDict | int | None, channel: JSONDict | int, user: JSONDict | int,
                              command_name: str, target_message: JSONDict | int, *,
@@ -764,7 +792,7 @@ class FakeDiscord:
                           "resolved": {"messages": {str(target_id): copy.deepcopy(record.payload)}}}
         if cmd_guild is not None:
             data["guild_id"] = str(cmd_guild)
-        return self._deliver(INTERACTION_COMMAND, guild, channel, user, data, locale)
+        return self._deliver(INTERACTION_COMMAND, guild, channel, user, data, locale, command=cmd)
 
     def user_context_menu(self, guild: JSONDict | int | None, channel: JSONDict | int, user: JSONDict | int,
                           command_name: str, target_user: JSONDict | int, *, locale: str | None = None) -> JSONDict:
@@ -776,7 +804,7 @@ class FakeDiscord:
                           "resolved": resolved}
         if cmd_guild is not None:
             data["guild_id"] = str(cmd_guild)
-        return self._deliver(INTERACTION_COMMAND, guild, channel, user, data, locale)
+        return self._deliver(INTERACTION_COMMAND, guild, channel, user, data, locale, command=cmd)
 
     def press_button(self, guild: JSONDict | int | None, channel: JSONDict | int, user: JSONDict | int,
                      message: JSONDict | int, custom_id: str, *, component_type: int = 2,
@@ -1421,7 +1449,14 @@ class FakeDiscord:
     # ------------------------------------------------------------------ REST: channels and guilds
 
     def _get_channel(self, m: re.Match[str], body: Any, uploads: dict[int, _Upload], request: web.Request) -> JSONDict:
-        return self._channel(int(m.group(1)))
+        return self._bot_channel(int(m.group(1)))
+
+    def _bot_channel(self, channel_id: int) -> JSONDict:
+        """A channel the bot itself may read and post in: not a group DM of people (type 3)."""
+        channel = self._channel(channel_id)
+        if channel["type"] == 3:
+            raise DiscordError(403, 50001, "Missing Access")
+        return channel
 
     def _get_guild(self, m: re.Match[str], body: Any, uploads: dict[int, _Upload], request: web.Request) -> JSONDict:
         guild_id = int(m.group(1))
@@ -1434,7 +1469,7 @@ class FakeDiscord:
 
     def _create_channel_message(self, m: re.Match[str], body: Any, uploads: dict[int, _Upload],
                                 request: web.Request) -> JSONDict:
-        channel = self._channel(int(m.group(1)))
+        channel = self._bot_channel(int(m.group(1)))
         guild_id = int(channel["guild_id"]) if channel.get("guild_id") else None
         self._check_upload_size(uploads, self.upload_limit(guild_id))
         msg = self._message_from_body(channel, body if isinstance(body, dict) else {}, uploads, None, creating=True)
@@ -1727,7 +1762,8 @@ class FakeDiscord:
         return str(user_id)
 
     def _deliver(self, kind: int, guild: JSONDict | int | None, channel: JSONDict | int, user: JSONDict | int,
-                 data: JSONDict, locale: str | None, message: JSONDict | None = None) -> JSONDict:
+                 data: JSONDict, locale: str | None, message: JSONDict | None = None,
+                 command: JSONDict | None = None) -> JSONDict:
         guild_id = None if guild is None else _as_id(guild, "guild")
         channel_id = _as_id(channel, "channel")
         ch = self._channel(channel_id)
@@ -1739,6 +1775,10 @@ class FakeDiscord:
         session = next(iter(self._live_sessions(guild_id)), None)
         if session is None:
             raise RuntimeError(f"no bot connected to the gateway for guild {guild_id}")
+        context = 0 if guild_id is not None else 1 if ch["type"] == 1 else 2
+        owners = self._integration_owners(context, guild_id, user_id, command, message)
+        if command is not None:
+            self._check_offered(command, context, guild_id, user_id)
         interaction_id = self.snowflake()
         token = "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(48)
         limit = self.upload_limit(guild_id)
@@ -1747,8 +1787,7 @@ class FakeDiscord:
             "version": 1, "data": data, "channel_id": str(channel_id),
             "locale": locale or self._users[user_id]["locale"],
             "entitlements": [], "entitlement_sku_ids": [], "attachment_size_limit": limit,
-            "authorizing_integration_owners": {"0": str(guild_id or 0)},
-            "context": 0 if guild_id is not None else 1,
+            "authorizing_integration_owners": owners, "context": context,
         }
         if guild_id is not None:
             g = self._guild(guild_id)
@@ -1762,8 +1801,9 @@ class FakeDiscord:
                 channel={**copy.deepcopy(ch), "permissions": member["permissions"]},
             )
         else:
+            recipients = ch["recipients"] if ch["type"] == 3 else [self._user_payload(user_id)]
             payload.update(user=self._user_payload(user_id), app_permissions=str(DEFAULT_BOT_PERMISSIONS),
-                           channel={**copy.deepcopy(ch), "recipients": [self._user_payload(user_id)]})
+                           channel={**copy.deepcopy(ch), "recipients": copy.deepcopy(recipients)})
         if message is not None:
             payload["message"] = message
         now = time.monotonic()
@@ -1775,6 +1815,42 @@ class FakeDiscord:
         self._by_token[token] = inter
         self._dispatch(session, "INTERACTION_CREATE", payload)
         return copy.deepcopy(payload)
+
+    def _integration_owners(self, context: int, guild_id: int | None, user_id: int, command: JSONDict | None,
+                            message: JSONDict | None) -> JSONDict:
+        """`authorizing_integration_owners`: the installs this interaction comes through. A
+        server's install ("0": the guild, or "0" in a DM with the bot) and the person's own
+        ("1": their id), each only where the command allows that install type. A press on a
+        component keeps the owners of the interaction that made the message."""
+        if message is not None and (message.get("interaction_metadata") or {}).get("authorizing_integration_owners"):
+            return copy.deepcopy(message["interaction_metadata"]["authorizing_integration_owners"])
+        owners: JSONDict = {}
+        if context != 2:
+            owners["0"] = str(guild_id or 0)
+        if user_id in self._user_installs:
+            owners["1"] = str(user_id)
+        if command is not None:
+            allowed = command.get("integration_types") or [0]
+            owners = {key: value for key, value in owners.items() if int(key) in allowed}
+        if not owners:
+            raise PermissionError(f"Discord offers no command of this app to user {user_id} here (context {context}): "
+                                  "no install it allows (install_for_user() for a user install)")
+        return owners
+
+    def _check_offered(self, command: JSONDict, context: int, guild_id: int | None, user_id: int) -> None:
+        """Discord only offers a command where its `contexts` allow (unset: servers and the
+        bot's DMs) and, in a server, to members with its `default_member_permissions` (or an
+        admin's override); what it does not offer cannot be invoked."""
+        contexts = command.get("contexts")
+        if context not in (contexts if contexts is not None else [0, 1]):
+            raise PermissionError(f"Discord does not offer {command['name']!r} in context {context}")
+        required = command.get("default_member_permissions")
+        if guild_id is None or required is None or (guild_id, command["id"], user_id) in self._command_overrides:
+            return
+        have = self._permissions(guild_id, user_id)
+        if not have & PERM_ADMINISTRATOR and have & int(required) != int(required):
+            raise PermissionError(f"Discord does not offer {command['name']!r} to user {user_id}: it needs "
+                                  f"permissions {required}")
 
     def _interaction(self, interaction: Any) -> _Interaction:
         interaction_id = _as_id(interaction, "interaction")

@@ -378,6 +378,7 @@ def test_command_sync_global_and_guild() -> None:
                 assert {c.guild_id for c in in_guild} == {GUILD}
                 assert fake.synced_commands(GUILD_T2) == []
 
+                fake.permit_command(GUILD, "settings", alice)  # Manage Server by default; an admin let alice in
                 inter = fake.slash_command(GUILD, ch, alice, "settings")
                 assert inter["data"]["guild_id"] == str(GUILD)
                 assert inter["data"]["id"] == {c["name"]: c["id"] for c in fake.synced_commands(GUILD)}["settings"]
@@ -575,6 +576,9 @@ def test_permissions_flow_from_the_payload() -> None:
                 await bot.tree.sync()
                 [settings] = [c for c in fake.synced_commands() if c["name"] == "settings"]
                 assert int(settings["default_member_permissions"]) == discord.Permissions(manage_guild=True).value
+                with pytest.raises(PermissionError, match="needs permissions"):  # Discord does not offer it
+                    fake.slash_command(GUILD, ch, carol, "settings")
+                fake.permit_command(GUILD, "settings", carol)  # an admin's override in Integrations
                 first = fake.slash_command(GUILD, ch, carol, "settings")
                 second = fake.slash_command(GUILD, ch, dave, "settings")
                 await fake.wait_for(lambda: len(bot.seen["settings"]) == 2)
@@ -583,6 +587,7 @@ def test_permissions_flow_from_the_payload() -> None:
                 assert sorted(bot.seen["settings"], key=lambda s: s["manage_guild"]) == [
                     {"manage_guild": False, "cached": False, "app_attach": True},
                     {"manage_guild": True, "cached": True, "app_attach": True}]
+                await fake.wait_for(lambda: bool(fake.original_response(first) and fake.original_response(second)))
                 assert fake.original_response(first)["content"] == "manage_guild=False"
                 assert fake.original_response(second)["content"] == "manage_guild=True"
             assert fake.errors == []
@@ -778,5 +783,55 @@ def test_raw_protocol_errors_compression_and_unknown_routes() -> None:
                     assert (chunk["t"], chunk["s"], chunk["d"]["nonce"]) == ("GUILD_MEMBERS_CHUNK", 3, "n1")
                     assert [m["user"]["id"] for m in chunk["d"]["members"]] == [str(fake.bot_id)]
             assert fake.identifies[-1]["shard"] == [1, 2] and fake.errors == []
+
+    run(main)
+
+
+class InstallCog(commands.Cog):
+    """/everywhere allows both install types and every context; /usercontexts allows both
+    install types and leaves its contexts unset."""
+
+    def __init__(self, bot: commands.Bot) -> None:
+        self.seen: defaultdict[str, list[Any]] = bot.seen
+
+    @app_commands.command(name="everywhere", description="Works in any DM")
+    @app_commands.allowed_installs(guilds=True, users=True)
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=True)
+    async def everywhere(self, interaction: discord.Interaction) -> None:
+        await interaction.response.send_message(f"user install: {interaction.is_user_integration()}")
+        try:
+            await interaction.channel.send("and in the channel")  # type: ignore[union-attr]
+            posted = "posted"
+        except discord.Forbidden as error:
+            posted = f"forbidden {error.code}"
+        self.seen["everywhere"].append((interaction.context.private_channel, posted))
+
+    @app_commands.command(name="usercontexts", description="Default contexts")
+    @app_commands.allowed_installs(guilds=True, users=True)
+    async def usercontexts(self, interaction: discord.Interaction) -> None:
+        await interaction.response.send_message("ok")
+
+
+def test_user_installs_group_dms_and_contexts() -> None:
+    async def main() -> None:
+        async with FakeDiscord() as fake:
+            _, _, alice, bob = world(fake)
+            group = fake.group_dm_channel([alice, bob], "friends")
+            bot = MemeBot(InstallCog)
+            async with fake.running(bot):
+                await bot.tree.sync()
+                with pytest.raises(PermissionError, match="no install"):  # alice has not installed the app
+                    fake.slash_command(None, group, alice, "everywhere")
+                fake.install_for_user(alice)
+                in_group = fake.slash_command(None, group, alice, "everywhere")
+                with pytest.raises(PermissionError, match="in context 2"):  # unset contexts: servers, bot DMs
+                    fake.slash_command(None, group, alice, "usercontexts")
+                in_dm = fake.slash_command(None, fake.dm_channel(alice), alice, "everywhere")
+                await fake.wait_for(lambda: len(bot.seen["everywhere"]) == 2)
+                assert (in_group["context"], in_group["authorizing_integration_owners"]) == (2, {"1": "7"})
+                assert (in_dm["context"], in_dm["authorizing_integration_owners"]) == (1, {"0": "0", "1": "7"})
+                assert fake.callbacks(in_group)[0]["data"]["content"] == "user install: True"
+                assert sorted(bot.seen["everywhere"]) == [(False, "posted"), (True, "forbidden 50001")]
+            assert fake.errors == []
 
     run(main)

@@ -21,6 +21,7 @@ from discord.ext import commands
 from memeswap.bot.adapters.discord.delivery import InteractionDelivery
 from memeswap.bot.adapters.discord.face_cog import FaceCog
 from memeswap.bot.adapters.discord.interactions import say
+from memeswap.bot.adapters.discord.report_button import ReportButton
 from memeswap.bot.adapters.discord.swap_cog import SwapCog
 from memeswap.bot.adapters.discord.templates_cog import TemplatesCog
 from memeswap.bot.safe_download import SafeDownloader
@@ -30,6 +31,12 @@ from memeswap.inference.errors import InputError
 from memeswap.inference.jobs.contract import Failed, Succeeded, SwapJob
 
 log = logging.getLogger("memeswap.discord")
+
+# Every command's default (a command may narrow it, as /templates-admin does): usable in
+# servers, in a DM with the bot and in DMs and group DMs between people, from a server's
+# install or a person's own ("user-installable app").
+EVERYWHERE = app_commands.AppCommandContext(guild=True, dm_channel=True, private_channel=True)
+ANY_INSTALL = app_commands.AppInstallationType(guild=True, user=True)
 
 
 def configure_discord(settings: Settings) -> None:
@@ -81,7 +88,7 @@ def build_bot(settings: Settings, services: BotServices | None) -> MemeswapBot |
     """The bot with its commands. `services` is None only for syncing the command list,
     when no command runs."""
     options = {"command_prefix": commands.when_mentioned, "intents": discord.Intents(guilds=True),
-               "help_command": None}
+               "help_command": None, "allowed_contexts": EVERYWHERE, "allowed_installs": ANY_INSTALL}
     bot: MemeswapBot | ShardedMemeswapBot
     if settings.discord_shards == "off":
         bot = MemeswapBot(settings, services, **options)
@@ -92,6 +99,7 @@ def build_bot(settings: Settings, services: BotServices | None) -> MemeswapBot |
             options["shard_ids"] = settings.discord_shard_ids
         bot = ShardedMemeswapBot(settings, services, **options)
     bot.tree.error(_on_command_error)
+    bot.add_dynamic_items(ReportButton)
     return bot
 
 

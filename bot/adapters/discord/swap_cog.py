@@ -32,7 +32,9 @@ HELP = f"""{WHAT_IT_DOES}
 `/swap template:` with a `selfie:` photo (or your saved face); `faces: me,_,ana` puts saved faces on a \
 template's faces in order (`_` keeps one)
 Right-click a GIF → Apps → **Swap my face into this**
-`/face set|list|show|delete` · `/templates list|add|remove` (adding needs Manage Server) · `/forget`
+`/face set|list|show|delete` · `/templates list` · `/forget`
+`/templates-admin add|remove|reports|resolve` (needs Manage Server)
+🚩 **Report** under a meme tells the moderators
 
 {CONSENT}
 {PRIVACY}"""

@@ -28,6 +28,7 @@ from telegram.ext import (
 )
 
 from memeswap.bot.adapters.telegram import gif_picker
+from memeswap.bot.adapters.telegram.delivery import REPORT_PREFIX
 from memeswap.bot.adapters.telegram.downloads import clip_in
 from memeswap.bot.adapters.telegram.handlers import CLIP_BUTTON, OUR_FAULT, TelegramConversation
 from memeswap.bot.services import BotServices
@@ -188,6 +189,8 @@ def add_handlers(application: Application, talk: TelegramConversation) -> None:
     if talk.services.gif_search is not None:  # else /gif is a command this bot does not know
         application.add_handler(CommandHandler("gif", talk.search_gifs))
         application.add_handler(CallbackQueryHandler(talk.pick_gif, pattern=gif_picker.PATTERN))
+    application.add_handler(CommandHandler("reports", talk.open_reports))
+    application.add_handler(CommandHandler("resolve", talk.resolve_report))
     application.add_handler(MessageHandler(_caption_command("addtemplate"), talk.add_template))
     application.add_handler(MessageHandler(_IMAGE & _caption_command("face"), talk.save_face))
     application.add_handler(MessageHandler(_IMAGE & (_PRIVATE | _caption_command("swap")), talk.selfie))
@@ -196,6 +199,7 @@ def add_handlers(application: Application, talk: TelegramConversation) -> None:
     application.add_handler(MessageHandler((_PRIVATE & ~filters.StatusUpdate.ALL) | _CommandNamingThisBot(),
                                            talk.chatter))
     application.add_handler(CallbackQueryHandler(talk.swap_into_clip, pattern=rf"^{CLIP_BUTTON.partition(':')[0]}:"))
+    application.add_handler(CallbackQueryHandler(talk.report, pattern=f"^{REPORT_PREFIX}"))
     application.add_handler(CallbackQueryHandler(talk.pick))
     application.add_error_handler(_on_error)
 

@@ -14,7 +14,7 @@ import logging
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from telegram import Bot, InputFile, Message
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message
 from telegram.constants import ChatAction, MessageLimit
 from telegram.error import BadRequest, TelegramError
 
@@ -25,6 +25,7 @@ from memeswap.inference.jobs.contract import Failed, Succeeded, SwapJob
 log = logging.getLogger("memeswap.telegram")
 
 ACTION_EVERY_S = 4.0  # a chat action shows for 5 s
+REPORT_PREFIX = "report:"  # a Report button's callback data: the prefix and the job id (39 bytes)
 MAX_MESSAGE = int(MessageLimit.MAX_TEXT_LENGTH)  # Telegram's limit on a message: 4096 characters
 
 
@@ -40,21 +41,27 @@ class SentMeme:
     scope_key: str
 
 
+@dataclass(frozen=True)
+class Sent:
+    file_id: str
+    job_id: str  # the job that made it: what its Report button reports
+
+
 class SentMemes:
     """The `file_id`s of memes already sent, most recent kept (bounded); forgotten per user."""
 
     def __init__(self, capacity: int = 2048) -> None:
         self.capacity = capacity
-        self._ids: OrderedDict[SentMeme, str] = OrderedDict()
+        self._ids: OrderedDict[SentMeme, Sent] = OrderedDict()
 
-    def get(self, key: SentMeme) -> str | None:
-        file_id = self._ids.get(key)
-        if file_id is not None:
+    def get(self, key: SentMeme) -> Sent | None:
+        sent = self._ids.get(key)
+        if sent is not None:
             self._ids.move_to_end(key)
-        return file_id
+        return sent
 
-    def put(self, key: SentMeme, file_id: str) -> None:
-        self._ids[key] = file_id
+    def put(self, key: SentMeme, sent: Sent) -> None:
+        self._ids[key] = sent
         self._ids.move_to_end(key)
         while len(self._ids) > self.capacity:
             self._ids.popitem(last=False)
@@ -62,6 +69,11 @@ class SentMemes:
     def forget_user(self, user_id: int) -> None:
         for key in [k for k in self._ids if k.user_id == user_id]:
             del self._ids[key]
+
+
+def report_button(job_id: str) -> InlineKeyboardMarkup:
+    """The "Report" button under a meme; its press comes back as `report:<job id>`."""
+    return InlineKeyboardMarkup([[InlineKeyboardButton("🚩 Report", callback_data=f"{REPORT_PREFIX}{job_id}")]])
 
 
 def reply_address(chat_id: int, status_message_id: int) -> str:
@@ -90,7 +102,7 @@ class MemeDelivery:
 
         async def deliver(event: Succeeded) -> None:
             try:
-                await self._send(bot, status, event, key)
+                await self._send(bot, status, job, event, key)
             except TelegramError as error:
                 log.warning("job %s: meme not sent: %s", job.job_id, error)
                 await edit_status(status, "⚠️ Your meme is ready but Telegram would not take it. Please try again.")
@@ -115,7 +127,7 @@ class MemeDelivery:
         if isinstance(event, Succeeded):
             data = await self.services.result(event)
             await bot.send_animation(chat_id, InputFile(data, filename="meme.mp4"), reply_to_message_id=status_id,
-                                     allow_sending_without_reply=True)
+                                     allow_sending_without_reply=True, reply_markup=report_button(job.job_id))
             await self.services.discard_result(event)
             text = success_line(event, "✅ Done!")
         else:
@@ -123,15 +135,16 @@ class MemeDelivery:
         with contextlib.suppress(TelegramError):
             await bot.edit_message_text(text, chat_id=chat_id, message_id=status_id)
 
-    async def _send(self, bot: Bot, status: Message, event: Succeeded, key: SentMeme | None) -> None:
+    async def _send(self, bot: Bot, status: Message, job: SwapJob, event: Succeeded, key: SentMeme | None) -> None:
         data = await self.services.result(event)
         try:
             sent = await bot.send_animation(status.chat_id, InputFile(data, filename="meme.mp4"),
-                                            reply_to_message_id=status.message_id, allow_sending_without_reply=True)
+                                            reply_to_message_id=status.message_id, allow_sending_without_reply=True,
+                                            reply_markup=report_button(job.job_id))
         finally:
             await self.services.discard_result(event)
         if key is not None and sent.animation is not None:
-            self.sent.put(key, sent.animation.file_id)
+            self.sent.put(key, Sent(sent.animation.file_id, job.job_id))
 
 
 async def edit_status(message: Message, text: str) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import re
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
@@ -27,17 +28,20 @@ from telegram.ext import ContextTypes
 from memeswap.bot.adapters.telegram import gif_picker, picker
 from memeswap.bot.adapters.telegram.delivery import (
     MAX_MESSAGE,
+    REPORT_PREFIX,
     MemeDelivery,
     SentMeme,
     SentMemes,
     edit_status,
     reply_address,
+    report_button,
 )
 from memeswap.bot.adapters.telegram.downloads import NOT_AN_IMAGE, Attachment, clip_in, download, image_in
 from memeswap.bot.core.face_maps import parse_face_map
 from memeswap.bot.core.faces import DEFAULT_FACE, face_name
 from memeswap.bot.core.gif_search import shown
-from memeswap.bot.core.requesters import Requester, Scope
+from memeswap.bot.core.reports import THANKS, UnknownMemeError
+from memeswap.bot.core.requesters import NotAllowedError, Requester, Scope
 from memeswap.bot.core.status import fitted, refusal_line
 from memeswap.bot.core.uploads import staged_upload, too_big
 from memeswap.bot.core.wording import CONSENT, PRIVACY, WHAT_IT_DOES
@@ -62,6 +66,7 @@ Send or forward a GIF or video – swap your saved face into it
 /swap TEMPLATE FACES – saved faces on a template's faces in order: /swap duo me,_,ana (_ keeps one)
 /addtemplate NAME – as the caption of a GIF or video (or in reply to one): add it as a template here
 /removetemplate NAME – remove one of this chat's templates
+/reports, /resolve NUMBER hide|keep – templates people reported here (admins)
 /forget – erase everything I keep about you
 
 In groups, send the photo with the caption /swap. Only group admins add or remove templates.
@@ -77,6 +82,8 @@ GIF_USAGE = "Say what to look for, like /gif dancing cat"
 GIF_HELP = "\n\nGIF search is on: /gif WORDS finds GIFs to swap your saved face into."
 MAX_CAPTION = 1024  # on a photo
 POINTER = "Send me a selfie and I'll offer you meme templates. /help"
+RESOLVE_USAGE = "/resolve NUMBER hide|keep keeps a reported template hidden here, or shows it again."
+REPORT_NUMBER = re.compile(r"[0-9]{1,9}")  # ASCII digits only: str.isdigit() is true for "²"
 OUR_FAULT = "⚠️ Something went wrong on my side. Please try again."
 # The button under a GIF or video sent without a command; the clip is the message the
 # button's message replies to, so the button's data carries nothing else.
@@ -250,11 +257,11 @@ class TelegramConversation:
         resolved = await self.services.templates.resolve(requester, template)
         key = (SentMeme(query.from_user.id, attachment.file_unique_id, resolved.ref, requester.scope.key)
                if attachment else None)
-        if key is not None and (file_id := self.sent.get(key)) is not None:
+        if key is not None and (sent := self.sent.get(key)) is not None:
             # Posted here before; the template's faces meet this place's list as it is now.
             await self.services.templates.check_protected(requester, requester.scope, resolved.ref)
             await query.answer("Here it is again!")
-            await message.reply_animation(file_id)
+            await message.reply_animation(sent.file_id, reply_markup=report_button(sent.job_id))
             return
         await query.answer("Making your meme…")
         status = await message.reply_text("⏳ Getting ready…")
@@ -301,6 +308,44 @@ class TelegramConversation:
                                               max_bytes=self.settings.telegram_upload_bytes,
                                               reply_to=reply_address(status.chat_id, status.message_id))
             await self.delivery.follow(job, status, None)
+
+    async def report(self, update: Update, context: Context) -> None:
+        """The Report button under a meme. Its data comes from the client: `report` checks
+        that it names a job this bot started, and an answer says so in one line either way."""
+        query = query_of(update)
+        if not (query.data or "").startswith(REPORT_PREFIX):  # a query without data reaches every pattern
+            await query.answer()
+            return
+        job_id = (query.data or "").removeprefix(REPORT_PREFIX)
+        try:
+            await self.services.reports.report(await self._requester(update), job_id)
+        except UnknownMemeError as error:
+            await query.answer(str(error))
+            return
+        await query.answer(THANKS)
+
+    @replies_to_mistakes
+    async def open_reports(self, update: Update, context: Context) -> None:
+        """/reports: the templates people reported here that nobody decided on (admins only)."""
+        requester = await self._requester(update, need_admin=True)
+        if not requester.is_scope_admin:
+            raise NotAllowedError("only an admin of this group can see its reports")
+        cases = await self.services.reports.open_cases(requester.scope.key)
+        lines = [f"#{case.report_id} “{case.template.rpartition('/')[2]}”: {case.reports} report"
+                 f"{'s' if case.reports != 1 else ''}{' (hidden here)' if case.hidden else ''}" for case in cases]
+        await message_of(update).reply_text("\n".join([*lines, RESOLVE_USAGE]) if lines else "No open reports here.")
+
+    @replies_to_mistakes
+    async def resolve_report(self, update: Update, context: Context) -> None:
+        """/resolve NUMBER hide|keep: an admin's decision on a reported template here."""
+        args = context.args or []
+        if len(args) != 2 or not REPORT_NUMBER.fullmatch(args[0]) or args[1] not in ("hide", "keep"):
+            raise InputError(RESOLVE_USAGE, code="usage")
+        requester = await self._requester(update, need_admin=True)
+        done = await self.services.reports.resolve(requester, int(args[0]), "hide" if args[1] == "hide" else "keep")
+        name = done.template.rpartition("/")[2]
+        await message_of(update).reply_text(f"“{name}” stays hidden here." if done.decision == "hide" else
+                                            f"“{name}” is shown here again.")
 
     @replies_to_mistakes
     async def templates(self, update: Update, context: Context) -> None:

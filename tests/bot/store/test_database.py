@@ -4,9 +4,12 @@ failed transaction writes nothing."""
 import asyncio
 
 import pytest
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import inspect, select, text
+from sqlalchemy.engine import Connection
 
-from memeswap.bot.store.database import Database
+from memeswap.bot.store.database import MIGRATIONS, Database
 from memeswap.bot.store.models import Base, User
 
 
@@ -25,7 +28,7 @@ def test_migrate_creates_every_table_and_is_repeatable(database_url):
 
     tables, version = asyncio.run(main())
     assert {t.name for t in Base.metadata.sorted_tables} | {"alembic_version"} == tables
-    assert version == "0002_named_faces"
+    assert version == "0003"
 
 
 def test_a_failed_transaction_writes_nothing(database_url):
@@ -46,20 +49,47 @@ def test_a_failed_transaction_writes_nothing(database_url):
     assert asyncio.run(main()) == []
 
 
-def test_the_face_saved_before_names_becomes_the_default_face_me(database_url):
-    """Before faces had names people chose, every saved face was named "default"; the
-    migration names it "me", the default face now, on both backends, and back down again."""
-    from alembic import command
-    from alembic.config import Config
-
-    from memeswap.bot.store.database import MIGRATIONS
-
-    def to_revision(connection, revision: str, down: bool = False) -> None:
+def _to_revision(revision: str, downgrade: bool = False):
+    def run(connection: Connection) -> None:
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         config.attributes["connection"] = connection
-        (command.downgrade if down else command.upgrade)(config, revision)
+        (command.downgrade if downgrade else command.upgrade)(config, revision)
+    return run
 
+
+def test_0003_adds_the_report_tables_to_a_0001_store_and_keeps_its_rows(database_url):
+    """A store made by 0001, with a person and an audit entry in it, upgrades to the newest (issued
+    memes, template reports) with its rows kept, and downgrades back."""
+    async def main():
+        database = Database(database_url)
+        try:
+            async with database.engine.begin() as connection:
+                await connection.run_sync(_to_revision("0001"))
+                await connection.execute(text("insert into users (platform, platform_user_id, created_at) "
+                                              "values ('discord', '7', CURRENT_TIMESTAMP)"))
+                await connection.execute(text("insert into audit_log (at, actor_id, action, scope_key, subject) "
+                                              "values (CURRENT_TIMESTAMP, 1, 'face.save', 'discord-user-7', 'x')"))
+            await database.migrate()
+            async with database.engine.connect() as connection:
+                upgraded = await connection.run_sync(lambda c: set(inspect(c).get_table_names()))
+                kept = (await connection.execute(text("select count(*) from audit_log"))).scalar()
+            async with database.engine.begin() as connection:
+                await connection.run_sync(_to_revision("0001", downgrade=True))
+                downgraded = await connection.run_sync(lambda c: set(inspect(c).get_table_names()))
+                users = (await connection.execute(text("select count(*) from users"))).scalar()
+            return upgraded, kept, downgraded, users
+        finally:
+            await database.close()
+
+    upgraded, kept, downgraded, users = asyncio.run(main())
+    assert {"issued_memes", "template_reports"} <= upgraded and kept == 1
+    assert not {"issued_memes", "template_reports"} & downgraded and users == 1
+
+
+def test_the_face_saved_before_names_becomes_the_default_face_me(database_url):
+    """Before faces had names people chose, every saved face was named "default"; the
+    migration names it "me", the default face now, on both backends, and back down again."""
     async def names(database) -> list[str]:
         async with database.engine.connect() as connection:
             return list((await connection.execute(text("select name from saved_faces order by id"))).scalars())
@@ -68,7 +98,7 @@ def test_the_face_saved_before_names_becomes_the_default_face_me(database_url):
         database = Database(database_url)
         try:
             async with database.engine.begin() as connection:
-                await connection.run_sync(to_revision, "0001")
+                await connection.run_sync(_to_revision("0001"))
                 await connection.execute(text(
                     "insert into users (id, platform, platform_user_id, created_at) "
                     "values (1, 'telegram', '1', CURRENT_TIMESTAMP), (2, 'discord', '2', CURRENT_TIMESTAMP)"))
@@ -80,7 +110,7 @@ def test_the_face_saved_before_names_becomes_the_default_face_me(database_url):
             await database.migrate()
             upgraded = await names(database)
             async with database.engine.begin() as connection:
-                await connection.run_sync(to_revision, "0001", True)
+                await connection.run_sync(_to_revision("0001", downgrade=True))
             return upgraded, await names(database)
         finally:
             await database.close()

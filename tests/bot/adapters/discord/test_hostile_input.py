@@ -177,7 +177,7 @@ def test_files_named_dot_dot_get_an_answer(discord_bot, selfie_jpeg, small_gif, 
             clip = fake.attachment(world.channel["id"], template_media.read_bytes(), "..", "video/mp4")
             interactions = [fake.message_context_menu(GUILD, world.channel, alice, SWAP_INTO, dotted),
                             fake.message_context_menu(GUILD, world.channel, alice, SWAP_INTO, linked),
-                            fake.slash_command(GUILD, world.channel, ada, "templates add",
+                            fake.slash_command(GUILD, world.channel, ada, "templates-admin add",
                                                {"file": clip, "name": "dots"})]
             swapped, refused, added = [await final_response(fake, i) for i in interactions]
             shown = [h["content"] for i in interactions for h in fake.original_history(i)]
@@ -199,9 +199,9 @@ def test_a_name_longer_than_a_message_gets_one_short_line(discord_bot, template_
             ada = fake.user(70, "ada")
             fake.member(GUILD, ada, PERM_MANAGE_GUILD)
             swap = fake.slash_command(GUILD, world.channel, ada, "swap", {"template": huge})
-            remove = fake.slash_command(GUILD, world.channel, ada, "templates remove", {"name": huge})
+            remove = fake.slash_command(GUILD, world.channel, ada, "templates-admin remove", {"name": huge})
             clip = fake.attachment(world.channel["id"], template_media.read_bytes(), "party.mp4", "video/mp4")
-            add = fake.slash_command(GUILD, world.channel, ada, "templates add", {"file": clip, "name": huge})
+            add = fake.slash_command(GUILD, world.channel, ada, "templates-admin add", {"file": clip, "name": huge})
             answers = [await final_response(fake, interaction) for interaction in (swap, remove, add)]
             downloads = [r for r in fake.requests if "party.mp4" in r["path"]]
             return [a["content"] for a in answers], downloads

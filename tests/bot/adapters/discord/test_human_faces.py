@@ -24,7 +24,7 @@ def test_a_cats_face_is_neither_a_selfie_nor_a_template_face(discord_bot, cat_fa
             saved = await final_response(fake, fake.slash_command(GUILD, world.channel, admin, "face set",
                                                                   {"selfie": photo}))
             upload = fake.attachment(world.channel["id"], clip, "cat.gif", "image/gif")
-            added = await final_response(fake, fake.slash_command(GUILD, world.channel, admin, "templates add",
+            added = await final_response(fake, fake.slash_command(GUILD, world.channel, admin, "templates-admin add",
                                                                   {"file": upload, "name": "cat"}))
             return saved, added, await count_rows(world, SavedFace), await count_rows(world, CustomTemplate)
 

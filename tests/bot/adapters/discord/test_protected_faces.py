@@ -24,7 +24,7 @@ def test_a_persons_own_template_is_refused_in_a_server_that_protects_its_face(di
             fake.member(GUILD, admin, PERM_MANAGE_GUILD)
             dm = fake.dm_channel(bea)
             upload = fake.attachment(dm["id"], template_media.read_bytes(), "mine.mp4", "video/mp4")
-            added = await final_response(fake, fake.slash_command(None, dm, bea, "templates add",
+            added = await final_response(fake, fake.slash_command(None, dm, bea, "templates-admin add",
                                                                   {"file": upload, "name": "mine"}))
             # The server protects the face the template shows (the astronaut of the built-ins).
             here = Requester("discord", "91", Scope("guild", "discord", str(GUILD)), is_scope_admin=True)

@@ -23,7 +23,7 @@ def test_a_one_off_name_cannot_be_added(discord_bot, template_media):
             admin = fake.user(71, "ada")
             fake.member(GUILD, admin, PERM_MANAGE_GUILD)
             upload = fake.attachment(world.channel["id"], template_media.read_bytes(), "cats.mp4", "video/mp4")
-            added = fake.slash_command(GUILD, world.channel, admin, "templates add",
+            added = fake.slash_command(GUILD, world.channel, admin, "templates-admin add",
                                        {"file": upload, "name": "one-off-cats"})
             answer = await final_response(fake, added)
             async with world.services.database.transaction() as session:
@@ -95,7 +95,7 @@ def test_a_taken_name_is_refused_before_any_download(discord_bot, template_media
             for file_name in ("first.mp4", "second.mp4"):
                 upload = fake.attachment(world.channel["id"], template_media.read_bytes(), file_name, "video/mp4")
                 answers.append(await final_response(fake, fake.slash_command(
-                    GUILD, world.channel, admin, "templates add", {"file": upload, "name": "party"})))
+                    GUILD, world.channel, admin, "templates-admin add", {"file": upload, "name": "party"})))
             return answers, [r["path"] for r in fake.requests if r.get("kind") == "file"]
 
     (first, second), downloads = asyncio.run(main())

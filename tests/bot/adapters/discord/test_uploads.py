@@ -48,7 +48,7 @@ def test_an_added_template_is_staged_under_the_bots_name_and_the_folder_removed(
             ada = fake.user(97, "ada")
             fake.member(GUILD, ada, PERM_MANAGE_GUILD)
             clip = fake.attachment(world.channel["id"], template_media.read_bytes(), "my party.mp4", "video/mp4")
-            added = await final_response(fake, fake.slash_command(GUILD, world.channel, ada, "templates add",
+            added = await final_response(fake, fake.slash_command(GUILD, world.channel, ada, "templates-admin add",
                                                                   {"file": clip, "name": "party"}))
             stored = world.services.templates.library.get(f"{Scope('guild', 'discord', str(GUILD)).key}/party")
             return added["content"], stored.manifest.source

@@ -4,6 +4,7 @@ Bot API, real swaps, a real store."""
 from __future__ import annotations
 
 import asyncio
+import re
 import tempfile
 from pathlib import Path
 
@@ -125,6 +126,9 @@ def test_selfie_pick_and_the_meme_arrives_with_the_selfies_face(telegram_bot, se
     # Picking the same template for the same photo re-sends the cached file: no new swap.
     assert isinstance(animations[1]["params"]["animation"], str) and not animations[1]["files"]
     assert animations[1]["params"]["animation"] == meme["animation"]["file_id"]
+    # Both carry the Report button of the job that made the meme.
+    reports = [re.findall(r"report:[0-9a-f]{32}", str(a["params"]["reply_markup"])) for a in animations]
+    assert reports[0] == reports[1] and len(reports[0]) == 1 and buttons(meme) == reports[0]
     assert usage_after_repeat == 1
 
 
