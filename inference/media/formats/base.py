@@ -119,5 +119,5 @@ class MediaFormat:
 
     def labelled(self, data: bytes, comment: str | None, width: int, height: int) -> bytes:
         """The file with the "AI-generated" comment in its metadata, where ffmpeg could not
-        write it itself."""
+        write it itself, and the XMP packet of `provenance.py` (`comment` is its label)."""
         return data

@@ -1,5 +1,6 @@
 """MP4: H.264 (libx264), yuv420p, BT.709, even dimensions, `+faststart`, no audio track;
-the label is the container's `comment`. Ladder: CRF 20 to 32, then smaller sizes."""
+the label is the container's `comment`, and an XMP `uuid` box (`provenance.py`) carries it
+again with the digital source type. Ladder: CRF 20 to 32, then smaller sizes."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from memeswap.inference.media import ffmpeg
 from memeswap.inference.media.formats.base import MediaFormat, Setting
+from memeswap.inference.media.provenance import NotThisFormatError, mp4_with_xmp, xmp_packet
 
 if TYPE_CHECKING:
     from memeswap.inference.media.encode import StreamingEncoder
@@ -31,3 +33,11 @@ class Mp4Format(MediaFormat):
         if encoder.comment:
             args += ["-metadata", f"comment={encoder.comment}"]
         return args + ["-f", "mp4", ffmpeg.file_url(output)]
+
+    def labelled(self, data: bytes, comment: str | None, width: int, height: int) -> bytes:
+        if not comment:
+            return data
+        try:
+            return mp4_with_xmp(data, xmp_packet(comment))
+        except NotThisFormatError:
+            raise ffmpeg.FFmpegError("ffmpeg wrote something that is not an MP4") from None
