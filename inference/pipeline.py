@@ -34,6 +34,7 @@ from memeswap.inference.templates.library import CompiledTemplate
 
 if TYPE_CHECKING:
     from memeswap.inference.enhancers.gfpgan import FaceEnhancer
+    from memeswap.inference.media.c2pa_manifest import ManifestSigner
 
 AI_LABEL = "AI-generated face swap made with memeswap"
 
@@ -43,7 +44,8 @@ class SwapOptions:
     format: OutputFormat = "gif"
     max_bytes: int | None = None
     faces: str = "all"  # "all", "largest" or a track number
-    label: str | None = AI_LABEL  # metadata: GIF comment, MP4 comment, WebP XMP
+    label: str | None = AI_LABEL  # metadata: the format's comment, and XMP with the digital source type
+    signer: "ManifestSigner | None" = None  # a signed C2PA manifest too; None: none
     batch_size: int = 8
     badge: BadgeStyle | None = BadgeStyle()  # visible, drawn last on every frame; None: off
     pose: PoseRule = PoseRule()  # how far a template face may turn before its swap fades and is skipped
@@ -106,7 +108,7 @@ def _swap_frames(frames: Iterable[np.ndarray], template: CompiledTemplate, sourc
     overlays = read_overlay(template.template.overlay_path) if template.template.overlay_path else None
     badge: BadgeStamp | None = None  # drawn on the first frame, then for each new frame size
     with StreamingEncoder(options.format, fps=manifest.fps, max_bytes=options.max_bytes,
-                          loop=manifest.loop, comment=options.label) as encoder, \
+                          loop=manifest.loop, comment=options.label, signer=options.signer) as encoder, \
             ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="composite") as compositing, \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="swap-ahead") as ahead:
 

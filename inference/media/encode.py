@@ -27,7 +27,7 @@ import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
@@ -36,6 +36,9 @@ from memeswap.inference.media import ffmpeg
 from memeswap.inference.media.formats.base import FFMPEG_TIMEOUT_S, Family, MediaFormat, Setting
 from memeswap.inference.media.formats.registry import media_format
 from memeswap.inference.sizes import human_bytes
+
+if TYPE_CHECKING:
+    from memeswap.inference.media.c2pa_manifest import ManifestSigner
 
 OutputFormat = str  # a name from formats.registry.FORMATS
 
@@ -158,6 +161,7 @@ class StreamingEncoder:
         max_bytes: int | None = None,
         loop: bool = True,
         comment: str | None = None,
+        signer: ManifestSigner | None = None,
     ) -> None:
         self.format = media_format(fmt)  # ValueError for an unknown name
         if not (math.isfinite(fps) and fps > 0):
@@ -169,6 +173,7 @@ class StreamingEncoder:
         self.max_bytes = max_bytes
         self.loop = loop
         self.comment = comment or None
+        self.signer = signer  # a C2PA manifest in every attempt's file, so that it counts in the budget
         self._lock = threading.Lock()
         self._state = "open"  # open -> finishing -> closed
         self._size: tuple[int, int] | None = None
@@ -341,6 +346,9 @@ class StreamingEncoder:
         self._attempts += 1
         output = self.output_path(self._stream.streamed_output(self._attempts) if streamed else self._attempts)
         data, size = self._stream.encode(setting, output, streamed, first)
+        if data is not None and self.signer is not None and (self.max_bytes is None or size <= self.max_bytes):
+            data = self.signer.sign(data, self.format.mime)
+            size = len(data)
         if data is None or (self.max_bytes is not None and size > self.max_bytes):
             return None, size
         _, (out_w, out_h) = self.geometry(setting)
@@ -409,9 +417,10 @@ def encode_frames(
     max_bytes: int | None = None,
     loop: bool = True,
     comment: str | None = None,
+    signer: ManifestSigner | None = None,
 ) -> EncodedMedia:
     """Encode all `frames` (see StreamingEncoder)."""
-    with StreamingEncoder(fmt, fps, max_bytes=max_bytes, loop=loop, comment=comment) as encoder:
+    with StreamingEncoder(fmt, fps, max_bytes=max_bytes, loop=loop, comment=comment, signer=signer) as encoder:
         for frame in frames:
             encoder.write(frame)
         return encoder.finish()
