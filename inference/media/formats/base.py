@@ -74,8 +74,14 @@ class FormatStream:
         """The bytes at `setting` (None when an attempt gave up) and their size in bytes."""
         encoder = self.encoder
         if not streamed:
-            ffmpeg.run(encoder.raw_input(encoder.spool_url()) + self.format.encode_args(encoder, setting, output),
-                       FFMPEG_TIMEOUT_S)
+            try:
+                ffmpeg.run(encoder.raw_input(encoder.spool_url()) + self.format.encode_args(encoder, setting, output),
+                           FFMPEG_TIMEOUT_S)
+            except ffmpeg.FFmpegError:
+                if not encoder.drop_sound():  # a sound ffmpeg cannot decode is left out, not the output
+                    raise
+                ffmpeg.run(encoder.raw_input(encoder.spool_url()) + self.format.encode_args(encoder, setting, output),
+                           FFMPEG_TIMEOUT_S)
         data = output.read_bytes()
         output.unlink()
         _, (width, height) = encoder.geometry(setting)
@@ -92,6 +98,7 @@ class MediaFormat:
     mime: str
     scale_exponent: float  # size ~ scale ** exponent
     even_size: bool = False  # the codec needs even width and height
+    carries_sound: bool = False  # keeps a video template's sound (`sound.py`)
     # (level, relative size) from full quality down; levels in between are interpolated on
     # the log of the size. Formats with another ladder override `families`.
     levels: tuple[tuple[float, float], ...] = ()

@@ -1,4 +1,5 @@
-"""MP4: H.264 (libx264), yuv420p, BT.709, even dimensions, `+faststart`, no audio track;
+"""MP4: H.264 (libx264), yuv420p, BT.709, even dimensions, `+faststart`; the template's
+sound as AAC when it has one (`sound.py`), else no audio track;
 the label is the container's `comment`, and an XMP `uuid` box (`provenance.py`) carries it
 again with the digital source type. Ladder: CRF 20 to 32, then smaller sizes."""
 
@@ -20,12 +21,14 @@ class Mp4Format(MediaFormat):
     mime = "video/mp4"
     scale_exponent = 1.1
     even_size = True
+    carries_sound = True
     levels = ((20, 1.0), (24, 0.6), (28, 0.4), (32, 0.27))
 
     def encode_args(self, encoder: StreamingEncoder, setting: Setting, output: Path) -> list[str]:
         filters, _ = encoder.geometry(setting)
         filters.append("scale=out_color_matrix=bt709:out_range=tv,format=yuv420p")
-        args = ["-an", "-sn", "-dn", "-vf", ",".join(filters),
+        sound = encoder.sound.output_args() if encoder.sound is not None else ["-an"]
+        args = [*sound, "-sn", "-dn", "-vf", ",".join(filters),
                 "-c:v", "libx264", "-preset", "veryfast", "-crf", format(round(setting.level, 2), "g"),
                 "-profile:v", "high", "-pix_fmt", "yuv420p",
                 "-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709", "-color_range", "tv",
