@@ -53,3 +53,28 @@ def template_sound(path: Path, seconds: float) -> TemplateSound | None:
     if stream is None or stream.audio_streams == 0:
         return None
     return TemplateSound(path, demuxer, seconds)
+
+
+def mp4_has_sound(data: bytes) -> bool:
+    """Whether the MP4 `data` has a sound track: a `hdlr` box of handler type `soun` inside
+    its `moov` box (found by walking the top-level boxes)."""
+    pos = 0
+    while pos + 8 <= len(data):
+        size = int.from_bytes(data[pos:pos + 4], "big")
+        kind = data[pos + 4:pos + 8]
+        if size == 1 and pos + 16 <= len(data):  # a 64-bit size follows the type
+            size = int.from_bytes(data[pos + 8:pos + 16], "big")
+        elif size == 0:  # the box runs to the end of the file
+            size = len(data) - pos
+        if size < 8:
+            return False
+        if kind == b"moov":
+            moov = data[pos:pos + size]
+            start = 0
+            while (found := moov.find(b"hdlr", start)) != -1:
+                if moov[found + 12:found + 16] == b"soun":
+                    return True
+                start = found + 4
+            return False
+        pos += size
+    return False

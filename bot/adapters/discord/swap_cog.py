@@ -18,14 +18,17 @@ from memeswap.bot.core.wording import CONSENT, PRIVACY, WHAT_IT_DOES
 from memeswap.bot.safe_download import SafeDownloader
 from memeswap.bot.services import BotServices
 from memeswap.inference.errors import InputError
+from memeswap.inference.media.formats.registry import FORMATS, media_format
 
 if TYPE_CHECKING:
     from memeswap.bot.adapters.discord.client import MemeswapBot, ShardedMemeswapBot
 
 MAX_CHOICES = 25  # Discord's cap on autocomplete choices
+# Discord shows every output format inline (GIF, MP4 and WebP), so `format:` offers them all.
+FORMAT_CHOICES = [app_commands.Choice(name=media_format(name).title, value=name) for name in FORMATS]
 HELP = f"""{WHAT_IT_DOES}
 
-`/swap template:` with a `selfie:` photo (or your saved face)
+`/swap template:` with a `selfie:` photo (or your saved face); `format:` GIF (default), MP4 or WebP
 Right-click a GIF → Apps → **Swap my face into this**
 `/face set|show|delete` · `/templates list|add|remove` (adding needs Manage Server) · `/forget`
 
@@ -60,10 +63,14 @@ class SwapCog(ServicesCog):
         await interaction.response.send_message(HELP, ephemeral=True)
 
     @app_commands.command(name="swap", description="Put your face into a meme template")
-    @app_commands.describe(template="The meme template", selfie="A photo of your face (else your saved face)")
+    @app_commands.describe(template="The meme template", selfie="A photo of your face (else your saved face)",
+                           output_format="The meme's file type (default GIF; MP4 keeps a video template's sound)")
+    @app_commands.rename(output_format="format")
+    @app_commands.choices(output_format=FORMAT_CHOICES)
     @app_commands.checks.dynamic_cooldown(swap_cooldown, key=lambda i: i.user.id)
     async def swap(self, interaction: discord.Interaction, template: str,
-                   selfie: discord.Attachment | None = None) -> None:
+                   selfie: discord.Attachment | None = None,
+                   output_format: app_commands.Choice[str] | None = None) -> None:
         await interaction.response.defer(thinking=True)
         settings = self.services.settings
         requester = requester_for(interaction)
@@ -73,6 +80,7 @@ class SwapCog(ServicesCog):
                 media = checked(selfie, IMAGE, "a photo of your face", settings.max_upload_bytes)
                 photo = await self.downloader.fetch(media.url, settings.max_upload_bytes)
             job = await self.services.swaps.start(requester, template, selfie=photo,
+                                                  format=output_format.value if output_format else "gif",
                                                   max_bytes=interaction.filesize_limit,
                                                   reply_to=reply_address(interaction))
         except InputError as error:

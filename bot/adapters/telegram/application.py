@@ -27,6 +27,7 @@ from telegram.ext import (
     filters,
 )
 
+from memeswap.bot.adapters.telegram import format_choice
 from memeswap.bot.adapters.telegram.handlers import OUR_FAULT, TelegramConversation
 from memeswap.bot.services import BotServices
 from memeswap.bot.settings import Settings
@@ -42,6 +43,7 @@ COMMANDS = [
     BotCommand("face", "Reply to a photo with it to save your face"),
     BotCommand("addtemplate", "Add a GIF or video as a template here"),
     BotCommand("removetemplate", "Remove a template added here"),
+    BotCommand("format", "Get memes as MP4 or GIF"),
     BotCommand("forget", "Erase everything I keep about you"),
 ]
 RETRIES_AFTER_FLOOD = 3  # RetryAfter answers waited out and retried, per request
@@ -164,6 +166,7 @@ def add_handlers(application: Application, talk: TelegramConversation) -> None:
     application.add_handler(CommandHandler("swap", talk.selfie))
     application.add_handler(CommandHandler("face", talk.save_face))
     application.add_handler(CommandHandler("forget", talk.forget))
+    application.add_handler(CommandHandler("format", talk.format_command))
     application.add_handler(CommandHandler("addtemplate", talk.add_template))
     application.add_handler(CommandHandler("removetemplate", talk.remove_template))
     application.add_handler(MessageHandler(_caption_command("addtemplate"), talk.add_template))
@@ -172,6 +175,7 @@ def add_handlers(application: Application, talk: TelegramConversation) -> None:
     application.add_handler(MessageHandler(_PRIVATE & (filters.Document.ALL | filters.VIDEO), talk.not_a_selfie))
     application.add_handler(MessageHandler((_PRIVATE & ~filters.StatusUpdate.ALL) | _CommandNamingThisBot(),
                                            talk.chatter))
+    application.add_handler(CallbackQueryHandler(talk.choose_format, pattern=f"^{format_choice.PREFIX}"))
     application.add_handler(CallbackQueryHandler(talk.pick))
     application.add_error_handler(_on_error)
 

@@ -95,6 +95,7 @@ class MediaFormat:
     keeps is measured."""
 
     name: str
+    title: str  # as people read it: "GIF", "MP4", "WebP"
     mime: str
     scale_exponent: float  # size ~ scale ** exponent
     even_size: bool = False  # the codec needs even width and height

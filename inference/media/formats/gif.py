@@ -64,6 +64,7 @@ MAP_AHEAD = 4  # frames mapped onto the palette ahead of the one being written
 
 class GifFormat(MediaFormat):
     name = "gif"
+    title = "GIF"
     mime = "image/gif"
     scale_exponent = 1.7
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 class Mp4Format(MediaFormat):
     name = "mp4"
+    title = "MP4"
     mime = "video/mp4"
     scale_exponent = 1.1
     even_size = True

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 class WebpFormat(MediaFormat):
     name = "webp"
+    title = "WebP"
     mime = "image/webp"
     scale_exponent = 1.2
     levels = ((80, 1.0), (65, 0.77), (50, 0.65), (35, 0.55))
