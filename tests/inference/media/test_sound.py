@@ -59,3 +59,15 @@ def test_a_file_without_sound_or_not_a_video_has_none(tmp_path):
     gif = tmp_path / "clip.gif"
     gif.write_bytes(encode_frames(moving_frames(6, 64, 48), "gif", fps=12).data)
     assert template_sound(silent, 1.0) is None and template_sound(gif, 1.0) is None
+
+
+def test_a_sound_ffmpeg_cannot_read_is_left_out_not_the_meme(toned, tmp_path):
+    """The sound's file is gone by the time the encoder reads it: the MP4 comes without it."""
+    copy = tmp_path / "gone.mp4"
+    copy.write_bytes(toned.read_bytes())
+    sound = template_sound(copy, 1.0)
+    assert sound is not None
+    copy.unlink()
+    media = encode_frames(moving_frames(12, 64, 48), "mp4", fps=12, sound=sound)
+    stderr, _ = described(media.data, tmp_path)
+    assert "Video: h264" in stderr and "Audio:" not in stderr
