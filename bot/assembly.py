@@ -54,6 +54,7 @@ from memeswap.inference.templates.library import TemplateLibrary
 
 if TYPE_CHECKING:
     from memeswap.inference.enhancers.gfpgan import FaceEnhancer
+    from memeswap.inference.media.c2pa_manifest import ManifestSigner
 
 log = logging.getLogger("memeswap.assembly")
 
@@ -120,12 +121,27 @@ def build_analyser(settings: Settings, store: ModelStore, swapper: Swapper) -> F
     return MediaPipeAnalyser()
 
 
+def build_manifest_signer(settings: Settings) -> ManifestSigner | None:
+    """The C2PA signer when the operator gave a certificate and a key; checked here, at
+    start, so a bad one is one line then and not a failure in every job."""
+    if settings.c2pa_cert is None and settings.c2pa_key is None:
+        return None
+    if settings.c2pa_cert is None or settings.c2pa_key is None:
+        raise InputError("set both MEMESWAP_C2PA_CERT and MEMESWAP_C2PA_KEY, or neither", code="settings")
+    from memeswap.inference.media.c2pa_manifest import ManifestSigner
+
+    signer = ManifestSigner.from_files(settings.c2pa_cert, settings.c2pa_key)
+    log.info("outputs carry a C2PA manifest signed with %s", settings.c2pa_cert.name)
+    return signer
+
+
 def build_meme_maker(settings: Settings, swaps: bool = True) -> MemeMaker:
     """The models and the library this process swaps with, loaded once.
 
     `swaps=False`: a bot shard on Redis, which looks at faces (saved selfies, added
     templates) but leaves the swapping to workers, so its swapper's and enhancer's models
     are never loaded."""
+    signer = build_manifest_signer(settings)  # first: a bad certificate is refused before any model loads
     limits = settings.media_limits()
     store = ModelStore(settings.models_dir)
     swapper = build_swapper(settings, store)
@@ -138,7 +154,8 @@ def build_meme_maker(settings: Settings, swaps: bool = True) -> MemeMaker:
     if enhancer is not None:
         enhancer.prepare()
     return MemeMaker(analyser, swapper, library, limits, enhancer, label=AI_LABEL if settings.label_outputs else None,
-                     badge=settings.badge(), batch_size=settings.swap_batch_size)
+                     signer=signer, badge=settings.badge(),
+                     batch_size=settings.swap_batch_size)
 
 
 def build_blob_store(settings: Settings) -> BlobStore:

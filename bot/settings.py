@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     # dark-skinned face stays dark-skinned in any template), 0 takes the template person's.
     skin_tone_balance: float = Field(default=0.8, ge=0, le=1)
     label_outputs: bool = True
+    # A signed C2PA manifest in every output: the signing certificate chain (PEM, the
+    # signing certificate first) and its private key (PEM, unencrypted). Both or neither.
+    c2pa_cert: Path | None = None
+    c2pa_key: Path | None = None
     # A visible badge in a corner of every frame (metadata labels are stripped by chat apps).
     ai_badge: bool = True
     ai_badge_text: str = Field(default="AI", min_length=1, max_length=24)

@@ -29,6 +29,7 @@ from memeswap.inference.templates.library import CompiledTemplate, TemplateLibra
 
 if TYPE_CHECKING:
     from memeswap.inference.enhancers.gfpgan import FaceEnhancer
+    from memeswap.inference.media.c2pa_manifest import ManifestSigner
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,8 @@ class MemeMaker:
     library: TemplateLibrary
     limits: MediaLimits = MediaLimits()
     enhancer: FaceEnhancer | None = None
-    label: str | None = AI_LABEL  # metadata: GIF comment, MP4 comment, WebP XMP; None: off
+    label: str | None = AI_LABEL  # metadata: the format's comment and XMP (digital source type); None: off
+    signer: ManifestSigner | None = None  # a signed C2PA manifest in every output; None: none
     badge: BadgeStyle | None = BadgeStyle()  # visible, on every frame; None: off
     batch_size: int = 8  # frames handed to the swapper at once
     pose: PoseRule = PoseRule()
@@ -55,7 +57,7 @@ class MemeMaker:
              progress: Callable[[int, int], None] | None = None) -> SwapResult:
         """The selfie's face (or a face map's faces) in every frame of `template`, encoded as
         `format` within `max_bytes`."""
-        options = SwapOptions(format=format, max_bytes=max_bytes, faces=faces, label=self.label,
+        options = SwapOptions(format=format, max_bytes=max_bytes, faces=faces, label=self.label, signer=self.signer,
                               batch_size=self.batch_size, badge=self.badge, pose=self.pose)
         return run_swap(selfie, template, self.analyser, self.swapper, options, self.limits, progress=progress,
                         enhancer=self.enhancer, human_check=self.library.human_check)

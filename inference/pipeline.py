@@ -26,8 +26,10 @@ from memeswap.inference.faces.selfie import pick_selfie_face
 from memeswap.inference.media.badge import BadgeStamp, BadgeStyle
 from memeswap.inference.media.decode import read_frames
 from memeswap.inference.media.encode import EncodedMedia, OutputFormat, StreamingEncoder
+from memeswap.inference.media.formats.registry import media_format
 from memeswap.inference.media.limits import MediaLimits
 from memeswap.inference.media.overlay import caption_layer, composite, read_overlay
+from memeswap.inference.media.sound import template_sound
 from memeswap.inference.swappers.base import Swapper
 from memeswap.inference.swappers.composite import Compositor, PoseRule, SourceLook
 from memeswap.inference.templates.face_order import numbered_faces
@@ -36,6 +38,7 @@ from memeswap.inference.templates.tracks import FaceTrack
 
 if TYPE_CHECKING:
     from memeswap.inference.enhancers.gfpgan import FaceEnhancer
+    from memeswap.inference.media.c2pa_manifest import ManifestSigner
 
 AI_LABEL = "AI-generated face swap made with memeswap"
 
@@ -45,7 +48,8 @@ class SwapOptions:
     format: OutputFormat = "gif"
     max_bytes: int | None = None
     faces: str = "all"  # "all", "largest" or a track number
-    label: str | None = AI_LABEL  # metadata: GIF comment, MP4 comment, WebP XMP
+    label: str | None = AI_LABEL  # metadata: the format's comment, and XMP with the digital source type
+    signer: "ManifestSigner | None" = None  # a signed C2PA manifest too; None: none
     batch_size: int = 8
     badge: BadgeStyle | None = BadgeStyle()  # visible, drawn last on every frame; None: off
     pose: PoseRule = PoseRule()  # how far a template face may turn before its swap fades and is skipped
@@ -170,8 +174,12 @@ def _swap_frames(frames: Iterable[np.ndarray], template: CompiledTemplate, swaps
                if manifest.caption else None)
     overlays = read_overlay(template.template.overlay_path) if template.template.overlay_path else None
     badge: BadgeStamp | None = None  # drawn on the first frame, then for each new frame size
+    # an MP4 keeps a video template's sound, looped or cut to the output's length
+    sound = (template_sound(template.template.media_path, total / manifest.fps)
+             if media_format(options.format).carries_sound else None)
     with StreamingEncoder(options.format, fps=manifest.fps, max_bytes=options.max_bytes,
-                          loop=manifest.loop, comment=options.label) as encoder, \
+                          loop=manifest.loop, comment=options.label, signer=options.signer,
+                          sound=sound) as encoder, \
             ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="composite") as compositing, \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="swap-ahead") as ahead:
 

@@ -270,6 +270,17 @@ def _sniff(head: bytes) -> str | None:
     return None
 
 
+def video_demuxer(path: Path) -> str | None:
+    """ffmpeg's demuxer for a video file ("mov" or "matroska"), by its content; None when it
+    is not a video (or cannot be read)."""
+    try:
+        with open(path, "rb") as fh:
+            sniffed = _sniff(fh.read(32))
+    except OSError:
+        return None
+    return {"mp4": "mov", "matroska": "matroska"}.get(sniffed or "")
+
+
 def _frame_delay_ms(raw: int | float | None) -> int:
     if raw is None:
         return _DEFAULT_DELAY_MS

@@ -27,7 +27,7 @@ import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
@@ -36,6 +36,10 @@ from memeswap.inference.media import ffmpeg
 from memeswap.inference.media.formats.base import FFMPEG_TIMEOUT_S, Family, MediaFormat, Setting
 from memeswap.inference.media.formats.registry import media_format
 from memeswap.inference.sizes import human_bytes
+
+if TYPE_CHECKING:
+    from memeswap.inference.media.c2pa_manifest import ManifestSigner
+    from memeswap.inference.media.sound import TemplateSound
 
 OutputFormat = str  # a name from formats.registry.FORMATS
 
@@ -158,6 +162,8 @@ class StreamingEncoder:
         max_bytes: int | None = None,
         loop: bool = True,
         comment: str | None = None,
+        signer: ManifestSigner | None = None,
+        sound: TemplateSound | None = None,
     ) -> None:
         self.format = media_format(fmt)  # ValueError for an unknown name
         if not (math.isfinite(fps) and fps > 0):
@@ -169,6 +175,8 @@ class StreamingEncoder:
         self.max_bytes = max_bytes
         self.loop = loop
         self.comment = comment or None
+        self.signer = signer  # a C2PA manifest in every attempt's file, so that it counts in the budget
+        self.sound = sound if self.format.carries_sound else None  # GIF and WebP have none
         self._lock = threading.Lock()
         self._state = "open"  # open -> finishing -> closed
         self._size: tuple[int, int] | None = None
@@ -341,6 +349,9 @@ class StreamingEncoder:
         self._attempts += 1
         output = self.output_path(self._stream.streamed_output(self._attempts) if streamed else self._attempts)
         data, size = self._stream.encode(setting, output, streamed, first)
+        if data is not None and self.signer is not None and (self.max_bytes is None or size <= self.max_bytes):
+            data = self.signer.sign(data, self.format.mime)
+            size = len(data)
         if data is None or (self.max_bytes is not None and size > self.max_bytes):
             return None, size
         _, (out_w, out_h) = self.geometry(setting)
@@ -375,10 +386,17 @@ class StreamingEncoder:
         return self.work_folder / f"out-{attempt}.{self.fmt}"
 
     def raw_input(self, source: str) -> list[str]:
-        """ffmpeg's input options for the raw frames at `source` (a pipe or the spool)."""
+        """ffmpeg's input options for the raw frames at `source` (a pipe or the spool), and
+        for the sound when there is one."""
         width, height = self.size
-        return ["-f", "rawvideo", "-pix_fmt", "rgb24", "-video_size", f"{width}x{height}",
-                "-framerate", ffmpeg.rate_arg(self.fps), "-i", source]
+        frames = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-video_size", f"{width}x{height}",
+                  "-framerate", ffmpeg.rate_arg(self.fps), "-i", source]
+        return frames + (self.sound.input_args() if self.sound is not None else [])
+
+    def drop_sound(self) -> bool:
+        """Go on without the sound (ffmpeg could not decode it); False when there was none."""
+        had, self.sound = self.sound is not None, None
+        return had
 
     def spool_url(self) -> str:
         return ffmpeg.file_url(self.work_folder / "frames.rgb")
@@ -409,9 +427,12 @@ def encode_frames(
     max_bytes: int | None = None,
     loop: bool = True,
     comment: str | None = None,
+    signer: ManifestSigner | None = None,
+    sound: TemplateSound | None = None,
 ) -> EncodedMedia:
     """Encode all `frames` (see StreamingEncoder)."""
-    with StreamingEncoder(fmt, fps, max_bytes=max_bytes, loop=loop, comment=comment) as encoder:
+    with StreamingEncoder(fmt, fps, max_bytes=max_bytes, loop=loop, comment=comment, signer=signer,
+                          sound=sound) as encoder:
         for frame in frames:
             encoder.write(frame)
         return encoder.finish()

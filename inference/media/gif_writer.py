@@ -17,6 +17,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from memeswap.inference.media.provenance import gif_xmp_extension
+
 
 def _bayer(n: int) -> np.ndarray:
     """The n x n Bayer threshold matrix (values 0 .. n*n-1)."""
@@ -196,7 +198,7 @@ class GifWriter:
     """
 
     def __init__(self, fh: IO[bytes], width: int, height: int, palette: np.ndarray,
-                 loop: bool, comment: str | None) -> None:
+                 loop: bool, comment: str | None, xmp: bytes | None = None) -> None:
         if len(palette) > 255:
             raise ValueError("a GIF palette has at most 255 colours plus the transparent one")
         self._fh = fh
@@ -211,6 +213,8 @@ class GifWriter:
             head += b"\x21\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00"
         if comment:
             head += b"\x21\xfe" + _sub_blocks(comment.encode("utf-8"))
+        if xmp:
+            head += gif_xmp_extension(xmp)
         fh.write(head)
 
     def add(self, indices: np.ndarray, delay_cs: int) -> None:

@@ -20,6 +20,7 @@ from memeswap.inference.media.decode import probe_media, read_frames
 from memeswap.inference.media.encode import StreamingEncoder
 from memeswap.inference.media.limits import Deadline, MediaLimits
 from memeswap.inference.media.sampling import SCREENED_FRAMES, SpreadSample
+from memeswap.inference.media.sound import template_sound
 from memeswap.inference.templates.catalog import (
     MANIFEST,
     Template,
@@ -194,7 +195,8 @@ class TemplateLibrary:
                                         tags=tags or [], fps=info.fps, caption=caption, media=ADDED_MEDIA,
                                         source=f"added from {path.name}")
             sample: SpreadSample[np.ndarray] = SpreadSample(SCREENED_FRAMES)
-            with StreamingEncoder("mp4", fps=info.fps) as encoder:
+            # the stored MP4 keeps the sound of a video with sound (no longer than its frames)
+            with StreamingEncoder("mp4", fps=info.fps, sound=template_sound(path, self.limits.max_seconds)) as encoder:
                 def stored(frames):
                     for frame in frames:
                         encoder.write(frame)

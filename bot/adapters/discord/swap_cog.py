@@ -20,6 +20,7 @@ from memeswap.bot.gif_providers.registry import search_enabled
 from memeswap.bot.safe_download import SafeDownloader
 from memeswap.bot.services import BotServices
 from memeswap.inference.errors import InputError
+from memeswap.inference.media.formats.registry import FORMATS, media_format
 
 if TYPE_CHECKING:
     from memeswap.bot.adapters.discord.client import MemeswapBot, MemeswapClient, ShardedMemeswapBot
@@ -27,10 +28,12 @@ if TYPE_CHECKING:
 MAX_CHOICES = 25  # Discord's cap on autocomplete choices
 MAX_CHOICE_CHARS = 100  # and on a choice's name and value
 FACES_HELP = "Saved faces for the template's faces in order, e.g. me,_,ana (_ keeps a face)"
+# Discord shows every output format inline (GIF, MP4 and WebP), so `format:` offers them all.
+FORMAT_CHOICES = [app_commands.Choice(name=media_format(name).title, value=name) for name in FORMATS]
 HELP = f"""{WHAT_IT_DOES}
 
 `/swap template:` with a `selfie:` photo (or your saved face); `faces: me,_,ana` puts saved faces on a \
-template's faces in order (`_` keeps one)
+template's faces in order (`_` keeps one); `format:` GIF (default), MP4 or WebP
 Right-click a GIF → Apps → **Swap my face into this**
 `/face set|list|show|delete` · `/templates list` · `/forget`
 `/templates-admin add|remove|reports|resolve` (needs Manage Server)
@@ -84,11 +87,15 @@ class SwapCog(ServicesCog):
 
     @app_commands.command(name="swap", description="Put your face into a meme template")
     @app_commands.describe(template="The meme template", selfie="A photo of your face (else your saved face)",
-                           search="Or search for a GIF to swap into", faces=FACES_HELP)
+                           search="Or search for a GIF to swap into", faces=FACES_HELP,
+                           output_format="The meme's file type (default GIF; MP4 keeps a video template's sound)")
+    @app_commands.rename(output_format="format")
+    @app_commands.choices(output_format=FORMAT_CHOICES)
     @app_commands.checks.dynamic_cooldown(swap_cooldown, key=lambda i: i.user.id)
     async def swap(self, interaction: discord.Interaction, template: str | None = None,
                    selfie: discord.Attachment | None = None, search: str | None = None,
-                   faces: app_commands.Range[str, 1, 200] | None = None) -> None:
+                   faces: app_commands.Range[str, 1, 200] | None = None,
+                   output_format: app_commands.Choice[str] | None = None) -> None:
         await interaction.response.defer(thinking=True)
         settings = self.services.settings
         requester = requester_for(interaction)
@@ -101,9 +108,10 @@ class SwapCog(ServicesCog):
             if selfie is not None:
                 media = checked(selfie, IMAGE, "a photo of your face", settings.max_upload_bytes)
                 photo = await self.downloader.fetch(media.url, settings.max_upload_bytes)
+            chosen_format = output_format.value if output_format else "gif"
             if template is not None:
                 face_map = parse_face_map(faces) if faces is not None else None
-                job = await self.services.swaps.start(requester, template, selfie=photo,
+                job = await self.services.swaps.start(requester, template, selfie=photo, format=chosen_format,
                                                       max_bytes=interaction.filesize_limit,
                                                       reply_to=reply_address(interaction), face_map=face_map)
             else:
@@ -111,7 +119,7 @@ class SwapCog(ServicesCog):
                     raise InputError("`faces:` goes with a `template:`; a GIF from `search:` gets your face",
                                      code="usage")
                 assert search is not None and gif_search is not None, "searching"
-                job = await gif_search.start_swap(requester, search, selfie=photo,
+                job = await gif_search.start_swap(requester, search, selfie=photo, format=chosen_format,
                                                   max_bytes=interaction.filesize_limit,
                                                   reply_to=reply_address(interaction))
         except InputError as error:

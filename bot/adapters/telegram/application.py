@@ -27,7 +27,7 @@ from telegram.ext import (
     filters,
 )
 
-from memeswap.bot.adapters.telegram import gif_picker
+from memeswap.bot.adapters.telegram import format_choice, gif_picker
 from memeswap.bot.adapters.telegram.delivery import REPORT_PREFIX
 from memeswap.bot.adapters.telegram.downloads import clip_in
 from memeswap.bot.adapters.telegram.handlers import CLIP_BUTTON, OUR_FAULT, TelegramConversation
@@ -47,6 +47,7 @@ COMMANDS = [
     BotCommand("removeface", "Delete a saved face: /removeface NAME"),
     BotCommand("addtemplate", "Add a GIF or video as a template here"),
     BotCommand("removetemplate", "Remove a template added here"),
+    BotCommand("format", "Get memes as MP4 or GIF"),
     BotCommand("forget", "Erase everything I keep about you"),
 ]
 GIF_COMMAND = BotCommand("gif", "Find a GIF and swap your saved face into it")  # with GIF search on
@@ -184,6 +185,7 @@ def add_handlers(application: Application, talk: TelegramConversation) -> None:
     application.add_handler(CommandHandler("faces", talk.list_faces))
     application.add_handler(CommandHandler("removeface", talk.remove_face))
     application.add_handler(CommandHandler("forget", talk.forget))
+    application.add_handler(CommandHandler("format", talk.format_command))
     application.add_handler(CommandHandler("addtemplate", talk.add_template))
     application.add_handler(CommandHandler("removetemplate", talk.remove_template))
     if talk.services.gif_search is not None:  # else /gif is a command this bot does not know
@@ -200,6 +202,7 @@ def add_handlers(application: Application, talk: TelegramConversation) -> None:
                                            talk.chatter))
     application.add_handler(CallbackQueryHandler(talk.swap_into_clip, pattern=rf"^{CLIP_BUTTON.partition(':')[0]}:"))
     application.add_handler(CallbackQueryHandler(talk.report, pattern=f"^{REPORT_PREFIX}"))
+    application.add_handler(CallbackQueryHandler(talk.choose_format, pattern=f"^{format_choice.PREFIX}"))
     application.add_handler(CallbackQueryHandler(talk.pick))
     application.add_error_handler(_on_error)
 

@@ -1,9 +1,12 @@
 """Following a swap job in a chat: the status message edited as the job moves, the
-"sending video" action kept alive, and the meme sent as an MP4 animation.
+"sending video" action kept alive, and the meme sent in the format the person chose
+(`format_choice.py`).
 
-Telegram shows a silent H.264 MP4 sent with `sendAnimation` as a GIF, and remembers it by
-`file_id`: a meme already sent is re-sent by that id (no swap, no upload) when the same
-person picks the same template for the same photo again.
+Telegram shows a silent H.264 MP4 or a GIF sent with `sendAnimation` as a looping
+animation; an MP4 with sound (a video template's) goes with `sendVideo`, since
+`sendAnimation` is for files without sound. An animation is remembered by its `file_id`: a
+meme already sent is re-sent by that id (no swap, no upload) when the same person picks the
+same template for the same photo, in the same format, again.
 """
 
 from __future__ import annotations
@@ -21,12 +24,15 @@ from telegram.error import BadRequest, TelegramError
 from memeswap.bot.core.status import failure_line, fitted, follow_job, success_line
 from memeswap.bot.services import BotServices
 from memeswap.inference.jobs.contract import Failed, Succeeded, SwapJob
+from memeswap.inference.media.formats.registry import FORMATS, media_format
+from memeswap.inference.media.sound import mp4_has_sound
 
 log = logging.getLogger("memeswap.telegram")
 
 ACTION_EVERY_S = 4.0  # a chat action shows for 5 s
 REPORT_PREFIX = "report:"  # a Report button's callback data: the prefix and the job id (39 bytes)
 MAX_MESSAGE = int(MessageLimit.MAX_TEXT_LENGTH)  # Telegram's limit on a message: 4096 characters
+EXTENSIONS = {media_format(name).mime: name for name in FORMATS}  # a result's MIME type -> its file extension
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,7 @@ class SentMeme:
     photo_unique_id: str
     template_ref: str
     scope_key: str
+    format: str
 
 
 @dataclass(frozen=True)
@@ -126,8 +133,7 @@ class MemeDelivery:
         chat_id, status_id = address
         if isinstance(event, Succeeded):
             data = await self.services.result(event)
-            await bot.send_animation(chat_id, InputFile(data, filename="meme.mp4"), reply_to_message_id=status_id,
-                                     allow_sending_without_reply=True, reply_markup=report_button(job.job_id))
+            await send_meme(bot, chat_id, data, event.mime, status_id, report_button(job.job_id))
             await self.services.discard_result(event)
             text = success_line(event, "✅ Done!")
         else:
@@ -138,19 +144,30 @@ class MemeDelivery:
     async def _send(self, bot: Bot, status: Message, job: SwapJob, event: Succeeded, key: SentMeme | None) -> None:
         data = await self.services.result(event)
         try:
-            sent = await bot.send_animation(status.chat_id, InputFile(data, filename="meme.mp4"),
-                                            reply_to_message_id=status.message_id, allow_sending_without_reply=True,
-                                            reply_markup=report_button(job.job_id))
+            sent = await send_meme(bot, status.chat_id, data, event.mime, status.message_id,
+                                   report_button(job.job_id))
         finally:
             await self.services.discard_result(event)
         if key is not None and sent.animation is not None:
             self.sent.put(key, Sent(sent.animation.file_id, job.job_id))
 
 
-async def edit_status(message: Message, text: str) -> None:
+async def send_meme(bot: Bot, chat_id: int, data: bytes, mime: str, reply_to: int,
+                    reply_markup: InlineKeyboardMarkup) -> Message:
+    """The meme as an animation (GIF, or MP4 without sound) or, an MP4 with sound, as a video."""
+    name = f"meme.{EXTENSIONS.get(mime, 'mp4')}"
+    if mime == "video/mp4" and mp4_has_sound(data):
+        return await bot.send_video(chat_id, InputFile(data, filename=name), supports_streaming=True,
+                                    reply_to_message_id=reply_to, allow_sending_without_reply=True,
+                                    reply_markup=reply_markup)
+    return await bot.send_animation(chat_id, InputFile(data, filename=name), reply_to_message_id=reply_to,
+                                    allow_sending_without_reply=True, reply_markup=reply_markup)
+
+
+async def edit_status(message: Message, text: str, reply_markup: InlineKeyboardMarkup | None = None) -> None:
     """Edit a status message; one that was deleted or is unchanged is not an error."""
     try:
-        await message.edit_text(fitted(text, MAX_MESSAGE))
+        await message.edit_text(fitted(text, MAX_MESSAGE), reply_markup=reply_markup)
     except BadRequest as error:
         if "not modified" not in error.message.lower():
             log.info("status message %s not edited: %s", message.message_id, error.message)

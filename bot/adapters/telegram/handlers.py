@@ -25,7 +25,7 @@ from telegram import CallbackQuery, Chat, InlineKeyboardButton, InlineKeyboardMa
 from telegram.constants import ChatMemberStatus, ChatType
 from telegram.ext import ContextTypes
 
-from memeswap.bot.adapters.telegram import gif_picker, picker
+from memeswap.bot.adapters.telegram import format_choice, gif_picker, picker
 from memeswap.bot.adapters.telegram.delivery import (
     MAX_MESSAGE,
     REPORT_PREFIX,
@@ -47,6 +47,7 @@ from memeswap.bot.core.uploads import staged_upload, too_big
 from memeswap.bot.core.wording import CONSENT, PRIVACY, WHAT_IT_DOES
 from memeswap.bot.services import BotServices
 from memeswap.inference.errors import InputError
+from memeswap.inference.media.formats.registry import media_format
 
 log = logging.getLogger("memeswap.telegram")
 
@@ -60,6 +61,7 @@ HELP = f"""{WHAT_IT_DOES}
 3. Get your meme back in a few seconds.
 
 /templates – pick a template for your saved face
+/format – get memes as MP4 (the default) or GIF
 Send or forward a GIF or video – swap your saved face into it
 /face [NAME] – reply to a photo with it to save your face (as “me”, or NAME)
 /faces – the faces you saved; /removeface NAME deletes one
@@ -123,10 +125,12 @@ async def ending_in(status: Message) -> AsyncIterator[None]:
 
 
 class TelegramConversation:
-    def __init__(self, services: BotServices, sent: SentMemes | None = None) -> None:
+    def __init__(self, services: BotServices, sent: SentMemes | None = None,
+                 formats: format_choice.FormatChoices | None = None) -> None:
         self.services = services
         self.settings = services.settings
         self.sent = sent or SentMemes()
+        self.formats = formats or format_choice.FormatChoices()
         self.delivery = MemeDelivery(services, self.sent)
 
     async def help(self, update: Update, context: Context) -> None:
@@ -198,7 +202,8 @@ class TelegramConversation:
             data = await download(clip_message, attachment, limit)
             with staged_upload(data, attachment.declared_type, "memeswap-clip-") as path:
                 job = await self.services.swaps.start_one_off(
-                    requester, path, selfie=selfie, format="mp4", max_bytes=self.settings.telegram_upload_bytes,
+                    requester, path, selfie=selfie, format=self.formats.get(query.from_user.id),
+                    max_bytes=self.settings.telegram_upload_bytes,
                     reply_to=reply_address(status.chat_id, status.message_id))
             await self.delivery.follow(job, status, None)
 
@@ -213,7 +218,8 @@ class TelegramConversation:
         status = await message_of(update).reply_text("⏳ Getting ready…")
         async with ending_in(status):
             job = await self.services.swaps.start(
-                requester, template.lower(), format="mp4", max_bytes=self.settings.telegram_upload_bytes,
+                requester, template.lower(), format=self.formats.get(user_of(update).id),
+                max_bytes=self.settings.telegram_upload_bytes,
                 reply_to=reply_address(status.chat_id, status.message_id), face_map=face_map)
             await self.delivery.follow(job, status, None)
 
@@ -255,8 +261,9 @@ class TelegramConversation:
                 return
         requester = await self._requester(update)
         resolved = await self.services.templates.resolve(requester, template)
-        key = (SentMeme(query.from_user.id, attachment.file_unique_id, resolved.ref, requester.scope.key)
-               if attachment else None)
+        output_format = self.formats.get(query.from_user.id)
+        key = (SentMeme(query.from_user.id, attachment.file_unique_id, resolved.ref, requester.scope.key,
+                        output_format) if attachment else None)
         if key is not None and (sent := self.sent.get(key)) is not None:
             # Posted here before; the template's faces meet this place's list as it is now.
             await self.services.templates.check_protected(requester, requester.scope, resolved.ref)
@@ -270,10 +277,29 @@ class TelegramConversation:
             if photo_message is not None and attachment is not None:
                 selfie = await download(photo_message, attachment, self.settings.telegram_download_bytes)
             job = await self.services.swaps.start(
-                requester, template, selfie=selfie, format="mp4",
+                requester, template, selfie=selfie, format=output_format,
                 max_bytes=self.settings.telegram_upload_bytes,
                 reply_to=reply_address(status.chat_id, status.message_id))
             await self.delivery.follow(job, status, key)
+
+    async def format_command(self, update: Update, context: Context) -> None:
+        """/format: the file type memes come as, with a button for each."""
+        current = self.formats.get(user_of(update).id)
+        await message_of(update).reply_text(f"Your memes come as {format_choice.describe(current)}. Tap to change:",
+                                            reply_markup=format_choice.keyboard(current))
+
+    async def choose_format(self, update: Update, context: Context) -> None:
+        """A /format button: remember the choice and tick it."""
+        query = query_of(update)
+        chosen = format_choice.parse(query.data)
+        if chosen is None:
+            await query.answer()
+            return
+        self.formats.set(query.from_user.id, chosen)
+        await query.answer(f"Your memes now come as {media_format(chosen).title}.")
+        if isinstance(query.message, Message):
+            await edit_status(query.message, f"Your memes come as {format_choice.describe(chosen)}. Tap to change:",
+                              format_choice.keyboard(chosen))
 
     @replies_to_mistakes
     async def search_gifs(self, update: Update, context: Context) -> None:
@@ -304,7 +330,7 @@ class TelegramConversation:
         await query.answer("Making your meme…")
         status = await message.reply_text("⏳ Getting ready…")
         async with ending_in(status):
-            job = await gif_search.start_swap(requester, chosen, format="mp4",
+            job = await gif_search.start_swap(requester, chosen, format=self.formats.get(query.from_user.id),
                                               max_bytes=self.settings.telegram_upload_bytes,
                                               reply_to=reply_address(status.chat_id, status.message_id))
             await self.delivery.follow(job, status, None)
@@ -419,6 +445,7 @@ class TelegramConversation:
         requester = await self._requester(update)
         gone = await self.services.forget(requester)
         self.sent.forget_user(user_of(update).id)
+        self.formats.forget_user(user_of(update).id)
         again = " Send a selfie any time to start again." if gone.found else ""
         await message_of(update).reply_text(gone.line() + again)
 

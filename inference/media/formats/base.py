@@ -74,8 +74,14 @@ class FormatStream:
         """The bytes at `setting` (None when an attempt gave up) and their size in bytes."""
         encoder = self.encoder
         if not streamed:
-            ffmpeg.run(encoder.raw_input(encoder.spool_url()) + self.format.encode_args(encoder, setting, output),
-                       FFMPEG_TIMEOUT_S)
+            try:
+                ffmpeg.run(encoder.raw_input(encoder.spool_url()) + self.format.encode_args(encoder, setting, output),
+                           FFMPEG_TIMEOUT_S)
+            except ffmpeg.FFmpegError:
+                if not encoder.drop_sound():  # a sound ffmpeg cannot decode is left out, not the output
+                    raise
+                ffmpeg.run(encoder.raw_input(encoder.spool_url()) + self.format.encode_args(encoder, setting, output),
+                           FFMPEG_TIMEOUT_S)
         data = output.read_bytes()
         output.unlink()
         _, (width, height) = encoder.geometry(setting)
@@ -89,9 +95,11 @@ class MediaFormat:
     keeps is measured."""
 
     name: str
+    title: str  # as people read it: "GIF", "MP4", "WebP"
     mime: str
     scale_exponent: float  # size ~ scale ** exponent
     even_size: bool = False  # the codec needs even width and height
+    carries_sound: bool = False  # keeps a video template's sound (`sound.py`)
     # (level, relative size) from full quality down; levels in between are interpolated on
     # the log of the size. Formats with another ladder override `families`.
     levels: tuple[tuple[float, float], ...] = ()
@@ -119,5 +127,5 @@ class MediaFormat:
 
     def labelled(self, data: bytes, comment: str | None, width: int, height: int) -> bytes:
         """The file with the "AI-generated" comment in its metadata, where ffmpeg could not
-        write it itself."""
+        write it itself, and the XMP packet of `provenance.py` (`comment` is its label)."""
         return data

@@ -1,4 +1,5 @@
-"""GIF, with our own palette and writer (`gif_writer.py`); the label is a comment extension.
+"""GIF, with our own palette and writer (`gif_writer.py`); the label is a comment extension,
+and an XMP application extension (`provenance.py`) carries it again with the digital source type.
 
 ffmpeg's palettegen builds the palette over every pixel of every frame (stats_mode=full: a
 still background is on screen all the time, so it counts all the time) while frames
@@ -34,6 +35,7 @@ import numpy as np
 from memeswap.inference.media import ffmpeg
 from memeswap.inference.media.formats.base import FFMPEG_TIMEOUT_S, Family, FormatStream, MediaFormat, Setting
 from memeswap.inference.media.gif_writer import GifWriter, PaletteMapper, distinct_colours, face_palette, read_palette
+from memeswap.inference.media.provenance import xmp_packet
 
 if TYPE_CHECKING:
     from memeswap.inference.media.encode import StreamingEncoder
@@ -62,6 +64,7 @@ MAP_AHEAD = 4  # frames mapped onto the palette ahead of the one being written
 
 class GifFormat(MediaFormat):
     name = "gif"
+    title = "GIF"
     mime = "image/gif"
     scale_exponent = 1.7
 
@@ -153,7 +156,8 @@ class GifStream(FormatStream):
         budget = encoder.max_bytes
         try:
             with open(output, "wb") as fh, ThreadPoolExecutor(max_workers=2, thread_name_prefix="gif-map") as pool:
-                writer = GifWriter(fh, out_w, out_h, palette, encoder.loop, encoder.comment)
+                writer = GifWriter(fh, out_w, out_h, palette, encoder.loop, encoder.comment,
+                                   xmp_packet(encoder.comment) if encoder.comment else None)
                 # frames are mapped onto the palette a few ahead, on other cores, while this
                 # thread compresses and writes (the mapper's table fills the same from any thread)
                 for j, indices in enumerate(_ahead(pool, mapped, kept, MAP_AHEAD)):

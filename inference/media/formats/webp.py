@@ -1,14 +1,14 @@
-"""Animated WebP (libwebp_anim); the label is an XMP chunk (dc:description), which ffmpeg
-cannot write. Ladder: quality 80 to 35, then smaller sizes."""
+"""Animated WebP (libwebp_anim); the label and the digital source type are an XMP chunk
+(`provenance.py`), which ffmpeg cannot write. Ladder: quality 80 to 35, then smaller sizes."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING
-from xml.sax.saxutils import escape
 
 from memeswap.inference.media import ffmpeg
 from memeswap.inference.media.formats.base import MediaFormat, Setting
+from memeswap.inference.media.provenance import NotThisFormatError, webp_with_xmp, xmp_packet
 
 if TYPE_CHECKING:
     from memeswap.inference.media.encode import StreamingEncoder
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 class WebpFormat(MediaFormat):
     name = "webp"
+    title = "WebP"
     mime = "image/webp"
     scale_exponent = 1.2
     levels = ((80, 1.0), (65, 0.77), (50, 0.65), (35, 0.55))
@@ -28,31 +29,9 @@ class WebpFormat(MediaFormat):
                        ffmpeg.file_url(output)]
 
     def labelled(self, data: bytes, comment: str | None, width: int, height: int) -> bytes:
-        return _webp_with_comment(data, comment, width, height) if comment else data
-
-
-def _xmp_packet(comment: str) -> bytes:
-    return (
-        '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>'
-        '<x:xmpmeta xmlns:x="adobe:ns:meta/">'
-        '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
-        '<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/">'
-        f'<dc:description><rdf:Alt><rdf:li xml:lang="x-default">{escape(comment)}</rdf:li></rdf:Alt></dc:description>'
-        "</rdf:Description></rdf:RDF></x:xmpmeta>"
-        '<?xpacket end="r"?>'
-    ).encode()
-
-
-def _webp_with_comment(data: bytes, comment: str, width: int, height: int) -> bytes:
-    """Append an XMP chunk carrying `comment` (dc:description) and flag it in VP8X."""
-    if data[:4] != b"RIFF" or data[8:12] != b"WEBP":
-        raise ffmpeg.FFmpegError("ffmpeg wrote something that is not a WebP")
-    body = bytearray(data[12:8 + int.from_bytes(data[4:8], "little")])
-    if body[:4] != b"VP8X":  # a simple (single-image) file: add the extended header
-        alpha = 0x10 if body[:4] == b"VP8L" else 0
-        vp8x = bytes([alpha, 0, 0, 0]) + (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
-        body[:0] = b"VP8X" + len(vp8x).to_bytes(4, "little") + vp8x
-    body[8] |= 0x04  # XMP present
-    xmp = _xmp_packet(comment)
-    body += b"XMP " + len(xmp).to_bytes(4, "little") + xmp + (b"\x00" if len(xmp) % 2 else b"")
-    return b"RIFF" + (len(body) + 4).to_bytes(4, "little") + b"WEBP" + bytes(body)
+        if not comment:
+            return data
+        try:
+            return webp_with_xmp(data, xmp_packet(comment), width, height)
+        except NotThisFormatError:
+            raise ffmpeg.FFmpegError("ffmpeg wrote something that is not a WebP") from None
