@@ -9,7 +9,7 @@ import asyncio
 import pytest
 
 from memeswap.bot.core.requesters import Requester, Scope
-from tests.bot.adapters.discord.conftest import GUILD, final_response
+from tests.bot.adapters.discord.conftest import GUILD, TIMEOUT, final_response
 from tests.fakes.discord_api import PERM_MANAGE_GUILD
 
 EVERYWHERE = [0, 1, 2]  # a server, a DM with the bot, other DMs and group DMs
@@ -42,8 +42,8 @@ def test_members_are_not_offered_templates_admin_but_are_offered_the_list(discor
             with pytest.raises(PermissionError, match="needs permissions"):
                 fake.slash_command(GUILD, world.channel, max_, "templates-admin remove", {"name": "x"})
             listed = fake.slash_command(GUILD, world.channel, max_, "templates list")
-            await fake.wait_for(lambda: fake.callbacks(listed))
-            return fake.callbacks(listed)[0]["data"]["content"]
+            await fake.wait_for(lambda: bool((fake.original_response(listed) or {}).get("content")), TIMEOUT)
+            return fake.original_response(listed)["content"]
 
     listing = asyncio.run(main())
     assert listing.startswith("**Built-in** (") and "`/templates-admin add` (needs Manage Server)" in listing
