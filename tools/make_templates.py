@@ -31,7 +31,9 @@ Usage::
     python tools/make_templates.py [--out templates/builtin] [--only NAME] [--verify]
 
 ``--verify`` decodes what was written and runs MediaPipe face detection on every
-frame (two faces for ``duo``); ``--no-build`` verifies without regenerating.
+frame (as many faces as ``EXPECTED_FACES`` says), compiles each template as memeswap does
+(one face track per face, each judged human) and counts the identities across the library
+with dlib's face descriptors; ``--no-build`` verifies without regenerating.
 
 The run is deterministic: all randomness comes from seeded generators, x264 runs
 single-threaded with bit-exact flags.  The eye positions come from one MediaPipe
@@ -859,8 +861,8 @@ def portrait(key: str) -> Portrait:
 
 
 def fill_holes(rgba: np.ndarray) -> np.ndarray:
-    """Make see-through gaps inside a drawing (not connected to its border) opaque white, so
-    the scene behind never shows through a face."""
+    """Make see-through gaps inside a drawing (not connected to its border) opaque, filled
+    from the colours around them, so the scene behind never shows through a face."""
     h, w = rgba.shape[:2]
     clear = (rgba[..., 3] < 0.5).astype(np.uint8)
     outside = np.zeros((h + 2, w + 2), np.uint8)
@@ -868,9 +870,12 @@ def fill_holes(rgba: np.ndarray) -> np.ndarray:
         if clear[y, x] and not outside[y + 1, x + 1]:
             cv2.floodFill(clear, outside, (x, y), 2, flags=4 | (1 << 8))
     inside = outside[1:-1, 1:-1] == 0
+    holes = (inside & (rgba[..., 3] < 0.99)).astype(np.uint8)
     out = rgba.copy()
+    filled = cv2.inpaint(to_u8(rgba[..., :3]), holes, 3, cv2.INPAINT_TELEA)
     a = out[..., 3:]
-    out[..., :3] = np.where(inside[..., None], out[..., :3] * a + (1 - a), out[..., :3])
+    mixed = out[..., :3] * a + to_float(filled) * (1 - a)
+    out[..., :3] = np.where(inside[..., None], mixed, out[..., :3])
     out[..., 3] = np.where(inside, 1.0, out[..., 3])
     return out
 
@@ -1059,7 +1064,7 @@ def make_squad() -> Template:
     cast = [  # (portrait, face width, face centre in the scene, depth: 1 = nearest)
         (portrait("a_youngster_01.png"), 90.0, (95.0, 205.0), 0.8),
         (portrait("grandpa_01.png"), 88.0, (256.0, 185.0), 0.6),
-        (portrait("a_happy_boy_01.png"), 94.0, (415.0, 215.0), 1.0),
+        (portrait("man_face_darek_adamkiewi_01.png"), 94.0, (415.0, 215.0), 1.0),
     ]
     order = sorted(range(len(cast)), key=lambda k: cast[k][3])  # far ones first
     sky = vertical_gradient((w + 120, h), (120, 190, 255), (235, 245, 255))
@@ -1151,7 +1156,7 @@ def sparkle_layer(size: tuple[int, int], i: int, n: int, avoid: np.ndarray, radi
 
 def make_sparkle() -> Template:
     """Cartoon 'kawaii': a drawn face bounces in front of turning pink rays, with sparkles."""
-    who, fps, n = portrait("head11.png"), 12, 24
+    who, fps, n = portrait("boy_astrid_graeber_.png"), 12, 24
     w, h = SQUARE
     frames, faces, overlay = [], [], []
     for i in range(n):
@@ -1186,7 +1191,7 @@ def film_overlay(size: tuple[int, int], i: int) -> Rgba:
 
 
 def make_back_in_my_day() -> Template:
-    """Grandpa tells a story: sepia, flickering old film, a slow push-in."""
+    """Grandpa tells a story: a faded print, flickering old film, a slow push-in."""
     who, fps, n = portrait("grandpa_01.png"), 12, 30
     w, h = SQUARE
     vig = vignette_mask(SQUARE, 0.7, power=1.8)
@@ -1198,14 +1203,14 @@ def make_back_in_my_day() -> Template:
         s = lerp(1.0, 1.25, smoothstep(i / (n - 1)))
         m = look_at(who, 165.0 * s, (w / 2 + 10, 215 + 25 * s))
         f = paste(backdrop, who, m)
-        f = gradient_map(luminance(f), stops) * vig
+        f = (0.55 * f + 0.45 * gradient_map(luminance(f), stops)) * vig  # a faded, yellowed print
         frames.append(to_u8(f))
         faces.append([place(who, m, full(SQUARE))])
         film = film_overlay(SQUARE, i).copy()  # the projector's flicker: a faint dark veil
         veil = int(round(40 * flicker[i]))
         film[..., 3] = np.where(film[..., 3] > 0, film[..., 3], veil)
         overlay.append(film)
-    return Template("back-in-my-day", "Back In My Day", ["grandpa", "old", "story", "sepia", "vintage"],
+    return Template("back-in-my-day", "Back In My Day", ["grandpa", "old", "story", "vintage", "old film"],
                     fps, "BACK IN MY DAY...", "top", frames, faces, overlay, credits=(who.credit,))
 
 
@@ -1235,8 +1240,8 @@ def confetti_layer(size: tuple[int, int], i: int, start: int) -> Rgba:
 
 
 def make_nailed_it() -> Template:
-    """Success: the boy clenches his fist, the camera punches in, confetti rains."""
-    who, fps, n = portrait("a_happy_boy_01.png"), 12, 30
+    """Success: the camera punches in on a proud grin, confetti rains."""
+    who, fps, n = portrait("grandpa_01.png"), 12, 30
     punch = 8
     w, h = SQUARE
     bg = rays(SQUARE, (w / 2, h / 2), 10, 0.0, (255, 215, 90), (255, 240, 170))
@@ -1244,7 +1249,7 @@ def make_nailed_it() -> Template:
     for i in range(n):
         s = 1.0 if i < punch else lerp(1.0, 1.45, ease_out((i - punch + 1) / 3))
         wobble = 2.0 * math.sin(i * 1.7) * max(0.0, 1 - (i - punch) / 5) if i >= punch else 0.0
-        m = look_at(who, 130.0 * s, (w / 2 + wobble, 215 + 20 * s), angle_deg=wobble)
+        m = look_at(who, 150.0 * s, (w / 2 + wobble, 240), angle_deg=wobble)
         frames.append(to_u8(paste(bg, who, m)))
         faces.append([place(who, m, full(SQUARE))])
         overlay.append(confetti_layer(SQUARE, i, punch))
@@ -1417,6 +1422,50 @@ def verify(out_root: Path, names: list[str]) -> bool:
     return ok_all
 
 
+def sampled_frames(frames: list[Frame]) -> list[Frame]:
+    """The first, middle and last frames: enough to see every face of a template."""
+    return [frames[i] for i in sorted({0, len(frames) // 2, len(frames) - 1})]
+
+
+def verify_library(out_root: Path, names: list[str]) -> bool:
+    """Compile every template as memeswap does (our analyser's tracks, each face checked to be a
+    human's) and count the faces' identities across the library with dlib's judge: descriptors of
+    the faces in a few frames of each template, clustered with Chinese whispers at dlib's 0.6."""
+    import tempfile
+
+    import dlib
+
+    from memeswap.inference.faces.human_check import HumanFaceCheck
+    from memeswap.inference.safety.protected_faces import DlibFaceDescriptor
+    from memeswap.inference.templates.compile import TrackCache
+    from memeswap.inference.templates.library import TemplateLibrary
+
+    ok = True
+    describer = DlibFaceDescriptor()
+    described: list[tuple[str, np.ndarray]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        library = TemplateLibrary(Path(tmp) / "custom", TrackCache(Path(tmp) / "tracks"), mesh_analyser(),
+                                  builtin_dir=out_root, human_check=HumanFaceCheck())
+        for name in names:
+            tracks = library.compile(library.get(name)).tracks.tracks
+            want = EXPECTED_FACES.get(name, 1)
+            if len(tracks) != want:
+                print(f"  ! {name}: {len(tracks)} face track(s), expected {want}")
+                ok = False
+            frames, _ = decode_mp4(out_root / name / "template.mp4")
+            for frame in sampled_frames(frames):
+                for face in mesh_analyser().analyse(frame):
+                    described.append((name, describer.describe(frame, face)))
+    labels = dlib.chinese_whispers_clustering([dlib.vector(d.astype(float).tolist()) for _, d in described], 0.6)
+    clusters: dict[int, set[str]] = {}
+    for (name, _), label in zip(described, labels):
+        clusters.setdefault(label, set()).add(name)
+    print(f"{len(clusters)} identities (dlib, Chinese whispers at 0.6):")
+    for members in clusters.values():
+        print("  " + ", ".join(sorted(members)))
+    return ok
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder")
@@ -1435,7 +1484,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {folder} ({len(template.frames)} frames @ {template.fps} fps, "
                   f"{template.size[0]}x{template.size[1]})")
     if args.verify or args.no_build:
-        return 0 if verify(args.out, names) else 1
+        found = verify(args.out, names)
+        return 0 if verify_library(args.out, names) and found else 1
     return 0
 
 
