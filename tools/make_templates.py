@@ -74,7 +74,7 @@ class Credit:
 ASTRONAUT = Credit("NASA portrait of astronaut Eileen Collins, via scikit-image (skimage.data.astronaut)",
                    PUBLIC_DOMAIN_US)
 HOPPER = Credit("US Navy portrait of Rear Admiral Grace M. Hopper (1984), via matplotlib's sample data "
-                "(grace_hopper.jpg; a copy is inference/sample_photos/grace_hopper.jpg)", PUBLIC_DOMAIN_US)
+                "(grace_hopper.jpg, also in inference/sample_photos/)", PUBLIC_DOMAIN_US)
 OPENCLIPART_DIR = Path("/usr/share/openclipart/png/people")  # Debian's openclipart-png
 
 
@@ -85,6 +85,7 @@ def clipart_credit(file_name: str) -> Credit:
 
 GENERATED_BY = "composed by tools/make_templates.py"
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "templates" / "builtin"
+NOTICE_PATH = Path(__file__).resolve().parents[1] / "NOTICE"
 EDGE_MARGIN_PX = 2.0  # ... and this far inside the frame edges
 MAX_SECONDS = 3.0
 MAX_SIDE = 512
@@ -1466,6 +1467,40 @@ def verify_library(out_root: Path, names: list[str]) -> bool:
     return ok
 
 
+NOTICE_HEADER = """\
+memeswap's built-in meme templates: their sources and licences
+===============================================================
+
+The templates in templates/builtin/ are composed by tools/make_templates.py from these
+pictures only, with Pillow's built-in font for any text. Nothing else goes into them.
+
+- The NASA portrait of astronaut Eileen Collins that scikit-image ships
+  (skimage.data.astronaut): a work of the US federal government, in the public domain.
+- The US Navy portrait of Rear Admiral Grace M. Hopper (1984) that matplotlib ships as
+  sample data (grace_hopper.jpg): a work of the US federal government, in the public domain.
+- Drawings of people from Openclipart, as Debian's openclipart-png package ships them
+  (/usr/share/openclipart/png/people/): dedicated to the public domain by their authors
+  (Openclipart's public-domain dedication; see that package's copyright file).
+
+Each template's manifest.json names its sources ("source") and licence ("licence");
+`memeswap templates show NAME` prints them. Template by template:
+"""
+
+
+def write_notice(out_root: Path, path: Path) -> None:
+    """The NOTICE file: every template in ``out_root`` with its sources and licence."""
+    lines = [NOTICE_HEADER]
+    for manifest_path in sorted(out_root.glob("*/manifest.json")):
+        manifest = json.loads(manifest_path.read_text())
+        lines.append(f"{manifest['name']} ({manifest['title']})")
+        for source in manifest["source"].split("; "):
+            if source != GENERATED_BY:
+                lines.append(f"  source:  {source}")
+        lines.append(f"  licence: {manifest['licence']}")
+        lines.append("")
+    path.write_text("\n".join(lines))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder")
@@ -1483,6 +1518,9 @@ def main(argv: list[str] | None = None) -> int:
             folder = write_template(template, args.out)
             print(f"wrote {folder} ({len(template.frames)} frames @ {template.fps} fps, "
                   f"{template.size[0]}x{template.size[1]})")
+        if args.out.resolve() == DEFAULT_OUT:
+            write_notice(args.out, NOTICE_PATH)
+            print(f"wrote {NOTICE_PATH}")
     if args.verify or args.no_build:
         found = verify(args.out, names)
         return 0 if verify_library(args.out, names) and found else 1
