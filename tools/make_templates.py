@@ -2,13 +2,19 @@
 
 Source material and licence
 ---------------------------
-Every template is made from exactly one photo: ``skimage.data.astronaut()``, the
-NASA portrait of astronaut Eileen Collins (512x512 RGB) that ships with
-scikit-image.  It is a work of the US federal government (NASA) and therefore in
-the public domain.  Nothing else goes in: no other faces, no downloaded assets,
-no external fonts (the only text, in overlays, is drawn with Pillow's built-in
-scalable font, ``PIL.ImageFont.load_default(size=N)``).  The output is therefore
-as licence-clean as the photo itself.
+Only public-domain pictures go in (``NOTICE`` at the repository root lists each template's):
+
+- ``skimage.data.astronaut()``, the NASA portrait of astronaut Eileen Collins (512x512 RGB)
+  that ships with scikit-image: a work of the US federal government (NASA).
+- ``inference/sample_photos/grace_hopper.jpg``, the US Navy portrait of Rear Admiral Grace
+  M. Hopper (1984) that matplotlib ships as sample data: a work of the US federal government.
+- Drawings of people from Openclipart, read from Debian's ``openclipart-png`` package
+  (``apt-get install openclipart-png``; needed only here, at generation time): dedicated to
+  the public domain.  Tracings of famous people are left out.
+
+No other faces, no downloaded assets, no external fonts (text is drawn with Pillow's built-in
+scalable font, ``PIL.ImageFont.load_default(size=N)``).  Each manifest names its sources
+(``source``) and licence (``licence``).
 
 Output layout (one folder per template)::
 
@@ -19,8 +25,8 @@ Output layout (one folder per template)::
 Captions are not burnt into anything: the engine renders ``caption`` at
 ``caption_position`` itself.
 
-Each frame of a template is one similarity transform of the photo
-(``cv2.warpAffine`` with a 2x3 matrix), optionally colour graded; the photo is
+Each face in a frame is one similarity transform of its source picture
+(``cv2.warpAffine`` with a 2x3 matrix), optionally colour graded; the astronaut's photo is
 first lightly denoised (its film grain is what costs the most bits at CRF 12).  The matrices
 are kept so overlay elements (sunglasses, lens flares, a spotlight) follow the
 face exactly, and so every frame can be checked: the face box must stay inside
@@ -37,7 +43,7 @@ with dlib's face descriptors; ``--no-build`` verifies without regenerating.
 
 The run is deterministic: all randomness comes from seeded generators, x264 runs
 single-threaded with bit-exact flags.  The eye positions come from one MediaPipe
-FaceMesh pass over the original photo, rounded to 0.1 px.
+FaceMesh pass over each source picture, rounded to 0.1 px.
 """
 
 from __future__ import annotations
@@ -53,11 +59,15 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import imageio_ffmpeg
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+
+if TYPE_CHECKING:
+    from memeswap.inference.faces.mediapipe_analyser import MediaPipeAnalyser
 
 PUBLIC_DOMAIN_US = "public domain (a work of the US federal government)"
 PUBLIC_DOMAIN_OPENCLIPART = "public domain (Openclipart's public-domain dedication)"
@@ -144,9 +154,7 @@ def source_photo() -> Frame:
 @functools.lru_cache(maxsize=1)
 def face_geometry() -> FaceGeometry:
     """Locate the face once with MediaPipe's FaceMesh (refined iris landmarks)."""
-    from memeswap.inference.faces.mediapipe_analyser import MediaPipeAnalyser
-
-    points = MediaPipeAnalyser().face_mesh(raw_photo())
+    points = mesh_analyser().face_mesh(raw_photo())
     if points is None:
         raise RuntimeError("FaceMesh found no face in the source photo")
     pts = points[:, :2].astype(np.float64)
@@ -820,7 +828,7 @@ class Portrait:
 
 
 @functools.lru_cache(maxsize=1)
-def mesh_analyser():  # noqa: ANN201 - the analyser is imported lazily
+def mesh_analyser() -> MediaPipeAnalyser:
     from memeswap.inference.faces.mediapipe_analyser import MediaPipeAnalyser
 
     return MediaPipeAnalyser()
@@ -841,7 +849,7 @@ def opaque(rgb: Frame) -> np.ndarray:
     return np.concatenate([f, np.ones_like(f[..., :1])], axis=-1)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def portrait(key: str) -> Portrait:
     """The astronaut, Grace Hopper, or an Openclipart drawing by file name."""
     if key == "astronaut":
@@ -1288,8 +1296,7 @@ def make_wanted() -> Template:
     nail = np.array([w / 2, 40.0])
     frames, faces = [], []
     for i in range(n):
-        ang = 7.0 * math.sin(2 * math.pi * i / n) * (1 if i < n else 0)
-        a = math.radians(ang)
+        a = math.radians(7.0 * math.sin(2 * math.pi * i / n))
         c, s = math.cos(a), math.sin(a)
         lin = np.array([[c, -s], [s, c]])
         off = nail - lin @ np.array([pw / 2, 10.0])

@@ -14,6 +14,7 @@ from memeswap.inference.templates.catalog import builtin_templates_dir
 from memeswap.inference.templates.face_frames import FaceFrameAnalysis
 from memeswap.inference.templates.tracks import FaceTrack
 
+
 def only_the_astronaut(manifest: Path) -> bool:
     sources = json.loads(manifest.read_text())["source"].split("; ")[:-1]  # the last one says what composed them
     return len(sources) == 1 and "astronaut Eileen Collins" in sources[0]
