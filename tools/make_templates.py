@@ -1172,7 +1172,7 @@ def make_sparkle() -> Template:
         t = i / n
         bg = rays(SQUARE, (w / 2, h / 2), 12, 2 * math.pi * t / 12, (255, 150, 205), (255, 205, 230))
         hop = abs(math.sin(2 * math.pi * t * 2))  # two hops per loop
-        m = look_at(who, 190.0 * (1 + 0.05 * hop), (w / 2, 250 - 36 * hop), angle_deg=8 * math.sin(2 * math.pi * t))
+        m = look_at(who, 225.0 * (1 + 0.04 * hop), (w / 2, 262 - 30 * hop), angle_deg=6 * math.sin(2 * math.pi * t))
         frames.append(to_u8(paste(bg, who, m)))
         faces.append([place(who, m, full(SQUARE))])
         centre = apply(m, [who.geo.center])[0]
