@@ -1352,6 +1352,67 @@ def make_galaxy_brain() -> Template:
                     fps, None, "bottom", frames, faces, credits=tuple(c.credit for c in cast), min_face_px=90.0)
 
 
+def head_turner(who: Portrait) -> Callable[[float], np.ndarray]:
+    """Turn a photographed head about its vertical axis, rendered from its FaceMesh: the mesh's
+    3-D points are rotated and projected, and the photo follows them piecewise-affinely
+    (scikit-image), while a ring around the head and the frame's edges stay put. Good to
+    about +-15 degrees; beyond, the cheek on the far side folds over itself."""
+    from skimage.transform import PiecewiseAffineTransform
+    from skimage.transform import warp as piecewise_warp
+
+    rgb = to_u8(who.rgba[..., :3])
+    mesh = mesh_analyser().face_mesh(rgb)
+    if mesh is None:
+        raise RuntimeError("FaceMesh found no face to turn")
+    pts = np.round(mesh[:468].astype(np.float64), 1)
+    h, w = rgb.shape[:2]
+    cx, cz = pts[:, 0].mean(), pts[:, 2].mean()
+    (x0, y0), (x1, y1) = pts[:, :2].min(axis=0), pts[:, :2].max(axis=0)
+    mid, radii = ((x0 + x1) / 2, (y0 + y1) / 2), ((x1 - x0) / 2 * 1.7, (y1 - y0) / 2 * 1.5)
+    ring = [(mid[0] + radii[0] * math.cos(a), mid[1] + radii[1] * math.sin(a))
+            for a in np.linspace(0, 2 * math.pi, 32, endpoint=False)]
+    edges = [(0, 0), (w - 1, 0), (0, h - 1), (w - 1, h - 1), (w / 2, 0), (w / 2, h - 1), (0, h / 2), (w - 1, h / 2)]
+    fixed = np.array(ring + edges, dtype=np.float64)
+
+    @functools.lru_cache(maxsize=64)
+    def turned(degrees: float) -> np.ndarray:
+        if degrees == 0:
+            return who.rgba[..., :3]
+        a = math.radians(degrees)
+        moved = cx + (pts[:, 0] - cx) * math.cos(a) - (pts[:, 2] - cz) * math.sin(a)
+        dst = np.vstack([np.stack([moved, pts[:, 1]], axis=1), fixed])
+        src = np.vstack([pts[:, :2], fixed])
+        inverse = PiecewiseAffineTransform()
+        inverse.estimate(dst, src)  # output pixels -> photo pixels
+        return piecewise_warp(who.rgba[..., :3], inverse, output_shape=(h, w), order=3, mode="edge").astype(np.float32)
+
+    return turned
+
+
+def make_side_eye() -> Template:
+    """Suspicious: Grace Hopper turns her head aside as the camera creeps in, stares, and turns back."""
+    who, fps, n = portrait("hopper"), 12, 30
+    turned = head_turner(who)
+    size = (432, 432)
+    frames, faces = [], []
+    for i in range(n):
+        if i < 6:
+            yaw = 0.0
+        elif i < 10:
+            yaw = -15.0 * smoothstep((i - 5) / 4)
+        elif i < 22:
+            yaw = -15.0
+        else:
+            yaw = -15.0 * (1 - smoothstep((i - 21) / 4))
+        s = lerp(0.9, 1.2, yaw / -15.0)  # the camera creeps in as she turns; still while she stares
+        m = camera(who.geo.center + (0, 30), s, 0.0, size, who.size)
+        f = warp(turned(round(yaw, 1)), m, size) * vignette_mask(size, 0.35)
+        frames.append(to_u8(f))
+        faces.append([place(who, m, full(size))])
+    return Template("side-eye", "Side Eye", ["side eye", "suspicious", "hmm", "head turn", "doubt"],
+                    fps, "HMMMMM", "bottom", frames, faces, credits=(HOPPER,))
+
+
 TEMPLATES: dict[str, Callable[[], Template]] = {
     "dramatic-zoom": make_dramatic_zoom,
     "shake": make_shake,
@@ -1374,6 +1435,7 @@ TEMPLATES: dict[str, Callable[[], Template]] = {
     "nailed-it": make_nailed_it,
     "wanted": make_wanted,
     "galaxy-brain": make_galaxy_brain,
+    "side-eye": make_side_eye,
 }
 EXPECTED_FACES = {"duo": 2, "versus": 2, "no-yes": 2, "squad": 3, "galaxy-brain": 3}
 
