@@ -37,4 +37,6 @@ def test_the_wheel_holds_only_memeswap(tmp_path):
     assert "memeswap/templates/builtin/deal-with-it/template.mp4" in names or any(
         n.startswith("memeswap/templates/builtin/deal-with-it/") for n in names)
     assert "memeswap/bot/store/migrations/script.py.mako" in names
+    # the built-in templates' sources and licences travel with them
+    assert any(n.endswith(".dist-info/licenses/NOTICE") for n in names), [n for n in names if "dist-info" in n]
     assert not any("make_templates" in name for name in names)

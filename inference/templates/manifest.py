@@ -48,4 +48,7 @@ class TemplateManifest(BaseModel):
     caption_position: Literal["top", "bottom"] = "bottom"
     media: str = "template.mp4"
     overlay: str | None = None
+    # where the media comes from and under which licence: every built-in names both (NOTICE
+    # lists them); optional for added templates
     source: str | None = None
+    licence: str | None = None

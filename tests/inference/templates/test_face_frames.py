@@ -1,5 +1,8 @@
 """What a compile records about each template face in each frame, and that it is cached."""
 
+import json
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -11,7 +14,16 @@ from memeswap.inference.templates.catalog import builtin_templates_dir
 from memeswap.inference.templates.face_frames import FaceFrameAnalysis
 from memeswap.inference.templates.tracks import FaceTrack
 
-BUILTINS = sorted(p.name for p in builtin_templates_dir().iterdir() if (p / "manifest.json").is_file())
+
+def only_the_astronaut(manifest: Path) -> bool:
+    sources = json.loads(manifest.read_text())["source"].split("; ")[:-1]  # the last one says what composed them
+    return len(sources) == 1 and "astronaut Eileen Collins" in sources[0]
+
+
+# The built-ins made from the astronaut's photo alone (the checks below are about her photo);
+# compiling each costs seconds, so the rest of the library is not compiled here.
+ASTRONAUT_BUILTINS = sorted(p.parent.name for p in builtin_templates_dir().glob("*/manifest.json")
+                            if only_the_astronaut(p))
 
 
 def test_a_compiled_track_carries_pose_blur_grain_and_what_is_seen(compiled_builtins):
@@ -64,7 +76,7 @@ def test_a_compiled_face_carries_its_light_as_measured_on_its_frame(compiled_bui
         assert seen.sum() > 150 and np.abs(difference).max() < 3.0 and difference.std(axis=0).max() < 1.0
 
 
-@pytest.mark.parametrize("name", BUILTINS)
+@pytest.mark.parametrize("name", ASTRONAUT_BUILTINS)
 def test_the_built_in_faces_are_seen_but_for_the_fringe(compiled_builtins, name):
     """Few false occluders on the library's own templates: what is marked covered is the
     astronaut's fringe over her forehead, 0 to 7% of the face region in most frames; the

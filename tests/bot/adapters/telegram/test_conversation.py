@@ -18,6 +18,7 @@ from memeswap.bot.store.models import CustomTemplate, SavedFace, UsageEvent
 from memeswap.inference.jobs.blobs import BlobNotFoundError
 from memeswap.inference.jobs.contract import Failed, Succeeded, SwapJob
 from memeswap.inference.media.decode import read_frames
+from memeswap.inference.templates.catalog import builtin_templates_dir
 from tests.bot.adapters.conftest import template_frames
 from tests.bot.adapters.telegram.conftest import TOKEN
 from tests.fakes.telegram_api import FakeTelegram
@@ -79,11 +80,14 @@ def test_selfie_pick_and_the_meme_arrives_with_the_selfies_face(telegram_bot, se
             photo = fake.send_photo(chat, alice, selfie_jpeg)
             picker = await bot_message(fake, 7, replying_to(photo))
             first_page = buttons(picker)
-            fake.press_button(chat, alice, picker, "photo-page:1")
-            await fake.wait_for(lambda: buttons(fake.messages_to(7)[-1]) != first_page)
-            second_page = buttons(fake.messages_to(7)[-1])
-            fake.press_button(chat, alice, picker, "photo-page:0")
-            await fake.wait_for(lambda: buttons(fake.messages_to(7)[-1]) == first_page)
+            pages = [first_page]
+            while f"photo-page:{len(pages)}" in pages[-1]:  # "More ›" to the last page
+                fake.press_button(chat, alice, picker, f"photo-page:{len(pages)}")
+                await fake.wait_for(lambda: buttons(fake.messages_to(7)[-1]) != pages[-1])
+                pages.append(buttons(fake.messages_to(7)[-1]))
+            for back in reversed(range(len(pages) - 1)):  # "‹ Back" to the first page
+                fake.press_button(chat, alice, picker, f"photo-page:{back}")
+                await fake.wait_for(lambda: buttons(fake.messages_to(7)[-1]) == pages[back])
             fake.press_button(chat, alice, picker, "photo:bounce")
             meme = await bot_message(fake, 7, lambda m: "animation" in m)
             status = await bot_message(fake, 7, with_text("done"))
@@ -95,21 +99,23 @@ def test_selfie_pick_and_the_meme_arrives_with_the_selfies_face(telegram_bot, se
             fake.press_button(chat, alice, picker, "photo:bounce")  # the same meme again: its file_id
             await fake.wait_for(lambda: len(sent(fake, "sendAnimation")) == 2)
             usage_after_repeat = await count_rows(services, UsageEvent)
-            return (welcome, picker, first_page, second_page, meme, status, edits, calls, usage, fake.commands,
+            return (welcome, picker, pages, meme, status, edits, calls, usage, fake.commands,
                     sent(fake, "sendAnimation"), sent(fake, "sendChatAction"), usage_after_repeat)
 
-    (welcome, picker, first_page, second_page, meme, status, edits, calls, usage, commands, animations,
+    (welcome, picker, pages, meme, status, edits, calls, usage, commands, animations,
      actions, usage_after_repeat) = asyncio.run(main())
 
     assert "only swap your own face" in welcome["text"].lower() and "forget" in welcome["text"].lower()
     registered = [c["command"] for cs in commands.values() for c in cs]
     assert {"start", "help", "templates", "face", "addtemplate", "forget"} <= set(registered)
 
-    # The keyboard: every button fits Telegram's 64 bytes; 11 built-ins over two pages.
-    assert all(len(data.encode()) <= 64 for data in first_page + second_page)
-    picks = [d for d in first_page + second_page if not d.startswith("photo-page:")]
-    assert len(picks) == len(set(picks)) == 11 and "photo:bounce" in picks
-    assert "photo-page:1" in first_page and "photo-page:0" in second_page
+    # The keyboard: every button fits Telegram's 64 bytes; every built-in, once, over three pages or more.
+    every = [data for page in pages for data in page]
+    assert all(len(data.encode()) <= 64 for data in every)
+    picks = [d for d in every if not d.startswith("photo-page:")]
+    builtins = len(list(builtin_templates_dir().glob("*/manifest.json")))
+    assert builtins >= 20 and len(picks) == len(set(picks)) == builtins and "photo:bounce" in picks
+    assert len(pages) >= 3 and "photo-page:1" in pages[0] and "photo-page:0" in pages[1]
 
     # The tap is answered before anything else happens, then a status message moves to done.
     assert calls.index("answerCallbackQuery") < calls.index("sendAnimation")
@@ -229,7 +235,7 @@ def test_two_users_at_once_each_get_their_meme_while_a_third_is_answered(telegra
             photos = [fake.send_photo(c, u, s) for c, u, s in zip(chats, users, (selfie_jpeg, second_selfie_jpeg))]
             pickers = [await bot_message(fake, u["id"], replying_to(p)) for u, p in zip(users, photos)]
             for chat, user, picker in zip(chats, users, pickers):
-                fake.press_button(chat, user, picker, "photo:shake")
+                fake.press_button(chat, user, picker, "photo:deep-fried")
             # Both taps are in: each has its status message (either job may be the one that waits).
             await fake.wait_for(lambda: all(any(replying_to(picker)(m) for m in fake.messages_to(u["id"]))
                                             for u, picker in zip(users, pickers)), TIMEOUT)
@@ -271,7 +277,7 @@ def test_too_many_swaps_in_a_minute_get_a_friendly_line(telegram_bot, selfie_jpe
             photo = fake.send_photo(chat, ivy, selfie_jpeg)
             picker = await bot_message(fake, 40, replying_to(photo))
             fake.press_button(chat, ivy, picker, "photo:bounce")
-            fake.press_button(chat, ivy, picker, "photo:shake")
+            fake.press_button(chat, ivy, picker, "photo:deep-fried")
             slow_down = await bot_message(fake, 40, with_text("easy there"))
             await bot_message(fake, 40, lambda m: "animation" in m)
             return slow_down, await count_rows(services, UsageEvent)

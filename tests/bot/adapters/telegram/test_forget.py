@@ -25,7 +25,7 @@ def test_forget_stops_a_queued_and_a_running_swap_and_no_meme_follows(telegram_b
             gate = JobGate(services.engine)  # Eve's swap runs until the test says
             fake.press_button(chats[0], eve, pickers[0], "photo:dramatic-zoom")
             await bot_message(fake, 60, with_text("swapping faces"))
-            fake.press_button(chats[1], finn, pickers[1], "photo:shake")
+            fake.press_button(chats[1], finn, pickers[1], "photo:deep-fried")
             await bot_message(fake, 61, with_text("in the queue"))  # one worker: Finn waits behind Eve
             selfies_while_queued = sum(path.read_bytes() in (selfie_jpeg, second_selfie_jpeg)
                                        for path in blobs.iterdir())
