@@ -65,12 +65,14 @@ def templates_show(ctx: typer.Context, name: str) -> None:
     with progress_bars() as progress:
         compiled = resolve_template(state, name, progress)
     from memeswap.inference.media.decode import probe_media
+    from memeswap.inference.templates.face_order import numbered_faces
 
     info = probe_media(template.media_path, state.maker.limits)
     details = {**template.manifest.model_dump(), "builtin": template.builtin, "width": info.width,
                "height": info.height, "frames": compiled.tracks.frame_count,
-               "faces": [{"track": i, "first_frame": t.first, "last_frame": t.last}
-                         for i, t in enumerate(compiled.tracks.tracks)]}
+               "faces": [{"face": number, "first_frame": t.first, "last_frame": t.last,
+                          "box": [round(float(v)) for v in t.boxes[0]]}
+                         for number, t in enumerate(numbered_faces(compiled.tracks), start=1)]}
     out.print_json(json.dumps(details))
 
 

@@ -24,6 +24,7 @@ from memeswap.inference.faces.analyser import FaceAnalyser
 from memeswap.inference.faces.face import Face
 from memeswap.inference.faces.human_check import HumanFaceCheck
 from memeswap.inference.templates.face_frames import FaceFrameAnalysis
+from memeswap.inference.templates.face_order import in_reading_order
 from memeswap.inference.templates.tracks import FaceTrack, link_faces, match_faces
 
 # v3: tracks of faces that are not human are dropped; v4: drawn people are human; v5: per-frame pose, blur,
@@ -57,7 +58,7 @@ class TemplateTracks:
         if not 0 <= index < len(self.tracks):
             choices = "0" if len(self.tracks) == 1 else f"0 to {len(self.tracks) - 1}"
             raise InputError(f"this template has {len(self.tracks)} face track(s); choose face {choices}")
-        return [self.tracks[index]]
+        return [in_reading_order(self.tracks)[index]]
 
 
 def media_hash(path: Path) -> str:

@@ -30,7 +30,7 @@ from memeswap.inference.templates.face_order import numbered_faces
 log = logging.getLogger("memeswap.preview")
 
 SheetFormat = Literal["png", "jpeg"]
-SHEET_VERSION = "sheet-v1"  # part of a cached sheet's key: bump when the drawing changes
+SHEET_VERSION = "sheet-v2"  # part of a cached sheet's key: bump when the drawing (or the face numbering) changes
 BACKGROUND = (24, 24, 28)
 TILE_BACKGROUND = (44, 44, 52)
 TEXT = (240, 240, 240)

@@ -69,6 +69,9 @@ def test_show_prints_the_source_and_licence(tmp_path):
     details = json.loads(shown.stdout)
     assert "Openclipart" in details["source"] and details["licence"].startswith("public domain")
     assert len(details["faces"]) == 2  # our analyser tracks both panels' faces
+    # numbered in reading order: the top panel's face is face 1
+    top, bottom = details["faces"]
+    assert [top["face"], bottom["face"]] == [1, 2] and top["box"][3] <= bottom["box"][1]
 
 
 def test_every_built_in_shows_a_face_in_every_sampled_frame(faces_seen):
