@@ -125,10 +125,11 @@ async def _soak(settings: Settings, maker: MemeMaker, selfie: bytes, report: Soa
     async with open_services(settings, maker=maker) as services:
         began = time.monotonic()
         stop_at = began + duration_s
+        one_done = asyncio.Event()
         warm = asyncio.get_running_loop().call_later(warm_up_s, lambda: asyncio.ensure_future(
-            _note_warm(settings, report, processes)))
+            _note_warm(settings, report, processes, one_done)))
         sampler = asyncio.create_task(_sample_rss(report, processes, began + warm_up_s, stop_at, began))
-        await asyncio.gather(*(_submitter(services, selfie, report, index, stop_at, began + warm_up_s)
+        await asyncio.gather(*(_submitter(services, selfie, report, index, stop_at, began + warm_up_s, one_done)
                                for index in range(report.submitters)))
         warm.cancel()
         await sampler
@@ -137,7 +138,12 @@ async def _soak(settings: Settings, maker: MemeMaker, selfie: bytes, report: Soa
         report.redis_end_bytes = _redis_memory(settings)
 
 
-async def _note_warm(settings: Settings, report: SoakReport, processes: dict[str, subprocess.Popen]) -> None:
+async def _note_warm(settings: Settings, report: SoakReport, processes: dict[str, subprocess.Popen],
+                     one_done: asyncio.Event) -> None:
+    """What the warm-up ends with; not before one job has finished, since the first job
+    compiles the template's tracks (a short soak on a busy machine can outlast its warm-up
+    with its first job)."""
+    await one_done.wait()
     report.rss_warm_mb = _all_rss(processes)
     report.redis_warm_bytes = _redis_memory(settings)
     report.track_cache_warm_bytes = folder_bytes(settings.cache_dir)
@@ -177,7 +183,7 @@ def _redis_memory(settings: Settings) -> int:
 
 
 async def _submitter(services: BotServices, selfie: bytes, report: SoakReport, index: int, stop_at: float,
-                     counts_from: float) -> None:
+                     counts_from: float, one_done: asyncio.Event) -> None:
     """One person after another (a new user every ten swaps), as the adapters start,
     follow and post a swap."""
     n = 0
@@ -198,6 +204,7 @@ async def _submitter(services: BotServices, selfie: bytes, report: SoakReport, i
             code = "ok" if isinstance(final, Succeeded) else (final.code if final else "no final")
         except Exception as error:  # noqa: BLE001 (a refusal is a result of the soak too)
             code = getattr(error, "code", type(error).__name__)
+        one_done.set()
         if began >= counts_from:
             report.jobs += 1
             report.latencies.append(time.monotonic() - began)

@@ -21,6 +21,12 @@ from memeswap.inference.jobs.redis_worker import StreamWorker
 
 HEARTBEAT_S = 0.1
 STALE_AFTER_S = 0.6
+# The kill test SIGKILLs one of three workers every 0.4-1.2 s, far more often than any
+# deployment sees; a job's run in a spawned child takes a second or more on a busy machine,
+# so one job can lose several workers in a row (7 once, with another suite running beside
+# it). The cap on deliveries is a safety valve, not what tells a killed worker from a poison
+# job, so here it is set where only a job that never finishes would reach it.
+MAX_DELIVERIES = 20
 
 
 def run_job(job, progress, token) -> JobOutput:
@@ -40,7 +46,7 @@ def make_run_job() -> RunJob:
 async def main(url: str, prefix: str, name: str) -> None:
     blobs = RedisBlobStore.from_url(url, prefix=prefix)
     worker = StreamWorker(connect(url), run_job, blobs, StreamKeys(prefix), name=name,
-                          heartbeat_s=HEARTBEAT_S, stale_after_s=STALE_AFTER_S,
+                          heartbeat_s=HEARTBEAT_S, stale_after_s=STALE_AFTER_S, max_deliveries=MAX_DELIVERIES,
                           run_isolated=ChildProcessRunner(make_run_job))
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
