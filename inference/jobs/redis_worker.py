@@ -65,6 +65,21 @@ from memeswap.inference.jobs.redis_protocol import (
 from memeswap.inference.observability.metrics import JobMetrics
 
 log = logging.getLogger("memeswap.worker")
+# KEYS[1] the jobs stream; ARGV: the group, the caller (never removed), the idle ms past which
+# a consumer that holds nothing is gone. Returns the names removed.
+FORGET_IDLE_CONSUMERS = """
+local removed = {}
+for _, consumer in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local fields = {}
+  for i = 1, #consumer, 2 do fields[consumer[i]] = consumer[i + 1] end
+  if fields['name'] ~= ARGV[2] and tonumber(fields['pending']) == 0
+      and tonumber(fields['idle']) > tonumber(ARGV[3]) then
+    redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], fields['name'])
+    removed[#removed + 1] = fields['name']
+  end
+end
+return removed
+"""
 
 T = TypeVar("T")
 
@@ -114,6 +129,7 @@ class StreamWorker:
         self.result_ttl_s = result_ttl_s
         self.metrics = metrics or JobMetrics(role="worker")
         self._steps = JobSteps(client, keys, retain_s)
+        self._forget_idle = client.register_script(FORGET_IDLE_CONSUMERS)
         self._current: tuple[str, SwapJob, CancelToken] | None = None  # entry id, job, token
         self._next_reclaim = 0.0
         self._last_beat = 0.0
@@ -264,15 +280,14 @@ class StreamWorker:
         """Remove the group's consumers that hold nothing and have not asked for work for
         `stale_after_s` (workers that are gone: a live one asks at least every second, and one
         with a job in hand holds it), so they do not pile up as workers come and go. A
-        consumer holding entries stays until XAUTOCLAIM has taken them over."""
-        consumers = await self._client.xinfo_consumers(self.keys.jobs, WORKER_GROUP)
-        for consumer in consumers:
-            name = consumer["name"]
-            name = name.decode() if isinstance(name, bytes) else str(name)
-            if (name != self.name and int(consumer["pending"]) == 0
-                    and int(consumer["idle"]) > self.stale_after_s * 1000):
-                await self._client.xgroup_delconsumer(self.keys.jobs, WORKER_GROUP, name)
-                log.info("worker %s removed the idle consumer %s", self.name, name, extra={"worker": self.name})
+        consumer holding entries stays until XAUTOCLAIM has taken them over. The check and the
+        removal are one script: removing a consumer drops what it holds, and a consumer that
+        claimed an entry between a separate check and the removal would lose it."""
+        removed = await self._forget_idle(keys=[self.keys.jobs],
+                                          args=[WORKER_GROUP, self.name, int(self.stale_after_s * 1000)])
+        for name in removed:
+            log.info("worker %s removed the idle consumer %s", self.name,
+                     name.decode() if isinstance(name, bytes) else name, extra={"worker": self.name})
 
     async def _handle(self, entry_id: str, fields: dict, deliveries: int) -> None:
         text = {key.decode(): value.decode() for key, value in fields.items()}
