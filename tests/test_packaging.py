@@ -24,9 +24,32 @@ def test_every_package_folder_is_listed_under_memeswap():
     assert listed == found
 
 
+def image_context() -> list[str]:
+    """The top-level names .dockerignore lets into an image's build context: it excludes
+    everything (`*`), then admits names one by one (`!name`)."""
+    rules = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    assert rules[0] == "*", "the build context is an allow-list"
+    return [rule[1:] for rule in rules if rule.startswith("!")]
+
+
+def test_no_secret_or_local_state_goes_into_an_image():
+    admitted = image_context()
+    for name in (".env", ".venv", ".git", "tests", "deploy", "mypy_layout", "build"):
+        assert not any(name == entry or entry.startswith(name + "/") for entry in admitted), name
+    assert all("/" not in entry and (ROOT / entry).exists() for entry in admitted)
+
+
 def test_the_wheel_holds_only_memeswap(tmp_path):
-    source = tmp_path / "source"  # a copy: building writes build/ and *.egg-info next to the sources
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".*", "build", "*.egg-info", "__pycache__", "tests", "mypy_layout"))
+    # built from a copy of exactly the image's build context (building writes build/ and
+    # *.egg-info next to the sources), so the image can install what it is given
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in image_context():
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__", ".env"))
+        else:
+            shutil.copy2(ROOT / name, source / name)
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
                             "-w", str(tmp_path), str(source)], capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stderr
