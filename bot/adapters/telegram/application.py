@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from collections.abc import AsyncIterator
 
 from telegram import Bot, BotCommand, Message, MessageEntity, Update
@@ -184,7 +183,7 @@ async def _take_updates(updater: Updater, settings: Settings, poll_timeout_s: in
     except BadRequest as error:
         raise InputError(f"Telegram refused MEMESWAP_TELEGRAM_WEBHOOK_URL: {error.message}", code="settings") from None
     except OSError as error:
-        reason = os.strerror(error.errno).lower() if error.errno else str(error)
+        reason = (error.strerror or str(error)).lower()  # "address already in use", "name or service not known"
         raise InputError(f"cannot take Telegram's updates on {listen}:{port} (MEMESWAP_TELEGRAM_WEBHOOK_LISTEN, "
                          f"MEMESWAP_TELEGRAM_WEBHOOK_PORT): {reason}", code="settings") from None
     log.info("telegram: webhook on %s:%d %s as @%s", listen, port, path, username)

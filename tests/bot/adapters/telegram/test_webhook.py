@@ -85,17 +85,35 @@ def test_a_post_without_the_secret_is_refused_and_does_nothing(telegram_bot):
     assert len(replies) == 1 and replies[0]["reply_to_message"]["message_id"] == asked["message_id"]
 
 
-def test_a_webhook_port_that_cannot_be_had_is_one_line(telegram_bot):
+@pytest.mark.parametrize(("listen", "reason"), [
+    ("127.0.0.1", "address already in use"),  # the port is held by another process
+    ("192.0.2.1", "cannot assign requested address"),  # an address of no interface here (TEST-NET-1)
+])
+def test_a_webhook_port_that_cannot_be_had_is_one_line(telegram_bot, listen, reason):
     async def main():
         with held() as port:
-            async with telegram_bot(**webhook_settings(port)):
+            async with telegram_bot(**webhook_settings(port), telegram_webhook_listen=listen):
                 pass
 
     with pytest.raises(InputError) as raised:
         asyncio.run(main())
-    assert str(raised.value).startswith("cannot take Telegram's updates on 127.0.0.1:")
-    assert "(MEMESWAP_TELEGRAM_WEBHOOK_LISTEN, MEMESWAP_TELEGRAM_WEBHOOK_PORT): address already in use" in str(
-        raised.value)
+    assert str(raised.value).startswith(f"cannot take Telegram's updates on {listen}:")
+    assert str(raised.value).endswith(f"(MEMESWAP_TELEGRAM_WEBHOOK_LISTEN, MEMESWAP_TELEGRAM_WEBHOOK_PORT): {reason}")
+
+
+def test_a_webhook_telegram_refuses_is_one_line(telegram_bot):
+    def refuse(fake: FakeTelegram) -> None:
+        fake.fail_next("setWebhook", 400, None, "Bad Request: bad webhook: Failed to resolve host: Name or service "
+                                                "not known")
+
+    async def main():
+        async with telegram_bot(before_start=refuse, **webhook_settings(free_loopback_port())):
+            pass
+
+    with pytest.raises(InputError) as raised:
+        asyncio.run(main())
+    assert str(raised.value) == ("Telegram refused MEMESWAP_TELEGRAM_WEBHOOK_URL: Bad webhook: failed to resolve "
+                                 "host: name or service not known")
 
 
 @pytest.mark.parametrize(("settings", "line"), [
