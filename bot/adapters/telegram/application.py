@@ -149,7 +149,8 @@ class TelegramAdapter:
             await application.shutdown()
 
     def stopped(self) -> asyncio.Future | None:
-        """None: python-telegram-bot retries a failing long poll by itself, for as long as it runs."""
+        """None: python-telegram-bot retries a failing long poll by itself, and its webhook
+        server takes updates, for as long as they run."""
         return None
 
     async def deliver_unfollowed(self, job: SwapJob, event: Succeeded | Failed) -> bool:
