@@ -12,11 +12,15 @@ import signal
 import subprocess
 import sys
 import time
+from urllib.parse import urlsplit
 
 import pytest
+from redis import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from memeswap.inference.jobs.local_redis import LocalRedisServer, free_loopback_port
 from tests.bot.ops_ports import healthy, healthz
+from tests.fakes.starting_up import StartingUp
 from tests.postgres_server import LocalPostgresServer
 
 
@@ -125,6 +129,41 @@ def test_worker_waits_for_a_redis_that_starts_later(tmp_path):
     assert "Traceback" not in logs
 
 
+def test_serve_waits_out_a_postgresql_starting_up_and_a_redis_loading_its_data(tmp_path, postgres_server, redis_url,
+                                                                               redis_prefix):
+    """Up but not ready: PostgreSQL's "the database system is starting up" and Redis's LOADING
+    are waited out like a refused connection, the database first, then Redis."""
+    database_url = postgres_server.create_database("starting_up")
+    ops_port = free_loopback_port()
+
+    async def main():
+        async with StartingUp("postgresql", "127.0.0.1", postgres_server.port) as database, \
+                StartingUp("redis", "127.0.0.1", urlsplit(redis_url).port) as redis:
+            env = memeswap_env(tmp_path, ops_port=str(ops_port), redis_prefix=redis_prefix,
+                               database_url=database_url.replace(f":{postgres_server.port}/", f":{database.port}/"),
+                               redis_url=redis_url.replace(f":{urlsplit(redis_url).port}/", f":{redis.port}/"))
+            process = await spawn(tmp_path, env, "serve", "--no-chat")
+            seen: list[str] = []
+            try:
+                await log_line(process, seen, f"waiting for the database at 127.0.0.1:{database.port} "
+                                              "(the database system is starting up)")
+                starting = await asyncio.to_thread(healthz, ops_port)
+                database.open()
+                await log_line(process, seen, f"waiting for Redis at 127.0.0.1:{redis.port} "
+                                              "(Redis is loading the dataset in memory)")
+                redis.open()
+                ready = await healthy(ops_port)
+            finally:
+                await stopped(process, seen)
+        return process.returncode, starting, ready, "".join(seen)
+
+    code, starting, ready, logs = asyncio.run(main())
+    assert code == 0, logs[-3000:]
+    assert starting[0] == 503 and json.loads(starting[1]) == {"ok": False, "starting": True}
+    assert ready[0] == 200 and json.loads(ready[1])["ok"] is True, ready
+    assert postgres_server.password not in logs and "Traceback" not in logs
+
+
 def test_serve_gives_up_on_an_unreachable_database_once_the_wait_is_over(tmp_path):
     port = free_loopback_port()
     env = memeswap_env(tmp_path, database_url=f"postgresql+asyncpg://memeswap:hunter2@127.0.0.1:{port}/memeswap",
@@ -149,6 +188,34 @@ def test_serve_with_a_wrong_database_password_fails_at_once(tmp_path, postgres_s
     assert result.stderr.strip().splitlines()[-1] == (
         'error: the database refused the connection (MEMESWAP_DATABASE_URL): password authentication failed for '
         'user "memeswap"')
+    assert "waiting for" not in result.stderr and "not-the-password" not in result.stderr
+    assert seconds < 30  # not the 60 s a retried error would take
+
+
+def test_worker_with_a_wrong_redis_password_fails_at_once(tmp_path):
+    port = free_loopback_port()
+    redis = subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+                              "--appendonly", "no", "--requirepass", "the-password"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        env = memeswap_env(tmp_path, redis_url=f"redis://:not-the-password@127.0.0.1:{port}/0", startup_wait_s="60",
+                           ops_port="0")
+        deadline = time.monotonic() + 10
+        with Redis(port=port, password="the-password") as client:
+            while True:
+                try:
+                    client.ping()
+                    break
+                except RedisConnectionError:
+                    assert time.monotonic() < deadline, "redis-server did not start"
+                    time.sleep(0.05)
+        result, seconds = run_once(tmp_path, env, "worker")
+    finally:
+        redis.terminate()
+        redis.wait(10)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: cannot reach Redis (MEMESWAP_REDIS_URL): "
+                                                             "invalid username-password pair"), result.stderr
     assert "waiting for" not in result.stderr and "not-the-password" not in result.stderr
     assert seconds < 30  # not the 60 s a retried error would take
 
