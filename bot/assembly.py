@@ -34,7 +34,7 @@ from memeswap.bot.job_backends.registry import chosen_backend
 from memeswap.bot.safe_download import SafeDownloader
 from memeswap.bot.services import BotServices
 from memeswap.bot.settings import Settings
-from memeswap.bot.startup import migrate_when_reachable, ping_redis_when_reachable
+from memeswap.bot.startup_wait import migrate_when_reachable, ping_redis_when_reachable
 from memeswap.bot.store.database import Database
 from memeswap.inference.errors import InputError
 from memeswap.inference.faces.analyser import FaceAnalyser

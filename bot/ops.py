@@ -14,7 +14,7 @@ import sys
 from collections.abc import AsyncIterator, Callable
 
 from memeswap.bot.settings import Settings
-from memeswap.bot.startup import ping_redis_when_reachable
+from memeswap.bot.startup_wait import ping_redis_when_reachable
 from memeswap.inference.errors import InputError
 from memeswap.inference.jobs.redis_worker import StreamWorker
 from memeswap.inference.observability.metrics import JobMetrics

@@ -63,7 +63,7 @@ def serve(ctx: typer.Context,
 @contextlib.contextmanager
 def _stopped_while_waiting_is_a_clean_exit() -> Iterator[None]:
     """SIGTERM while the database or Redis is still awaited at start: exit 0, one log line."""
-    from memeswap.bot.startup import StoppedWhileWaiting
+    from memeswap.bot.startup_wait import StoppedWhileWaiting
 
     try:
         yield

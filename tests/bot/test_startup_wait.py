@@ -239,6 +239,6 @@ def test_sigterm_while_waiting_exits_at_once_and_cleanly(tmp_path, command, sett
 
     code, seconds, logs = asyncio.run(main())
     assert code == 0, logs
-    assert seconds < 5, logs
+    assert seconds < 10, logs  # against the 120 s it would otherwise wait
     assert "Traceback" not in logs and "error" not in logs.lower() and "hunter2" not in logs
     assert f"stopped while waiting for {awaited}" in logs
