@@ -134,6 +134,9 @@ class Settings(BaseSettings):
     # the rest end with "the bot is restarting". Keep it under the supervisor's stop timeout
     # (Docker: 10 s unless stop_grace_period says more; Kubernetes: 30 s).
     shutdown_grace_s: float = Field(default=8.0, ge=0)
+    # At start, how long `memeswap serve` and `memeswap worker` keep trying a database or a
+    # Redis that cannot be reached yet (a compose stack's first `up`); 0 tries once.
+    startup_wait_s: float = Field(default=120.0, ge=0)
     # --- chat adapters (`memeswap serve` runs each one whose token is set) ------------------
     telegram_token: SecretStr | None = None
     # Where the Bot API lives; point these at a local Bot API server if you run one.
