@@ -185,6 +185,12 @@ class Settings(BaseSettings):
             raise ValueError(f"choose auto or one of {', '.join(SWAPPERS)}")
         return name
 
+    @field_validator("discord_shard_ids", mode="before")
+    @classmethod
+    def _one_shard_id(cls, ids: object) -> object:
+        """`MEMESWAP_DISCORD_SHARD_IDS=3` (what Kubernetes' downward API gives) is `[3]`."""
+        return [ids] if isinstance(ids, int) and not isinstance(ids, bool) else ids
+
     @field_validator("redis_url")
     @classmethod
     def _redis_scheme(cls, url: SecretStr | None) -> SecretStr | None:
@@ -198,12 +204,6 @@ class Settings(BaseSettings):
         if url is not None and not url.get_secret_value().startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
             raise ValueError("must start with postgresql+asyncpg:// or sqlite+aiosqlite://")
         return url
-
-    @field_validator("discord_shard_ids", mode="before")
-    @classmethod
-    def _one_shard_id(cls, ids: object) -> object:
-        """`MEMESWAP_DISCORD_SHARD_IDS=3` (what Kubernetes' downward API gives) is `[3]`."""
-        return [ids] if isinstance(ids, int) and not isinstance(ids, bool) else ids
 
     @field_validator("tenor_api_key", "giphy_api_key")
     @classmethod
