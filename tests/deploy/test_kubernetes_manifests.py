@@ -76,6 +76,12 @@ def build(directory: Path = KUBE) -> list[dict[str, Any]]:
     return documents
 
 
+def test_the_kustomization_lists_every_manifest_but_the_one_off_jobs():
+    listed = set(yaml.safe_load((KUBE / "kustomization.yaml").read_text())["resources"])
+    files = {path.name for path in KUBE.glob("*.yaml")} - {"kustomization.yaml"}
+    assert listed == {name for name in files if not name.endswith(".job.yaml")}
+
+
 @pytest.fixture(scope="module")
 def documents() -> list[dict[str, Any]]:
     return build()
