@@ -351,6 +351,7 @@ def test_workers_take_a_gpu_and_the_time_to_finish_a_job(documents, monkeypatch)
     assert int(container["resources"]["limits"]["nvidia.com/gpu"]) == 1
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in spec["tolerations"]
     assert "replicas" not in worker["spec"]  # KEDA owns the count
+    assert worker["spec"]["strategy"]["rollingUpdate"]["maxSurge"] == 0  # a rollout needs no spare GPU
     settings = settings_of(container_environment(documents, worker, container), monkeypatch)
     assert spec["terminationGracePeriodSeconds"] >= settings.job_deadline_s + 10
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
