@@ -34,7 +34,8 @@ from memeswap.bot.job_backends.registry import chosen_backend
 from memeswap.bot.safe_download import SafeDownloader
 from memeswap.bot.services import BotServices
 from memeswap.bot.settings import Settings
-from memeswap.bot.store.database import UNREACHABLE, Database, unreachable
+from memeswap.bot.startup_wait import migrate_when_reachable, ping_redis_when_reachable
+from memeswap.bot.store.database import Database
 from memeswap.inference.errors import InputError
 from memeswap.inference.faces.analyser import FaceAnalyser
 from memeswap.inference.faces.mediapipe_analyser import MediaPipeAnalyser
@@ -210,7 +211,8 @@ def open_database(settings: Settings) -> Database:
 async def open_services(settings: Settings, maker: MemeMaker | None = None,
                         engine: InferenceEngine | None = None,
                         on_unfollowed_final: UnfollowedFinal | None = None,
-                        metrics: JobMetrics | None = None) -> AsyncIterator[BotServices]:
+                        metrics: JobMetrics | None = None,
+                        stop: asyncio.Event | None = None) -> AsyncIterator[BotServices]:
     """Migrate the store, start the engine, remove half-added templates, sweep expired blobs
     (now and every `MEMESWAP_BLOB_SWEEP_INTERVAL_S`); close all on exit.
 
@@ -218,13 +220,15 @@ async def open_services(settings: Settings, maker: MemeMaker | None = None,
     `on_unfollowed_final` posts results of jobs that a previous run of this shard started
     (Redis only: in-process jobs end with their process). `metrics`: the engine's, when the
     caller serves them before the services are up.
+
+    A database (and a Redis, where MEMESWAP_REDIS_URL is set) not up yet is waited for, up to
+    `MEMESWAP_STARTUP_WAIT_S`; `stop` set meanwhile raises `StoppedWhileWaiting`.
     """
     database = open_database(settings)
     try:
-        try:
-            await database.migrate()
-        except UNREACHABLE as error:
-            raise unreachable(error) from None
+        await migrate_when_reachable(database, settings.startup_wait_s, stop)
+        if settings.redis_url is not None:  # before the models load: the wait is over first
+            await ping_redis_when_reachable(settings.redis_url.get_secret_value(), settings.startup_wait_s, stop)
         if maker is None:
             maker = await asyncio.to_thread(build_meme_maker, settings, chosen_backend(settings).runs_in_the_bot)
         blobs = build_blob_store(settings)

@@ -14,6 +14,7 @@ import sys
 from collections.abc import AsyncIterator, Callable
 
 from memeswap.bot.settings import Settings
+from memeswap.bot.startup_wait import ping_redis_when_reachable
 from memeswap.inference.errors import InputError
 from memeswap.inference.jobs.redis_worker import StreamWorker
 from memeswap.inference.observability.metrics import JobMetrics
@@ -72,9 +73,11 @@ async def ops_server(settings: Settings, metrics: JobMetrics, health: HealthChec
 
 
 async def run_worker(settings: Settings, build: Callable[[JobMetrics], StreamWorker]) -> None:
-    """Serve /metrics and /healthz, build the worker (`build` loads the models; /healthz says
-    "starting" meanwhile), then run it until SIGTERM or SIGINT; the job in hand is finished
-    first, and a second signal leaves it for another worker to take over."""
+    """Serve /metrics and /healthz, wait for Redis (up to MEMESWAP_STARTUP_WAIT_S), build the
+    worker (`build` loads the models; /healthz says "starting" meanwhile), then run it until
+    SIGTERM or SIGINT; the job in hand is finished first, and a second signal leaves it for
+    another worker to take over. A signal while Redis is awaited: `StoppedWhileWaiting`."""
+    assert settings.redis_url is not None, "a worker takes its jobs from Redis"
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
@@ -93,6 +96,7 @@ async def run_worker(settings: Settings, build: Callable[[JobMetrics], StreamWor
         return {"ok": False, "starting": True} if worker is None else await worker.health()
 
     async with ops_server(settings, metrics, health):
+        await ping_redis_when_reachable(settings.redis_url.get_secret_value(), settings.startup_wait_s, stop)
         with contextlib.suppress(asyncio.CancelledError):
             worker = await asyncio.to_thread(build, metrics)
             await worker.run(stop)

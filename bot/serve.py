@@ -1,5 +1,7 @@
 """`memeswap serve`: the chat adapters whose tokens are set, in one process, over one set
-of services, with /metrics and /healthz beside them, until SIGTERM or SIGINT."""
+of services, with /metrics and /healthz beside them, until SIGTERM or SIGINT. With
+`--no-chat`, the services and /metrics and /healthz alone: a deployment checked before its
+tokens exist."""
 
 from __future__ import annotations
 
@@ -52,10 +54,12 @@ def check_tokens(settings: Settings) -> None:
         raise InputError(f"no chat platform to serve: set {names} (see the README)", code="settings")
 
 
-async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """Run until `stop` is set (by default: on SIGTERM or SIGINT)."""
-    check_tokens(settings)
-    classes = [adapter_class(platform) for platform in configured_platforms(settings)]
+async def serve(settings: Settings, stop: asyncio.Event | None = None, chat: bool = True) -> None:
+    """Run until `stop` is set (by default: on SIGTERM or SIGINT). `chat=False`: no chat
+    platform, whatever tokens are set."""
+    if chat:
+        check_tokens(settings)
+    classes = [adapter_class(platform) for platform in configured_platforms(settings)] if chat else []
     for kind in classes:  # before any model loads: a bad token should not cost a minute
         await kind.check_token(settings)
     stop = stop or _stop_on_signals()
@@ -75,16 +79,19 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     async def health() -> dict:
         return {"ok": False, "starting": True} if services is None else await services.health()
 
-    # The ops port first: a port that cannot be had is one line before a minute of model loading.
+    # The ops port first: a port that cannot be had is one line before a minute of model loading,
+    # and /healthz says "starting" while the database and Redis are awaited (`StoppedWhileWaiting`
+    # when stopped meanwhile).
     async with ops_server(settings, metrics, health) as ops, \
-            open_services(settings, on_unfollowed_final=deliver_unfollowed, metrics=metrics) as services:  # noqa: F811 (health() reads it)
+            open_services(settings, on_unfollowed_final=deliver_unfollowed, metrics=metrics,
+                          stop=stop) as services:  # noqa: F811 (health() reads it)
         adapters.extend(kind(services) for kind in classes)
         async with contextlib.AsyncExitStack() as running:
             for adapter in adapters:
                 await running.enter_async_context(adapter.running())
             ready.set()
-            log.info("serving %s; /metrics and /healthz on port %d", ", ".join(a.platform for a in adapters),
-                     ops.port)
+            log.info("serving %s; /metrics and /healthz on port %d",
+                     ", ".join(a.platform for a in adapters) or "no chat platform (--no-chat)", ops.port)
             waiting = asyncio.ensure_future(stop.wait())
             ended = [f for f in (a.stopped() for a in adapters) if f is not None]
             await asyncio.wait([waiting, *ended], return_when=asyncio.FIRST_COMPLETED)

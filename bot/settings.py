@@ -1,23 +1,40 @@
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit
 
 import platformdirs
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from memeswap.inference.safety.nsfw_labels import DEFAULT_BLOCKED, NUDENET_LABELS
 from memeswap.inference.swappers.config import SwapperConfig
 from memeswap.inference.swappers.registry import SWAPPERS
 
+# What Telegram accepts: setWebhook's secret_token, the ports a webhook URL may name.
+_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+_WEBHOOK_PORTS = (443, 80, 88, 8443)
+_WEBHOOK_PATH = re.compile(r"/[A-Za-z0-9/_.~-]*")  # PTB's webhook server routes on it as a regex
+
 if TYPE_CHECKING:  # imported where used: `memeswap --help` should not wait for them
     from memeswap.inference.media.badge import BadgeStyle
     from memeswap.inference.media.limits import MediaLimits
     from memeswap.inference.safety.nsfw import NsfwScreen
     from memeswap.inference.templates.packs import PackLimits
+
+
+def _loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class Settings(BaseSettings):
@@ -117,6 +134,9 @@ class Settings(BaseSettings):
     # the rest end with "the bot is restarting". Keep it under the supervisor's stop timeout
     # (Docker: 10 s unless stop_grace_period says more; Kubernetes: 30 s).
     shutdown_grace_s: float = Field(default=8.0, ge=0)
+    # At start, how long `memeswap serve` and `memeswap worker` keep trying a database or a
+    # Redis that cannot be reached yet (a compose stack's first `up`); 0 tries once.
+    startup_wait_s: float = Field(default=120.0, ge=0)
     # --- chat adapters (`memeswap serve` runs each one whose token is set) ------------------
     telegram_token: SecretStr | None = None
     # Where the Bot API lives; point these at a local Bot API server if you run one.
@@ -127,6 +147,14 @@ class Settings(BaseSettings):
     telegram_templates_per_page: int = Field(default=8, ge=2, le=50)
     # Updates handled at once: a swap waits on its job without holding up other chats.
     telegram_concurrent_updates: int = Field(default=64, ge=1)
+    # Set: Telegram POSTs updates to this public https URL (the ingress forwards its path to
+    # the webhook server on LISTEN:PORT), so several bot processes can share one token.
+    # Unset: the bot long-polls getUpdates, which allows one process per token.
+    telegram_webhook_url: str | None = None
+    # Telegram sends it in X-Telegram-Bot-Api-Secret-Token; a POST without it is refused (403).
+    telegram_webhook_secret: SecretStr | None = Field(default=None, validate_default=True)
+    telegram_webhook_listen: str = "127.0.0.1"
+    telegram_webhook_port: int = Field(default=8443, ge=1, le=65535)
 
     discord_token: SecretStr | None = None
     # "off": one gateway connection; "auto": AutoShardedBot with Discord's recommended shard
@@ -205,6 +233,37 @@ class Settings(BaseSettings):
             raise ValueError("must start with postgresql+asyncpg:// or sqlite+aiosqlite://")
         return url
 
+    @field_validator("telegram_webhook_url")
+    @classmethod
+    def _webhook_url(cls, url: str | None) -> str | None:
+        if url is None or not url.strip():
+            return None
+        try:
+            parts = urlsplit(url.strip())
+            port = parts.port
+        except ValueError:
+            raise ValueError("is not a URL; set it to https://HOST/PATH") from None
+        loopback = _loopback_host(parts.hostname or "")
+        if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+            raise ValueError("must start with https:// (Telegram posts updates over TLS only)")
+        if not parts.hostname or parts.username is not None or parts.fragment:
+            raise ValueError("must be https://HOST/PATH, without credentials or a #fragment")
+        if not loopback and port not in (None, *_WEBHOOK_PORTS):
+            raise ValueError("may name port 443, 80, 88 or 8443 only (Telegram posts to no other)")
+        if not _WEBHOOK_PATH.fullmatch(parts.path or "/"):
+            raise ValueError("has a path of letters, digits and / _ . ~ - only")
+        return url.strip()
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, secret: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if secret is not None and not _WEBHOOK_SECRET.fullmatch(secret.get_secret_value()):
+            raise ValueError("must be 1 to 256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)")
+        if secret is None and info.data.get("telegram_webhook_url") is not None:
+            raise ValueError("must be set when MEMESWAP_TELEGRAM_WEBHOOK_URL is (1 to 256 characters of "
+                             "A-Z, a-z, 0-9, _ and -; e.g. `openssl rand -hex 32`)")
+        return secret
+
     @field_validator("tenor_api_key", "giphy_api_key")
     @classmethod
     def _blank_key_is_none(cls, key: SecretStr | None) -> SecretStr | None:
@@ -228,6 +287,11 @@ class Settings(BaseSettings):
         if unknown:
             raise ValueError(f"unknown label {unknown[0]}; known labels: {', '.join(NUDENET_LABELS)}")
         return labels
+
+    @property
+    def telegram_webhook_path(self) -> str:
+        """The path of MEMESWAP_TELEGRAM_WEBHOOK_URL, where the webhook server takes updates."""
+        return urlsplit(self.telegram_webhook_url or "").path or "/"
 
     @property
     def ops_port_chosen(self) -> bool:

@@ -62,10 +62,13 @@ class LocalPostgresServer:
     """`with LocalPostgresServer() as server: server.url` — a fresh PostgreSQL with an empty
     `memeswap` database owned by the superuser `memeswap` (random password, scram-sha-256)."""
 
-    def __init__(self, start_timeout_s: float = 30.0) -> None:
+    def __init__(self, start_timeout_s: float = 30.0, port: int = 0) -> None:
+        """`port`: listen there (for a test that points a client at it before it starts);
+        0 takes a free one."""
         self.bin = find_postgres_bin()
         self.start_timeout_s = start_timeout_s
-        self.port = 0
+        self.port = port
+        self._wanted_port = port
         self.password = secrets.token_urlsafe(24)
         self._folder: Path | None = None
         self._as_user: pwd.struct_passwd | None = None
@@ -105,11 +108,11 @@ class LocalPostgresServer:
                 os.chown(self._folder, self._as_user.pw_uid, self._as_user.pw_gid)
             self._initdb()
             for attempt in range(3):  # the free port may be taken between probe and bind
-                self.port = free_loopback_port()
+                self.port = self._wanted_port or free_loopback_port()
                 self._configure()
                 if self._pg_ctl_start():
                     break
-                if attempt == 2 or "already in use" not in self._log_tail():
+                if attempt == 2 or self._wanted_port or "already in use" not in self._log_tail():
                     raise RuntimeError(f"postgres did not start (or answer within {self.start_timeout_s:g} s) "
                                        f"(port {self.port}); server log:\n{self._log_tail()}")
             self._run_client([self.bin / "createdb", *self._client_args(), DATABASE])

@@ -3,7 +3,9 @@ from Redis) and `memeswap discord sync`."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Annotated, Optional
 
 import typer
@@ -20,9 +22,6 @@ def worker(ctx: typer.Context) -> None:
     """Run a swap worker for the Redis job queue (needs MEMESWAP_REDIS_URL)."""
     import asyncio
 
-    from redis import Redis
-    from redis.exceptions import RedisError
-
     from memeswap.bot.assembly import build_blob_store, build_worker
     from memeswap.bot.ops import run_worker, steady_malloc
 
@@ -30,19 +29,20 @@ def worker(ctx: typer.Context) -> None:
     settings = state.settings
     if settings.redis_url is None:
         raise InputError("memeswap worker needs MEMESWAP_REDIS_URL; without Redis the bot runs jobs itself")
-    try:  # before loading any model: a wrong URL should not cost a minute of start-up
-        with Redis.from_url(settings.redis_url.get_secret_value(), socket_connect_timeout=5) as probe:
-            probe.ping()
-    except RedisError as error:
-        raise InputError(f"cannot reach Redis (MEMESWAP_REDIS_URL): {error}") from None
     logging.getLogger().setLevel(logging.DEBUG if state.verbose else logging.INFO)
     steady_malloc()
-    asyncio.run(run_worker(settings, lambda metrics: build_worker(settings, state.maker, build_blob_store(settings),
-                                                                   metrics)))
+    # Redis is reached (or waited for) before any model loads: a wrong URL should not cost a
+    # minute of start-up.
+    with _stopped_while_waiting_is_a_clean_exit():
+        asyncio.run(run_worker(settings, lambda metrics: build_worker(settings, state.maker,
+                                                                       build_blob_store(settings), metrics)))
 
 
 @app.command()
-def serve(ctx: typer.Context) -> None:
+def serve(ctx: typer.Context,
+          no_chat: Annotated[bool, typer.Option("--no-chat", help="No chat platform: only the services and "
+                                                "/metrics and /healthz, to check a deployment before its "
+                                                "tokens exist.")] = False) -> None:
     """Run the chat bot: Telegram when MEMESWAP_TELEGRAM_TOKEN is set, Discord when
     MEMESWAP_DISCORD_TOKEN is (both in one process when both are)."""
     import asyncio
@@ -52,10 +52,23 @@ def serve(ctx: typer.Context) -> None:
     from memeswap.bot.serve import serve as run_adapters
 
     state = state_of(ctx)
-    check_tokens(state.settings)
+    if not no_chat:
+        check_tokens(state.settings)
     logging.getLogger().setLevel(logging.DEBUG if state.verbose else logging.INFO)
     steady_malloc()
-    asyncio.run(run_adapters(state.settings))
+    with _stopped_while_waiting_is_a_clean_exit():
+        asyncio.run(run_adapters(state.settings, chat=not no_chat))
+
+
+@contextlib.contextmanager
+def _stopped_while_waiting_is_a_clean_exit() -> Iterator[None]:
+    """SIGTERM while the database or Redis is still awaited at start: exit 0, one log line."""
+    from memeswap.bot.startup_wait import StoppedWhileWaiting
+
+    try:
+        yield
+    except StoppedWhileWaiting as stopped:
+        logging.getLogger("memeswap.startup").info("%s", stopped)
 
 
 @discord_app.command("sync")

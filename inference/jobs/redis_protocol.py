@@ -323,7 +323,8 @@ def lost_group(error: BaseException) -> bool:
 
 
 class Outage:
-    """Backoff with full jitter while Redis cannot be reached, and what /healthz says meanwhile."""
+    """Backoff with full jitter while Redis cannot be reached, and what /healthz says meanwhile.
+    (`bot.startup_wait` uses its backoff too, for the database and Redis a process waits for at start.)"""
 
     def __init__(self, base_s: float = 0.2, cap_s: float = 5.0, jitter: Callable[[], float] = random.random) -> None:
         self.base_s = base_s

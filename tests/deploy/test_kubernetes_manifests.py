@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import copy
 import os
+import re
 import socket
 from pathlib import Path
 from typing import Any
@@ -215,10 +216,15 @@ def compose_variables(compose: dict) -> set[str]:
             names |= {entry.partition("=")[0] for entry in environment}
         env_files = service.get("env_file") or []
         for entry in [env_files] if isinstance(env_files, (str, dict)) else env_files:
-            path = entry["path"] if isinstance(entry, dict) else entry
-            for example in COMPOSE.parent.glob(Path(path).name + "*example*"):
-                names |= set(read_env_file(example))
+            name = Path(entry["path"] if isinstance(entry, dict) else entry).name  # .env: example.env, .env.example
+            for example in {*COMPOSE.parent.glob(name + "*example*"), *COMPOSE.parent.glob("*example*" + name)}:
+                names |= example_names(example)
     return names
+
+
+def example_names(path: Path) -> set[str]:
+    """The names an env-file example sets, commented-out ones (`# MEMESWAP_X=`) included."""
+    return {match[1] for match in re.finditer(r"^#?\s*([A-Z][A-Z0-9_]*)=", path.read_text(), re.MULTILINE)}
 
 
 def test_every_memeswap_variable_set_by_the_manifests_is_a_setting(documents):
@@ -228,8 +234,10 @@ def test_every_memeswap_variable_set_by_the_manifests_is_a_setting(documents):
 
 
 def test_every_memeswap_variable_set_by_compose_is_a_setting():
-    names = compose_variables(yaml.safe_load(COMPOSE.read_text()))
-    assert "MEMESWAP_REDIS_URL" in names
+    names = set()
+    for path in COMPOSE.parent.glob("**/compose*.yaml"):  # the file, its overrides, the smoke test's
+        names |= compose_variables(yaml.safe_load(path.read_text()))
+    assert {"MEMESWAP_REDIS_URL", "MEMESWAP_TELEGRAM_TOKEN"} <= names  # (the token from the env-file example)
     assert unknown_settings(names) == set()
 
 

@@ -15,13 +15,25 @@ Faults for tests: `fail_next` answers Telegram's error envelope (a 429 with `ret
 400, a 5xx), `stall_next` answers only after a delay (the client's read timeout fires first),
 `drop_next` closes the connection without an answer. Each takes a Bot API method name or
 `DOWNLOAD`, the file download (`GET /file/bot<token>/<file_path>`).
+
+Webhooks as Telegram runs them: once the bot calls `setWebhook`, `getUpdates` answers 409 and
+the fake delivers each pending update (what the tests' users do, as with polling) by POSTing
+it as JSON to the registered URL with the registered secret in
+`X-Telegram-Bot-Api-Secret-Token`, one at a time and in order; an answer other than 2xx (or
+no answer) is kept as `last_error_message` and the update is retried. `deleteWebhook` ends
+that. `webhook` is what was registered, `webhook_posts` each delivery's outcome, and
+`post_to_webhook` is anyone else POSTing to the URL (with a secret of their choosing). The
+one allowance over Telegram: the URL may be plain http on loopback, where the bot's test
+server listens.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import io
+import ipaddress
 import itertools
 import json
 import mimetypes
@@ -34,8 +46,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
+import aiohttp
 from aiohttp import web
 from PIL import Image
 
@@ -48,7 +61,7 @@ _JSON_FIELDS = {
 }
 _INT_FIELDS = {
     "chat_id", "message_id", "user_id", "offset", "limit", "reply_to_message_id",
-    "message_thread_id", "duration", "width", "height", "cache_time", "from_chat_id",
+    "message_thread_id", "duration", "width", "height", "cache_time", "from_chat_id", "max_connections",
 }
 _FLOAT_FIELDS = {"timeout"}
 _BOOL_FIELDS = {
@@ -67,6 +80,9 @@ _MAX_TEXT = 4096
 _MAX_CAPTION = 1024
 _PHOTO_SIDES = (90, 320, 800)
 DOWNLOAD = "download"  # the file download, as a method name in `requests` and for faults
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+_SECRET_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+_WEBHOOK_PORTS = (443, 80, 88, 8443)
 
 
 @dataclass(frozen=True)
@@ -111,6 +127,13 @@ class StoredFile:
     height: int = 0
     duration: int = 0
     photo_sizes: list[JSONDict] | None = None  # for photos: every PhotoSize of the same photo
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name, not an address
+        return False
 
 
 def _utf16_len(text: str) -> int:
@@ -310,6 +333,12 @@ class FakeTelegram:
         self.errors: list[BaseException] = []
         self.delivered: list[int] = []  # update_ids in the order getUpdates handed them out
         self.commands: dict[str, list[JSONDict]] = {}
+        self.polls = 0  # getUpdates calls, answered or not
+        self.webhook: JSONDict | None = None  # url, secret_token, allowed_updates, max_connections
+        self.webhook_posts: list[JSONDict] = []  # each delivery: update_id, status (None: no answer)
+        self.webhook_retry_s = 0.2  # Telegram's backoff, shortened for tests
+        self._webhook_error: tuple[int, str] | None = None
+        self._webhook_task: asyncio.Task | None = None
         self._users: dict[int, JSONDict] = {}
         self._chats: dict[int, JSONDict] = {}
         self._admins: dict[int, tuple[list[int], int | None]] = {}
@@ -335,10 +364,9 @@ class FakeTelegram:
             },
             "logout": lambda p, f: True,
             "close": lambda p, f: True,
+            "setwebhook": self._set_webhook,
             "deletewebhook": self._delete_webhook,
-            "getwebhookinfo": lambda p, f: {
-                "url": "", "has_custom_certificate": False, "pending_update_count": len(self._pending),
-            },
+            "getwebhookinfo": self._get_webhook_info,
             "getupdates": self._get_updates,
             "getfile": self._get_file,
             "sendmessage": self._send_message,
@@ -365,7 +393,7 @@ class FakeTelegram:
                 "deleteMessage", "sendChatAction", "sendAnimation", "sendVideo", "sendDocument",
                 "sendPhoto", "answerCallbackQuery", "getUpdates", "getFile", "getMe", "setMyCommands",
                 "getMyCommands", "deleteMyCommands", "getChatMember", "getChatAdministrators", "getChat",
-                "deleteWebhook", "getWebhookInfo", "logOut", "close",
+                "setWebhook", "deleteWebhook", "getWebhookInfo", "logOut", "close",
             )
         }
 
@@ -390,6 +418,7 @@ class FakeTelegram:
         self._closed = True
         self._closing.set()
         self._wake()
+        await self._stop_delivering()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -546,6 +575,13 @@ class FakeTelegram:
         self._enqueue("callback_query", query)
         return copy.deepcopy(query)
 
+    async def post_to_webhook(self, update: JSONDict, secret: str | None) -> int:
+        """POSTs `update` to the registered webhook URL as anyone on the internet could, with
+        `secret` in X-Telegram-Bot-Api-Secret-Token (None: no header); the HTTP status."""
+        if self.webhook is None:
+            raise RuntimeError("no webhook is set")
+        return await self._post(self.webhook["url"], update, secret)
+
     def answered_callbacks(self) -> list[str]:
         """The ids of the callback queries the bot answered, in order."""
         return [s["params"]["callback_query_id"] for s in self.sent if s["method"] == "answerCallbackQuery"]
@@ -684,6 +720,8 @@ class FakeTelegram:
         entry: JSONDict = {"method": method, "status": 200}
         if name != "getupdates":
             self.requests.append(entry)
+        else:
+            self.polls += 1
         try:
             handler = self._methods.get(name)
             if handler is None:
@@ -921,12 +959,103 @@ class FakeTelegram:
 
     # ------------------------------------------------------------------ methods
 
-    def _delete_webhook(self, params: JSONDict, files: dict[str, JSONDict]) -> bool:
+    async def _set_webhook(self, params: JSONDict, files: dict[str, JSONDict]) -> bool:
+        url = str(params.get("url") or "")
+        if not url:  # as in Telegram, an empty URL removes the webhook
+            return await self._delete_webhook(params, files)
+        parts = urlsplit(url)
+        try:
+            port = parts.port or 443
+        except ValueError:
+            raise _bad("bad webhook: Webhook can be set up only on ports 80, 88, 443 or 8443") from None
+        loopback = _loopback(parts.hostname or "")
+        if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+            raise _bad("bad webhook: An HTTPS URL must be provided for webhook")
+        if not loopback and port not in _WEBHOOK_PORTS:
+            raise _bad("bad webhook: Webhook can be set up only on ports 80, 88, 443 or 8443")
+        secret = params.get("secret_token")
+        if secret is not None and not _SECRET_TOKEN_RE.match(str(secret)):
+            raise _bad("secret token contains unallowed characters")
+        max_connections = params.get("max_connections", 40)
+        if not isinstance(max_connections, int) or not 1 <= max_connections <= 100:
+            raise _bad("bad webhook: max_connections must be between 1 and 100")
+        allowed = params.get("allowed_updates")
+        if isinstance(allowed, list):
+            self._allowed_updates = list(allowed) or None
+        if params.get("drop_pending_updates"):
+            self._pending.clear()
+        self.webhook = {"url": url, "secret_token": secret, "allowed_updates": allowed,
+                        "max_connections": max_connections}
+        self._webhook_error = None
+        self._poll_generation += 1  # a long poll in flight ends with 409
+        self._wake()
+        if self._webhook_task is None or self._webhook_task.done():
+            self._webhook_task = asyncio.ensure_future(self._deliver_to_webhook())
+        return True
+
+    async def _delete_webhook(self, params: JSONDict, files: dict[str, JSONDict]) -> bool:
+        self.webhook = None
+        self._webhook_error = None
+        await self._stop_delivering()
         if params.get("drop_pending_updates"):
             self._pending.clear()
         return True
 
+    def _get_webhook_info(self, params: JSONDict, files: dict[str, JSONDict]) -> JSONDict:
+        info: JSONDict = {"url": "", "has_custom_certificate": False, "pending_update_count": len(self._pending)}
+        if self.webhook is not None:
+            info.update(url=self.webhook["url"], max_connections=self.webhook["max_connections"])
+            if self.webhook["allowed_updates"]:
+                info["allowed_updates"] = list(self.webhook["allowed_updates"])
+        if self._webhook_error is not None:
+            info.update(last_error_date=self._webhook_error[0], last_error_message=self._webhook_error[1])
+        return info
+
+    async def _stop_delivering(self) -> None:
+        task, self._webhook_task = self._webhook_task, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _deliver_to_webhook(self) -> None:
+        """Telegram's side of a webhook: each pending update POSTed in order until the
+        webhook is deleted; an update not answered 2xx stays pending and is tried again."""
+        while self.webhook is not None and not self._closed:
+            wakeup = self._wakeup
+            if self._allowed_updates is not None:
+                self._pending = [u for u in self._pending if set(u) - {"update_id"} <= set(self._allowed_updates)]
+            if not self._pending:
+                await wakeup.wait()
+                continue
+            update = copy.deepcopy(self._pending[0])
+            status = await self._post(self.webhook["url"], update, self.webhook["secret_token"])
+            self.webhook_posts.append({"update_id": update["update_id"], "status": status})
+            if status is not None and 200 <= status < 300:
+                if self._pending and self._pending[0]["update_id"] == update["update_id"]:
+                    self._pending.pop(0)
+                self.delivered.append(update["update_id"])
+                continue
+            reason = f"Wrong response from the webhook: {status}" if status else "Connection refused"
+            self._webhook_error = (int(time.time()), reason)
+            await asyncio.sleep(self.webhook_retry_s)
+
+    @staticmethod
+    async def _post(url: str, update: JSONDict, secret: str | None) -> int | None:
+        """One POST of an update as Telegram sends it; the status, None when nothing answered."""
+        headers = {SECRET_HEADER: secret} if secret is not None else {}
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session, \
+                    session.post(url, json=update, headers=headers) as response:
+                await response.read()
+                return response.status
+        except (aiohttp.ClientError, TimeoutError):
+            return None
+
     async def _get_updates(self, params: JSONDict, files: dict[str, JSONDict]) -> list[JSONDict]:
+        if self.webhook is not None:
+            raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active; "
+                                "use deleteWebhook to delete the webhook first")
         offset = params.get("offset")
         limit = min(max(int(params.get("limit") or 100), 1), 100)
         timeout = max(float(params.get("timeout") or 0), 0.0)
@@ -1170,4 +1299,4 @@ class FakeTelegram:
         }
 
 
-__all__ = ["DOWNLOAD", "ApiError", "FakeTelegram", "StoredFile"]
+__all__ = ["DOWNLOAD", "SECRET_HEADER", "ApiError", "FakeTelegram", "StoredFile"]

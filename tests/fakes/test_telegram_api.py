@@ -4,18 +4,20 @@ import asyncio
 import contextlib
 import datetime as dtm
 import io
+import socket
 import struct
 import time
 from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+from aiohttp import web
 from PIL import Image
 from telegram import Bot, BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.error import BadRequest, EndPointNotFound, InvalidToken, NetworkError, RetryAfter, TimedOut
+from telegram.error import BadRequest, Conflict, EndPointNotFound, InvalidToken, NetworkError, RetryAfter, TimedOut
 from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from tests.fakes.telegram_api import DOWNLOAD, FakeTelegram
+from tests.fakes.telegram_api import DOWNLOAD, SECRET_HEADER, FakeTelegram, JSONDict
 
 TOKEN = "123456:TEST-TOKEN"
 
@@ -475,5 +477,103 @@ def test_two_chats_at_once() -> None:
                     [m["text"] for m in fake.messages_to(c["id"])] == [f"hi {c['id']}"] for c in chats))
                 await fake.wait_for(lambda: not fake.pending_updates)
             assert fake.errors == []
+
+    asyncio.run(main())
+
+
+@contextlib.asynccontextmanager
+async def webhook_receiver(answers: list[int]) -> AsyncIterator[tuple[str, list[tuple[str | None, JSONDict]]]]:
+    """A bot's webhook endpoint on loopback: (its URL, each POST's secret header and JSON body).
+    It answers the statuses in `answers` first, then 200."""
+    posts: list[tuple[str | None, JSONDict]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        posts.append((request.headers.get(SECRET_HEADER), await request.json()))
+        return web.Response(status=answers.pop(0) if answers else 200)
+
+    app = web.Application()
+    app.router.add_post("/tg/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield f"http://127.0.0.1:{port}/tg/hook", posts
+    finally:
+        await runner.cleanup()
+
+
+def test_set_webhook_refuses_what_telegram_refuses() -> None:
+    async def main() -> None:
+        async with fake_and_bot() as (fake, bot):
+            for url, secret, error in [
+                ("http://bot.example.com/hook", None, "HTTPS URL must be provided"),
+                ("https://bot.example.com:9000/hook", None, "only on ports 80, 88, 443 or 8443"),
+                ("https://bot.example.com/hook", "not secret!", "unallowed characters"),
+                ("https://bot.example.com/hook", "x" * 257, "unallowed characters"),
+            ]:
+                with pytest.raises(BadRequest, match=f"(?i){error}"):
+                    await bot.set_webhook(url, secret_token=secret)
+            assert fake.webhook is None
+            assert await bot.set_webhook("https://bot.example.com:8443/hook", secret_token="a-Z_9" * 50)
+            assert (await bot.get_webhook_info()).url == "https://bot.example.com:8443/hook"
+            assert await bot.set_webhook("")  # an empty URL removes it, as in Telegram
+            assert fake.webhook is None and (await bot.get_webhook_info()).url == ""
+
+    asyncio.run(main())
+
+
+def test_webhook_delivers_updates_in_order_with_the_secret_and_retries() -> None:
+    async def main() -> None:
+        async with fake_and_bot() as (fake, bot), webhook_receiver([500]) as (url, posts):
+            alice = fake.user(7)
+            chat = fake.private_chat(alice)
+            fake.send_text(chat, alice, "before")
+            assert await bot.set_webhook(url, secret_token="s3cret-_", allowed_updates=["message"])
+            assert fake.webhook == {"url": url, "secret_token": "s3cret-_", "allowed_updates": ["message"],
+                                    "max_connections": 40}
+            with pytest.raises(Conflict, match="can't use getUpdates method while webhook is active"):
+                await bot.get_updates(timeout=0)
+            await fake.wait_for(lambda: fake.delivered)  # the first answer was 500: tried again
+            sent = fake.send_text(chat, alice, "after")
+            await fake.wait_for(lambda: len(fake.delivered) == 2)
+            info = await bot.get_webhook_info()
+
+            assert [secret for secret, _ in posts] == ["s3cret-_"] * 3
+            assert [body["message"]["text"] for _, body in posts] == ["before", "before", "after"]
+            assert posts[-1][1]["message"]["message_id"] == sent["message_id"]
+            assert [p["status"] for p in fake.webhook_posts] == [500, 200, 200]
+            assert fake.pending_updates == []
+            assert info.url == url and info.pending_update_count == 0 and info.allowed_updates == ("message",)
+            assert info.last_error_message == "Wrong response from the webhook: 500"
+
+            forged = {"update_id": 999, "message": {**sent, "text": "forged"}}
+            assert await fake.post_to_webhook(forged, secret="wrong") == 200  # the receiver judges the secret
+            assert posts[-1] == ("wrong", forged)
+            assert await fake.post_to_webhook(forged, secret=None) == 200 and posts[-1][0] is None
+
+            assert await bot.delete_webhook()
+            assert fake.webhook is None
+            fake.send_text(chat, alice, "polled")
+            assert [u.message.text for u in await bot.get_updates(timeout=0)] == ["polled"]
+            assert len(posts) == 5 and fake.polls == 2
+
+    asyncio.run(main())
+
+
+def test_webhook_that_does_not_answer_keeps_the_update_pending() -> None:
+    async def main() -> None:
+        async with fake_and_bot() as (fake, bot):
+            with socket.socket() as unused:
+                unused.bind(("127.0.0.1", 0))
+                port = unused.getsockname()[1]
+            assert await bot.set_webhook(f"http://127.0.0.1:{port}/hook", secret_token="s")
+            alice = fake.user(7)
+            fake.send_text(fake.private_chat(alice), alice, "lost?")
+            await fake.wait_for(lambda: len(fake.webhook_posts) >= 2)
+            info = await bot.get_webhook_info()
+            assert info.pending_update_count == 1 and info.last_error_message == "Connection refused"
+            assert {p["status"] for p in fake.webhook_posts} == {None} and fake.delivered == []
 
     asyncio.run(main())

@@ -14,7 +14,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from telegram import Bot, BotCommand, Message, MessageEntity, Update
-from telegram.error import InvalidToken, NetworkError, TelegramError
+from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -24,6 +24,7 @@ from telegram.ext import (
     ContextTypes,
     Defaults,
     MessageHandler,
+    Updater,
     filters,
 )
 
@@ -51,6 +52,7 @@ COMMANDS = [
     BotCommand("forget", "Erase everything I keep about you"),
 ]
 GIF_COMMAND = BotCommand("gif", "Find a GIF and swap your saved face into it")  # with GIF search on
+ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]  # what the handlers take, polled or posted
 RETRIES_AFTER_FLOOD = 3  # RetryAfter answers waited out and retried, per request
 
 _PRIVATE = filters.ChatType.PRIVATE
@@ -120,7 +122,8 @@ class TelegramAdapter:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[TelegramAdapter]:
-        """Log in, register the commands and poll for updates until the block ends.
+        """Log in, register the commands and take updates (by webhook when
+        MEMESWAP_TELEGRAM_WEBHOOK_URL is set, else by long polling) until the block ends.
 
         A token Telegram rejects is one `InputError` line, before anything else starts.
         """
@@ -134,19 +137,20 @@ class TelegramAdapter:
         try:
             await _set_commands(application.bot, commands_for(self.conversation.services))
             await application.start()
-            await updater.start_polling(timeout=self.poll_timeout_s, poll_interval=0.0,
-                                        allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY])
-            log.info("telegram: polling as @%s", application.bot.username)
             try:
-                yield self
+                await _take_updates(updater, self.conversation.services.settings, self.poll_timeout_s)
+                try:
+                    yield self
+                finally:
+                    await updater.stop()  # the webhook server too; the webhook stays set for other replicas
             finally:
-                await updater.stop()
                 await application.stop()
         finally:
             await application.shutdown()
 
     def stopped(self) -> asyncio.Future | None:
-        """None: python-telegram-bot retries a failing long poll by itself, for as long as it runs."""
+        """None: python-telegram-bot retries a failing long poll by itself, and its webhook
+        server takes updates, for as long as they run."""
         return None
 
     async def deliver_unfollowed(self, job: SwapJob, event: Succeeded | Failed) -> bool:
@@ -156,6 +160,34 @@ class TelegramAdapter:
             return False
         await self.conversation.delivery.deliver_unfollowed(self.application.bot, job, event)
         return True
+
+
+async def _take_updates(updater: Updater, settings: Settings, poll_timeout_s: int) -> None:
+    """Start PTB's webhook server and register its URL with Telegram (setWebhook) when
+    MEMESWAP_TELEGRAM_WEBHOOK_URL is set, else long-poll getUpdates (which deletes any webhook).
+
+    The webhook server answers 403 to a POST without MEMESWAP_TELEGRAM_WEBHOOK_SECRET in
+    X-Telegram-Bot-Api-Secret-Token. A URL Telegram refuses, or a port that cannot be had, is
+    one `InputError` line."""
+    username = updater.bot.username
+    if settings.telegram_webhook_url is None:
+        await updater.start_polling(timeout=poll_timeout_s, poll_interval=0.0, allowed_updates=ALLOWED_UPDATES)
+        log.info("telegram: polling as @%s", username)
+        return
+    assert settings.telegram_webhook_secret is not None, "Settings requires it with the URL"
+    listen, port = settings.telegram_webhook_listen, settings.telegram_webhook_port
+    path = settings.telegram_webhook_path
+    try:
+        await updater.start_webhook(listen=listen, port=port, url_path=path, webhook_url=settings.telegram_webhook_url,
+                                    secret_token=settings.telegram_webhook_secret.get_secret_value(),
+                                    allowed_updates=ALLOWED_UPDATES, drop_pending_updates=False)
+    except BadRequest as error:
+        raise InputError(f"Telegram refused MEMESWAP_TELEGRAM_WEBHOOK_URL: {error.message}", code="settings") from None
+    except OSError as error:
+        reason = (error.strerror or str(error)).lower()  # "address already in use", "name or service not known"
+        raise InputError(f"cannot take Telegram's updates on {listen}:{port} (MEMESWAP_TELEGRAM_WEBHOOK_LISTEN, "
+                         f"MEMESWAP_TELEGRAM_WEBHOOK_PORT): {reason}", code="settings") from None
+    log.info("telegram: webhook on %s:%d %s as @%s", listen, port, path, username)
 
 
 def commands_for(services: BotServices) -> list[BotCommand]:

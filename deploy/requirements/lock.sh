@@ -1,0 +1,14 @@
+#!/bin/sh
+# Regenerates the image's lock files from pyproject.toml, pinned with hashes, for Linux x86_64
+# and Python 3.11 (the images' Python): `sh deploy/requirements/lock.sh` (needs uv on PATH).
+# The images install exactly these with `pip --require-hashes`; commit the result.
+set -eu
+cd "$(dirname "$0")/../.."
+common="--generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 --no-header --quiet"
+# shellcheck disable=SC2086
+uv pip compile pyproject.toml --extra provenance $common -o deploy/requirements/cpu.lock
+# onnxruntime-gpu installs the same `onnxruntime` module as the CPU package: only one may be there.
+# shellcheck disable=SC2086
+uv pip compile pyproject.toml --extra provenance --extra gpu --no-emit-package onnxruntime $common \
+    -o deploy/requirements/gpu.lock
+printf 'setuptools>=68\nwheel\n' | uv pip compile - $common -o deploy/requirements/build.lock
