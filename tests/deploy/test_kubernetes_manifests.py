@@ -316,7 +316,7 @@ def test_probes_ask_healthz_on_the_ops_port(documents, monkeypatch):
             assert port_number(container, check["port"]) == settings.ops_port == 9464
         # liveness waits for start-up, and tolerates a stretch of "degraded" (Redis away)
         startup, liveness = container["startupProbe"], container["livenessProbe"]
-        assert startup["periodSeconds"] * startup["failureThreshold"] >= 120 + 60  # MEMESWAP_STARTUP_WAIT_S + models
+        assert startup["periodSeconds"] * startup["failureThreshold"] >= settings.startup_wait_s + 60  # + models
         assert liveness["periodSeconds"] * liveness["failureThreshold"] >= 120
 
 
