@@ -158,7 +158,8 @@ class Settings(BaseSettings):
 
     discord_token: SecretStr | None = None
     # "off": one gateway connection; "auto": AutoShardedBot with Discord's recommended shard
-    # count; a number: that many shards. `discord_shard_ids` splits them across processes.
+    # count; a number: that many shards. `discord_shard_ids` splits them across processes:
+    # a JSON list, or one number (a Kubernetes StatefulSet pod's index, one shard per pod).
     discord_shards: Literal["off", "auto"] | int = "off"
     discord_shard_ids: list[int] | None = None
     discord_cooldown_s: float = Field(default=10.0, ge=0)  # between one person's swaps
@@ -211,6 +212,12 @@ class Settings(BaseSettings):
         if name != "auto" and name not in SWAPPERS:
             raise ValueError(f"choose auto or one of {', '.join(SWAPPERS)}")
         return name
+
+    @field_validator("discord_shard_ids", mode="before")
+    @classmethod
+    def _one_shard_id(cls, ids: object) -> object:
+        """`MEMESWAP_DISCORD_SHARD_IDS=3` (what Kubernetes' downward API gives) is `[3]`."""
+        return [ids] if isinstance(ids, int) and not isinstance(ids, bool) else ids
 
     @field_validator("redis_url")
     @classmethod

@@ -44,3 +44,18 @@ def test_good_values_pass():
     assert sorted(Settings(_env_file=None).nsfw_blocked) == sorted(
         ["FEMALE_GENITALIA_EXPOSED", "MALE_GENITALIA_EXPOSED", "FEMALE_BREAST_EXPOSED", "BUTTOCKS_EXPOSED",
          "ANUS_EXPOSED"])
+
+
+@pytest.mark.parametrize("value, expected", [("3", [3]), ("[0, 2]", [0, 2])])
+def test_discord_shard_ids_take_one_number_or_a_list(monkeypatch, value, expected):
+    """One number is what a StatefulSet pod gets from its index label (deploy/kubernetes)."""
+    monkeypatch.setenv("MEMESWAP_DISCORD_SHARD_IDS", value)
+    assert Settings(_env_file=None).discord_shard_ids == expected
+
+
+@pytest.mark.parametrize("value", ["true", "shard-3", "[\"a\"]"])
+def test_discord_shard_ids_refuse_what_is_not_a_shard_number(monkeypatch, value):
+    monkeypatch.setenv("MEMESWAP_DISCORD_SHARD_IDS", value)
+    with pytest.raises(ValidationError) as refused:
+        Settings(_env_file=None)
+    assert refused.value.errors()[0]["loc"][0] == "discord_shard_ids"
