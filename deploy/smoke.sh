@@ -4,7 +4,7 @@
 # 1.6.0 from PyPI in a virtualenv of its own (Debian's 1.0.3 appends a service's `command:` in an
 # override file to the original instead of replacing it).
 #
-#   sh deploy/smoke.sh
+#   sh deploy/smoke.sh [--fresh]    # --fresh: bootstrap the base again and build without cache
 #
 # 1. bootstraps a Debian bookworm base with Python 3.11 from Debian's packages (mmdebstrap,
 #    `podman import`; kept for the next run) and builds Redis and PostgreSQL images on it;
@@ -17,6 +17,8 @@
 # 5. tears everything down (containers, volumes, the copy) and prints the figures.
 # Not in CI: it takes minutes and needs root, podman and the network to Debian and PyPI.
 set -eu
+fresh=false
+[ "${1:-}" = --fresh ] && fresh=true
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 export CONTAINERS_CONF="$repo/deploy/smoke/containers.conf"
@@ -42,6 +44,7 @@ if [ ! -x "$tools/venv/bin/podman-compose" ]; then
     python3 -m venv "$tools/venv" && "$tools/venv/bin/pip" install -q podman-compose==1.6.0
 fi
 say "base image $base"
+if $fresh; then podman rmi -f "$base" localhost/memeswap:latest >/dev/null 2>&1 || true; fi
 if ! podman image exists "$base"; then
     began=$(now)
     # The host's CA bundle goes into the base: where the machine reaches PyPI through a
@@ -62,12 +65,14 @@ podman build --quiet --build-arg BASE="$base" -t localhost/memeswap-smoke-postgr
 
 say "building memeswap:latest"
 began=$(now)
-podman build --quiet --format docker --build-arg BASE="$base" -t localhost/memeswap:latest -f "$work/src/deploy/Dockerfile" "$work/src" >/dev/null
+cache=""
+if $fresh; then cache=--no-cache; fi
+podman build --quiet $cache --format docker --build-arg BASE="$base" -t localhost/memeswap:latest -f "$work/src/deploy/Dockerfile" "$work/src" >/dev/null
 build_s=$(since "$began")
 size_mb=$(podman image inspect --format '{{.Size}}' localhost/memeswap:latest | awk '{ printf "%.0f", $1 / 1e6 }')
 user=$(podman image inspect --format '{{.Config.User}}' localhost/memeswap:latest)
 [ "$user" = "10001:10001" ] || { echo "the image runs as '$user', not 10001"; exit 1; }
-podman run --rm --entrypoint sh localhost/memeswap:latest -c 'test ! -e /src && ! command -v gcc && ! command -v pip' \
+podman run --rm --no-healthcheck --entrypoint sh localhost/memeswap:latest -c 'test ! -e /src && ! command -v gcc && ! command -v pip' \
     || { echo "the final image holds build tools or sources"; exit 1; }
 say "built in $build_s s: $size_mb MB, user $user"
 
@@ -75,7 +80,7 @@ say "one memeswap swap in a fresh container"
 chmod 777 "$work/out"
 photo=/opt/memeswap/lib/python3.11/site-packages/memeswap/inference/sample_photos/grace_hopper.jpg
 began=$(now)
-podman run --rm -v "$work/out:/out" localhost/memeswap:latest swap "$photo" -t deal-with-it -o /out/smoke.gif 2>/dev/null
+podman run --rm --no-healthcheck -v "$work/out:/out" localhost/memeswap:latest swap "$photo" -t deal-with-it -o /out/smoke.gif 2>/dev/null
 swap_s=$(since "$began")
 head -c 6 "$work/out/smoke.gif" | grep -q GIF89a || { echo "no GIF came out of memeswap swap"; exit 1; }
 say "swap: $(wc -c < "$work/out/smoke.gif") bytes in $swap_s s (container start included)"
@@ -103,12 +108,31 @@ if [ -z "$healthy" ]; then
     exit 1
 fi
 say "all $(printf '%s\n' $containers | wc -l) containers healthy $healthy s after up"
+waited=$(for name in $containers; do podman logs "$name" 2>&1; done | grep -c '"waiting for ' || true)
+say "the bot and the workers logged $waited waits for PostgreSQL or Redis on the way"
+
+python3 -c 'import urllib.request; urllib.request.urlopen("http://127.0.0.1:9464/healthz", timeout=5)' \
+    || { echo "the bot's /healthz is not reachable from the host on 127.0.0.1:9464"; exit 1; }
+say "the bot's /healthz answers on the host's 127.0.0.1:9464"
 
 say "one swap through Redis and a worker"
 bot=$(printf '%s\n' $containers | grep bot)
 began=$(now)
 podman exec -i "$bot" python3 - < "$repo/deploy/smoke/submit_job.py" 2>"$work/job.log" || { cat "$work/job.log"; exit 1; }
 job_s=$(since "$began")
+
+say "a worker whose process dies (SIGKILL, as the OOM killer would) comes back by itself"
+worker=$(printf '%s\n' $containers | grep worker | head -n 1)
+kill -KILL "$(podman inspect --format '{{.State.Pid}}' "$worker")"  # `podman kill` counts as stopped by hand
+began=$(now)
+back=""
+while [ "$(since "$began" | cut -d. -f1)" -lt 120 ]; do
+    if [ "$(podman inspect --format '{{.State.Running}}' "$worker")" = true ] \
+            && podman healthcheck run "$worker" >/dev/null 2>&1; then back=$(since "$began"); break; fi
+    sleep 1
+done
+[ -n "$back" ] || { echo "$worker did not come back within 120 s"; exit 1; }
+say "$worker running and healthy again after $back s"
 
 cat <<EOF
 
@@ -117,4 +141,5 @@ smoke test passed
   memeswap swap              $swap_s s, fresh container (models load included)
   compose up to healthy      $healthy s (redis, postgres, bot, 2 workers)
   job through the workers    $job_s s (submitter's start included)
+  worker SIGKILLed           back and healthy after $back s (restart: unless-stopped)
 EOF
