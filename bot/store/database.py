@@ -9,7 +9,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
@@ -24,6 +24,7 @@ from memeswap.inference.errors import InputError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 DATABASE_FILE = "memeswap.db"  # the SQLite store's name in the data folder
+MIGRATION_LOCK_KEY = 0x6D656D65  # PostgreSQL advisory lock held while migrating ("meme")
 
 
 UNREACHABLE = (OSError, OperationalError)  # what a database that cannot be reached raises
@@ -60,8 +61,15 @@ class Database:
         return cls(sqlite_url(data_dir / DATABASE_FILE))
 
     async def migrate(self) -> None:
-        """Upgrade the schema to the newest migration (a no-op when it is current)."""
+        """Upgrade the schema to the newest migration (a no-op when it is current).
+
+        Several bot processes start at once on one PostgreSQL (a compose stack, Kubernetes
+        pods): the first takes a transaction-scoped advisory lock and migrates; the others wait
+        for its commit and then find the schema current. Without the lock two of them create
+        the same tables and one fails."""
         async with self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
             await connection.run_sync(_upgrade)
 
     @asynccontextmanager

@@ -2,6 +2,9 @@
 failed transaction writes nothing."""
 
 import asyncio
+import subprocess
+import sys
+import uuid
 
 import pytest
 from alembic import command
@@ -29,6 +32,53 @@ def test_migrate_creates_every_table_and_is_repeatable(database_url):
     tables, version = asyncio.run(main())
     assert {t.name for t in Base.metadata.sorted_tables} | {"alembic_version"} == tables
     assert version == "0003"
+
+
+MIGRATE_ON_GO = """
+import asyncio, sys
+from memeswap.bot.store.database import Database
+
+async def main():
+    database = Database(sys.argv[1])
+    print("ready", flush=True)
+    sys.stdin.readline()
+    try:
+        await database.migrate()
+    finally:
+        await database.close()
+
+asyncio.run(main())
+"""
+
+
+def test_bots_starting_together_migrate_one_after_the_other(postgres_server):
+    """Four bot processes' first start on one empty PostgreSQL at once (compose, Kubernetes):
+    all succeed and the schema is there once. Without the advisory lock two of them create the
+    same table and one fails ("duplicate key value violates unique constraint")."""
+    url = postgres_server.create_database(f"t_{uuid.uuid4().hex[:12]}")
+    processes = [subprocess.Popen([sys.executable, "-c", MIGRATE_ON_GO, url], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    try:
+        for process in processes:
+            assert process.stdout.readline().strip() == "ready"
+        for process in processes:  # all four go at once
+            process.stdin.write("go\n")
+            process.stdin.flush()
+        outcomes = [(process.wait(timeout=60), process.stderr.read()) for process in processes]
+    finally:
+        for process in processes:
+            process.kill()
+    assert [code for code, _ in outcomes] == [0] * 4, [err[-300:] for _, err in outcomes]
+
+    async def versions():
+        database = Database(url)
+        try:
+            async with database.engine.connect() as connection:
+                return (await connection.execute(text("select version_num from alembic_version"))).scalars().all()
+        finally:
+            await database.close()
+
+    assert asyncio.run(versions()) == ["0003"]
 
 
 def test_a_failed_transaction_writes_nothing(database_url):
