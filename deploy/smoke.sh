@@ -80,7 +80,8 @@ say "one memeswap swap in a fresh container"
 chmod 777 "$work/out"
 photo=/opt/memeswap/lib/python3.11/site-packages/memeswap/inference/sample_photos/grace_hopper.jpg
 began=$(now)
-podman run --rm --no-healthcheck -v "$work/out:/out" localhost/memeswap:latest swap "$photo" -t deal-with-it -o /out/smoke.gif 2>/dev/null
+podman run --rm --no-healthcheck -v "$work/out:/out" localhost/memeswap:latest swap "$photo" -t deal-with-it \
+    -o /out/smoke.gif 2>"$work/swap.log" || { cat "$work/swap.log"; exit 1; }
 swap_s=$(since "$began")
 head -c 6 "$work/out/smoke.gif" | grep -q GIF89a || { echo "no GIF came out of memeswap swap"; exit 1; }
 say "swap: $(wc -c < "$work/out/smoke.gif") bytes in $swap_s s (container start included)"
