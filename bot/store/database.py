@@ -24,6 +24,7 @@ from memeswap.inference.errors import InputError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 DATABASE_FILE = "memeswap.db"  # the SQLite store's name in the data folder
+CONNECT_TIMEOUT_S = 10.0  # one PostgreSQL connection attempt
 MIGRATION_LOCK_KEY = 0x6D656D65  # PostgreSQL advisory lock held while migrating ("meme")
 
 
@@ -49,7 +50,11 @@ class Database:
         """`pooled=False` opens a connection per transaction: for callers that run each
         piece of work in a fresh event loop (asyncio.run), which pooled connections outlive."""
         self.url = url
-        options = {"pool_pre_ping": True} if pooled else {"poolclass": NullPool}
+        options: dict = {"pool_pre_ping": True} if pooled else {"poolclass": NullPool}
+        if url.startswith("postgresql+asyncpg"):
+            # asyncpg waits 60 s by default for a server that accepts and never answers (a
+            # wrong port, a stuck proxy): longer than the start-up wait it is meant to fit in.
+            options["connect_args"] = {"timeout": CONNECT_TIMEOUT_S}
         self.engine: AsyncEngine = create_async_engine(url, **options)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)

@@ -180,6 +180,23 @@ def test_serve_gives_up_on_an_unreachable_database_once_the_wait_is_over(tmp_pat
     assert seconds < 30  # 2 s of waiting, the rest is the interpreter starting
 
 
+def test_a_database_port_that_accepts_and_never_answers_is_given_up_on(tmp_path):
+    """A wrong port or a stuck proxy: the connection opens and nothing comes back. One try is
+    bounded (10 s, asyncpg's own default is 60), so the wait still ends with one line."""
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        port = silent.getsockname()[1]
+        env = memeswap_env(tmp_path, database_url=f"postgresql+asyncpg://memeswap:hunter2@127.0.0.1:{port}/memeswap",
+                           startup_wait_s="1", ops_port="0")
+        result, seconds = run_once(tmp_path, env, "serve", "--no-chat")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "error: cannot reach the database (MEMESWAP_DATABASE_URL): "), result.stderr
+    assert "hunter2" not in result.stderr and "Traceback" not in result.stderr
+    assert seconds < 40  # one 10 s try and the interpreter starting, not asyncpg's 60 s
+
+
 def test_serve_with_a_wrong_database_password_fails_at_once(tmp_path, postgres_server):
     url = postgres_server.url.replace(postgres_server.password, "not-the-password")
     env = memeswap_env(tmp_path, database_url=url, startup_wait_s="60", ops_port="0")
