@@ -39,6 +39,15 @@ trap cleanup EXIT INT TERM
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 say() { printf '== %s\n' "$*"; }
+within() {  # within BEGAN LIMIT_S COMMAND...: retry COMMAND each second; print the seconds from BEGAN once it passes
+    from=$1 limit=$2
+    shift 2
+    while [ "$(since "$from" | cut -d. -f1)" -lt "$limit" ]; do
+        if "$@"; then since "$from"; return 0; fi
+        sleep 1
+    done
+    return 1
+}
 
 if [ ! -x "$tools/venv/bin/podman-compose" ]; then
     python3 -m venv "$tools/venv" && "$tools/venv/bin/pip" install -q podman-compose==1.6.0
@@ -94,20 +103,16 @@ compose up -d >"$work/compose-up.log" 2>&1 || { cat "$work/compose-up.log"; exit
 containers=$(podman ps -a --filter "label=io.podman.compose.project=$project" --format '{{.Names}}')
 workers=$(printf '%s\n' $containers | grep -c worker || true)
 [ "$workers" -eq 2 ] || { echo "expected 2 workers, found $workers: $containers"; exit 1; }
-healthy=""
-while [ "$(since "$began" | cut -d. -f1)" -lt 300 ]; do
-    unhealthy=""
-    for name in $containers; do
-        podman healthcheck run "$name" >/dev/null 2>&1 || unhealthy="$unhealthy $name"
-    done
-    if [ -z "$unhealthy" ]; then healthy=$(since "$began"); break; fi
-    sleep 2
-done
-if [ -z "$healthy" ]; then
-    echo "not healthy after 300 s:$unhealthy"
-    for name in $unhealthy; do echo "--- $name"; podman logs --tail 20 "$name" 2>&1; done
+unhealthy() {  # the containers whose health check fails now
+    for name in $containers; do podman healthcheck run "$name" >/dev/null 2>&1 || printf ' %s' "$name"; done
+}
+all_healthy() { [ -z "$(unhealthy)" ]; }
+healthy=$(within "$began" 300 all_healthy) || {
+    left=$(unhealthy)
+    echo "not healthy after 300 s:$left"
+    for name in $left; do echo "--- $name"; podman logs --tail 20 "$name" 2>&1; done
     exit 1
-fi
+}
 say "all $(printf '%s\n' $containers | wc -l) containers healthy $healthy s after up"
 waited=$(for name in $containers; do podman logs "$name" 2>&1; done | grep -c '"waiting for ' || true)
 say "the bot and the workers logged $waited waits for PostgreSQL or Redis on the way"
@@ -125,14 +130,10 @@ job_s=$(since "$began")
 say "a worker whose process dies (SIGKILL, as the OOM killer would) comes back by itself"
 worker=$(printf '%s\n' $containers | grep worker | head -n 1)
 kill -KILL "$(podman inspect --format '{{.State.Pid}}' "$worker")"  # `podman kill` counts as stopped by hand
-began=$(now)
-back=""
-while [ "$(since "$began" | cut -d. -f1)" -lt 120 ]; do
-    if [ "$(podman inspect --format '{{.State.Running}}' "$worker")" = true ] \
-            && podman healthcheck run "$worker" >/dev/null 2>&1; then back=$(since "$began"); break; fi
-    sleep 1
-done
-[ -n "$back" ] || { echo "$worker did not come back within 120 s"; exit 1; }
+worker_back() {
+    [ "$(podman inspect --format '{{.State.Running}}' "$worker")" = true ] && podman healthcheck run "$worker" >/dev/null 2>&1
+}
+back=$(within "$(now)" 120 worker_back) || { echo "$worker did not come back within 120 s"; exit 1; }
 say "$worker running and healthy again after $back s"
 
 cat <<EOF
